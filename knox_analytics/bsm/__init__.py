@@ -1,0 +1,1 @@
+"""The BSM format: token layouts and tables (data), the vectorized decoder, the encoder."""

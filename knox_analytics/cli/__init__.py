@@ -1,0 +1,1 @@
+"""The ``knox`` command line: thin wrappers that parse, call one library function, render."""

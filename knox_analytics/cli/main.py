@@ -1,0 +1,47 @@
+"""Entry point of the ``knox`` command: one Typer app, one module per command group.
+
+Each command module defines ``register(app)``; library errors (``KnoxError``) become one
+line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from knox_analytics.errors import KnoxError
+
+app = typer.Typer(
+    name="knox",
+    help="Know what's happening: decode, convert and query BSM audit trails "
+    "(macOS / FreeBSD auditing).\n\nExample: knox convert /var/audit -o audit-parquet",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+# Command modules under knox_analytics.cli, each with register(app).
+COMMAND_MODULES: list[str] = [
+    "convert",
+]
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"knox_analytics.cli.{_name}").register(app)
+
+#: Exit codes, documented in the README.
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DAMAGED = 0, 1, 2, 3
+
+
+def run() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KnoxError as exc:
+        typer.echo(f"knox: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except BrokenPipeError:
+        # `knox print ... | head` closes the pipe early: not an error.
+        sys.stderr.close()
+        sys.exit(EXIT_OK)

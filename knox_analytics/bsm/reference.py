@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import ipaddress
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -132,12 +133,18 @@ def record_length_at(data: bytes, pos: int) -> int | None:
 
 
 def file_token_length_at(data: bytes, pos: int) -> int | None:
-    """Length of a stand-alone file token (0x11) at ``pos``, or None if none is there."""
+    """Length of a stand-alone file token (0x11) at ``pos``, or None if none is there.
+
+    The token must end by the next record candidate: a file token never runs into a
+    record (the vectorized framing looks for file tokens only in the gaps between records).
+    """
     if data[pos] != T.AUT_OTHER_FILE32 or pos + FILE_TOKEN_FIXED > len(data):
         return None
     n = _u16(data, pos + 9)
     end = pos + FILE_TOKEN_FIXED + n
     if n < 1 or end > len(data) or data[end - 1] != 0:
+        return None
+    if end > next_record_start(data, pos):
         return None
     return FILE_TOKEN_FIXED + n
 
@@ -147,10 +154,13 @@ def next_record_start(data: bytes, pos: int) -> int:
 
     File tokens are not resynchronisation points: only a header+trailer pair is.
     """
-    for q in range(pos + 1, len(data)):
-        if record_length_at(data, q) is not None:
-            return q
+    for match in _HEADER_ID_RE.finditer(data, pos + 1):
+        if record_length_at(data, match.start()) is not None:
+            return match.start()
     return len(data)
+
+
+_HEADER_ID_RE = re.compile(b"[" + re.escape(bytes(sorted(T.HEADER_IDS))) + b"]")
 
 
 # --- reading one token's fields -----------------------------------------------------------

@@ -17,10 +17,13 @@ for the tokens they describe, ``raw_tokens`` verbatim for the rest.
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, BinaryIO
+
+import pyarrow as pa
 
 from knox_analytics.bsm import tokens as T
 from knox_analytics.errors import UsageError
@@ -29,6 +32,8 @@ __all__ = [
     "encode_file_token",
     "encode_record",
     "encode_token",
+    "table_to_trail",
+    "write_trail",
 ]
 
 _INT_SIZES = {"u8": 1, "u16": 2, "u32": 4, "u64": 8}
@@ -273,3 +278,171 @@ def encode_file_token(name: str, time_ms: int) -> bytes:
     """
     sec, msec = divmod(time_ms, 1000)
     return _encode(T.TOKENS_BY_ID[T.AUT_OTHER_FILE32], {"sec": sec, "msec": msec, "name": name})
+
+
+# --- a decoded table back to trail bytes ---------------------------------------------------
+
+#: How each singleton group's layout fields map to the table's flat columns.
+_SINGLETON_COLUMNS: dict[str, dict[str, str]] = {
+    "subject": {c: c for c in ("auid", "euid", "egid", "ruid", "rgid", "pid", "sid",
+                               "tid_port", "tid_addr")},
+    "return": {"errno": "return_errno", "value": "return_value"},
+    "exit": {"status": "exit_status", "return": "exit_return"},
+    "argv": {"argv": "argv"},
+    "envp": {"envp": "envp"},
+    "groups": {"groups": "groups"},
+    "seq": {"seq": "seq"},
+    "zonename": {"zonename": "zonename"},
+    "file": {"name": "file_name"},
+}
+#: Groups whose tokens each consume the next element of the list column of that name.
+_LIST_GROUPS = frozenset(("paths", "attrs", "args", "texts", "processes", "sockets",
+                          "in_addrs", "ip_headers", "iports", "ipcs", "ipc_perms", "opaques",
+                          "data", "uuids", "privs"))
+_ROW_COLUMNS = ("source", "offset", "length", "header_token", "version", "event", "modifier",
+                "host", "identity", "token_ids", "raw_tokens", *_LIST_GROUPS,
+                *{c for cols in _SINGLETON_COLUMNS.values() for c in cols.values()})
+
+
+class _Batch:
+    """The columns of one record batch as Python lists, converted once per batch."""
+
+    def __init__(self, batch: pa.RecordBatch) -> None:
+        missing = [c for c in (*_ROW_COLUMNS, "time") if c not in batch.schema.names]
+        if missing:
+            raise UsageError(f"table_to_trail: the table lacks column(s) {missing}; "
+                             "expected knox_analytics.schema.SCHEMA")
+        self.cols = {c: batch.column(c).to_pylist() for c in _ROW_COLUMNS}
+        # time as integer ms since the epoch (no datetime round trip)
+        self.cols["time"] = batch.column("time").cast(pa.int64()).to_pylist()
+        self.num_rows = batch.num_rows
+
+    def where(self, i: int) -> str:
+        """Row ``i`` named for an error message: its source and byte offset."""
+        return f"{self.cols['source'][i]}: record at byte {self.cols['offset'][i]}"
+
+
+class _RowWriter:
+    """Rebuilds the bytes of row ``i``: raw tokens verbatim, the others from columns."""
+
+    def __init__(self, batch: _Batch, i: int) -> None:
+        self.b, self.i = batch, i
+        self.cursors: dict[str, int] = {}
+
+    def col(self, name: str) -> Any:
+        return self.b.cols[name][self.i]
+
+    def header_fields(self, length: int) -> dict[str, Any]:
+        ms = self.col("time")
+        sec, msec = divmod(ms, 1000) if ms is not None else (None, None)
+        return {"length": length, "version": self.col("version"), "event": self.col("event"),
+                "modifier": self.col("modifier"), "host": self.col("host"),
+                "sec": sec, "msec": msec, "magic": T.TRAILER_MAGIC}
+
+    def next_element(self, group: str) -> Any:
+        """The next unused element of list column ``group``."""
+        n = self.cursors.get(group, 0)
+        values = self.col(group) or []
+        if n >= len(values):
+            raise UsageError(f"column {group!r} has {len(values)} element(s), token "
+                             f"#{n + 1} of that kind needs one more")
+        self.cursors[group] = n + 1
+        return values[n]
+
+    def fields(self, tt: T.TokenType, length: int) -> Mapping[str, Any]:
+        """The field values of one token that is not kept raw."""
+        if tt.group in ("header", "trailer"):
+            return self.header_fields(length)
+        if tt.group in _LIST_GROUPS:
+            value = self.next_element(tt.group)
+            if isinstance(value, dict):
+                return value
+            ((_kind, name),) = tt.layout  # scalar list columns come from one-field tokens
+            return {name: value}
+        if tt.group == "identity":
+            return self.col("identity") or {}
+        fields = {f: self.col(c) for f, c in _SINGLETON_COLUMNS[tt.group].items()}
+        if tt.group == "file":  # a file token carries the time of the row
+            fields.update(self.header_fields(length))
+        return fields
+
+    def skip_typed_raw(self, tid: int) -> None:
+        """A raw token that is ALSO in the typed columns used up one list element."""
+        tt = T.TOKENS_BY_ID.get(tid)
+        if tt is not None and tt.group in _LIST_GROUPS:
+            self.next_element(tt.group)
+
+    def tokens(self, length: int) -> list[bytes]:
+        """Every token of the row, in token_ids order."""
+        raw = {r["index"]: r for r in self.col("raw_tokens") or ()}
+        out = []
+        for index, tid in enumerate(self.col("token_ids") or ()):
+            r = raw.get(index)
+            if r is not None:
+                out.append(r["data"])
+                if r["typed"]:
+                    self.skip_typed_raw(tid)
+                continue
+            tt = T.TOKENS_BY_ID.get(tid)
+            if tt is None:
+                raise UsageError(f"token #{index} has unknown id 0x{tid:02x} and no raw "
+                                 "bytes in raw_tokens")
+            out.append(_encode(tt, self.fields(tt, length)))
+        return out
+
+    def encode(self) -> bytes:
+        """The row's bytes; a null ``length`` is computed (e.g. after editing a table)."""
+        try:
+            length = self.col("length")
+            data = b"".join(self.tokens(length or 0))
+            if length is None:
+                self.cursors.clear()
+                length = len(data)
+                data = b"".join(self.tokens(length))
+        except UsageError as exc:
+            raise UsageError(f"{self.b.where(self.i)}: cannot rebuild: {exc}") from None
+        if len(data) != length:
+            raise UsageError(f"{self.b.where(self.i)}: rebuilt {len(data)} bytes, the length "
+                             f"column says {length}")
+        return data
+
+
+def _batches(table_or_batches: Any) -> Iterable[pa.RecordBatch]:
+    if isinstance(table_or_batches, pa.Table):
+        yield from table_or_batches.to_batches()
+        return
+    if isinstance(table_or_batches, pa.RecordBatch):
+        yield table_or_batches
+        return
+    for item in table_or_batches:
+        yield from _batches(item)
+
+
+def write_trail(table_or_batches: pa.Table | pa.RecordBatch | Iterable[Any],
+                out: BinaryIO) -> int:
+    """Write the records of a decoded table (or record batches) to ``out``; return the
+    number of bytes written.
+
+    Each row becomes the exact bytes it was decoded from: tokens listed in ``raw_tokens``
+    verbatim, every other token re-encoded from the typed columns, in ``token_ids`` order.
+    Example: ``write_trail(decode_bytes(data).table, sys.stdout.buffer)``.
+    Raises :class:`UsageError` naming the row's source and offset when a row cannot be
+    rebuilt (a missing value, a length that does not add up).
+    """
+    written = 0
+    for batch in _batches(table_or_batches):
+        cols = _Batch(batch)
+        for i in range(cols.num_rows):
+            written += out.write(_RowWriter(cols, i).encode())
+    return written
+
+
+def table_to_trail(table: pa.Table | pa.RecordBatch | Iterable[Any]) -> bytes:
+    """The trail bytes of a decoded table: ``decode(table_to_trail(t))`` gives ``t`` again
+    and ``table_to_trail(decode(data).table) == data`` for undamaged ``data``.
+
+    Example: ``table_to_trail(decode_reference(data).table) == data``.
+    """
+    buf = io.BytesIO()
+    write_trail(table, buf)
+    return buf.getvalue()

@@ -1,0 +1,30 @@
+"""How decoded records land on disk: a hive-partitioned Parquet dataset + a manifest.
+
+``DatasetWriter`` is the converter's sink; ``dataset_glob`` tells readers where the
+records are.  Layout::
+
+    ROOT/_knox_manifest.json                     converted inputs, part list
+    ROOT/host=<host>/date=<YYYY-MM-DD>/part-<run>-<n>.parquet   (zstd)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from knox_analytics.store.manifest import MANIFEST_NAME, Manifest, SourceEntry, load_manifest
+from knox_analytics.store.plan import FULL, RESUME, SKIP, SourcePlan
+from knox_analytics.store.writer import PART_GLOB, DatasetWriter
+
+__all__ = ["FULL", "MANIFEST_NAME", "PART_GLOB", "RESUME", "SKIP", "DatasetWriter",
+           "Manifest", "SourceEntry", "SourcePlan", "dataset_glob", "is_dataset",
+           "load_manifest"]
+
+
+def is_dataset(path: Path) -> bool:
+    """True when ``path`` is a directory written by :class:`DatasetWriter`."""
+    return Path(path).is_dir() and (Path(path) / MANIFEST_NAME).is_file()
+
+
+def dataset_glob(root: Path) -> str:
+    """The glob matching every committed part file of the dataset at ``root``."""
+    return str(Path(root) / PART_GLOB)

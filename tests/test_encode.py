@@ -20,6 +20,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.encode import (
@@ -422,3 +424,107 @@ def test_unrebuildable_rows_name_source_and_offset(columns: dict, match: str) ->
 def test_table_without_the_schema_is_refused() -> None:
     with pytest.raises(UsageError, match="lacks column"):
         table_to_trail(pa.table({"x": [1]}))
+
+
+# --- hypothesis: random well-formed records round trip byte for byte ----------------------
+
+# Strings with the characters that break naive renderers: spaces, quotes, commas, newlines,
+# tabs, backslashes, non-ASCII (no NUL: a NUL inside would not be well-formed).
+_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\0")
+_TEXT = st.one_of(
+    st.text(_CHARS, max_size=24),
+    st.sampled_from(["", " ", 'say "hi", then\nleave', "a,b", "tab\there", "back\\slash",
+                     "naïve ✓ 日本語 🙂", "<xml> & amp"]),
+)
+_IPV4 = st.ip_addresses(v=4).map(str)
+_IP = st.one_of(_IPV4, st.ip_addresses(v=6).map(str))
+
+
+def _uint(size: int) -> st.SearchStrategy[int]:
+    return st.integers(0, (1 << (8 * size)) - 1)
+
+
+_FIELD_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
+    "u8": _uint(1), "u16": _uint(2), "u32": _uint(4), "u64": _uint(8),
+    "ip4": _IPV4, "ip6": st.ip_addresses(v=6).map(str), "addr": _IP,
+    "str16": _TEXT, "bytes16": st.binary(max_size=24),
+    # exec args: empty, a few, or more than praudit's 128
+    "strings": st.one_of(st.lists(_TEXT, max_size=6),
+                         st.lists(st.text("abc/.-", max_size=6), min_size=129, max_size=160)),
+    "u32list": st.lists(_uint(4), max_size=20),
+    "cstr": st.text(_CHARS, max_size=30).filter(lambda s: len(s.encode()) < 104),
+    "uuid": st.uuids().map(str),
+}
+
+
+@st.composite
+def _data_token_fields(draw: st.DrawFn) -> dict[str, Any]:
+    unit = draw(st.sampled_from(sorted(T.DATA_UNIT_SIZES)))
+    count = draw(st.integers(0, 12))
+    raw = draw(st.binary(min_size=T.DATA_UNIT_SIZES[unit] * count,
+                         max_size=T.DATA_UNIT_SIZES[unit] * count))
+    return {"print_how": draw(_uint(1)), "unit": unit, "count": count, "raw": raw}
+
+
+@st.composite
+def _sockaddrs_fields(draw: st.DrawFn) -> dict[str, Any]:
+    v = draw(st.sampled_from([4, 6]))
+    return {"local_addr": str(draw(st.ip_addresses(v=v))), "local_port": draw(_uint(2)),
+            "remote_addr": str(draw(st.ip_addresses(v=v))), "remote_port": draw(_uint(2))}
+
+
+def _token_strategy(tt: T.TokenType) -> st.SearchStrategy[bytes]:
+    """Random fields for ``tt``, built from its layout, encoded."""
+    if tt.name == "data":
+        return _data_token_fields().map(lambda f: encode_token("data", **f))
+    plain = {name: _FIELD_STRATEGIES[kind] for kind, name in tt.layout if kind != "sockaddrs"}
+    fields = st.fixed_dictionaries(plain)
+    if any(kind == "sockaddrs" for kind, _ in tt.layout):
+        fields = st.tuples(fields, _sockaddrs_fields()).map(lambda p: {**p[0], **p[1]})
+    return fields.map(lambda f, tid=tt.id: encode_token(tid, **f))
+
+
+# Every token that may appear between a header and a trailer.
+_BODY_TOKENS = [t for t in T.TOKEN_TYPES if t.group not in ("header", "trailer", "file")]
+_ANY_BODY_TOKEN = st.one_of([_token_strategy(t) for t in _BODY_TOKENS])
+
+
+@st.composite
+def records(draw: st.DrawFn) -> bytes:
+    """One well-formed record: a random header kind and 0-8 random body tokens."""
+    header = draw(st.sampled_from([t.name for t in T.TOKEN_TYPES if t.group == "header"]))
+    host = draw(_IP) if header.endswith("_ex") else None
+    return encode_record(draw(st.lists(_ANY_BODY_TOKEN, max_size=8)), event=draw(_uint(2)),
+                         modifier=draw(_uint(2)), version=draw(st.sampled_from([10, 11])),
+                         time_ms=draw(st.integers(0, (1 << 32) * 1000 - 1)),
+                         header=header, host=host)
+
+
+@st.composite
+def trails(draw: st.DrawFn) -> bytes:
+    """1-4 records, sometimes between stand-alone file tokens (as auditd writes them)."""
+    body = b"".join(draw(st.lists(records(), min_size=1, max_size=4)))
+    if draw(st.booleans()):
+        name = draw(st.text(_CHARS, min_size=1, max_size=40))
+        ms = draw(st.integers(0, (1 << 32) * 1000 - 1))
+        body = encode_file_token(name, ms) + body + encode_file_token(name, ms)
+    return body
+
+
+@pytest.mark.parametrize("tt", _BODY_TOKENS, ids=lambda t: t.name)
+@given(data=st.data())
+@settings(max_examples=10, deadline=None)
+def test_every_token_round_trips(tt: T.TokenType, data: st.DataObject,
+                                 decoder: Callable[..., Any]) -> None:
+    """Each token type alone in a record: encode -> decode -> table_to_trail."""
+    record = encode_record([data.draw(_token_strategy(tt))], event=1, time_ms=0)
+    assert table_to_trail(decoder(record, "hypothesis").table) == record
+
+
+@given(data=trails())
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_random_trails_round_trip(data: bytes, decoder: Callable[..., Any]) -> None:
+    """Random well-formed trails: decode -> table_to_trail gives the same bytes."""
+    result = decoder(data, "hypothesis")
+    assert result.damage == []
+    assert table_to_trail(result.table) == data

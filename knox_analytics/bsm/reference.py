@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.damage import Damage, explain_gap
+from knox_analytics.bsm.tables import Tables, load_tables
 from knox_analytics.errors import NotBSMError
 from knox_analytics.schema import SCHEMA
 
@@ -71,37 +72,13 @@ class Names:
     errno_name: Callable[[int], str | None]
 
 
-def names_from_tables(tables: Any = None) -> Names:
-    """Adapt the tables of :func:`knox_analytics.bsm.tables.load_tables` to :class:`Names`.
-
-    ``tables=None`` loads the default tables.  While ``tables.py`` is not written yet, a
-    tiny stub (a handful of events and errnos) stands in.
-    """
-    if tables is None:
-        tables = _load_default_tables()
+def names_from_tables(tables: Tables | Names | None = None) -> Names:
+    """The lookups of ``tables`` (default: :func:`load_tables`) as :class:`Names`."""
     if isinstance(tables, Names):
         return tables
-    return Names(tables.event_name, tables.event_classes, tables.errno_name)
-
-
-def _load_default_tables() -> Any:
-    try:
-        from knox_analytics.bsm.tables import load_tables
-    except ModuleNotFoundError as exc:  # pragma: no cover - only while tables.py is missing
-        if exc.name != "knox_analytics.bsm.tables":
-            raise
-        return _stub_names()
-    return load_tables()
-
-
-def _stub_names() -> Names:  # pragma: no cover - replaced by tables.py
-    # audit_event / audit_errno entries used by the synthetic trails (OpenBSM etc/).
-    events = {23: ("AUE_EXECVE", "pc,ex"), 72: ("AUE_OPEN_R", "fr"),
-              6152: ("AUE_login", "lo")}
-    errnos = {1: "EPERM", 2: "ENOENT", 13: "EACCES", 145: "ETIMEDOUT",
-              146: "ECONNREFUSED", 197: "EAUTH"}
-    return Names(lambda e: events.get(e, (None, None))[0],
-                 lambda e: events.get(e, (None, None))[1], errnos.get)
+    if tables is None:
+        tables = load_tables()
+    return Names(tables.events.name, tables.events.class_names, tables.errnos.name)
 
 
 # --- framing ------------------------------------------------------------------------------
@@ -475,7 +452,7 @@ def decode_file_token(data: bytes, pos: int, length: int, rec: RecordRow) -> Non
 
 
 def decode_reference(data: bytes, source: str = "<bytes>", *, base_offset: int = 0,
-                     tables: Any = None) -> DecodeResult:
+                     tables: Tables | Names | None = None) -> DecodeResult:
     """Decode a buffer of BSM records, one record and one token at a time.
 
     ``base_offset`` is the offset of ``data[0]`` in the source (for chunked reading);

@@ -1,0 +1,85 @@
+"""Where live records come from: the audit pipe, or (on Linux) a file, FIFO or stdin.
+
+``--source FILE|FIFO|-`` replaces ``/dev/auditpipe`` everywhere, so every live command is
+exercised on Linux with a FIFO fed by a writer process.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from dataclasses import dataclass
+
+from knox_analytics.errors import InputError
+from knox_analytics.live.classes import AuMask
+from knox_analytics.live.device import AUDITPIPE_PATH, AuditPipe, PipeStats
+from knox_analytics.live.privilege import check_readable
+
+READ_SIZE = 1 << 20
+
+
+@dataclass
+class Source:
+    """An open record source: ``kind`` is device, fifo, file or stdin."""
+
+    fd: int
+    kind: str
+    name: str
+    pipe: AuditPipe | None = None
+    read_size: int = READ_SIZE
+
+    @property
+    def is_stream(self) -> bool:
+        """A FIFO or pipe: bytes read are gone, records may be cut anywhere."""
+        return self.kind in ("fifo", "stdin")
+
+    def read(self, n: int | None = None) -> bytes:
+        """Read what is available (blocks on a FIFO/device; b'' at end of input)."""
+        return os.read(self.fd, n or self.read_size)
+
+    def stats(self) -> PipeStats | None:
+        """Drop/truncate counters of the audit pipe (None for other sources)."""
+        return self.pipe.stats() if self.pipe is not None else None
+
+    def close(self) -> None:
+        """Close the source (stdin is left open)."""
+        if self.pipe is not None:
+            self.pipe.close()
+        elif self.kind != "stdin":
+            os.close(self.fd)
+
+
+def _kind_of(fd: int) -> str:
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        return "fifo"
+    return "device" if stat.S_ISCHR(mode) else "file"
+
+
+def has_auditpipe() -> bool:
+    """True on systems with an audit pipe device (macOS, FreeBSD)."""
+    return os.path.exists(AUDITPIPE_PATH)
+
+
+def open_source(source: str | None, flags: AuMask | None = None,
+                naflags: AuMask | None = None) -> Source:
+    """Open ``source`` (None = the audit pipe, configured with ``flags``/``naflags``)."""
+    if source is None:
+        if not has_auditpipe():
+            raise InputError(f"{AUDITPIPE_PATH}: no audit pipe on {sys.platform} (macOS and "
+                             "FreeBSD only); use --source FILE|FIFO|- to read a stream")
+        check_readable(AUDITPIPE_PATH)
+        pipe = AuditPipe(AUDITPIPE_PATH)
+        mask = flags or AuMask()
+        size = pipe.configure(mask, naflags or mask)
+        return Source(pipe.fd, "device", AUDITPIPE_PATH, pipe, read_size=size)
+    if source == "-":
+        fd = sys.stdin.fileno()
+        return Source(fd, "stdin" if _kind_of(fd) != "file" else "file", "<stdin>")
+    check_readable(source)
+    try:
+        fd = os.open(source, os.O_RDONLY)
+    except OSError as exc:
+        raise InputError(f"{source}: cannot open: {exc.strerror}") from exc
+    return Source(fd, _kind_of(fd), source)

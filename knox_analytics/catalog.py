@@ -1,0 +1,273 @@
+"""DuckDB over knox records: a dataset or trail files, with the question views defined.
+
+    >>> with Catalog(["audit-parquet"]) as cat:          # doctest: +SKIP
+    ...     cat.query("SELECT command, count(*) FROM commands GROUP BY 1").to_pylist()
+
+The catalog is the only holder of the DuckDB connection.  Its inputs become one relation,
+``records`` (exactly :data:`knox_analytics.schema.SCHEMA` plus ``date``): Parquet datasets
+written by :class:`knox_analytics.store.DatasetWriter` are attached lazily with
+``read_parquet`` (hive partitions), trail files are decoded in memory.  Lookup tables
+(``audit_events``, ``audit_classes``, ``bsm_errnos``, ``users``) are registered next to
+it, then every ``knox_analytics/sql/*.sql`` file runs in name order; each defines one
+view (or macro) and starts with a comment stating its question.
+"""
+
+from __future__ import annotations
+
+import pwd
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from knox_analytics.bsm.damage import Damage
+from knox_analytics.errors import InputError, UsageError
+from knox_analytics.schema import SCHEMA
+from knox_analytics.store import dataset_glob, is_dataset
+
+#: uid → name known everywhere; more come from ``users=`` (a passwd file or a mapping).
+DEFAULT_USERS = {0: "root"}
+UNSET_UID = 4294967295
+
+
+class Catalog:
+    """An in-memory DuckDB database with the knox views over the given inputs.
+
+    ``inputs``: dataset directories, trail files (.gz/.bz2/.xz too) or directories of
+    trails, in any mix; none gives empty views (the lookup tables still answer).
+    ``users``: uid → name for the ``user`` columns — a mapping, or a passwd(5)-format
+    file (e.g. a copy of the audited Mac's ``dscl . -list /Users UniqueID`` turned into
+    passwd lines); ``"local"`` uses this machine's passwd database.
+    """
+
+    def __init__(self, inputs: Iterable[str | Path] = (), *,
+                 users: Mapping[int, str] | str | Path | None = None,
+                 tables: str = "auto", threads: int | None = None) -> None:
+        self.con = duckdb.connect(":memory:")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        self.damage: list[Damage] = []
+        self.inputs = [Path(p) for p in inputs]
+        self._register_lookups(load_users(users), tables)
+        self._attach_records(self.inputs)
+        self._define_views()
+
+    # -- setup --------------------------------------------------------------------
+    def _register_lookups(self, users: Mapping[int, str], tables: str) -> None:
+        for name, table in lookup_tables(tables).items():
+            self._materialize(name, table)
+        self._materialize("users", pa.table({
+            "uid": pa.array(list(users), pa.uint32()),
+            "name": pa.array(list(users.values()), pa.string())}))
+
+    def _materialize(self, name: str, table: pa.Table) -> None:
+        self.con.register(f"_arrow_{name}", table)
+        self.con.execute(f"CREATE TABLE {name} AS SELECT * FROM _arrow_{name}")
+        self.con.unregister(f"_arrow_{name}")
+
+    def _attach_records(self, inputs: Sequence[Path]) -> None:
+        datasets, trails = classify_inputs(inputs)
+        parts = []
+        if datasets:
+            globs = ", ".join(_sql_str(dataset_glob(d)) for d in datasets)
+            parts.append(f"SELECT * FROM read_parquet([{globs}], hive_partitioning = true, "
+                         "union_by_name = true)")
+        if trails:
+            self.con.register("_decoded", self._decode(trails))
+            parts.append("SELECT *, CAST(time AS DATE) AS date FROM _decoded")
+        if not parts:
+            self.con.register("_decoded", SCHEMA.empty_table())
+            parts.append("SELECT *, CAST(time AS DATE) AS date FROM _decoded")
+        # In a dataset the hive key `host` is the header address or the --host label; give
+        # decoded trails the same meaning so that both kinds of input read alike.
+        union = " UNION ALL BY NAME ".join(parts)
+        self.con.execute(
+            "CREATE VIEW records AS SELECT * REPLACE (COALESCE(host, 'unknown') AS host) "
+            f"FROM ({union})")
+
+    def _decode(self, trails: Sequence[Path]) -> pa.Table:
+        tables = []
+        for trail in trails:
+            for result in decode_trail(trail):
+                tables.append(result.table)
+                self.damage.extend(result.damage)
+        return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+
+    def _define_views(self) -> None:
+        for name, text in sql_files():
+            try:
+                self.con.execute(text)
+            except duckdb.Error as exc:  # a bug in our SQL, not in the user's input
+                raise RuntimeError(f"knox_analytics/sql/{name}: {exc}") from exc
+
+    # -- use ----------------------------------------------------------------------
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyRelation:
+        """A lazy DuckDB relation for ``query`` (UsageError on bad SQL)."""
+        try:
+            if params:
+                return self.con.sql(query, params=list(params))
+            return self.con.sql(query)
+        except duckdb.Error as exc:
+            raise UsageError(f"SQL: {_first_line(exc)}") from exc
+
+    def query(self, query: str, params: Sequence[Any] | None = None) -> pa.Table:
+        """Run ``query`` and return the whole result as an Arrow table."""
+        try:
+            return self.sql(query, params).to_arrow_table()
+        except duckdb.Error as exc:
+            raise UsageError(f"SQL: {_first_line(exc)}") from exc
+
+    def stream(self, query: str, params: Sequence[Any] | None = None,
+               batch_rows: int = 65_536) -> pa.RecordBatchReader:
+        """Run ``query`` and stream the result as Arrow record batches."""
+        try:
+            return self.sql(query, params).to_arrow_reader(batch_rows)
+        except duckdb.Error as exc:
+            raise UsageError(f"SQL: {_first_line(exc)}") from exc
+
+    def views(self) -> list[str]:
+        """Names of the views the catalog defines (records included)."""
+        rows = self.con.sql("SELECT view_name FROM duckdb_views() WHERE NOT internal "
+                            "ORDER BY view_name").fetchall()
+        return [r[0] for r in rows if not r[0].startswith("_")]
+
+    def close(self) -> None:
+        """Close the DuckDB connection."""
+        self.con.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+# -- inputs -------------------------------------------------------------------------
+def classify_inputs(inputs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """Split inputs into dataset directories and trail files (a plain directory: its
+    files, sorted by name; ``current`` is skipped when it links to a listed file)."""
+    datasets: list[Path] = []
+    trails: list[Path] = []
+    for path in inputs:
+        if is_dataset(path):
+            datasets.append(path)
+        elif path.is_dir():
+            trails.extend(_trails_in(path))
+        elif path.is_file():
+            trails.append(path)
+        else:
+            raise InputError(f"{path}: no such file or directory")
+    return datasets, trails
+
+
+def _trails_in(directory: Path) -> list[Path]:
+    seen: set[Path] = set()
+    out = []
+    for path in sorted(directory.iterdir()):
+        real = path.resolve()
+        if path.name.startswith(".") or not real.is_file() or real in seen:
+            continue
+        seen.add(real)
+        out.append(path)
+    return out
+
+
+def decode_trail(path: Path) -> Iterator[Any]:
+    """Decode one trail into DecodeResults (``.table``, ``.damage``).
+
+    Uses the chunked reader when it is available, else the whole-buffer decoder.
+    """
+    try:
+        from knox_analytics.bsm.reader import read_trail
+    except ModuleNotFoundError as exc:
+        if exc.name != "knox_analytics.bsm.reader":
+            raise
+    else:
+        yield from read_trail(path)
+        return
+    from knox_analytics.bsm.decode import decode_bytes
+    from knox_analytics.store.fingerprint import open_content
+
+    with open_content(path) as fh:
+        yield decode_bytes(fh.read(), str(path))
+
+
+# -- lookups ------------------------------------------------------------------------
+def lookup_tables(source: str = "auto") -> dict[str, pa.Table]:
+    """audit_events, audit_classes and bsm_errnos as Arrow tables."""
+    from knox_analytics.bsm.tables import load_tables
+
+    t = load_tables(source)
+    numbers = [i for i, name in enumerate(t.events.names) if name is not None]
+    events = pa.table({
+        "event": pa.array(numbers, pa.uint16()),
+        "name": [t.events.names[i] for i in numbers],
+        "description": [t.events.descriptions[i] for i in numbers],
+        "classes": [t.events.class_strings[i] for i in numbers],
+        "mask": pa.array([int(t.events.masks[i]) for i in numbers], pa.uint32()),
+    })
+    classes = pa.table({
+        "class": list(t.classes.codes),
+        "mask": pa.array(list(t.classes.masks), pa.uint32()),
+        "description": list(t.classes.descriptions),
+    })
+    errnos = [i for i, name in enumerate(t.errnos.names) if name is not None]
+    errno = pa.table({
+        "errno": pa.array(errnos, pa.uint8()),
+        "name": [t.errnos.names[i] for i in errnos],
+        "text": [t.errnos.texts[i] or None for i in errnos],
+    })
+    return {"audit_events": events, "audit_classes": classes, "bsm_errnos": errno}
+
+
+def load_users(users: Mapping[int, str] | str | Path | None) -> dict[int, str]:
+    """uid → name: the defaults plus a mapping, a passwd file, or ``"local"``."""
+    out = dict(DEFAULT_USERS)
+    if users is None:
+        return out
+    if isinstance(users, Mapping):
+        out.update({int(k): str(v) for k, v in users.items()})
+    elif str(users) == "local":
+        out.update({p.pw_uid: p.pw_name for p in pwd.getpwall()})
+    else:
+        out.update(parse_passwd(Path(users)))
+    return out
+
+
+def parse_passwd(path: Path) -> dict[int, str]:
+    """Read ``name:x:uid:...`` lines (passwd(5)); '#' comments and blank lines ignored."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read users file ({exc.strerror})") from exc
+    out = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split(":")
+        if len(fields) < 3 or not fields[2].strip().isdigit():
+            raise InputError(f"{path}:{number}: expected passwd 'name:pw:uid:...', "
+                             f"found {line[:40]!r}")
+        out[int(fields[2])] = fields[0]
+    return out
+
+
+# -- SQL files ----------------------------------------------------------------------
+def sql_files() -> list[tuple[str, str]]:
+    """(file name, text) of every view definition, in the order they must run."""
+    root = resources.files("knox_analytics") / "sql"
+    names = sorted(p.name for p in root.iterdir() if p.name.endswith(".sql"))
+    return [(name, (root / name).read_text(encoding="utf-8")) for name in names]
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,28 @@
+-- Question: where did this process come from, and what did it start?
+-- process_tree(pid): the instances of `pid`, their ancestors (depth < 0) and their
+-- descendants (depth > 0), one row per instance with `root` = the instance of `pid` it
+-- belongs to.  Example: SELECT * FROM process_tree(1202) ORDER BY root, depth, start_time;
+CREATE OR REPLACE MACRO process_tree(target_pid) AS TABLE
+WITH RECURSIVE
+p AS MATERIALIZED (SELECT * FROM processes),
+up(root, instance, depth) AS (
+    SELECT instance, instance, 0 FROM p WHERE pid = target_pid
+    UNION ALL
+    SELECT up.root, p.parent_instance, up.depth - 1
+    FROM up JOIN p ON p.instance = up.instance
+    WHERE p.parent_instance IS NOT NULL
+),
+down(root, instance, depth) AS (
+    SELECT instance, instance, 0 FROM p WHERE pid = target_pid
+    UNION ALL
+    SELECT down.root, c.instance, down.depth + 1
+    FROM down JOIN p AS c ON c.parent_instance = down.instance
+),
+tree AS (
+    SELECT root, instance, depth FROM up
+    UNION
+    SELECT root, instance, depth FROM down
+)
+SELECT t.root, t.depth, p.*
+FROM tree AS t JOIN p USING (instance)
+ORDER BY t.root, t.depth, p.start_time;

@@ -1,0 +1,10 @@
+-- Question: what failed, with which error, in which process, on which path?
+-- errors: every failed record (success = false): errno number, name and text, event,
+-- process instance, pid and command, user, first path (and second, for renames).
+CREATE OR REPLACE VIEW errors AS
+SELECT
+    time, return_errno AS errno, errno_name, errno_text,
+    event_name, event_classes, instance, pid, command, command_path, "user", auid, euid,
+    paths[1] AS path, paths[2] AS path2, texts, source, "offset"
+FROM activity
+WHERE success = false;

@@ -48,10 +48,13 @@ RECORD_START_IDS = frozenset(T.HEADER_IDS)
 TRAILER_MAGIC_BYTES = bytes([T.AUT_TRAILER]) + T.TRAILER_MAGIC.to_bytes(2, "big")
 MIN_RECORD_LENGTH = 25  # header32 (18 bytes) + trailer (7 bytes): the smallest record
 FILE_TOKEN_FIXED = 11  # id + u32 sec + u32 msec + u16 name length
-#: ids that may not appear between a record's header and trailer.
-NOT_INSIDE_A_RECORD = frozenset((T.AUT_OTHER_FILE32, T.AUT_TRAILER, *T.HEADER_IDS))
+#: ids that may not appear between a record's header and trailer.  (A file token may:
+#: praudit prints it like any other, and OpenBSM's test vectors carry one.)
+NOT_INSIDE_A_RECORD = frozenset((T.AUT_TRAILER, *T.HEADER_IDS))
+#: Groups whose first token fills flat column(s); "file" is a file token inside a record.
 SINGLETON_GROUPS = frozenset(("subject", "return", "exit", "argv", "envp", "groups", "seq",
-                              "zonename", "identity"))
+                              "zonename", "identity", "file"))
+MAX_HEADER_SEC = 2**40  # far beyond any real clock; sec*1000 + msec then fits in int64
 #: Columns that a token group fills as a list, one element per token.
 LIST_GROUPS = ("paths", "attrs", "args", "texts", "processes", "sockets", "in_addrs",
                "ip_headers", "iports", "ipcs", "ipc_perms", "opaques", "data", "uuids",
@@ -290,9 +293,11 @@ def read_token(data: bytes, pos: int, limit: int, *, inside: bool = True
 
 def _values_canonical(tok: T.TokenType, values: dict[str, Any]) -> bool:
     """Whether field values can be reproduced from the typed columns (see schema.py)."""
-    if tok.group in ("header", "file"):
+    if tok.group == "header":
         # time is kept in ms: msec must be < 1000 and sec*1000 must fit comfortably
-        return values["msec"] < 1000 and values["sec"] < 2**40
+        return values["msec"] < 1000 and values["sec"] < MAX_HEADER_SEC
+    if tok.group == "file":
+        return values["msec"] < 1000
     if tok.id == T.AUT_IDENTITY:
         return values["signing_id_truncated"] in (0, 1) and values["team_id_truncated"] in (0, 1)
     return True
@@ -305,9 +310,13 @@ def _signed(value: int, bits: int) -> int:
     return value - (1 << bits) if value >= 1 << (bits - 1) else value
 
 
-def _time_ms(sec: int, msec: int) -> int | None:
-    ms = sec * 1000 + msec
-    return ms if ms < 2**63 else None  # best effort: an impossible time is null
+def _header_time_ms(sec: int, msec: int) -> int:
+    # best effort for an impossible time (kept raw anyway): clamp so it fits in int64
+    return min(sec, MAX_HEADER_SEC) * 1000 + min(msec, 2**32)
+
+
+def _file_time_ms(sec: int, msec: int) -> int:
+    return sec * 1000 + min(msec, 999)  # best effort for msec >= 1000 (kept raw anyway)
 
 
 def _list_value(column: str, values: dict[str, Any], tok: T.TokenType) -> Any:
@@ -349,6 +358,8 @@ class RecordRow:
             self.add_raw(start, end, typed=False)  # a second subject, return, ...
             return
         self.seen.add(tok.group)
+        if tok.group == "file":
+            canonical = False  # its time has no column inside a record: keep the bytes
         if tok.group in SINGLETON_GROUPS:
             _SINGLETON_SETTERS[tok.group](self.row, values, tok, self.names)
         else:
@@ -395,25 +406,27 @@ _SINGLETON_SETTERS: dict[str, Callable[..., None]] = {
     "identity": _set_identity, "argv": _set_one("argv", "argv"),
     "envp": _set_one("envp", "envp"), "groups": _set_one("groups", "groups"),
     "seq": _set_one("seq", "seq"), "zonename": _set_one("zonename", "zonename"),
+    "file": _set_one("file_name", "name"),
 }
 
 
 # --- records ---------------------------------------------------------------------------------
 
 
-def _set_header(rec: RecordRow, v: dict[str, Any]) -> None:
-    event = v["event"]
-    rec.row.update(version=v["version"], event=event, modifier=v["modifier"],
-                   time=_time_ms(v["sec"], v["msec"]), host=v.get("host"),
-                   event_name=rec.names.event_name(event),
+def _set_header_common(rec: RecordRow, data: bytes, pos: int, length: int) -> None:
+    # id, length, version, event, modifier: the first 10 bytes of every header variant,
+    # vouched for by framing -- so even a header with a malformed address gets them
+    event = _u16(data, pos + 6)
+    rec.row.update(source=rec.source, offset=rec.base_offset + pos, length=length,
+                   header_token=data[pos], version=data[pos + 5], event=event,
+                   modifier=_u16(data, pos + 8), event_name=rec.names.event_name(event),
                    event_classes=rec.names.event_classes(event))
 
 
 def decode_record(data: bytes, pos: int, length: int, rec: RecordRow) -> None:
     """Fill ``rec`` with the record at ``pos`` (framing already checked)."""
     trailer = pos + length - T.TRAILER_SIZE
-    rec.row.update(source=rec.source, offset=rec.base_offset + pos, length=length,
-                   header_token=data[pos])
+    _set_header_common(rec, data, pos, length)
     tokpos = _decode_header(data, pos, trailer, rec)
     while tokpos < trailer:
         try:
@@ -434,7 +447,7 @@ def _decode_header(data: bytes, pos: int, trailer: int, rec: RecordRow) -> int:
     except Undecodable as exc:
         rec.add_undecodable(pos, trailer, str(exc))
         return trailer
-    _set_header(rec, values)
+    rec.row.update(time=_header_time_ms(values["sec"], values["msec"]), host=values.get("host"))
     rec.row["token_ids"].append(tok.id)
     if not canonical:
         rec.add_raw(pos, end, typed=True)
@@ -445,7 +458,7 @@ def decode_file_token(data: bytes, pos: int, length: int, rec: RecordRow) -> Non
     """Fill ``rec`` with the stand-alone file token at ``pos``."""
     tok, values, _end, canonical = read_token(data, pos, pos + length, inside=False)
     rec.row.update(source=rec.source, offset=rec.base_offset + pos, length=length,
-                   header_token=tok.id, time=_time_ms(values["sec"], values["msec"]),
+                   header_token=tok.id, time=_file_time_ms(values["sec"], values["msec"]),
                    file_name=values["name"], token_ids=[tok.id])
     if not canonical:
         rec.add_raw(pos, pos + length, typed=True)
@@ -486,6 +499,5 @@ def decode_reference(data: bytes, source: str = "<bytes>", *, base_offset: int =
         damage.extend(rec.damage)
         pos += length
     if data and not rows:
-        raise NotBSMError(source, f"no record or file token in {len(data)} bytes from byte "
-                                  f"{base_offset}: {damage[0].reason}")
+        raise NotBSMError(source, damage[0].reason)
     return DecodeResult(pa.Table.from_pylist(rows, schema=SCHEMA), damage)

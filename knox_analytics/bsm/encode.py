@@ -313,8 +313,10 @@ class _Batch:
             raise UsageError(f"table_to_trail: the table lacks column(s) {missing}; "
                              "expected knox_analytics.schema.SCHEMA")
         self.cols = {c: batch.column(c).to_pylist() for c in _ROW_COLUMNS}
-        # time as integer ms since the epoch (no datetime round trip)
-        self.cols["time"] = batch.column("time").cast(pa.int64()).to_pylist()
+        # time as integer ms since the epoch (no datetime round trip); a table that went
+        # through another engine may carry another unit (polars/Spark use microseconds)
+        time = batch.column("time").cast(pa.timestamp("ms", tz="UTC"))
+        self.cols["time"] = time.cast(pa.int64()).to_pylist()
         self.num_rows = batch.num_rows
 
     def where(self, i: int) -> str:

@@ -6,9 +6,10 @@
 CREATE OR REPLACE VIEW file_access AS
 WITH f AS (
     SELECT *,
-           regexp_extract(event_name, '^AUE_OPEN(AT)?(_EXTENDED)?_([RW]+)(C?)(T?)$', 3) AS acc,
-           regexp_extract(event_name, '^AUE_OPEN(AT)?(_EXTENDED)?_([RW]+)(C?)(T?)$', 4) AS cre,
-           regexp_extract(event_name, '^AUE_OPEN(AT)?(_EXTENDED)?_([RW]+)(C?)(T?)$', 5) AS trn
+           -- audit_event spells the flags access mode, then T(runc), then C(reat)
+           regexp_extract(event_name, '^AUE_OPEN(AT)?(_EXTENDED)?_(RW|R|W)(T?)(C?)$', 3) AS acc,
+           regexp_extract(event_name, '^AUE_OPEN(AT)?(_EXTENDED)?_(RW|R|W)(T?)(C?)$', 4) AS trn,
+           regexp_extract(event_name, '^AUE_OPEN(AT)?(_EXTENDED)?_(RW|R|W)(T?)(C?)$', 5) AS cre
     FROM activity
     WHERE list_has_any(string_split(event_classes, ','),
                        ['fr', 'fw', 'fa', 'fm', 'fc', 'fd', 'cl'])

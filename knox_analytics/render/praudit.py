@@ -1,0 +1,360 @@
+"""praudit-compatible text and XML from decoded tables, built column-wise.
+
+How a chunk is printed without a Python loop per token:
+
+1. ``token_ids`` is flattened: every token of the chunk gets its record number and kind.
+2. Each token is matched to the element of a typed column that holds its values: row
+   ``r`` for singletons (header, subject, return, ...), the k-th element of the kind's
+   flattened list column for repeated tokens (the k-th path of the chunk is the k-th
+   element of ``paths``).  Tokens kept in ``raw_tokens`` are read again from their bytes
+   (:mod:`knox_analytics.render.rawtok`), the rare per-token path.
+3. For each token id, all its tokens are formatted at once
+   (:mod:`knox_analytics.render.tokenfmt`), giving one text piece per token.
+4. One ``take`` puts the pieces in token order; the output is the resulting buffer.
+
+Example::
+
+    >>> from knox_analytics.render.tokenfmt import PrintOptions
+    >>> out = render_table(SCHEMA.empty_table(), PrintOptions())
+    >>> out
+    b''
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from knox_analytics.bsm import tokens as T
+from knox_analytics.render import fields as F
+from knox_analytics.render.escape import xml_array, xml_vis_array
+from knox_analytics.render.rare import RARE, format_rare
+from knox_analytics.render.rawtok import RawToken, iter_tokens, read_one
+from knox_analytics.render.tokenfmt import FORMATTERS, Ctx, Fmt, PrintOptions
+from knox_analytics.schema import SCHEMA
+
+__all__ = ["SCHEMA", "XML_FOOTER", "XML_HEADER", "render_table"]
+
+XML_HEADER = b"<?xml version='1.0' ?>\n<audit>\n"
+XML_FOOTER = b"</audit>\n"
+
+_ROW_GROUPS = {"header", "trailer", "subject", "return", "exit", "argv", "envp", "groups",
+               "seq", "zonename", "identity", "file"}
+#: list column and the field name(s) its elements carry, per token group
+_LIST_COLUMNS = {"paths": "path", "texts": "text", "in_addrs": "addr", "iports": "port",
+                 "opaques": "data"}
+_GROUPS = sorted({t.group for t in T.TOKEN_TYPES})
+_GROUP_CODE = np.full(256, -1, dtype=np.int16)
+for _t in T.TOKEN_TYPES:
+    _GROUP_CODE[_t.id] = _GROUPS.index(_t.group)
+
+
+# --- assembling one kind's pieces ------------------------------------------------------
+
+
+def _text_piece(f: Fmt, tid: int, n: int, opts: PrintOptions) -> pa.Array:
+    name = str(tid) if opts.raw else f.name
+    if f.shape == "list":
+        lst = _as_bin_list(f.fields[0][1])
+        joined = pc.binary_join(lst, pa.scalar(opts.delimiter.encode(), F.BIN))
+        empty = pc.equal(pc.list_value_length(lst), 0)
+        return pc.if_else(empty, pa.scalar(name.encode(), F.BIN),
+                          F.cat(name, opts.delimiter, joined))
+    values = [v for a, v in f.fields if a is None or not a.startswith("@")]
+    if not values:
+        return pa.array([name.encode()] * n, F.BIN)
+    return F.join_with(opts.delimiter, name, *values)
+
+
+def _as_bin_list(lst: Any) -> pa.Array:
+    if isinstance(lst, pa.ChunkedArray):
+        lst = lst.combine_chunks()
+    if lst.type.value_type != F.BIN:
+        lst = lst.cast(pa.list_(F.BIN))
+    return lst
+
+
+def _esc(values: Any) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if values.type == F.BIN:
+        try:
+            values = values.cast(pa.string())
+        except pa.ArrowInvalid:
+            return F.as_bin(xml_array(values))
+    return F.as_bin(xml_array(values))
+
+
+def _xml_piece(f: Fmt, n: int) -> pa.Array:
+    if f.shape == "end":
+        return pa.array([b"</record>"] * n, F.BIN)
+    if f.shape == "list":
+        return _xml_list(f)
+    attrs, body = [], None
+    for a, v in f.fields:
+        if a is None:
+            continue
+        value = _esc(v) if a in f.escape or a.lstrip("@") in f.escape else v
+        if a == "":
+            body = value
+        else:
+            attrs += [f'{a.lstrip("@")}="', value, '" ']
+    if f.shape == "record":
+        return F.cat("<record ", *attrs, ">")
+    if body is not None:
+        opening = F.cat(f"<{f.elem} ", *attrs, ">") if attrs else f"<{f.elem}>"
+        return F.cat(opening, body, f"</{f.elem}>")
+    return F.cat(f"<{f.elem} ", *attrs, "/>")
+
+
+def _xml_list(f: Fmt) -> pa.Array:
+    lst = f.fields[0][1]
+    if isinstance(lst, pa.ChunkedArray):
+        lst = lst.combine_chunks()
+    values = lst.flatten()
+    escaped = xml_vis_array(values) if f.child in ("arg", "env") else _esc(values)
+    wrapped = F.cat(f"<{f.child}>", escaped, f"</{f.child}>")
+    offsets = lst.offsets.to_numpy()
+    rebuilt = pa.ListArray.from_arrays(pa.array(offsets - offsets[0], pa.int32()), wrapped)
+    return F.cat(f"<{f.elem}>", pc.binary_join(rebuilt, pa.scalar(b"", F.BIN)),
+                 f"</{f.elem}>")
+
+
+def _pieces(f: Fmt, tid: int, n: int, opts: PrintOptions, suffix: bytes) -> pa.Array:
+    out = _xml_piece(f, n) if opts.xml else _text_piece(f, tid, n, opts)
+    return F.cat(out, suffix) if suffix else out
+
+
+def _format(values: dict[str, Any] | list[dict[str, Any]], tid: int, ctx: Ctx, *,
+            invalid: bool = False) -> Fmt:
+    if invalid or tid in RARE or tid not in FORMATTERS:
+        rows = values if isinstance(values, list) else _rows(values)
+        return format_rare(rows, tid, ctx, invalid=invalid)
+    return FORMATTERS[tid](values if isinstance(values, dict) else _columns(values), tid, ctx)
+
+
+def _rows(columns: dict[str, Any]) -> list[dict[str, Any]]:
+    lists = {k: (v.to_pylist() if hasattr(v, "to_pylist") else list(v))
+             for k, v in columns.items()}
+    n = len(next(iter(lists.values()))) if lists else 0
+    return [{k: v[i] for k, v in lists.items()} for i in range(n)]
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in rows[0]:
+        vals = [r[key] for r in rows]
+        if isinstance(vals[0], list):
+            out[key] = pa.array(vals, pa.list_(F.BIN))
+        elif isinstance(vals[0], bytes | str):
+            out[key] = pa.array([v.encode() if isinstance(v, str) else v for v in vals], F.BIN)
+        else:
+            out[key] = pa.array(vals, pa.uint64() if max(vals) >= 1 << 63 else pa.int64())
+    return out
+
+
+# --- values of typed tokens from the table ---------------------------------------------
+
+
+def _row_values(table: pa.Table, group: str, rows: np.ndarray) -> dict[str, Any]:
+    idx = pa.array(rows)
+
+    def col(name: str) -> pa.Array:
+        return table.column(name).take(idx).combine_chunks()
+
+    if group in ("header", "file"):
+        ms = col("time").cast(pa.int64()).to_numpy(zero_copy_only=False)
+        vals = {"sec": ms // 1000, "msec": ms % 1000}
+        if group == "file":
+            return {**vals, "name": col("file_name")}
+        return {**vals, **{k: col(k) for k in ("length", "version", "event", "modifier",
+                                                "host")}}
+    if group == "trailer":
+        return {"length": col("length")}
+    if group == "subject":
+        return {k: col(k) for k in ("auid", "euid", "egid", "ruid", "rgid", "pid", "sid",
+                                    "tid_port", "tid_addr")}
+    if group == "return":
+        return {"errno": col("return_errno"), "value": col("return_value")}
+    if group == "exit":
+        return {"status": col("exit_status"), "return": col("exit_return")}
+    if group == "identity":
+        return _struct_fields(col("identity"))
+    return {group: col(group)}  # argv, envp, groups, seq, zonename
+
+
+def _struct_fields(arr: pa.Array) -> dict[str, Any]:
+    return {arr.type.field(i).name: arr.field(i) for i in range(arr.type.num_fields)}
+
+
+def _list_values(flat: dict[str, pa.Array], group: str, elems: np.ndarray
+                 ) -> dict[str, Any]:
+    values = flat[group].take(pa.array(elems))
+    if group in _LIST_COLUMNS:
+        return {_LIST_COLUMNS[group]: values}
+    return _struct_fields(values)
+
+
+# --- the chunk ------------------------------------------------------------------------------
+
+
+class _Plan:
+    """Where every token of a chunk gets its text: flattened ids, records, raw flags."""
+
+    def __init__(self, table: pa.Table) -> None:
+        ids = table.column("token_ids").combine_chunks()
+        offs = ids.offsets.to_numpy().astype(np.int64)
+        self.offsets = offs - offs[0]
+        self.ids = ids.flatten().to_numpy(zero_copy_only=False).astype(np.int16)
+        n_tok = len(self.ids)
+        lengths = np.diff(self.offsets)
+        self.rec = np.repeat(np.arange(len(lengths)), lengths)
+        self.pos = np.arange(n_tok) - self.offsets[self.rec]
+        self.raw = np.zeros(n_tok, dtype=bool)
+        self.untyped = np.zeros(n_tok, dtype=bool)
+        self.raw_data: dict[int, bytes] = {}
+        raw = table.column("raw_tokens").combine_chunks()
+        if len(raw.flatten()):
+            self._mark_raw(raw)
+        self.last = np.zeros(n_tok, dtype=bool)
+        self.last[self.offsets[1:][lengths > 0] - 1] = True
+
+    def _mark_raw(self, raw: pa.ListArray) -> None:
+        offs = raw.offsets.to_numpy().astype(np.int64)
+        offs -= offs[0]
+        rec = np.repeat(np.arange(len(offs) - 1), np.diff(offs))
+        items = raw.flatten()
+        where = self.offsets[rec] + items.field("index").to_numpy().astype(np.int64)
+        typed = items.field("typed").to_numpy(zero_copy_only=False).astype(bool)
+        self.raw[where] = True
+        self.untyped[where] = ~typed
+        for w, data in zip(where.tolist(), items.field("data").to_pylist(), strict=True):
+            self.raw_data[w] = data
+
+    def element_index(self, groups: np.ndarray) -> np.ndarray:
+        """For each token: its row (row groups) or its rank within its list column."""
+        elem = self.rec.copy()
+        counted = ~self.untyped & (groups >= 0)
+        keys = np.where(counted, groups, len(_GROUPS)).astype(np.int16)
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        starts = np.searchsorted(sorted_keys, sorted_keys, side="left")
+        rank = np.arange(len(order)) - starts
+        is_list = np.array([g not in _ROW_GROUPS for g in _GROUPS] + [False])
+        list_tok = is_list[keys]
+        elem[order[list_tok[order]]] = rank[list_tok[order]]
+        return elem
+
+
+def _token_groups(plan: _Plan, table: pa.Table) -> np.ndarray:
+    groups = _GROUP_CODE[plan.ids].astype(np.int16)
+    # a header id at position 0 is the header; a stand-alone file token is a "file" row
+    header_rows = table.column("header_token").to_numpy()
+    first = plan.pos == 0
+    file_rows = first & (header_rows[plan.rec] == T.AUT_OTHER_FILE32)
+    groups[file_rows] = _GROUPS.index("file")
+    return groups
+
+
+def render_table(table: pa.Table, opts: PrintOptions, ctx: Ctx | None = None) -> bytes:
+    """praudit's output (text or ``-x`` XML body) for every row of a decoded table."""
+    ctx = ctx or Ctx(opts)
+    if table.num_rows == 0:
+        return b""
+    plan = _Plan(table)
+    groups = _token_groups(plan, table)
+    elems = plan.element_index(groups)
+    sep = b"" if (opts.xml and opts.oneline) else \
+        (opts.delimiter.encode() if opts.oneline else b"\n")
+    pool: list[pa.Array] = []
+    take = np.zeros(len(plan.ids), dtype=np.int64)
+    base = 0
+    flat_cols: dict[str, pa.Array] = {}
+    typed = ~plan.raw
+    keys = np.where(typed, plan.ids, 999)
+    order = np.argsort(keys, kind="stable")
+    bounds = np.flatnonzero(np.diff(keys[order])) + 1
+    for sel in np.split(order, bounds):
+        if len(sel) == 0 or keys[sel[0]] == 999:
+            continue
+        tid = int(plan.ids[sel[0]])
+        group = _GROUPS[groups[sel[0]]] if groups[sel[0]] >= 0 else ""
+        values = _typed_values(table, group, sel, plan, elems, flat_cols)
+        fmt = _format(values, tid, ctx)
+        pool.append(_pieces(fmt, tid, len(sel), opts, sep))
+        take[sel] = base + np.arange(len(sel))
+        base += len(sel)
+    raw_idx = np.flatnonzero(plan.raw)
+    if len(raw_idx):
+        pool.append(_raw_pieces(plan, raw_idx, ctx, sep))
+        take[raw_idx] = base + np.arange(len(raw_idx))
+        base += len(raw_idx)
+    return _interleave(pool, take, plan, opts, base)
+
+
+def _typed_values(table: pa.Table, group: str, sel: np.ndarray, plan: _Plan,
+                  elems: np.ndarray, flat_cols: dict[str, pa.Array]) -> dict[str, Any]:
+    if group in _ROW_GROUPS:
+        return _row_values(table, group, plan.rec[sel])
+    if group not in flat_cols:
+        flat_cols[group] = table.column(group).combine_chunks().flatten()
+    return _list_values(flat_cols, group, elems[sel])
+
+
+def _interleave(pool: list[pa.Array], take: np.ndarray, plan: _Plan, opts: PrintOptions,
+                base: int) -> bytes:
+    """Put the pieces in token order, with praudit's end of record (``-l``: a newline)."""
+    if opts.oneline:
+        n_rec = len(plan.offsets) - 1
+        slots = np.arange(len(take)) + plan.rec
+        ends = plan.offsets[1:] + np.arange(n_rec)
+        order = np.empty(len(take) + n_rec, dtype=np.int64)
+        order[slots] = take
+        order[ends] = base
+        pool = [*pool, pa.array([b"\n"], F.BIN)]
+        take = order
+    allp = pa.concat_arrays(pool)
+    out = allp.take(pa.array(take))
+    _validity, offsets, data = out.buffers()
+    if data is None:
+        return b""
+    offs = np.frombuffer(offsets, dtype=np.int32)[out.offset:out.offset + len(out) + 1]
+    return data.to_pybytes()[offs[0]:offs[-1]]
+
+
+# --- the rare path: tokens kept as raw bytes ----------------------------------------------
+
+
+def _raw_pieces(plan: _Plan, raw_idx: np.ndarray, ctx: Ctx, sep: bytes) -> pa.Array:
+    """Text for every raw token slot (a slot may hold several tokens praudit can read)."""
+    slots: list[list[tuple[int, bool]]] = []  # per slot: (tid, invalid) of each sub-token
+    batches: dict[tuple[int, bool], list[dict[str, Any]]] = defaultdict(list)
+    where: list[list[tuple[tuple[int, bool], int]]] = []
+    for i in raw_idx.tolist():
+        data = plan.raw_data[i]
+        toks = [read_one(data, 0, len(data))] if not plan.untyped[i] else \
+            list(iter_tokens(data))
+        refs = []
+        for tok in toks:
+            key = (tok.id, tok.invalid)
+            refs.append((key, len(batches[key])))
+            batches[key].append(_raw_values(tok))
+        slots.append([k for k, _ in refs])
+        where.append(refs)
+    texts = {key: _pieces(_format(rows, key[0], ctx, invalid=key[1]), key[0], len(rows),
+                          ctx.opts, sep).to_pylist()
+             for key, rows in batches.items()}
+    return pa.array([b"".join(texts[key][j] for key, j in refs) for refs in where], F.BIN)
+
+
+def _raw_values(tok: RawToken) -> dict[str, Any]:
+    values = dict(tok.values)
+    if tok.id in (T.AUT_RETURN32, T.AUT_RETURN64) and not tok.invalid:
+        bits = 32 if tok.id == T.AUT_RETURN32 else 64
+        v = values["value"]
+        values["value"] = v - (1 << bits) if v >= 1 << (bits - 1) else v
+    return values

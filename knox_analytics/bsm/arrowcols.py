@@ -114,10 +114,12 @@ def uuid_strings(view: ByteView, pos: np.ndarray) -> pa.Array:
     return pa.array(values, pa.string())
 
 
-def list_array(counts: np.ndarray, values: pa.Array, list_type: pa.DataType) -> pa.Array:
-    """A list column: row i holds the next ``counts[i]`` values; zero counts are null."""
+def list_array(counts: np.ndarray, values: pa.Array, list_type: pa.DataType,
+               empty_is_null: bool = True) -> pa.Array:
+    """A list column: row i holds the next ``counts[i]`` values; zero counts are null
+    (or empty lists with ``empty_is_null=False``)."""
     offsets = np.zeros(len(counts) + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
-    mask = pa.array(counts == 0)
+    mask = pa.array(counts == 0) if empty_is_null else None
     arr = pa.ListArray.from_arrays(pa.array(offsets), values, mask=mask)
     return arr.cast(list_type) if arr.type != list_type else arr

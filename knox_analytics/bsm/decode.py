@@ -30,11 +30,12 @@ from knox_analytics.bsm.walker import walk
 from knox_analytics.errors import NotBSMError
 from knox_analytics.schema import SCHEMA
 
-# Token ids that may not appear between a header and its trailer.
-_NOT_IN_BODY = {*T.HEADER_IDS, T.AUT_TRAILER, T.AUT_OTHER_FILE32}
+# Token ids that may not appear between a header and its trailer.  (A file token may:
+# praudit prints it like any other; OpenBSM's test vectors carry one.)
+_NOT_IN_BODY = {*T.HEADER_IDS, T.AUT_TRAILER}
 _MAX_HEADER64_SEC = 1 << 40  # far beyond any real clock; larger would overflow ms
 _SINGLETON_GROUPS = ("subject", "return", "exit", "argv", "envp", "groups", "seq",
-                     "zonename", "identity")
+                     "zonename", "identity", "file")
 _LIST_GROUPS = ("paths", "attrs", "args", "texts", "processes", "sockets", "in_addrs",
                 "ip_headers", "iports", "ipcs", "ipc_perms", "opaques", "data", "uuids",
                 "privs")
@@ -131,6 +132,8 @@ def _normalise(tid: int, ex: Extracted) -> None:
         for flag in ("signing_id_truncated", "team_id_truncated"):
             ex.inexact |= c[flag] > 1
             c[flag] = c[flag] != 0
+    elif tid == T.AUT_OTHER_FILE32:
+        ex.inexact[:] = True  # its time has no column of its own: keep the bytes
     elif tid in T.HEADER_IDS:
         sec, msec = c["sec"].astype(np.uint64), c["msec"].astype(np.uint64)
         odd = (msec >= 1000) | (sec >= _MAX_HEADER64_SEC)
@@ -196,6 +199,7 @@ _FLAT_COLUMNS = {
     "exit": {"status": "exit_status", "return": "exit_return"},
     "argv": {"argv": "argv"}, "envp": {"envp": "envp"}, "groups": {"groups": "groups"},
     "seq": {"seq": "seq"}, "zonename": {"zonename": "zonename"},
+    "file": {"name": "file_name"},
 }
 
 
@@ -308,7 +312,8 @@ def _token_ids(view: ByteView, walked: _Walk, starts: np.ndarray) -> pa.Array:
 def _raw_tokens(view: ByteView, asm: _Assembler, nrec: int) -> pa.Array:
     list_type = SCHEMA.field("raw_tokens").type
     if not asm.raw:
-        return pa.nulls(nrec, list_type).fill_null(pa.scalar([], list_type))
+        empty = pa.array([], list_type.value_type)
+        return list_array(np.zeros(nrec, dtype=np.int64), empty, list_type, empty_is_null=False)
     rec, k, start, stop, typed = (np.concatenate(x) for x in zip(*asm.raw, strict=True))
     order = np.lexsort((k, rec))
     rec, k, start, stop, typed = rec[order], k[order], start[order], stop[order], typed[order]
@@ -316,8 +321,7 @@ def _raw_tokens(view: ByteView, asm: _Assembler, nrec: int) -> pa.Array:
     values = pa.StructArray.from_arrays(
         [pa.array(k, pa.uint16()), pa.array(data, pa.binary()), pa.array(typed)],
         names=["index", "data", "typed"])
-    arr = list_array(np.bincount(rec, minlength=nrec), values, list_type)
-    return arr.fill_null(pa.scalar([], list_type))
+    return list_array(np.bincount(rec, minlength=nrec), values, list_type, empty_is_null=False)
 
 
 def _names(columns: dict[str, pa.Array], tables: Tables) -> None:

@@ -14,6 +14,7 @@ reported as damage.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,8 @@ MIN_RECORD = 25  # smallest possible: header32 (18) + trailer (7)
 CARRY_LIMIT = 64 << 20
 FILE_TOKEN_FIXED = 11  # id + sec + msec + u16 name length
 
+# The trailer magic as the host reads two bytes natively (cheaper than a byte-swapped view).
+_MAGIC_NATIVE = int.from_bytes(T.TRAILER_MAGIC.to_bytes(2, "big"), sys.byteorder)
 _HEADER_LUT = np.zeros(256, dtype=bool)
 _HEADER_LUT[list(T.HEADER_IDS)] = True
 
@@ -44,17 +47,32 @@ class Framing:
 
 
 def record_candidates(view: ByteView) -> tuple[np.ndarray, np.ndarray]:
-    """Offsets and lengths of every header whose length field leads to its trailer."""
+    """Offsets and lengths of every header whose length field leads to its trailer.
+
+    Searched from the trailer side: the magic 0xb105 is rare in other data, so scanning
+    for it (two aligned u16 comparisons over the chunk) finds far fewer candidates than
+    scanning for header-id bytes, and each trailer's length names its only possible start.
+    The set found is the same: a (header, trailer) pair is valid seen from either end.
+    """
     n = view.n
-    cand = np.flatnonzero(_HEADER_LUT[view.u8[:n]])
-    length = view.u32[cand + 1].astype(np.int64)
-    ok = (length >= MIN_RECORD) & (cand + length <= n)
-    cand, length = cand[ok], length[ok]
-    tpos = cand + length - T.TRAILER_SIZE
     u8 = view.u8
-    ok = (u8[tpos] == T.AUT_TRAILER) & (u8[tpos + 1] == 0xB1) & (u8[tpos + 2] == 0x05)
-    ok &= view.u32[tpos + 3] == length
-    return cand[ok], length[ok]
+    magic = []
+    for phase in (0, 1):  # magic at even and at odd offsets
+        words = u8[phase : phase + ((n - phase) // 2) * 2].view(np.uint16)
+        magic.append(np.flatnonzero(words == _MAGIC_NATIVE) * 2 + phase)
+    tpos = np.sort(np.concatenate(magic)) - 1  # the trailer id byte precedes the magic
+    tpos = tpos[(tpos >= 0) & (tpos + T.TRAILER_SIZE <= n)]
+    tpos = tpos[u8[tpos] == T.AUT_TRAILER]
+    length = view.u32[tpos + 3].astype(np.int64)
+    start = tpos + T.TRAILER_SIZE - length
+    ok = (length >= MIN_RECORD) & (start >= 0)
+    start, length = start[ok], length[ok]
+    ok = _HEADER_LUT[u8[start]] & (view.u32[start + 1] == length)
+    start, length = start[ok], length[ok]
+    if len(start) > 1 and np.any(start[1:] < start[:-1]):
+        order = np.argsort(start, kind="stable")
+        start, length = start[order], length[order]
+    return start, length
 
 
 def choose_records(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from knox_analytics.bsm import tokens as T
-from knox_analytics.bsm.bytesview import ByteView, ranges_index
+from knox_analytics.bsm.bytesview import ByteView
 
 _UNIT_SIZES = np.array([T.DATA_UNIT_SIZES[u] for u in range(4)], dtype=np.int64)
 
@@ -19,20 +19,53 @@ def nth_nul_end(view: ByteView, start: np.ndarray, stop: np.ndarray,
                 count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Position just past the ``count``-th NUL at or after ``start`` (before ``stop``).
 
-    The spans ``[start, stop)`` must be disjoint and ascending.  Returns (end, ok); ok is
-    False where fewer than ``count`` NULs lie in the span.
+    Returns (end, ok); ok is False where fewer than ``count`` NULs lie in the span.
+    Looks through a small window per token first (one row copy each) and widens it only
+    for the tokens not settled yet, so the work follows the bytes actually needed.
     """
     count = count.astype(np.int64)
-    span = np.maximum(stop - start, 0)
-    idx = ranges_index(start, span)
-    nuls = idx[view.u8[idx] == 0]
-    first = np.searchsorted(nuls, start)
-    last = first + count - 1
-    in_span_end = np.searchsorted(nuls, stop)
-    ok = (count == 0) | (last < in_span_end)
-    safe_last = np.clip(last, 0, max(len(nuls) - 1, 0))
-    end = np.where(count == 0, start, nuls[safe_last] + 1 if len(nuls) else start)
+    end = start.copy()
+    ok = count == 0
+    todo = np.flatnonzero(~ok)
+    width = _FIRST_WINDOW
+    while len(todo):
+        s, c = start[todo], count[todo]
+        span = np.maximum(stop[todo] - s, 0)
+        width = int(min(width, max(int(span.max()), 1)))
+        hit, col = _nth_nul_in_window(view, s, np.minimum(span, width), c, width)
+        end[todo[hit]] = s[hit] + col[hit] + 1
+        ok[todo[hit]] = True
+        todo = todo[~hit & (span > width)]  # not found yet, and more bytes to look at
+        width *= 8
     return end, ok
+
+
+_FIRST_WINDOW = 256
+
+
+def _nth_nul_in_window(view: ByteView, start: np.ndarray, span: np.ndarray,
+                       count: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(found, column of the count-th NUL) within ``span`` bytes from each start."""
+    rows = np.minimum(start, view.n)
+    fits = rows + width <= len(view.u8)
+    block = np.zeros((len(rows), width), dtype=np.uint8)
+    block[~fits] = 1  # rows too near the end of the chunk: filled below, byte by byte
+    windows = np.lib.stride_tricks.as_strided(
+        view.u8, shape=(max(len(view.u8) - width + 1, 1), width), strides=(1, 1))
+    block[fits] = windows[rows[fits]]
+    for i in np.flatnonzero(~fits):
+        tail = view.u8[rows[i]:rows[i] + width]
+        block[i, : len(tail)] = tail
+    nul = (block == 0) & (np.arange(width) < span[:, None])
+    # Row-major positions of every NUL; a row's count-th NUL is count-1 past its first.
+    flat = np.flatnonzero(nul)
+    row_first = np.searchsorted(flat, np.arange(len(rows)) * width)
+    row_end = np.searchsorted(flat, (np.arange(len(rows)) + 1) * width)
+    nth = row_first + count - 1
+    found = nth < row_end
+    col = np.zeros(len(rows), dtype=np.int64)
+    col[found] = flat[nth[found]] - np.flatnonzero(found) * width
+    return found, col
 
 
 def _advance(view: ByteView, kind: str, tok: np.ndarray, cur: np.ndarray,

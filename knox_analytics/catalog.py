@@ -48,6 +48,8 @@ class Catalog:
                  users: Mapping[int, str] | str | Path | None = None,
                  tables: str = "auto", threads: int | None = None) -> None:
         self.con = duckdb.connect(":memory:")
+        # Audit times are UTC; do not let the host's zone leak into results.
+        self.con.execute("SET TimeZone = 'UTC'")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         self.damage: list[Damage] = []

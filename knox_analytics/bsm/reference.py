@@ -26,23 +26,10 @@ import pyarrow as pa
 
 from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.damage import Damage, explain_gap
+from knox_analytics.bsm.decode import DecodeResult
 from knox_analytics.bsm.tables import Tables, load_tables
 from knox_analytics.errors import NotBSMError
 from knox_analytics.schema import SCHEMA
-
-try:  # the vectorized decoder owns DecodeResult; until it lands, an identical stand-in
-    from knox_analytics.bsm.decode import DecodeResult
-except ModuleNotFoundError as _exc:  # pragma: no cover - only while decode.py is missing
-    if _exc.name != "knox_analytics.bsm.decode":
-        raise
-
-    @dataclass
-    class DecodeResult:  # type: ignore[no-redef]
-        """Decoded records of one buffer plus what could not be used."""
-
-        table: pa.Table
-        damage: list[Damage] = field(default_factory=list)
-
 
 RECORD_START_IDS = frozenset(T.HEADER_IDS)
 TRAILER_MAGIC_BYTES = bytes([T.AUT_TRAILER]) + T.TRAILER_MAGIC.to_bytes(2, "big")
@@ -55,10 +42,6 @@ NOT_INSIDE_A_RECORD = frozenset((T.AUT_TRAILER, *T.HEADER_IDS))
 SINGLETON_GROUPS = frozenset(("subject", "return", "exit", "argv", "envp", "groups", "seq",
                               "zonename", "identity", "file"))
 MAX_HEADER_SEC = 2**40  # far beyond any real clock; sec*1000 + msec then fits in int64
-#: Columns that a token group fills as a list, one element per token.
-LIST_GROUPS = ("paths", "attrs", "args", "texts", "processes", "sockets", "in_addrs",
-               "ip_headers", "iports", "ipcs", "ipc_perms", "opaques", "data", "uuids",
-               "privs")
 SUBJECT_COLUMNS = ("auid", "euid", "egid", "ruid", "rgid", "pid", "sid", "tid_port",
                    "tid_addr")
 
@@ -500,4 +483,4 @@ def decode_reference(data: bytes, source: str = "<bytes>", *, base_offset: int =
         pos += length
     if data and not rows:
         raise NotBSMError(source, damage[0].reason)
-    return DecodeResult(pa.Table.from_pylist(rows, schema=SCHEMA), damage)
+    return DecodeResult(pa.Table.from_pylist(rows, schema=SCHEMA), damage, len(data))

@@ -458,7 +458,8 @@ def decode_reference(data: bytes, source: str = "<bytes>", *, base_offset: int =
 
     Example::
 
-        >>> decode_reference(open("trail.bsm", "rb").read(), "trail.bsm").table.num_rows
+        >>> data = open("trail.bsm", "rb").read()  # doctest: +SKIP
+        >>> decode_reference(data, "trail.bsm").table.num_rows  # doctest: +SKIP
         3006
     """
     data = bytes(data)

@@ -1,0 +1,84 @@
+"""Where ``knox print`` gets its tables: trail files, stdin, or a converted Parquet dataset.
+
+The one module of the render package that opens files: trails go through
+:func:`knox_analytics.bsm.reader.read_trail` (chunked, decompressing, stdin-aware); a
+directory or ``.parquet`` file is read back with pyarrow and put in trail order
+(``source``, ``offset``), so a converted dataset prints exactly like its trails.
+
+Example::
+
+    >>> from pathlib import Path
+    >>> is_parquet_input(Path("out/"))  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from knox_analytics.bsm.damage import Damage
+from knox_analytics.bsm.reader import TrailInput, read_trail
+from knox_analytics.errors import InputError
+from knox_analytics.schema import SCHEMA
+
+#: Bytes read from stdin at a time: small, so output starts while input still arrives.
+STDIN_CHUNK = 64 * 1024
+PARQUET_BATCH_ROWS = 65536
+
+
+def is_parquet_input(path: Path) -> bool:
+    """A directory (a converted dataset) or a ``.parquet`` file."""
+    return path.is_dir() or path.suffix == ".parquet"
+
+
+def iter_parquet(path: Path) -> Iterator[pa.Table]:
+    """Rows of a dataset directory / Parquet file, in (source, offset) order, in slices."""
+    files = [path] if path.is_file() else sorted(
+        p for p in path.rglob("*.parquet") if not p.name.startswith("."))
+    if not files:
+        raise InputError(f"{path}: no Parquet files found (expected a knox dataset)")
+    try:
+        table = ds.dataset([str(f) for f in files], format="parquet").to_table(
+            columns=SCHEMA.names)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{path}: cannot read as a knox Parquet dataset ({exc})") from exc
+    table = table.cast(SCHEMA)
+    order = pa.compute.sort_indices(
+        pa.table({"s": table.column("source").cast(pa.string()),
+                  "o": table.column("offset")}),
+        sort_keys=[("s", "ascending"), ("o", "ascending")])
+    table = table.take(order)
+    for start in range(0, table.num_rows, PARQUET_BATCH_ROWS):
+        yield table.slice(start, PARQUET_BATCH_ROWS)
+
+
+def iter_trail(name: str, on_damage: Callable[[Damage], None],
+               stdin: BinaryIO | None = None) -> Iterator[pa.Table]:
+    """Decoded chunks of one trail file, or of stdin for ``-``."""
+    if name == "-":
+        source = TrailInput(stdin, "<stdin>", None) if stdin is not None else "-"
+        results = read_trail(source, chunk_size=STDIN_CHUNK, live=True)
+    else:
+        results = read_trail(name)
+    for result in results:
+        for damage in result.damage:
+            on_damage(damage)
+        yield result.table
+
+
+def iter_inputs(names: list[str], on_damage: Callable[[Damage], None],
+                stdin: BinaryIO | None = None) -> Iterator[pa.Table]:
+    """Tables of every input in order; no names means stdin (like praudit)."""
+    for name in names or ["-"]:
+        path = Path(name)
+        if name != "-" and not path.exists():
+            raise InputError(f"{name}: no such file or directory")
+        if name != "-" and is_parquet_input(path):
+            yield from iter_parquet(path)
+        else:
+            yield from iter_trail(name, on_damage, stdin)

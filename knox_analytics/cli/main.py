@@ -25,6 +25,7 @@ app = typer.Typer(
 # Command modules under knox_analytics.cli, each with register(app).
 COMMAND_MODULES: list[str] = [
     "convert",
+    "print",
 ]
 
 for _name in COMMAND_MODULES:

@@ -9,7 +9,6 @@ remove both, ``^+`` remove successes, ``^-`` remove failures.  ``all`` is an ord
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,39 +62,28 @@ def parse_class_table(text: str) -> dict[str, int]:
 
 
 def _from_tables_module() -> dict[str, int] | None:
-    """The shared class table of knox_analytics.bsm.tables, when that module exists."""
+    """The shared class table (host /etc/security/audit_class over the packaged copy)."""
     try:
-        mod = importlib.import_module("knox_analytics.bsm.tables")
-    except ImportError:
+        from knox_analytics.bsm.tables import load_tables
+    except ImportError:  # pragma: no cover - tables.py is part of the package
         return None
-    tables = mod.load_tables()
-    classes = getattr(tables, "classes", None)
-    if isinstance(classes, dict) and classes:
-        first = next(iter(classes.values()))
-        if isinstance(first, int):
-            return dict(classes)
-        # e.g. {mask: AuditClass(name=..., ...)} or {name: AuditClass(mask=...)}
-        if hasattr(first, "mask") and hasattr(first, "name"):
-            return {c.name: int(c.mask) for c in classes.values()}
-    return None
+    table = load_tables().classes
+    classes: dict[str, int] = {}
+    for code, mask in zip(table.codes, table.masks, strict=True):
+        classes.setdefault(code, mask)  # first definition wins, as libbsm's linear scan
+    return classes
 
 
 def load_class_table(path: str | Path | None = None) -> dict[str, int]:
     """Class name -> mask: ``path`` if given, else the host's audit_class, else the shipped one."""
     if path is not None:
         return parse_class_table(Path(path).read_text(encoding="utf-8", errors="replace"))
-    host = CLASS_TABLE_PATHS[0]
-    if host.is_file():
-        try:
-            return parse_class_table(host.read_text(encoding="utf-8", errors="replace"))
-        except OSError:
-            pass  # unreadable host table: fall back to the shipped one
     shared = _from_tables_module()
     if shared:
         return shared
-    for candidate in CLASS_TABLE_PATHS[1:]:
+    for candidate in CLASS_TABLE_PATHS:
         if candidate.is_file():
-            return parse_class_table(candidate.read_text(encoding="utf-8"))
+            return parse_class_table(candidate.read_text(encoding="utf-8", errors="replace"))
     return dict(OPENBSM_CLASSES)
 
 

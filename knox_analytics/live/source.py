@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import stat
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from knox_analytics.errors import InputError
 from knox_analytics.live.classes import AuMask
 from knox_analytics.live.device import AUDITPIPE_PATH, AuditPipe, PipeStats
+from knox_analytics.live.framer import StreamFramer
 from knox_analytics.live.privilege import check_readable
 
 READ_SIZE = 1 << 20
@@ -83,3 +85,21 @@ def open_source(source: str | None, flags: AuMask | None = None,
     except OSError as exc:
         raise InputError(f"{source}: cannot open: {exc.strerror}") from exc
     return Source(fd, _kind_of(fd), source)
+
+
+def framed_chunks(source: Source) -> Iterator[tuple[bytes, int]]:
+    """Read ``source`` to its end; yield (bytes ending on a record boundary, stream offset).
+
+    A truncated last record is yielded at the end too (the decoder reports it).
+    """
+    framer = StreamFramer()
+    while True:
+        data = source.read()
+        if not data:
+            break
+        chunk, offset = framer.feed(data)
+        if chunk:
+            yield chunk, offset
+    chunk, offset = framer.close()
+    if chunk:
+        yield chunk, offset

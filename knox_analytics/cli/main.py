@@ -23,7 +23,8 @@ app = typer.Typer(
 )
 
 # Command modules under knox_analytics.cli, each with register(app).
-COMMAND_MODULES: list[str] = [
+COMMAND_MODULES: list[str    "live",
+] = [
     "convert",
     "print",
 ]

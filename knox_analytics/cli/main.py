@@ -23,10 +23,10 @@ app = typer.Typer(
 )
 
 # Command modules under knox_analytics.cli, each with register(app).
-COMMAND_MODULES: list[str    "live",
-] = [
+COMMAND_MODULES: list[str] = [
     "convert",
     "print",
+    "live",
 ]
 
 for _name in COMMAND_MODULES:

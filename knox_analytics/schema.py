@@ -74,7 +74,7 @@ IDENTITY_STRUCT = pa.struct(
 )
 # typed: the typed columns also hold a (best-effort) value for this token, e.g. a path
 # that is not valid UTF-8 appears in `paths` with backslash escapes *and* here verbatim.
-RAW_TOKEN_STRUCT = pa.struct([("index", _U16), ("data", pa.binary()), ("typed", pa.bool_())])
+RAW_TOKEN_STRUCT = pa.struct([("index", _U32), ("data", pa.binary()), ("typed", pa.bool_())])
 
 _SUBJ = "first subject32/64/32_ex/64_ex token (0x24, 0x75, 0x7a, 0x7c)"
 

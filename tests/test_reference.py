@@ -593,16 +593,11 @@ from knox_analytics.bsm.decode import decode_bytes  # noqa: E402
 
 
 def _comparable(result: Any) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
-    """Rows (time as int ms: a header64 time may be beyond datetime) and damage.
-
-    The reason of a "raw" damage is left out: the vectorized decoder says "malformed X token
-    or one that runs past the trailer" where this one says which (see the report).
-    """
+    """Rows (time as int ms) and damage, reasons included."""
     table = result.table
     i = table.schema.get_field_index("time")
     rows = table.set_column(i, "time", table.column("time").cast("int64")).to_pylist()
-    damage = [(d.source, d.offset, d.length, d.kind, d.reason if d.kind == "skipped" else "")
-              for d in result.damage]
+    damage = [(d.source, d.offset, d.length, d.kind, d.reason) for d in result.damage]
     return rows, damage
 
 
@@ -655,12 +650,8 @@ def _hand_built() -> dict[str, bytes]:
     return cases
 
 
-#: Where the vectorized decoder still differs from the spec (see the report to the lead).
-KNOWN_DIFFERENCES = {
-    # str16 without a final NUL: the spec's best-effort value is every byte up to the
-    # first NUL ("/tmp/a"); the vectorized decoder drops the last byte ("/tmp/").
-    "non-canonical-1",
-}
+#: Where the vectorized decoder is allowed to differ from the spec: nowhere.
+KNOWN_DIFFERENCES: set[str] = set()
 
 
 @pytest.mark.parametrize("name", sorted(RECORD_COUNTS))
@@ -675,8 +666,6 @@ def test_vectorized_matches_on_hand_built_inputs(name: str) -> None:
     _assert_same_as_vectorized(_hand_built()[name], base=100)
 
 
-@pytest.mark.xfail(strict=False, reason="str16 without a final NUL (KNOWN_DIFFERENCES): "
-                   "drop this mark once the vectorized decoder keeps the last byte")
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_vectorized_matches_on_mutated_trails(draw: st.DataObject) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 
 # Reads past the end of the data (of a damaged token) land in zero padding instead of
 # raising; every caller checks bounds before trusting a value.
-_PAD = 32
+PAD = 32
 
 
 class ByteView:
@@ -19,10 +19,17 @@ class ByteView:
 
     __slots__ = ("n", "u8", "u16", "u32", "u64")
 
-    def __init__(self, data: bytes | bytearray | memoryview) -> None:
-        n = len(data)
-        padded = np.zeros(n + _PAD, dtype=np.uint8)
-        padded[:n] = np.frombuffer(data, dtype=np.uint8)
+    def __init__(self, data: bytes | bytearray | memoryview | np.ndarray,
+                 n: int | None = None) -> None:
+        """View ``data``; or, for a uint8 array with room to spare, its first ``n`` bytes
+        in place (the reader reuses one buffer: no copy per chunk)."""
+        if isinstance(data, np.ndarray) and n is not None and len(data) >= n + PAD:
+            padded = data
+            padded[n : n + PAD] = 0
+        else:
+            n = len(data)
+            padded = np.zeros(n + PAD, dtype=np.uint8)
+            padded[:n] = np.frombuffer(data, dtype=np.uint8)
         self.n = n
         self.u8 = padded
         self.u16 = self._view(padded, ">u2", 2)

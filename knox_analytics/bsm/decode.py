@@ -33,7 +33,7 @@ from knox_analytics.schema import SCHEMA
 # Token ids that may not appear between a header and its trailer.  (A file token may:
 # praudit prints it like any other; OpenBSM's test vectors carry one.)
 _NOT_IN_BODY = {*T.HEADER_IDS, T.AUT_TRAILER}
-_MAX_HEADER64_SEC = 1 << 40  # far beyond any real clock; larger would overflow ms
+_MAX_SEC = 1 << 33  # year 2242: a later header time (or msec >= 2**32) is null
 _SINGLETON_GROUPS = ("subject", "return", "exit", "argv", "envp", "groups", "seq",
                      "zonename", "identity", "file")
 _LIST_GROUPS = ("paths", "attrs", "args", "texts", "processes", "sockets", "in_addrs",
@@ -136,10 +136,10 @@ def _normalise(tid: int, ex: Extracted) -> None:
         ex.inexact[:] = True  # its time has no column of its own: keep the bytes
     elif tid in T.HEADER_IDS:
         sec, msec = c["sec"].astype(np.uint64), c["msec"].astype(np.uint64)
-        odd = (msec >= 1000) | (sec >= _MAX_HEADER64_SEC)
-        ex.inexact |= odd
-        sec, msec = np.minimum(sec, _MAX_HEADER64_SEC), np.minimum(msec, 1 << 32)
-        c["time"] = (sec * 1000 + msec).astype(np.int64)
+        valid = (sec < _MAX_SEC) & (msec < (1 << 32))
+        ex.inexact |= (msec >= 1000) | ~valid
+        ms = (np.where(valid, sec, 0) * 1000 + np.where(valid, msec, 0)).astype(np.int64)
+        c["time"] = pa.array(ms, mask=~valid)
 
 
 # --- assembling columns -----------------------------------------------------------------
@@ -319,7 +319,7 @@ def _raw_tokens(view: ByteView, asm: _Assembler, nrec: int) -> pa.Array:
     rec, k, start, stop, typed = rec[order], k[order], start[order], stop[order], typed[order]
     data = [view.bytes_at(int(a), int(b)) for a, b in zip(start, stop, strict=True)]
     values = pa.StructArray.from_arrays(
-        [pa.array(k, pa.uint16()), pa.array(data, pa.binary()), pa.array(typed)],
+        [pa.array(k, pa.uint32()), pa.array(data, pa.binary()), pa.array(typed)],
         names=["index", "data", "typed"])
     return list_array(np.bincount(rec, minlength=nrec), values, list_type, empty_is_null=False)
 
@@ -356,20 +356,23 @@ def _records_table(view: ByteView, starts: np.ndarray, lengths: np.ndarray, sour
     _names(cols, tables)
     damage = [
         Damage(source, base_offset + int(p), int(limit[r] - p),
-               _undecodable_reason(int(t), int(p), int(limit[r])), "raw")
-        for rec, pos, tid in walked.undecodable
-        for r, p, t in zip(rec, pos, tid, strict=True)
+               _undecodable_reason(view, int(starts[r]), int(p), int(limit[r])), "raw")
+        for rec, pos, _tid in walked.undecodable
+        for r, p in zip(rec, pos, strict=True)
     ]
     return _assemble_table(cols, nrec, source), damage
 
 
-def _undecodable_reason(tid: int, pos: int, limit: int) -> str:
-    if tid not in T.TOKENS_BY_ID:
-        return f"unknown token id 0x{tid:02x}"
-    name = T.TOKENS_BY_ID[tid].name
-    if tid in _NOT_IN_BODY:
-        return f"{name} token (0x{tid:02x}) inside a record"
-    return f"malformed {name} token (0x{tid:02x}) or one that runs past the trailer"
+def _undecodable_reason(view: ByteView, start: int, pos: int, limit: int) -> str:
+    """Why a token could not be read, in the oracle's words (rare: one token at a time)."""
+    from knox_analytics.bsm.reference import Undecodable, read_token
+
+    try:
+        record = view.bytes_at(start, limit + T.TRAILER_SIZE)
+        read_token(record, pos - start, limit - start, inside=pos != start)
+    except Undecodable as exc:
+        return str(exc)
+    return f"token 0x{int(view.u8[pos]):02x} could not be read"  # pragma: no cover
 
 
 def _assemble_table(cols: dict[str, pa.Array], nrec: int, source: str) -> pa.Table:
@@ -402,14 +405,14 @@ def _file_token_rows(view: ByteView, spans: list[tuple[int, int]], source: str,
                                  "typed": True}]
         rows.append({
             "source": source, "offset": base_offset + pos, "length": length,
-            "header_token": T.AUT_OTHER_FILE32, "time": sec * 1000 + min(msec, 999),
+            "header_token": T.AUT_OTHER_FILE32, "time": sec * 1000 + msec,
             "file_name": name.split("\x00", 1)[0], "token_ids": [T.AUT_OTHER_FILE32],
             "raw_tokens": raw,
         })
     return pa.Table.from_pylist(rows, schema=SCHEMA)
 
 
-def decode_bytes(data: bytes | bytearray | memoryview, source: str = "<bytes>", *,
+def decode_bytes(data: bytes | bytearray | memoryview | ByteView, source: str = "<bytes>", *,
                  base_offset: int = 0, final: bool = True, tables: Tables | None = None,
                  require_bsm: bool = True) -> DecodeResult:
     """Decode every record in ``data``.
@@ -421,8 +424,16 @@ def decode_bytes(data: bytes | bytearray | memoryview, source: str = "<bytes>", 
 
     >>> decode_bytes(open("trail.bsm", "rb").read(), "trail.bsm").table.num_rows  # doctest: +SKIP
     """
+    view = data if isinstance(data, ByteView) else ByteView(data)
+    return decode_view(view, source, base_offset=base_offset, final=final, tables=tables,
+                       require_bsm=require_bsm)
+
+
+def decode_view(view: ByteView, source: str = "<bytes>", *, base_offset: int = 0,
+                final: bool = True, tables: Tables | None = None,
+                require_bsm: bool = True) -> DecodeResult:
+    """:func:`decode_bytes` over a :class:`ByteView` the caller owns (no copy)."""
     tables = tables or load_tables()
-    view = ByteView(data)
     fr = frame(view, source, base_offset, final)
     if require_bsm and final and view.n and not len(fr.starts) and not fr.file_tokens:
         detail = fr.damage[0].reason if fr.damage else ""

@@ -39,16 +39,18 @@ def _str16(view: ByteView, pos: np.ndarray) -> tuple[pa.Array, np.ndarray]:
     if len(body):
         exact &= pc.equal(pc.find_substring(body, _NUL), -1).to_numpy(zero_copy_only=False)
     if not exact.all():
-        body = _cut_at_nul(body, exact)
+        body = _cut_at_nul(view, body, start, n, exact)
     values, bad_utf8 = A.to_utf8(body)
     return values, ~exact | bad_utf8
 
 
-def _cut_at_nul(body: pa.Array, exact: np.ndarray) -> pa.Array:
-    """praudit prints a C string: up to the first NUL.  Rare, so plain Python."""
+def _cut_at_nul(view: ByteView, body: pa.Array, start: np.ndarray, n: np.ndarray,
+                exact: np.ndarray) -> pa.Array:
+    """praudit prints a C string: all ``n`` bytes up to the first NUL, if any.  Rare."""
     values = body.to_pylist()
     for i in np.flatnonzero(~exact):
-        values[i] = values[i].split(_NUL, 1)[0]
+        s = int(start[i])
+        values[i] = view.bytes_at(s, s + int(n[i])).split(_NUL, 1)[0]
     return pa.array(values, pa.binary())
 
 

@@ -41,7 +41,7 @@ NOT_INSIDE_A_RECORD = frozenset((T.AUT_TRAILER, *T.HEADER_IDS))
 #: Groups whose first token fills flat column(s); "file" is a file token inside a record.
 SINGLETON_GROUPS = frozenset(("subject", "return", "exit", "argv", "envp", "groups", "seq",
                               "zonename", "identity", "file"))
-MAX_HEADER_SEC = 2**40  # far beyond any real clock; sec*1000 + msec then fits in int64
+MAX_HEADER_SEC = 2**33  # year 2242: later (or msec >= 2**32) is no time at all -> null
 SUBJECT_COLUMNS = ("auid", "euid", "egid", "ruid", "rgid", "pid", "sid", "tid_port",
                    "tid_addr")
 
@@ -293,13 +293,13 @@ def _signed(value: int, bits: int) -> int:
     return value - (1 << bits) if value >= 1 << (bits - 1) else value
 
 
-def _header_time_ms(sec: int, msec: int) -> int:
-    # best effort for an impossible time (kept raw anyway): clamp so it fits in int64
-    return min(sec, MAX_HEADER_SEC) * 1000 + min(msec, 2**32)
+def _header_time_ms(sec: int, msec: int) -> int | None:
+    """The one rule for header and file-token times: sec*1000 + msec (an msec >= 1000 is
+    kept as written: the token is kept raw too), null when it is no real time."""
+    return sec * 1000 + msec if sec < MAX_HEADER_SEC and msec < 2**32 else None
 
 
-def _file_time_ms(sec: int, msec: int) -> int:
-    return sec * 1000 + min(msec, 999)  # best effort for msec >= 1000 (kept raw anyway)
+_file_time_ms = _header_time_ms
 
 
 def _list_value(column: str, values: dict[str, Any], tok: T.TokenType) -> Any:

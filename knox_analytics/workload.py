@@ -458,11 +458,11 @@ class Machine:
             user = user or ROOT
             proc = Proc(next(self.instances), pid, 1, AUID_UNSET if auid is None else auid,
                         user.uid, user.gid, user.uid, user.gid, sid or 100000,
-                        tid or (0, "0.0.0.0"), style or Style("header32", "subject32"), command)
+                        tid or (0, "0.0.0.0"), style or self.pick_style(tid), command)
         else:
             proc = Proc(next(self.instances), pid, parent.pid, parent.auid, parent.euid,
                         parent.egid, parent.ruid, parent.rgid, parent.sid, parent.tid,
-                        style or parent.style, parent.command)
+                        style or self.pick_style(parent.tid), parent.command)
             if user is not None:
                 proc.euid = proc.ruid = user.uid
                 proc.egid = proc.rgid = user.gid
@@ -493,8 +493,9 @@ class Machine:
             if len(self.freed) > 4096:
                 del self.freed[:2048]
 
-    def pick_style(self, tid_addr: str) -> Style:
-        choices = STYLES_V6 if ":" in tid_addr else STYLES_V4
+    def pick_style(self, tid: tuple[int, str] | None) -> Style:
+        """Token variants of a new process (an IPv6 terminal needs a subject_ex)."""
+        choices = STYLES_V6 if tid and ":" in tid[1] else STYLES_V4
         return self.rng.choices([s for s, _ in choices], [w for _, w in choices])[0]
 
     # ---- records
@@ -577,7 +578,7 @@ class Machine:
                    command=proc.command)
         if extra:
             rec.update(extra)
-        self.truth_buf.append(json.dumps(rec, ensure_ascii=False) + "\n")
+        self.truth_buf.append(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
 
     def file_token(self, name: str) -> None:
         """auditd's stand-alone file token (trail start and end), and its sidecar line."""
@@ -588,7 +589,7 @@ class Machine:
             self.truth_buf.append(json.dumps({
                 "i": self.row, "offset": self.offset, "length": len(data), "header": "file",
                 "tokens": ["file"], "time": _iso(sec, msec), "sec": sec, "msec": msec,
-                "file_name": name}, ensure_ascii=False) + "\n")
+                "file_name": name}, ensure_ascii=False, separators=(",", ":")) + "\n")
         self.stats.file_tokens += 1
         self.offset += len(data)
         self.row += 1
@@ -884,11 +885,13 @@ class Workday(Simulation):
     # ---- user sessions
     def user_driver(self, user: User, tour: bool = False) -> Actor:
         """Log ``user`` in, run a session, log out, pause; forever."""
+        typo = True  # everyone mistypes the password at the first login of the day
         while True:
             if user is BOB or (user is ALICE and self.rng.random() < 0.3):
-                shell = yield from self.ssh_login(user)
+                shell = yield from self.ssh_login(user, typo)
             else:
-                shell = yield from self.console_login(user)
+                shell = yield from self.console_login(user, typo)
+            typo = False
             if shell is not None:
                 n = self.rng.randrange(3, 10) if user is ROOT else self.rng.randrange(20, 120)
                 yield from self.session(shell, n, tour)
@@ -898,12 +901,12 @@ class Workday(Simulation):
                 self.exit(shell)
             yield self.think(30 if user is ROOT else 6)
 
-    def console_login(self, user: User) -> Iterator[int]:
+    def console_login(self, user: User, typo: bool = False) -> Iterator[int]:
         tty = 16777216 + self.rng.randrange(1, 12)
         login = self.m.new_proc(None, "login", user=user, auid=user.uid, sid=next(self.m.sids),
-                                tid=(tty, "0.0.0.0"), style=self.m.pick_style("0.0.0.0"))
-        for _ in range(3):
-            if self.rng.random() < 0.8:
+                                tid=(tty, "0.0.0.0"), style=self.m.pick_style(None))
+        for attempt in range(3):
+            if not (typo and attempt == 0) and self.rng.random() < 0.8:
                 break
             self.auth_text(login, "AUE_login", "authentication failed", "EAUTH")
             yield self.rng.randrange(2000, 9000)
@@ -918,7 +921,7 @@ class Workday(Simulation):
                                                sid=login.sid, tid=login.tid)
         return login
 
-    def ssh_login(self, user: User) -> Iterator[int]:
+    def ssh_login(self, user: User, typo: bool = False) -> Iterator[int]:
         client = "2001:db8::a1" if user is BOB else "192.168.1.47"
         local = HOME_V6 if ":" in client else HOME_V4
         self.accept(self.sshd, 3 + (":" not in client), local, 22, client)
@@ -927,13 +930,13 @@ class Workday(Simulation):
         yield self.tick()
         child.auid, child.sid = user.uid, next(self.m.sids)
         child.tid = (self.rng.randrange(1 << 24, 1 << 26), client)
-        child.style = self.m.pick_style(client)
+        child.style = self.m.pick_style(child.tid)
         child.as_user(user)
-        if self.rng.random() < 0.2:
+        if typo or self.rng.random() < 0.2:
             self.auth_text(child, "AUE_openssh", f"authentication failure for {user.name}",
                            "EAUTH")
             yield self.rng.randrange(1000, 6000)
-        if self.rng.random() < 0.1:
+        if not typo and self.rng.random() < 0.1:
             self.exit(child, 255)
             return None
         self.auth_text(child, "AUE_openssh", f"successful login {user.name}")
@@ -1065,7 +1068,11 @@ class Workday(Simulation):
                                 body)
 
     def cmd_mkdir(self, sh: Proc) -> Iterator[int]:
-        d = f"{sh.user.home}/{self.rng.choice(DIRS)}/{self.rng.choice(STEMS)}"
+        d = f"{sh.user.home}/{self.rng.choice(DIRS)}"
+        if self.rng.random() < 0.7:
+            d += f"/{self.rng.choice(STEMS)}"
+        else:
+            self.made_dirs.add(d)  # a standard folder: it is there already
 
         def body(p: Proc) -> Iterator[int]:
             exists = d in self.made_dirs
@@ -1259,23 +1266,30 @@ class Workday(Simulation):
         yield from self.program(sh, "/bin/cat", ["cat", f], body)
 
     def cmd_devserver(self, sh: Proc) -> Iterator[int]:
-        busy = self.rng.random() < 0.3
+        """A dev web server: port 5000 is taken (macOS's AirPlay receiver holds it), so
+        the first try fails with EADDRINUSE and the user retries on 8080."""
+        for port in (5000, 8080) if self.rng.random() < 0.5 else (8080,):
+            yield from self.program(sh, "/usr/bin/python3",
+                                    ["python3", "-m", "http.server", str(port)],
+                                    self._serve(port))
+            yield self.think(0.05)
 
+    def _serve(self, port: int) -> Body:
         def body(p: Proc) -> Iterator[int]:
             fd = self.socket(p, AF_INET)
             yield self.tick()
-            self.bind(p, fd, "0.0.0.0", 8080, "EADDRINUSE" if busy else "")
+            busy = port == 5000
+            self.bind(p, fd, "0.0.0.0", port, "EADDRINUSE" if busy else "")
             yield self.tick()
             if busy:
                 return 1
             self.listen(p, fd)
             for _ in range(self.rng.randrange(1, 4)):
                 yield self.think(0.1)
-                self.accept(p, fd, "127.0.0.1", 8080, "127.0.0.1")
+                self.accept(p, fd, "127.0.0.1", port, "127.0.0.1")
             yield self.think(0.2)
             return 130  # stopped with ^C
-        yield from self.program(sh, "/usr/bin/python3",
-                                ["python3", "-m", "http.server", "8080"], body)
+        return body
 
     def cmd_sudo(self, sh: Proc) -> Iterator[int]:
         cmd = self.rng.choice((["/bin/cat", "/etc/master.passwd"],

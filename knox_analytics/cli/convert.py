@@ -1,0 +1,92 @@
+"""``knox convert``: trails → Parquet dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
+                           TimeRemainingColumn, TransferSpeedColumn)
+
+from knox_analytics.bsm.reader import STDIN, expand_inputs
+from knox_analytics.bsm.tables import load_tables
+from knox_analytics.cli.common import TablesOption, stderr, warn
+from knox_analytics.convert import ConvertSummary, convert
+
+#: Exit status when the conversion finished but skipped damaged byte ranges.
+EXIT_DAMAGED = 3
+_SHOW_DAMAGE = 20
+
+
+def _total_bytes(inputs: list[str]) -> int | None:
+    files = expand_inputs(inputs)
+    if STDIN in files:
+        return None
+    try:
+        return sum(Path(f).stat().st_size for f in files)
+    except OSError:
+        return None
+
+
+def convert_command(
+    inputs: Annotated[list[str], typer.Argument(
+        help="Trail files, directories of trails (e.g. a copy of /var/audit), or - for "
+             "stdin. .gz/.bz2/.xz are read transparently.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Dataset directory.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing dataset that was "
+                                            "not written by knox.")] = False,
+    strict: Annotated[bool, typer.Option(help="Fail at the first damaged byte range "
+                                         "instead of skipping it.")] = False,
+    host: Annotated[str | None, typer.Option(help="Host label for the host= partition "
+                                             "(default: the header_ex address).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    tables: TablesOption = "auto",
+) -> None:
+    """Convert BSM trails into a hive-partitioned Parquet dataset (zstd).
+
+    Re-running converts only what is new: trails already converted are skipped, a trail
+    that grew (auditd's current) is converted from where the last run stopped, and a
+    renamed trail is recognised by its content. Damaged byte ranges are skipped and listed.
+
+    Exit status: 0 all converted; 1 error; 2 bad usage; 3 converted, but damaged ranges
+    were skipped.
+
+    Example: knox convert /var/audit -o audit-parquet
+    """
+    total = _total_bytes(inputs)
+    columns = [TextColumn("converting"), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=stderr, disable=quiet, transient=True) as progress:
+        task = progress.add_task("convert", total=total)
+        summary = convert(inputs, output, overwrite=overwrite, strict=strict, host=host,
+                          tables=load_tables(tables),
+                          on_bytes=lambda n: progress.advance(task, n))
+    _print_summary(summary)
+    if summary.damage:
+        raise typer.Exit(EXIT_DAMAGED)
+
+
+def _print_summary(summary: ConvertSummary) -> None:
+    converted = [f for f in summary.files if f.action != "skipped"]
+    skipped = [f for f in summary.files if f.action == "skipped"]
+    line = (f"{len(converted)} file(s) converted, {summary.records:,} records, "
+            f"{summary.bytes / 1e6:.1f} MB in {summary.seconds:.1f} s "
+            f"({summary.mb_per_s:.0f} MB/s) -> {summary.output}")
+    damage = summary.damage
+    line += f"; {len(damage)} damaged range(s)" if damage else ""
+    warn(line)
+    by_reason: dict[str, list[str]] = {}
+    for f in skipped:
+        by_reason.setdefault(f.reason, []).append(f.path)
+    for reason, paths in by_reason.items():
+        shown = ", ".join(paths[:3]) + (f", ... ({len(paths)} in all)" if len(paths) > 3 else "")
+        warn(f"  skipped ({reason}): {shown}")
+    for d in damage[:_SHOW_DAMAGE]:
+        warn(f"  damaged: {d}")
+    if len(damage) > _SHOW_DAMAGE:
+        warn(f"  ... and {len(damage) - _SHOW_DAMAGE} more damaged range(s)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("convert")(convert_command)

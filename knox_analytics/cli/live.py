@@ -6,6 +6,7 @@ Each is parse -> one library call in :mod:`knox_analytics.live` -> render.  On L
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,9 +14,10 @@ from typing import Annotated
 import typer
 
 from knox_analytics.errors import UsageError
-from knox_analytics.live import privilege
+from knox_analytics.live import auditon as A
+from knox_analytics.live import privilege, proc
 from knox_analytics.live.capture import Capture, CaptureConfig
-from knox_analytics.live.classes import parse_classes
+from knox_analytics.live.classes import AuMask, load_class_table, parse_classes
 from knox_analytics.live.source import Source, framed_chunks, open_source
 from knox_analytics.live.units import parse_duration, parse_rotate
 
@@ -130,7 +132,210 @@ def capture(
     _err(_summary_lines(summary))
 
 
+def paudit(
+    names: Annotated[list[str], typer.Argument(help="Program names (exec'd path basename).")],
+    source: SourceOpt = None,
+    follow: Annotated[bool, typer.Option(
+        "--follow", "-f", help="SOURCE is a trail file being appended to: tail -f it.")] = False,
+    sudo: SudoOpt = False,
+) -> None:
+    """Pass through raw records of processes NAME... and all their descendants.
+
+    Example: knox paudit sshd | knox print
+    """
+    _refuse_terminal()
+    _escalate_if_needed(source, sudo)
+    out = sys.stdout.buffer
+    for record in proc.paudit(names, source, follow=follow):
+        out.write(record)
+        out.flush()
+
+
+def pwait(
+    names: Annotated[list[str], typer.Argument(help="Program names to wait for.")],
+    source: SourceOpt = None,
+    timeout: Annotated[str | None, typer.Option(
+        "--timeout", help="Give up after this long (e.g. 30s, 5m): exit status 1.")] = None,
+    sudo: SudoOpt = False,
+) -> None:
+    """Block until a process named NAME execs; print its pid and command line.
+
+    Example: knox pwait --timeout 5m make && echo "make started"
+    """
+    _escalate_if_needed(source, sudo)
+    seconds = parse_duration(timeout) if timeout is not None else None
+    row = proc.pwait(names, source, timeout=seconds)
+    if row is None:
+        _err(f"pwait: no exec of {', '.join(names)} "
+             + (f"within {timeout}" if timeout else "before the end of input"))
+        raise typer.Exit(1)
+    typer.echo(f"{row['pid']} {shlex.join(row['argv'] or [])}")
+
+
+# --- knox auditon ---------------------------------------------------------------------------
+auditon_app = typer.Typer(
+    help="Read and change the kernel audit settings through auditon(2) (macOS, FreeBSD)."
+    "\n\nExample: knox auditon getpolicy",
+    no_args_is_help=True,
+)
+PidArg = Annotated[int, typer.Argument(help="Process id.")]
+EventArg = Annotated[str, typer.Argument(help="Event number or name, e.g. 23 or AUE_EXECVE.")]
+ClassesArg = Annotated[str, typer.Argument(help="audit_control(5) classes, e.g. pc,+fc.")]
+PolicyArg = Annotated[str, typer.Argument(help="Policy flags, e.g. cnt,argv.")]
+
+
+def _mask_text(mask: AuMask) -> str:
+    expr = mask.to_expression(load_class_table()) or "no"
+    return f"{expr} (success 0x{mask.success:08x}, failure 0x{mask.failure:08x})"
+
+
+def _class_text(bits: int) -> str:
+    return f"{AuMask(bits, bits).to_expression(load_class_table()) or 'no'} (0x{bits:08x})"
+
+
+def _class_bits(expr: str) -> int:
+    mask = parse_classes(expr)
+    return mask.success | mask.failure
+
+
+@auditon_app.command("getpolicy")
+def getpolicy() -> None:
+    """Print the audit policy flags.
+
+    Example: knox auditon getpolicy
+    """
+    typer.echo(A.policy_names(A.Auditon().getpolicy()))
+
+
+@auditon_app.command("setpolicy")
+def setpolicy(policy: PolicyArg) -> None:
+    """Add policy flags.
+
+    Example: sudo knox auditon setpolicy argv,arge
+    """
+    typer.echo(A.policy_names(A.change_policy(A.Auditon(), policy, on=True)))
+
+
+@auditon_app.command("unsetpolicy")
+def unsetpolicy(policy: PolicyArg) -> None:
+    """Remove policy flags.
+
+    Example: sudo knox auditon unsetpolicy arge
+    """
+    typer.echo(A.policy_names(A.change_policy(A.Auditon(), policy, on=False)))
+
+
+@auditon_app.command("getmask")
+def getmask(pid: PidArg) -> None:
+    """Print the preselection mask of process PID.
+
+    Example: knox auditon getmask 1
+    """
+    typer.echo(_mask_text(A.Auditon().getpinfo(pid).mask))
+
+
+@auditon_app.command("setmask")
+def setmask(pid: PidArg, classes: ClassesArg) -> None:
+    """Add CLASSES to the preselection mask of process PID.
+
+    Example: sudo knox auditon setmask 4242 +fc,-fr
+    """
+    typer.echo(_mask_text(A.change_mask(A.Auditon(), pid, parse_classes(classes), on=True)))
+
+
+@auditon_app.command("unsetmask")
+def unsetmask(pid: PidArg, classes: ClassesArg) -> None:
+    """Remove CLASSES from the preselection mask of process PID.
+
+    Example: sudo knox auditon unsetmask 4242 fr
+    """
+    typer.echo(_mask_text(A.change_mask(A.Auditon(), pid, parse_classes(classes), on=False)))
+
+
+@auditon_app.command("getclass")
+def getclass(event: EventArg) -> None:
+    """Print the classes of EVENT.
+
+    Example: knox auditon getclass AUE_EXECVE
+    """
+    typer.echo(_class_text(A.Auditon().getclass(A.event_number(event))))
+
+
+@auditon_app.command("setclass")
+def setclass(event: EventArg, classes: ClassesArg) -> None:
+    """Add CLASSES to EVENT.
+
+    Example: sudo knox auditon setclass AUE_OPEN_R fr
+    """
+    bits = A.change_class(A.Auditon(), A.event_number(event), _class_bits(classes), on=True)
+    typer.echo(_class_text(bits))
+
+
+@auditon_app.command("unsetclass")
+def unsetclass(event: EventArg, classes: ClassesArg) -> None:
+    """Remove CLASSES from EVENT.
+
+    Example: sudo knox auditon unsetclass AUE_OPEN_R fr
+    """
+    bits = A.change_class(A.Auditon(), A.event_number(event), _class_bits(classes), on=False)
+    typer.echo(_class_text(bits))
+
+
+def _echo_fields(values: dict[str, int]) -> None:
+    for key, value in values.items():
+        typer.echo(f"{key}: {value}")
+
+
+@auditon_app.command("getqctrl")
+def getqctrl() -> None:
+    """Print the kernel audit queue parameters.
+
+    Example: knox auditon getqctrl
+    """
+    _echo_fields(A.Auditon().getqctrl())
+
+
+@auditon_app.command("getstat")
+def getstat() -> None:
+    """Print the audit statistics (not implemented by FreeBSD's kernel).
+
+    Example: knox auditon getstat
+    """
+    _echo_fields(A.Auditon().getstat())
+
+
+@auditon_app.command("getcond")
+def getcond() -> None:
+    """Print the audit condition (auditing, noaudit, unset, disabled).
+
+    Example: knox auditon getcond
+    """
+    typer.echo(A.Auditon().getcond())
+
+
+@auditon_app.command("getkmask")
+def getkmask() -> None:
+    """Print the kernel mask for non-attributable events.
+
+    Example: knox auditon getkmask
+    """
+    typer.echo(_mask_text(A.Auditon().getkmask()))
+
+
+@auditon_app.command("getfsize")
+def getfsize() -> None:
+    """Print the maximum and current trail file size.
+
+    Example: knox auditon getfsize
+    """
+    _echo_fields(A.Auditon().getfsize())
+
+
+
 def register(app: typer.Typer) -> None:
     """Add the live commands to the knox app."""
     app.command("auditpipe")(auditpipe)
     app.command("capture")(capture)
+    app.command("paudit")(paudit)
+    app.command("pwait")(pwait)
+    app.add_typer(auditon_app, name="auditon")

@@ -112,3 +112,36 @@ def first_exec(table_rows: Iterable[dict[str, Any]], names: set[str]) -> dict[st
         if is_exec(row) and row.get("success") is not False and program_name(row) in names:
             return row
     return None
+
+
+def paudit(names: Iterable[str], source: str | None = None, *, follow: bool = False,
+           stop: Any = None) -> Iterator[bytes]:
+    """Raw records of processes named ``names`` and their descendants, as they arrive.
+
+    >>> for record in paudit(["sshd"], source="/tmp/audit.fifo"):  # doctest: +SKIP
+    ...     sys.stdout.buffer.write(record)
+    """
+    from knox_analytics.live.stream import live_chunks
+
+    tracker = ProcessTracker(set(names))
+    for chunk in live_chunks(source, follow=follow, stop=stop):
+        yield from select_records(chunk.data, chunk.offset, rows(chunk.table), tracker)
+
+
+def pwait(names: Iterable[str], source: str | None = None, *,
+          timeout: float | None = None) -> dict[str, Any] | None:
+    """Block until a program named in ``names`` execs; its row, or None on timeout/end.
+
+    >>> pwait(["make"], source="/tmp/audit.fifo", timeout=5)  # doctest: +SKIP
+    """
+    import time
+
+    from knox_analytics.live.stream import live_chunks
+
+    wanted = set(names)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for chunk in live_chunks(source, deadline=deadline):
+        row = first_exec(rows(chunk.table), wanted)
+        if row is not None:
+            return {**row, "pid": exec_pid(row)}
+    return None

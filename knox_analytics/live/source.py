@@ -7,8 +7,10 @@ exercised on Linux with a FIFO fed by a writer process.
 from __future__ import annotations
 
 import os
+import select
 import stat
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -87,13 +89,22 @@ def open_source(source: str | None, flags: AuMask | None = None,
     return Source(fd, _kind_of(fd), source)
 
 
-def framed_chunks(source: Source) -> Iterator[tuple[bytes, int]]:
+def _ready(fd: int, deadline: float) -> bool:
+    remaining = deadline - time.monotonic()
+    return remaining > 0 and bool(select.select([fd], [], [], remaining)[0])
+
+
+def framed_chunks(source: Source, deadline: float | None = None
+                  ) -> Iterator[tuple[bytes, int]]:
     """Read ``source`` to its end; yield (bytes ending on a record boundary, stream offset).
 
     A truncated last record is yielded at the end too (the decoder reports it).
+    ``deadline`` (a ``time.monotonic()`` value) ends the iteration when no input arrives.
     """
     framer = StreamFramer()
     while True:
+        if deadline is not None and not _ready(source.fd, deadline):
+            return
         data = source.read()
         if not data:
             break

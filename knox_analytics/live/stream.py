@@ -3,6 +3,7 @@ live ``commands``.  Each item keeps the raw chunk so tools can pass records thro
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -41,18 +42,23 @@ def _follow_chunks(path: str, stop: Callable[[], bool] | None,
 
 def live_chunks(source: str | None = None, *, classes: str = PROCESS_CLASSES,
                 follow: bool = False, stop: Callable[[], bool] | None = None,
-                poll: float = 0.25) -> Iterator[Chunk]:
+                poll: float = 0.25, deadline: float | None = None) -> Iterator[Chunk]:
     """Decoded chunks of whole records from the audit pipe, a file/FIFO/stdin, or a followed
-    trail (``follow=True``: tail -f across rotations of ``current``)."""
+    trail (``follow=True``: tail -f across rotations of ``current``).  ``deadline``
+    (``time.monotonic()``) ends the iteration when reached while waiting for input."""
     name = source or "/dev/auditpipe"
     if follow:
         if source is None or source == "-":
             raise ValueError("follow needs a trail file")
+        if deadline is not None:
+            user_stop = stop
+            def stop() -> bool:
+                return time.monotonic() >= deadline or bool(user_stop and user_stop())
         raw: Iterator[tuple[bytes, int]] = _follow_chunks(source, stop, poll)
     else:
         mask = parse_classes(classes)
         src = open_source(source, mask, mask)
-        raw = framed_chunks(src)
+        raw = framed_chunks(src, deadline)
     for data, offset in raw:
         result = decode_chunk(data, name, offset)
         yield Chunk(data, offset, result.table)

@@ -1,0 +1,138 @@
+"""Audit pipe ioctls, device configuration (injected open/ioctl) and class expressions.
+
+Expected ioctl numbers: the values the C preprocessor gives for audit_ioctl.h with the
+macOS / FreeBSD <sys/ioccom.h> (as listed in public macOS ioctl tables, e.g. the request
+table of a macOS syscall tracer); class table: knox_analytics/data/audit_class (OpenBSM).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import pytest
+
+from knox_analytics.errors import InputError, UsageError
+from knox_analytics.live import ioctl as I
+from knox_analytics.live.classes import (
+    OPENBSM_CLASSES,
+    AuMask,
+    load_class_table,
+    parse_class_table,
+    parse_classes,
+)
+from knox_analytics.live.device import AuditPipe
+
+HEADER_VALUES = {
+    "AUDITPIPE_GET_QLEN": 0x40044101, "AUDITPIPE_GET_QLIMIT": 0x40044102,
+    "AUDITPIPE_SET_QLIMIT": 0x80044103, "AUDITPIPE_GET_QLIMIT_MIN": 0x40044104,
+    "AUDITPIPE_GET_QLIMIT_MAX": 0x40044105, "AUDITPIPE_GET_PRESELECT_FLAGS": 0x40084106,
+    "AUDITPIPE_SET_PRESELECT_FLAGS": 0x80084107,
+    "AUDITPIPE_GET_PRESELECT_NAFLAGS": 0x40084108,
+    "AUDITPIPE_SET_PRESELECT_NAFLAGS": 0x80084109,
+    "AUDITPIPE_GET_PRESELECT_AUID": 0x400C410A, "AUDITPIPE_SET_PRESELECT_AUID": 0x800C410B,
+    "AUDITPIPE_DELETE_PRESELECT_AUID": 0x8004410C,
+    "AUDITPIPE_FLUSH_PRESELECT_AUID": 0x2000410D, "AUDITPIPE_GET_PRESELECT_MODE": 0x4004410E,
+    "AUDITPIPE_SET_PRESELECT_MODE": 0x8004410F, "AUDITPIPE_FLUSH": 0x20004110,
+    "AUDITPIPE_GET_MAXAUDITDATA": 0x40044111, "AUDITPIPE_GET_INSERTS": 0x40084164,
+    "AUDITPIPE_GET_READS": 0x40084165, "AUDITPIPE_GET_DROPS": 0x40084166,
+    "AUDITPIPE_GET_TRUNCATES": 0x40084167,
+}
+
+
+@pytest.mark.parametrize(("name", "value"), sorted(HEADER_VALUES.items()))
+def test_ioctl_numbers_match_the_headers(name: str, value: int) -> None:
+    assert getattr(I, name) == value
+
+
+class FakePipe:
+    """A kernel audit pipe: answers the GET ioctls, records every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, bytes | int]] = []
+        self.answers = {I.AUDITPIPE_GET_QLIMIT_MAX: struct.pack("=I", 1024),
+                        I.AUDITPIPE_GET_MAXAUDITDATA: struct.pack("=I", 0x8000),
+                        I.AUDITPIPE_GET_INSERTS: struct.pack("=Q", 10),
+                        I.AUDITPIPE_GET_READS: struct.pack("=Q", 7),
+                        I.AUDITPIPE_GET_DROPS: struct.pack("=Q", 3),
+                        I.AUDITPIPE_GET_TRUNCATES: struct.pack("=Q", 1)}
+
+    def open(self, path: str, flags: int) -> int:
+        assert (path, flags) == ("/dev/auditpipe", os.O_RDONLY)
+        return 42
+
+    def ioctl(self, fd: int, request: int, arg: bytes | int) -> bytes | int:
+        assert fd == 42
+        self.calls.append((request, arg))
+        if request & I.IOC_OUT:
+            assert isinstance(arg, bytes) and len(arg) == (request >> 16) & I.IOCPARM_MASK
+            return self.answers[request]
+        return 0
+
+
+def test_configure_sets_mode_masks_qlimit_then_flushes() -> None:
+    fake = FakePipe()
+    pipe = AuditPipe(opener=fake.open, ioctl=fake.ioctl)
+    size = pipe.configure(AuMask(0x80, 0x81), AuMask(0x400, 0x400))
+    assert size == 0x8000
+    assert fake.calls == [
+        (I.AUDITPIPE_SET_PRESELECT_MODE, struct.pack("=i", 2)),
+        (I.AUDITPIPE_SET_PRESELECT_FLAGS, struct.pack("=II", 0x80, 0x81)),
+        (I.AUDITPIPE_SET_PRESELECT_NAFLAGS, struct.pack("=II", 0x400, 0x400)),
+        (I.AUDITPIPE_GET_QLIMIT_MAX, bytes(4)),
+        (I.AUDITPIPE_SET_QLIMIT, struct.pack("=I", 1024)),
+        (I.AUDITPIPE_GET_MAXAUDITDATA, bytes(4)),
+        (I.AUDITPIPE_FLUSH, 0),
+    ]
+    stats = pipe.stats()
+    assert (stats.inserts, stats.reads, stats.drops, stats.truncates) == (10, 7, 3, 1)
+
+
+def test_unreadable_pipe_says_so() -> None:
+    def deny(path: str, flags: int) -> int:
+        raise PermissionError(13, "Permission denied", path)
+
+    with pytest.raises(InputError, match=r"/dev/auditpipe: not readable .*--sudo"):
+        AuditPipe(opener=deny)
+
+
+C = OPENBSM_CLASSES
+
+
+@pytest.mark.parametrize(("expr", "success", "failure"), [
+    ("pc,fc", C["pc"] | C["fc"], C["pc"] | C["fc"]),
+    ("+pc", C["pc"], 0),
+    ("-fr,-fw", 0, C["fr"] | C["fw"]),
+    ("all", 0xFFFFFFFF, 0xFFFFFFFF),
+    ("all,^fr", 0xFFFFFFFF & ~C["fr"], 0xFFFFFFFF & ~C["fr"]),
+    ("all,^+fr", 0xFFFFFFFF & ~C["fr"], 0xFFFFFFFF),
+    ("all,^-fr", 0xFFFFFFFF, 0xFFFFFFFF & ~C["fr"]),
+    ("pc,,+ex", C["pc"] | C["ex"], C["pc"]),  # empty items are skipped (strtok_r)
+    ("", 0, 0),
+    ("no", 0, 0),
+])
+def test_class_expressions(expr: str, success: int, failure: int) -> None:
+    assert parse_classes(expr, C) == AuMask(success, failure)
+
+
+def test_unknown_class_lists_the_valid_ones() -> None:
+    with pytest.raises(UsageError, match=r"unknown audit class 'zz'.*valid classes: aa, ad"):
+        parse_classes("pc,zz", C)
+
+
+def test_packaged_class_table_is_openbsm() -> None:
+    assert load_class_table() == C or os.path.exists("/etc/security/audit_class")
+
+
+def test_site_classes_from_a_table_file(tmp_path) -> None:
+    table = tmp_path / "audit_class"
+    table.write_text("0x00000080:pc:process\n0x01000000:xx:site class # comment\n")
+    classes = load_class_table(table)
+    assert classes == parse_class_table(table.read_text()) == {"pc": 0x80, "xx": 0x1000000}
+    assert parse_classes("xx,-pc", classes) == AuMask(0x1000000, 0x1000080)
+
+
+def test_mask_renders_back_to_an_expression() -> None:
+    mask = parse_classes("pc,+fc,-fr", C)
+    assert mask.to_expression(C) == "-fr,+fc,pc"
+    assert parse_classes(mask.to_expression(C), C) == mask

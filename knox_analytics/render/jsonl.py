@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from knox_analytics.bsm import tokens as T
-from knox_analytics.render.names import IdNames
+from knox_analytics.render.names import IdNames, event_errno_text
 from knox_analytics.render.rawtok import RawToken, iter_tokens
 
 #: list columns copied as they are (key in the JSON object -> schema column)
@@ -107,8 +107,8 @@ def _extra(row: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def record_object(row: dict[str, Any], time_text: str | None, namer: _Namer
-                  ) -> dict[str, Any]:
+def record_object(row: dict[str, Any], time_text: str | None, namer: _Namer,
+                  description: str | None = None) -> dict[str, Any]:
     """The JSON object of one row (a dict as ``Table.to_pylist`` gives it)."""
     if row["header_token"] == T.AUT_OTHER_FILE32:
         return {"time": time_text, "type": "file", "file": row["file_name"],
@@ -116,7 +116,8 @@ def record_object(row: dict[str, Any], time_text: str | None, namer: _Namer
     obj: dict[str, Any] = {
         "time": time_text,
         "event": {"number": row["event"], "name": row["event_name"],
-                  "classes": row["event_classes"].split(",") if row["event_classes"]
+                  "description": description,
+                  "classes": (row["event_classes"] or "").split(",") if row["event_classes"]
                   else [], "modifier": row["modifier"]},
         "version": row["version"], "host": row["host"],
         "source": row["source"], "offset": row["offset"], "length": row["length"],
@@ -159,7 +160,10 @@ def render_jsonl(table: pa.Table, *, resolve: bool = True, ids: IdNames | None =
         return b""
     namer = _Namer((ids or IdNames()) if resolve else None)
     times = pc.strftime(table.column("time"), format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
+    events = table.column("event").fill_null(0).combine_chunks()
+    descs = event_errno_text().event_desc.take(events.cast(pa.int64())).to_pylist()
     rows = table.to_pylist()
-    lines = [json.dumps(record_object(r, t, namer), ensure_ascii=False,
-                        separators=(",", ":")) for r, t in zip(rows, times, strict=True)]
+    lines = [json.dumps(record_object(r, t, namer, d), ensure_ascii=False,
+                        separators=(",", ":"))
+             for r, t, d in zip(rows, times, descs, strict=True)]
     return ("\n".join(lines) + "\n").encode("utf-8", errors="surrogateescape")

@@ -457,6 +457,11 @@ _TEXT = st.one_of(
     st.sampled_from(["", " ", 'say "hi", then\nleave', "a,b", "tab\there", "back\\slash",
                      "naïve ✓ 日本語 🙂", "<xml> & amp"]),
 )
+# Raw bytes where a string goes: invalid UTF-8 (and, in a str16, a NUL before the end)
+# is kept verbatim in raw_tokens *and* typed -- the path the writer's list cursors take.
+_NO_NUL = st.binary(max_size=12).map(lambda b: b.replace(b"\0", b"\1"))
+_STR16 = st.one_of(_TEXT, st.binary(max_size=12))
+_ARG = st.one_of(_TEXT, _NO_NUL)
 _IPV4 = st.ip_addresses(v=4).map(str)
 _IP = st.one_of(_IPV4, st.ip_addresses(v=6).map(str))
 
@@ -468,12 +473,13 @@ def _uint(size: int) -> st.SearchStrategy[int]:
 _FIELD_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "u8": _uint(1), "u16": _uint(2), "u32": _uint(4), "u64": _uint(8),
     "ip4": _IPV4, "ip6": st.ip_addresses(v=6).map(str), "addr": _IP,
-    "str16": _TEXT, "bytes16": st.binary(max_size=24),
+    "str16": _STR16, "bytes16": st.binary(max_size=24),
     # exec args: empty, a few, or more than praudit's 128
-    "strings": st.one_of(st.lists(_TEXT, max_size=6),
+    "strings": st.one_of(st.lists(_ARG, max_size=6),
                          st.lists(st.text("abc/.-", max_size=6), min_size=129, max_size=160)),
     "u32list": st.lists(_uint(4), max_size=20),
-    "cstr": st.text(_CHARS, max_size=30).filter(lambda s: len(s.encode()) < 104),
+    "cstr": st.one_of(st.text(_CHARS, max_size=30), _NO_NUL).filter(
+        lambda s: len(s if isinstance(s, bytes) else s.encode()) < 104),
     "uuid": st.uuids().map(str),
 }
 

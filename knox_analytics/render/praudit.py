@@ -150,8 +150,9 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
         vals = [r[key] for r in rows]
         if isinstance(vals[0], list):
             out[key] = pa.array(vals, pa.list_(F.BIN))
-        elif isinstance(vals[0], bytes | str):
-            out[key] = pa.array([v.encode() if isinstance(v, str) else v for v in vals], F.BIN)
+        elif isinstance(vals[0], bytes | str):  # print_string skips NUL bytes
+            out[key] = pa.array([(v.encode() if isinstance(v, str) else v).replace(b"\0", b"")
+                                 for v in vals], F.BIN)
         else:
             out[key] = pa.array(vals, pa.uint64() if max(vals) >= 1 << 63 else pa.int64())
     return out

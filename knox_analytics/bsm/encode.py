@@ -95,10 +95,10 @@ def _str16(value: Any, name: str) -> bytes:
 
 
 def _bytes16(value: Any, name: str) -> bytes:
-    data = _text_bytes(value, name) if not isinstance(value, str) else None
-    if data is None:
-        raise UsageError(f"field {name!r}: expected bytes, found a str {value!r}")
-    return _uint(len(data), 2, name) + data
+    """u16 length then raw bytes (opaque, cdhash): a str is refused, not guessed at."""
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise UsageError(f"field {name!r}: expected bytes, found {value!r}")
+    return _uint(len(value), 2, name) + bytes(value)
 
 
 def _strings(value: Any, name: str) -> bytes:

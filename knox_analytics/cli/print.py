@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from knox_analytics.bsm.damage import Damage
+from knox_analytics.cli.common import TablesOption, warn
 from knox_analytics.errors import UsageError
 from knox_analytics.render.inputs import iter_inputs
 from knox_analytics.render.names import IdNames
@@ -31,7 +32,7 @@ class _DamageReport:
         self.seen += 1
         if self.partial and damage.offset == 0 and damage.kind == "skipped":
             return  # -p: skipping to the first valid record is the point
-        typer.echo(f"knox: {damage}", err=True)
+        warn(f"knox: {damage}")
 
 
 def print_cmd(
@@ -58,6 +59,7 @@ def print_cmd(
     group: Annotated[Path | None, typer.Option(
         "--group", help="group file of the machine that wrote the trail (gid names).")
                      ] = None,
+    tables: TablesOption = "auto",
 ) -> None:
     """Print audit records like praudit (byte-identical text), as XML, or as JSON Lines.
 
@@ -71,10 +73,10 @@ def print_cmd(
         raise UsageError("--json and -x are mutually exclusive")
     ids = IdNames.from_files(passwd, group) if (passwd or group) else None
     opts = PrintOptions(raw=raw, short=short, resolve=not numeric, oneline=oneline,
-                        delimiter=delimiter, xml=xml, ids=ids)
-    tables = iter_inputs(list(inputs or []), _DamageReport(partial))
+                        delimiter=delimiter, xml=xml, ids=ids, tables=tables)
+    decoded = iter_inputs(list(inputs or []), _DamageReport(partial))
     out = sys.stdout.buffer
-    for chunk in render_stream(tables, opts, json=json):
+    for chunk in render_stream(decoded, opts, json=json):
         out.write(chunk)
         out.flush()
 

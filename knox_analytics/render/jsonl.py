@@ -153,15 +153,15 @@ def _add_optional(obj: dict[str, Any], row: dict[str, Any], namer: _Namer) -> No
         obj["extra_tokens"] = extra
 
 
-def render_jsonl(table: pa.Table, *, resolve: bool = True, ids: IdNames | None = None
-                 ) -> bytes:
+def render_jsonl(table: pa.Table, *, resolve: bool = True, ids: IdNames | None = None,
+                 tables: str = "auto") -> bytes:
     """One JSON object per row, newline-terminated, UTF-8."""
     if table.num_rows == 0:
         return b""
     namer = _Namer((ids or IdNames()) if resolve else None)
     times = pc.strftime(table.column("time"), format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
     events = table.column("event").fill_null(0).combine_chunks()
-    descs = event_errno_text().event_desc.take(events.cast(pa.int64())).to_pylist()
+    descs = event_errno_text(tables).event_desc.take(events.cast(pa.int64())).to_pylist()
     rows = table.to_pylist()
     lines = [json.dumps(record_object(r, t, namer, d), ensure_ascii=False,
                         separators=(",", ":"))

@@ -29,7 +29,7 @@ def render_stream(tables: Iterable[pa.Table], opts: PrintOptions, *, json: bool 
         yield XML_HEADER
     for table in tables:
         if json:
-            yield render_jsonl(table, resolve=opts.resolve, ids=opts.ids)
+            yield render_jsonl(table, resolve=opts.resolve, ids=opts.ids, tables=opts.tables)
         else:
             yield render_table(table, opts, ctx)
     if opts.xml and not json:

@@ -43,6 +43,7 @@ class PrintOptions:
     delimiter: str = ","
     xml: bool = False
     ids: IdNames | None = None
+    tables: str = "auto"  # where event names come from (load_tables' source)
 
 
 @dataclass
@@ -57,7 +58,7 @@ class Ctx:
     def text(self) -> EventErrnoText:
         """Event / errno lookups (loaded on first use)."""
         if self._text is None:
-            self._text = event_errno_text()
+            self._text = event_errno_text(self.opts.tables)
         return self._text
 
     @property

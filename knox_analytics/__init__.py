@@ -6,8 +6,19 @@ tables, convert them to Parquet, and answer questions with DuckDB SQL views.
 
 from __future__ import annotations
 
+from typing import Any
+
 from knox_analytics.errors import KnoxError, NotBSMError
 from knox_analytics.schema import SCHEMA, SCHEMA_VERSION
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "KnoxError", "NotBSMError"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "Catalog", "KnoxError", "NotBSMError"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # Catalog imports duckdb: load it on first use, not with every `import knox_analytics`.
+    if name == "Catalog":
+        from knox_analytics.catalog import Catalog
+
+        return Catalog
+    raise AttributeError(f"module 'knox_analytics' has no attribute {name!r}")

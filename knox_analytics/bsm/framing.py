@@ -58,7 +58,7 @@ def record_candidates(view: ByteView) -> tuple[np.ndarray, np.ndarray]:
     u8 = view.u8
     magic = []
     for phase in (0, 1):  # magic at even and at odd offsets
-        words = u8[phase : phase + ((n - phase) // 2) * 2].view(np.uint16)
+        words = u8[phase : phase + (max(n - phase, 0) // 2) * 2].view(np.uint16)
         magic.append(np.flatnonzero(words == _MAGIC_NATIVE) * 2 + phase)
     tpos = np.sort(np.concatenate(magic)) - 1  # the trailer id byte precedes the magic
     tpos = tpos[(tpos >= 0) & (tpos + T.TRAILER_SIZE <= n)]

@@ -1,0 +1,116 @@
+"""``knox convert`` end to end, as a user runs it (a subprocess, real trails).
+
+Fixtures: tests/data/trails (see its README.md for origin and licences).
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+TRAILS = Path(__file__).parent / "data" / "trails"
+WORKLOAD = TRAILS / "synthetic-workload.bsm"
+
+
+def knox(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "knox_analytics", *args], input=stdin,
+                          capture_output=True, timeout=300)
+
+
+def _rows(dataset: Path) -> int:
+    return ds.dataset(dataset, format="parquet", partitioning="hive").count_rows()
+
+
+@pytest.fixture
+def audit_dir(tmp_path: Path) -> Path:
+    """A copy of /var/audit as auditd leaves it: rotated trails, current, a compressed one."""
+    d = tmp_path / "audit"
+    d.mkdir()
+    shutil.copy(TRAILS / "macos-10.9-apple.bsm", d / "20131104183620.20131104190000")
+    with gzip.open(d / "20060918000000.20060918010000.gz", "wb") as fh:
+        fh.write((TRAILS / "freebsd-2006-execve-long-args.bsm").read_bytes())
+    shutil.copy(WORKLOAD, d / "20260301090000.not_terminated")
+    (d / "current").symlink_to("20260301090000.not_terminated")
+    return d
+
+
+def test_convert_a_directory_then_nothing_new(tmp_path: Path, audit_dir: Path) -> None:
+    out = tmp_path / "ds"
+    first = knox("convert", str(audit_dir), "-o", str(out), "-q")
+    assert first.returncode == 0, first.stderr.decode()
+    assert b"3 file(s) converted, 3,061 records" in first.stderr
+    assert _rows(out) == 54 + 1 + 3006
+    again = knox("convert", str(audit_dir), "-o", str(out), "-q")
+    assert again.returncode == 0
+    assert b"0 file(s) converted, 0 records" in again.stderr
+    assert _rows(out) == 54 + 1 + 3006
+
+
+def test_a_growing_current_converts_only_new_records(tmp_path: Path) -> None:
+    data = WORKLOAD.read_bytes()
+    audit = tmp_path / "audit"
+    audit.mkdir()
+    current = audit / "20260301090000.not_terminated"
+    current.write_bytes(data[:200_000] + b"\x14\x00\x00")  # mid-way through a record
+    out = tmp_path / "ds"
+    assert knox("convert", str(current), "-o", str(out), "-q").returncode == 0
+    before = _rows(out)
+    current.write_bytes(data)  # auditd appended the rest
+    later = knox("convert", str(current), "-o", str(out), "-q")
+    assert later.returncode == 0, later.stderr.decode()
+    assert _rows(out) == 3006 > before
+
+
+def test_stdin_is_converted(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    result = knox("convert", "-", "-o", str(out), "-q", stdin=WORKLOAD.read_bytes())
+    assert result.returncode == 0, result.stderr.decode()
+    assert _rows(out) == 3006
+
+
+def test_damaged_trail_exit_3_and_the_ranges_listed(tmp_path: Path) -> None:
+    data = WORKLOAD.read_bytes()
+    broken = tmp_path / "broken.bsm"
+    broken.write_bytes(data[:94] + b"JUNKJUNK" + data[94:])
+    result = knox("convert", str(broken), "-o", str(tmp_path / "ds"), "-q")
+    assert result.returncode == 3
+    err = result.stderr.decode()
+    assert "1 damaged range(s)" in err
+    assert f"damaged: {broken}: byte 94, 8 bytes skipped" in err
+    assert _rows(tmp_path / "ds") == 3006
+
+
+def test_strict_fails_with_one_line(tmp_path: Path) -> None:
+    data = WORKLOAD.read_bytes()
+    broken = tmp_path / "broken.bsm"
+    broken.write_bytes(data[:94] + b"JUNKJUNK" + data[94:])
+    result = knox("convert", str(broken), "-o", str(tmp_path / "ds"), "-q", "--strict")
+    assert result.returncode == 1
+    assert result.stderr.decode().strip() == (
+        f"knox: {broken}: damaged at byte 94 (8 bytes): 8 bytes of garbage "
+        "(starts 0x4a, not a record header)")
+
+
+def test_not_bsm_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello\n")
+    result = knox("convert", str(notes), "-o", str(tmp_path / "ds"))
+    assert result.returncode == 1
+    assert b"Traceback" not in result.stderr
+    assert result.stderr.decode().strip().startswith(f"knox: {notes}: not a BSM audit trail")
+
+
+def test_existing_output_is_never_overwritten_silently(tmp_path: Path) -> None:
+    out = tmp_path / "precious"
+    out.mkdir()
+    (out / "thesis.txt").write_text("years of work")
+    result = knox("convert", str(WORKLOAD), "-o", str(out), "-q")
+    assert result.returncode == 1
+    assert b"Traceback" not in result.stderr
+    assert (out / "thesis.txt").read_text() == "years of work"

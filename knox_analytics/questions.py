@@ -211,9 +211,7 @@ def process_tree(cat: Catalog, pid: int | None = None, command: str | None = Non
         return cat.query("SELECT * FROM process_tree(?)", [int(pid)])
     pids = [r[0] for r in cat.sql("SELECT DISTINCT pid FROM processes WHERE command GLOB ? "
                                   "ORDER BY pid", [command]).fetchall()]
-    parts = [cat.query("SELECT * FROM process_tree(?)", [p]) for p in pids]
-    return pa.concat_tables(parts) if parts else cat.query(
-        "SELECT * FROM process_tree(-1)")
+    return cat.query("SELECT * FROM process_forest(?::UINTEGER[])", [pids])
 
 
 def event_list(cat: Catalog, filters: Filters = Filters()) -> pa.Table:

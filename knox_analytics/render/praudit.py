@@ -162,10 +162,12 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _row_values(table: pa.Table, group: str, rows: np.ndarray) -> dict[str, Any]:
-    idx = pa.array(rows)
+    every_row = len(rows) == table.num_rows  # header, trailer, often subject: no gather
+    idx = None if every_row else pa.array(rows)
 
     def col(name: str) -> pa.Array:
-        return table.column(name).take(idx).combine_chunks()
+        column = table.column(name)
+        return (column if idx is None else column.take(idx)).combine_chunks()
 
     if group in ("header", "file"):
         ms = col("time").cast(pa.int64()).to_numpy(zero_copy_only=False)
@@ -242,12 +244,12 @@ class _Plan:
         counted = ~self.untyped & (groups >= 0)
         keys = np.where(counted, groups, len(_GROUPS)).astype(np.int16)
         order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
-        starts = np.searchsorted(sorted_keys, sorted_keys, side="left")
-        rank = np.arange(len(order)) - starts
+        counts = np.bincount(keys, minlength=len(_GROUPS) + 1)
+        starts = np.cumsum(counts) - counts
+        rank = np.arange(len(order)) - np.repeat(starts, counts)
         is_list = np.array([g not in _ROW_GROUPS for g in _GROUPS] + [False])
-        list_tok = is_list[keys]
-        elem[order[list_tok[order]]] = rank[list_tok[order]]
+        list_tok = is_list[keys[order]]
+        elem[order[list_tok]] = rank[list_tok]
         return elem
 
 
@@ -271,6 +273,7 @@ def render_table(table: pa.Table, opts: PrintOptions, ctx: Ctx | None = None) ->
     elems = plan.element_index(groups)
     sep = b"" if (opts.xml and opts.oneline) else \
         (opts.delimiter.encode() if opts.oneline else b"\n")
+    end = b"\n" if opts.oneline else b""  # -l: a newline after each record's last token
     pool: list[pa.Array] = []
     take = np.zeros(len(plan.ids), dtype=np.int64)
     base = 0
@@ -286,15 +289,15 @@ def render_table(table: pa.Table, opts: PrintOptions, ctx: Ctx | None = None) ->
         group = _GROUPS[groups[sel[0]]] if groups[sel[0]] >= 0 else ""
         values = _typed_values(table, group, sel, plan, elems, flat_cols)
         fmt = _format(values, tid, ctx)
-        pool.append(_pieces(fmt, tid, len(sel), opts, sep))
+        pool.append(_with_end(_pieces(fmt, tid, len(sel), opts, sep), plan.last[sel], end))
         take[sel] = base + np.arange(len(sel))
         base += len(sel)
     raw_idx = np.flatnonzero(plan.raw)
     if len(raw_idx):
-        pool.append(_raw_pieces(plan, raw_idx, ctx, sep))
+        pool.append(_raw_pieces(plan, raw_idx, ctx, sep, end))
         take[raw_idx] = base + np.arange(len(raw_idx))
         base += len(raw_idx)
-    return _interleave(pool, take, plan, opts, base)
+    return _interleave(pool, take)
 
 
 def _typed_values(table: pa.Table, group: str, sel: np.ndarray, plan: _Plan,
@@ -306,33 +309,31 @@ def _typed_values(table: pa.Table, group: str, sel: np.ndarray, plan: _Plan,
     return _list_values(flat_cols, group, elems[sel])
 
 
-def _interleave(pool: list[pa.Array], take: np.ndarray, plan: _Plan, opts: PrintOptions,
-                base: int) -> bytes:
-    """Put the pieces in token order, with praudit's end of record (``-l``: a newline)."""
-    if opts.oneline:
-        n_rec = len(plan.offsets) - 1
-        slots = np.arange(len(take)) + plan.rec
-        ends = plan.offsets[1:] + np.arange(n_rec)
-        order = np.empty(len(take) + n_rec, dtype=np.int64)
-        order[slots] = take
-        order[ends] = base
-        pool = [*pool, pa.array([b"\n"], F.BIN)]
-        take = order
-    allp = pa.concat_arrays(pool)
-    out = allp.take(pa.array(take))
+def _with_end(pieces: pa.Array, last: np.ndarray, end: bytes) -> pa.Array:
+    """Append ``end`` to the pieces of tokens that end their record (trailers, mostly)."""
+    if not end or not last.any():
+        return pieces
+    if last.all():
+        return F.cat(pieces, end)
+    return pc.if_else(pa.array(last), F.cat(pieces, end), pieces)
+
+
+def _interleave(pool: list[pa.Array], take: np.ndarray) -> bytes:
+    """Put the pieces in token order: one gather, one copy out."""
+    out = pa.concat_arrays(pool).take(pa.array(take))
     _validity, offsets, data = out.buffers()
     if data is None:
         return b""
     offs = np.frombuffer(offsets, dtype=np.int32)[out.offset:out.offset + len(out) + 1]
-    return data.to_pybytes()[offs[0]:offs[-1]]
+    return data.slice(int(offs[0]), int(offs[-1] - offs[0])).to_pybytes()
 
 
 # --- the rare path: tokens kept as raw bytes ----------------------------------------------
 
 
-def _raw_pieces(plan: _Plan, raw_idx: np.ndarray, ctx: Ctx, sep: bytes) -> pa.Array:
+def _raw_pieces(plan: _Plan, raw_idx: np.ndarray, ctx: Ctx, sep: bytes, end: bytes
+                ) -> pa.Array:
     """Text for every raw token slot (a slot may hold several tokens praudit can read)."""
-    slots: list[list[tuple[int, bool]]] = []  # per slot: (tid, invalid) of each sub-token
     batches: dict[tuple[int, bool], list[dict[str, Any]]] = defaultdict(list)
     where: list[list[tuple[tuple[int, bool], int]]] = []
     for i in raw_idx.tolist():
@@ -344,12 +345,13 @@ def _raw_pieces(plan: _Plan, raw_idx: np.ndarray, ctx: Ctx, sep: bytes) -> pa.Ar
             key = (tok.id, tok.invalid)
             refs.append((key, len(batches[key])))
             batches[key].append(_raw_values(tok))
-        slots.append([k for k, _ in refs])
         where.append(refs)
     texts = {key: _pieces(_format(rows, key[0], ctx, invalid=key[1]), key[0], len(rows),
                           ctx.opts, sep).to_pylist()
              for key, rows in batches.items()}
-    return pa.array([b"".join(texts[key][j] for key, j in refs) for refs in where], F.BIN)
+    last = plan.last[raw_idx].tolist()
+    return pa.array([b"".join(texts[key][j] for key, j in refs) + (end if is_last else b"")
+                     for refs, is_last in zip(where, last, strict=True)], F.BIN)
 
 
 def _raw_values(tok: RawToken) -> dict[str, Any]:

@@ -27,6 +27,8 @@ COMMAND_MODULES: list[str] = [
     "convert",
     "print",
     "live",
+    "query",
+    "questions",
 ]
 
 for _name in COMMAND_MODULES:

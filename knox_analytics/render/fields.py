@@ -85,6 +85,8 @@ def _np(arr: Any) -> np.ndarray:
 def _radix(values: np.ndarray, bits: int, ndigits: int) -> pa.Array:
     """Digits of unsigned ``values`` in base 2**bits, no leading zeros (one digit for 0)."""
     v = values.astype(np.uint64, copy=False)
+    top = int(v.max()) if len(v) else 0
+    ndigits = max(1, min(ndigits, -(-top.bit_length() // bits)))  # no all-zero columns
     shifts = np.arange(ndigits - 1, -1, -1, dtype=np.uint64) * np.uint64(bits)
     digits = (v[:, None] >> shifts[None, :]) & np.uint64((1 << bits) - 1)
     nonzero = digits != 0

@@ -56,18 +56,21 @@ for _t in T.TOKEN_TYPES:
 # --- assembling one kind's pieces ------------------------------------------------------
 
 
-def _text_piece(f: Fmt, tid: int, n: int, opts: PrintOptions) -> pa.Array:
+def _text_piece(f: Fmt, tid: int, n: int, opts: PrintOptions, suffix: bytes) -> pa.Array:
     name = str(tid) if opts.raw else f.name
     if f.shape == "list":
         lst = _as_bin_list(f.fields[0][1])
         joined = pc.binary_join(lst, pa.scalar(opts.delimiter.encode(), F.BIN))
         empty = pc.equal(pc.list_value_length(lst), 0)
-        return pc.if_else(empty, pa.scalar(name.encode(), F.BIN),
-                          F.cat(name, opts.delimiter, joined))
+        return pc.if_else(empty, pa.scalar(name.encode() + suffix, F.BIN),
+                          F.cat(name, opts.delimiter, joined, suffix))
     values = [v for a, v in f.fields if a is None or not a.startswith("@")]
     if not values:
-        return pa.array([name.encode()] * n, F.BIN)
-    return F.join_with(opts.delimiter, name, *values)
+        return pa.array([name.encode() + suffix] * n, F.BIN)
+    parts: list[Any] = [name]
+    for v in values:  # one concatenation per kind: name, delimiter, value, ..., suffix
+        parts += [opts.delimiter, v]
+    return F.cat(*parts, suffix)
 
 
 def _as_bin_list(lst: Any) -> pa.Array:
@@ -125,8 +128,10 @@ def _xml_list(f: Fmt) -> pa.Array:
 
 
 def _pieces(f: Fmt, tid: int, n: int, opts: PrintOptions, suffix: bytes) -> pa.Array:
-    out = _xml_piece(f, n) if opts.xml else _text_piece(f, tid, n, opts)
-    return F.cat(out, suffix) if suffix else out
+    if opts.xml:
+        out = _xml_piece(f, n)
+        return F.cat(out, suffix) if suffix else out
+    return _text_piece(f, tid, n, opts, suffix)
 
 
 def _format(values: dict[str, Any] | list[dict[str, Any]], tid: int, ctx: Ctx, *,
@@ -289,7 +294,11 @@ def render_table(table: pa.Table, opts: PrintOptions, ctx: Ctx | None = None) ->
         group = _GROUPS[groups[sel[0]]] if groups[sel[0]] >= 0 else ""
         values = _typed_values(table, group, sel, plan, elems, flat_cols)
         fmt = _format(values, tid, ctx)
-        pool.append(_with_end(_pieces(fmt, tid, len(sel), opts, sep), plan.last[sel], end))
+        last = plan.last[sel]
+        if last.all() or not last.any():
+            pool.append(_pieces(fmt, tid, len(sel), opts, sep + end if last.all() else sep))
+        else:
+            pool.append(_with_end(_pieces(fmt, tid, len(sel), opts, sep), last, end))
         take[sel] = base + np.arange(len(sel))
         base += len(sel)
     raw_idx = np.flatnonzero(plan.raw)

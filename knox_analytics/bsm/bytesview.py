@@ -51,6 +51,26 @@ class ByteView:
     def bytes_at(self, start: int, stop: int) -> bytes:
         return self.u8[start:stop].tobytes()
 
+    def rows(self, pos: np.ndarray, width: int) -> np.ndarray:
+        """``width`` bytes from each offset, as an (len(pos), width) uint8 block.
+
+        One row copy per offset: far cheaper than a gather per field.  Bytes past the
+        end of the data read as zero.
+        """
+        pos = np.minimum(pos, self.n)
+        limit = len(self.u8) - width
+        windows = np.lib.stride_tricks.as_strided(
+            self.u8, shape=(max(limit + 1, 1), width), strides=(1, 1), writeable=False)
+        fits = pos <= limit
+        if fits.all():
+            return windows[pos]
+        block = np.zeros((len(pos), width), dtype=np.uint8)
+        block[fits] = windows[pos[fits]]
+        for i in np.flatnonzero(~fits):  # the last few bytes of the chunk only
+            tail = self.u8[pos[i] : pos[i] + width]
+            block[i, : len(tail)] = tail
+        return block
+
 
 _NATIVE = {"u8": np.uint8, "u16": np.uint16, "u32": np.uint32, "u64": np.uint64}
 

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from knox_analytics.bsm import arrowcols as A
 from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.bytesview import ByteView, ranges_index
+from knox_analytics.bsm.walker import nul_positions
 
 _UNIT_SIZES = np.array([T.DATA_UNIT_SIZES[u] for u in range(4)], dtype=np.int64)
 _NUL = b"\x00"
@@ -58,8 +59,7 @@ def _strings(view: ByteView, pos: np.ndarray, end: np.ndarray) -> tuple[pa.Array
     """exec args / env: u32 count, then that many NUL-terminated strings."""
     count = view.read("u32", pos).astype(np.int64)
     start = pos + 4
-    idx = ranges_index(start, end - start)
-    nuls = idx[view.u8[idx] == 0]  # exactly the terminators of every string, in order
+    nuls = nul_positions(view, start, end)  # exactly the terminators of every string
     str_starts = np.empty(len(nuls), dtype=np.int64)
     str_starts[1:] = nuls[:-1] + 1
     first = np.cumsum(count) - count
@@ -95,12 +95,46 @@ def _sockaddrs(view: ByteView, pos: np.ndarray, cols: dict) -> np.ndarray:
     return rpos + 2 + width
 
 
+_BLOCK_KINDS = {"u8": "u1", "u16": ">u2", "u32": ">u4", "u64": ">u8", "ip4": ">u4"}
+_NATIVE = {"u8": np.uint8, "u16": np.uint16, "u32": np.uint32, "u64": np.uint64,
+           "ip4": np.uint32}
+
+
+def _fixed_prefix(layout: T.Layout) -> tuple[np.dtype, int]:
+    """The leading fixed-size integer fields as one big-endian record dtype."""
+    fields = []
+    for kind, name in layout:
+        if kind not in _BLOCK_KINDS:
+            break
+        fields.append((name, _BLOCK_KINDS[kind]))
+    dtype = np.dtype(fields) if fields else np.dtype([])
+    return dtype, len(fields)
+
+
+_PREFIXES = {t.id: _fixed_prefix(t.layout) for t in T.TOKEN_TYPES}
+
+
+def _read_prefix(view: ByteView, token_id: int, pos: np.ndarray,
+                 cols: dict) -> tuple[int, int]:
+    """Read the fixed prefix of every token in one row copy; returns (fields, bytes)."""
+    dtype, nfields = _PREFIXES[token_id]
+    if nfields < 2:  # one field: a plain gather is as cheap
+        return 0, 0
+    records = view.rows(pos + 1, dtype.itemsize).view(dtype).ravel()
+    layout = T.TOKENS_BY_ID[token_id].layout
+    for kind, name in layout[:nfields]:
+        values = records[name].astype(_NATIVE[kind])
+        cols[name] = A.ipv4_strings(values) if kind == "ip4" else values
+    return nfields, dtype.itemsize
+
+
 def extract(view: ByteView, token_id: int, pos: np.ndarray, end: np.ndarray) -> Extracted:
     """Decode every field of the tokens of ``token_id`` at ``pos`` (ending at ``end``)."""
     cols: dict[str, pa.Array | np.ndarray] = {}
     inexact = np.zeros(len(pos), dtype=bool)
-    cur = pos + 1
-    for kind, name in T.TOKENS_BY_ID[token_id].layout:
+    done, size = _read_prefix(view, token_id, pos, cols)
+    cur = pos + 1 + size
+    for kind, name in T.TOKENS_BY_ID[token_id].layout[done:]:
         if kind in ("u8", "u16", "u32", "u64"):
             cols[name] = view.read(kind, cur)
             cur = cur + T.FIXED_FIELD_SIZES[kind]

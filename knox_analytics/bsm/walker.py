@@ -40,32 +40,46 @@ def nth_nul_end(view: ByteView, start: np.ndarray, stop: np.ndarray,
     return end, ok
 
 
-_FIRST_WINDOW = 256
+_FIRST_WINDOW = 64
 
 
 def _nth_nul_in_window(view: ByteView, start: np.ndarray, span: np.ndarray,
                        count: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
     """(found, column of the count-th NUL) within ``span`` bytes from each start."""
-    rows = np.minimum(start, view.n)
-    fits = rows + width <= len(view.u8)
-    block = np.zeros((len(rows), width), dtype=np.uint8)
-    block[~fits] = 1  # rows too near the end of the chunk: filled below, byte by byte
-    windows = np.lib.stride_tricks.as_strided(
-        view.u8, shape=(max(len(view.u8) - width + 1, 1), width), strides=(1, 1))
-    block[fits] = windows[rows[fits]]
-    for i in np.flatnonzero(~fits):
-        tail = view.u8[rows[i]:rows[i] + width]
-        block[i, : len(tail)] = tail
+    block = view.rows(start, width)
     nul = (block == 0) & (np.arange(width) < span[:, None])
     # Row-major positions of every NUL; a row's count-th NUL is count-1 past its first.
     flat = np.flatnonzero(nul)
-    row_first = np.searchsorted(flat, np.arange(len(rows)) * width)
-    row_end = np.searchsorted(flat, (np.arange(len(rows)) + 1) * width)
+    row_first = np.searchsorted(flat, np.arange(len(start)) * width)
+    row_end = np.searchsorted(flat, (np.arange(len(start)) + 1) * width)
     nth = row_first + count - 1
     found = nth < row_end
-    col = np.zeros(len(rows), dtype=np.int64)
+    col = np.zeros(len(start), dtype=np.int64)
     col[found] = flat[nth[found]] - np.flatnonzero(found) * width
     return found, col
+
+
+def nul_positions(view: ByteView, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Every NUL offset inside the ascending, disjoint spans ``[start, stop)``, in order.
+
+    Spans are read as row windows, grouped by size so a long one does not widen all.
+    """
+    span = stop - start
+    found = []
+    lower = 0
+    for upper in (64, 512, 4096, 1 << 62):
+        group = np.flatnonzero((span > lower) & (span <= upper))
+        lower = upper
+        if not len(group):
+            continue
+        width = int(span[group].max())
+        block = view.rows(start[group], width)
+        nul = (block == 0) & (np.arange(width) < span[group][:, None])
+        row, col = np.divmod(np.flatnonzero(nul), width)
+        found.append(start[group][row] + col)
+    if not found:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.concatenate(found)) if len(found) > 1 else found[0]
 
 
 def _advance(view: ByteView, kind: str, tok: np.ndarray, cur: np.ndarray,

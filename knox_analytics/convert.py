@@ -8,16 +8,23 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
+
 from knox_analytics.bsm.damage import Damage
-from knox_analytics.bsm.reader import STDIN, expand_inputs_found, read_trail
+from knox_analytics.bsm.decode import DecodeResult
+from knox_analytics.bsm.reader import DEFAULT_CHUNK, STDIN, expand_inputs_found, read_trail
 from knox_analytics.bsm.tables import Tables, load_tables
 from knox_analytics.errors import NotBSMError
+from knox_analytics.schema import SCHEMA
 from knox_analytics.store import DatasetWriter
+from knox_analytics.store.plan import SourcePlan
 
 
 @dataclass
@@ -69,60 +76,159 @@ def is_open_trail(path: str) -> bool:
 
 def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], *,
             overwrite: bool = False, strict: bool = False, host: str | None = None,
-            tables: Tables | None = None, chunk_size: int | None = None,
+            tables: Tables | None = None, chunk_size: int | None = None, jobs: int = 1,
             on_bytes: Callable[[int], None] | None = None) -> ConvertSummary:
     """Convert trail files, directories of trails, or ``-`` (stdin) into a dataset.
 
     Inputs already converted are skipped; a trail that grew is converted from where the
     last run stopped (see :mod:`knox_analytics.store`).  Damaged byte ranges are skipped
-    and reported in the summary; ``strict`` raises at the first one instead.
+    and reported in the summary; ``strict`` raises at the first one instead.  ``jobs > 1``
+    decodes that many files at once in worker processes while this one writes Parquet.
     """
     tables = tables or load_tables()
     summary = ConvertSummary(Path(output))
     started = time.perf_counter()
-    kwargs = {"chunk_size": chunk_size} if chunk_size else {}
+    options = _Options(strict, tables, chunk_size or DEFAULT_CHUNK)
+    paths = expand_inputs_found([os.fspath(p) for p in inputs])
     with DatasetWriter(Path(output), host=host, overwrite=overwrite) as writer:
-        for path, found in expand_inputs_found([os.fspath(p) for p in inputs]):
-            try:
-                report = _convert_one(writer, path, strict=strict, tables=tables,
-                                      on_bytes=on_bytes, **kwargs)
-            except NotBSMError:
-                if not found:
-                    raise
-                # A README or checksum file beside the trails in a directory.
-                report = FileReport(path, "skipped", reason="not a BSM trail")
-            summary.files.append(report)
+        if jobs > 1 and len(paths) > 1:
+            summary.files = _convert_parallel(writer, paths, options, jobs, on_bytes)
+        else:
+            summary.files = [_convert_guarded(writer, path, found, options, on_bytes)
+                             for path, found in paths]
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _convert_one(writer: DatasetWriter, path: str, *, strict: bool, tables: Tables,
-                 on_bytes: Callable[[int], None] | None, **kwargs: int) -> FileReport:
+@dataclass(frozen=True)
+class _Options:
+    strict: bool
+    tables: Tables
+    chunk_size: int
+
+
+def _convert_guarded(writer: DatasetWriter, path: str, found: bool, options: _Options,
+                     on_bytes: Callable[[int], None] | None) -> FileReport:
+    """Convert one input; a non-trail *found* in a directory is skipped, not an error."""
+    try:
+        return _convert_one(writer, path, options, on_bytes)
+    except NotBSMError:
+        if not found:
+            raise
+        # A README or checksum file beside the trails in a directory.
+        return FileReport(path, "skipped", reason="not a BSM trail")
+
+
+def _convert_one(writer: DatasetWriter, path: str, options: _Options,
+                 on_bytes: Callable[[int], None] | None) -> FileReport:
     if path == STDIN:
         report = FileReport(path, "converted")
-        _pump(writer, read_trail(path, strict=strict, tables=tables, on_bytes=on_bytes,
-                                 **kwargs), report)
+        _pump(writer, _read(path, 0, options, on_bytes), report)
         return report
     plan = writer.plan(Path(path))
     if not plan.needs_work:
-        if on_bytes and plan.size:
-            on_bytes(plan.size)
-        return FileReport(path, "skipped", reason=plan.reason)
+        return _skipped(plan, on_bytes)
     report = FileReport(path, "resumed" if plan.start_offset else "converted",
                         reason=plan.reason)
     if on_bytes and plan.start_offset:
         on_bytes(plan.start_offset)
-    results = read_trail(path, start_offset=plan.start_offset, strict=strict, tables=tables,
-                         open_ended=is_open_trail(path), on_bytes=on_bytes, **kwargs)
-    _pump(writer, results, report)
+    _pump(writer, _read(path, plan.start_offset, options, on_bytes), report)
     writer.commit_source(Path(path), end_offset=plan.start_offset + report.bytes,
                          records=report.records, damaged=len(report.damage))
     return report
 
 
-def _pump(writer: DatasetWriter, results, report: FileReport) -> None:  # noqa: ANN001
+def _skipped(plan: SourcePlan, on_bytes: Callable[[int], None] | None) -> FileReport:
+    if on_bytes and plan.size:
+        on_bytes(plan.size)
+    return FileReport(str(plan.source), "skipped", reason=plan.reason)
+
+
+def _read(path: str, start: int, options: _Options,
+          on_bytes: Callable[[int], None] | None) -> Iterator[DecodeResult]:
+    return read_trail(path, start_offset=start, strict=options.strict, tables=options.tables,
+                      open_ended=path != STDIN and is_open_trail(path),
+                      chunk_size=options.chunk_size, on_bytes=on_bytes)
+
+
+def _pump(writer: DatasetWriter, results: Iterator[DecodeResult], report: FileReport) -> None:
     for result in results:
         writer.write(result.table)
         report.records += result.records
         report.bytes += result.consumed
         report.damage.extend(result.damage)
+
+
+# --- several files at once ------------------------------------------------------------
+# Workers decode whole files into Arrow IPC files in a staging directory; this process
+# streams them into the one DatasetWriter (which owns the manifest and the lock), so the
+# workers' decoding overlaps with Parquet encoding here.
+
+@dataclass
+class _Decoded:
+    ipc: str
+    consumed: int = 0
+    records: int = 0
+    damage: list[Damage] = field(default_factory=list)
+    not_bsm: bool = False
+
+
+def _decode_to_ipc(path: str, start: int, options: _Options, staging: str) -> _Decoded:
+    fd, ipc = tempfile.mkstemp(suffix=".arrow", dir=staging)
+    os.close(fd)
+    out = _Decoded(ipc)
+    try:
+        with pa.OSFile(ipc, "wb") as sink, pa.ipc.new_stream(sink, SCHEMA) as stream:
+            for result in _read(path, start, options, None):
+                stream.write_table(result.table)
+                out.consumed += result.consumed
+                out.records += result.records
+                out.damage.extend(result.damage)
+    except NotBSMError:
+        out.not_bsm = True
+    return out
+
+
+def _convert_parallel(writer: DatasetWriter, paths: list[tuple[str, bool]], options: _Options,
+                      jobs: int, on_bytes: Callable[[int], None] | None) -> list[FileReport]:
+    reports: list[FileReport] = []
+    staging = tempfile.mkdtemp(prefix=".knox-staging-", dir=writer.root)
+    try:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            pending = []
+            for path, found in paths:
+                plan = None if path == STDIN else writer.plan(Path(path))
+                fut = (pool.submit(_decode_to_ipc, path, plan.start_offset, options, staging)
+                       if plan is not None and plan.needs_work else None)
+                pending.append((path, found, plan, fut))
+            for path, found, plan, fut in pending:  # in input order: deterministic output
+                if plan is None:
+                    reports.append(_convert_guarded(writer, path, found, options, on_bytes))
+                elif fut is None:
+                    reports.append(_skipped(plan, on_bytes))
+                else:
+                    reports.append(_collect(writer, found, plan, fut.result(), on_bytes))
+    finally:
+        for leftover in Path(staging).glob("*"):
+            leftover.unlink()
+        os.rmdir(staging)
+    return reports
+
+
+def _collect(writer: DatasetWriter, found: bool, plan: SourcePlan, decoded: _Decoded,
+             on_bytes: Callable[[int], None] | None) -> FileReport:
+    path = str(plan.source)
+    if decoded.not_bsm:
+        if not found:
+            raise NotBSMError(path)
+        return FileReport(path, "skipped", reason="not a BSM trail")
+    with pa.memory_map(decoded.ipc) as source:
+        for batch in pa.ipc.open_stream(source):
+            writer.write(pa.Table.from_batches([batch]))
+    os.unlink(decoded.ipc)
+    writer.commit_source(plan.source, end_offset=plan.start_offset + decoded.consumed,
+                         records=decoded.records, damaged=len(decoded.damage))
+    if on_bytes:
+        on_bytes(plan.start_offset + decoded.consumed)
+    return FileReport(path, "resumed" if plan.start_offset else "converted",
+                      decoded.records, decoded.consumed, decoded.damage, plan.reason)

@@ -114,3 +114,20 @@ def test_existing_output_is_never_overwritten_silently(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert b"Traceback" not in result.stderr
     assert (out / "thesis.txt").read_text() == "years of work"
+
+
+def test_jobs_2_writes_the_same_dataset(tmp_path: Path, audit_dir: Path) -> None:
+    import pyarrow as pa
+
+    def load(path: Path) -> pa.Table:
+        t = ds.dataset(path, format="parquet", partitioning="hive").to_table()
+        t = t.set_column(t.schema.get_field_index("source"), "source",
+                         t["source"].cast(pa.string()))
+        return t.sort_by([("source", "ascending"), ("offset", "ascending")])
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert knox("convert", str(audit_dir), "-o", str(one), "-q").returncode == 0
+    result = knox("convert", str(audit_dir), "-o", str(two), "-q", "--jobs", "2")
+    assert result.returncode == 0, result.stderr.decode()
+    assert load(one).equals(load(two))
+    assert not list(two.glob(".knox-staging-*"))

@@ -6,8 +6,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                           TimeRemainingColumn, TransferSpeedColumn)
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from knox_analytics.bsm.reader import STDIN, expand_inputs
 from knox_analytics.bsm.tables import load_tables
@@ -40,6 +46,8 @@ def convert_command(
                                          "instead of skipping it.")] = False,
     host: Annotated[str | None, typer.Option(help="Host label for the host= partition "
                                              "(default: the header_ex address).")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1,
+                                      help="Decode this many files at once.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     tables: TablesOption = "auto",
 ) -> None:
@@ -52,7 +60,7 @@ def convert_command(
     Exit status: 0 all converted; 1 error; 2 bad usage; 3 converted, but damaged ranges
     were skipped.
 
-    Example: knox convert /var/audit -o audit-parquet
+    Example: knox convert /var/audit -o audit-parquet --jobs 2
     """
     total = _total_bytes(inputs)
     columns = [TextColumn("converting"), BarColumn(), DownloadColumn(),
@@ -60,7 +68,7 @@ def convert_command(
     with Progress(*columns, console=stderr, disable=quiet, transient=True) as progress:
         task = progress.add_task("convert", total=total)
         summary = convert(inputs, output, overwrite=overwrite, strict=strict, host=host,
-                          tables=load_tables(tables),
+                          tables=load_tables(tables), jobs=jobs,
                           on_bytes=lambda n: progress.advance(task, n))
     _print_summary(summary)
     if summary.damage:

@@ -11,8 +11,8 @@ the exact bytes of every token that the typed columns cannot reproduce byte for 
 second subject, a string that is not valid UTF-8 or not NUL-terminated, an unknown token
 id, ...).  :func:`knox_analytics.bsm.encode.table_to_trail` rebuilds the original bytes.
 
-``docs/schema.md`` is generated from the descriptions below (``python -m
-knox_analytics.schema``) and a test keeps it in step.
+``docs/schema.md`` is generated from the descriptions below (``python
+tools/gen_schema_doc.py``) and a test keeps it in step.
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def schema_markdown() -> str:
         "",
         f"Schema version **{SCHEMA_VERSION}** (stored in the Parquet metadata as "
         "`knox_analytics.schema_version`). One row per record; generated from "
-        "`knox_analytics/schema.py` by `python -m knox_analytics.schema`.",
+        "`knox_analytics/schema.py` by `python tools/gen_schema_doc.py`.",
         "",
         "| column | type | meaning | source token |",
         "|---|---|---|---|",
@@ -195,7 +195,3 @@ def schema_markdown() -> str:
         src = meta.get(b"source", b"").decode()
         lines.append(f"| `{field.name}` | `{field.type}` | {doc} | {src} |")
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    print(schema_markdown(), end="")

@@ -2,21 +2,26 @@
 
 Fixtures: records written in the test with the project's encoder
 (:mod:`knox_analytics.bsm.encode`, checked against libbsm output elsewhere), plus
-hand-made bytes for an unknown token id.
+hand-made bytes for an unknown token id; seeded random byte flips of
+tests/data/trails/synthetic-all-tokens.bsm (provenance in its README.md).
 """
 
 from __future__ import annotations
 
+import random
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
 from knox_analytics.bsm.decode import decode_bytes
 from knox_analytics.bsm.encode import encode_record, encode_token
+from knox_analytics.errors import KnoxError
 from knox_analytics.render import XML_FOOTER, XML_HEADER, PrintOptions, render_table
 from knox_analytics.render.jsonl import render_jsonl
 
+TRAILS = Path(__file__).parent / "data" / "trails"
 T0 = 1_772_355_600_000  # 2026-03-01 09:00:00 UTC
 SUBJECT = dict(auid=501, euid=0, egid=0, ruid=501, rgid=20, pid=7, sid=9, tid_port=0,
                tid_addr="10.0.0.1")
@@ -77,3 +82,24 @@ def test_raw_tokens_in_xml_and_json_stay_valid() -> None:
     assert record[0].text == "/tmp/\\xff<x>"
     assert record[1].tag == "unknown" and record[1].text == "0x01"
     assert b'"type":"unknown"' in render_jsonl(table, resolve=False)
+
+
+def test_mutated_trails_always_print_and_xml_stays_well_formed() -> None:
+    """Random byte flips (seeded) in a reference trail: no crash, XML always parses."""
+    base = (TRAILS / "synthetic-all-tokens.bsm").read_bytes()
+    rnd = random.Random(1)
+    checked = 0
+    for _ in range(150):
+        data = bytearray(base)
+        for _flip in range(rnd.randint(1, 6)):
+            data[rnd.randrange(len(data))] = rnd.randrange(256)
+        try:
+            table = decode_bytes(bytes(data), "mutated.bsm").table
+        except KnoxError:
+            continue
+        render_table(table, PrintOptions(resolve=False, raw=True, oneline=True))
+        doc = render_table(table, PrintOptions(resolve=False, xml=True))
+        ET.fromstring(XML_HEADER + doc + XML_FOOTER)
+        render_jsonl(table, resolve=False)
+        checked += 1
+    assert checked > 100

@@ -47,6 +47,7 @@ _ROW_GROUPS = {"header", "trailer", "subject", "return", "exit", "argv", "envp",
 #: list column and the field name(s) its elements carry, per token group
 _LIST_COLUMNS = {"paths": "path", "texts": "text", "in_addrs": "addr", "iports": "port",
                  "opaques": "data"}
+_RECORD_BOUNDS = frozenset((*T.HEADER_IDS, T.AUT_TRAILER))
 _GROUPS = sorted({t.group for t in T.TOKEN_TYPES})
 _GROUP_CODE = np.full(256, -1, dtype=np.int16)
 for _t in T.TOKEN_TYPES:
@@ -350,7 +351,10 @@ def _raw_pieces(plan: _Plan, raw_idx: np.ndarray, ctx: Ctx, sep: bytes, end: byt
         toks = [read_one(data, 0, len(data))] if not plan.untyped[i] else \
             list(iter_tokens(data))
         refs = []
-        for tok in toks:
+        for k, tok in enumerate(toks):
+            if ctx.opts.xml and (k or plan.pos[i]) and tok.id in _RECORD_BOUNDS:
+                # a header/trailer id inside a record (damage) must not open/close <record>
+                tok = RawToken(tok.id, {"hex": tok.data[1:]}, tok.data, invalid=True)
             key = (tok.id, tok.invalid)
             refs.append((key, len(batches[key])))
             batches[key].append(_raw_values(tok))
@@ -359,8 +363,12 @@ def _raw_pieces(plan: _Plan, raw_idx: np.ndarray, ctx: Ctx, sep: bytes, end: byt
                           ctx.opts, sep).to_pylist()
              for key, rows in batches.items()}
     last = plan.last[raw_idx].tolist()
-    return pa.array([b"".join(texts[key][j] for key, j in refs) + (end if is_last else b"")
-                     for refs, is_last in zip(where, last, strict=True)], F.BIN)
+    # XML: an unreadable header still opens the record that the trailer closes
+    opens = [ctx.opts.xml and p == 0 and refs[0][0][1]
+             for p, refs in zip(plan.pos[raw_idx].tolist(), where, strict=True)]
+    return pa.array([(b"<record>" + sep if op else b"")
+                     + b"".join(texts[key][j] for key, j in refs) + (end if is_last else b"")
+                     for refs, is_last, op in zip(where, last, opens, strict=True)], F.BIN)
 
 
 def _raw_values(tok: RawToken) -> dict[str, Any]:

@@ -185,7 +185,7 @@ def format_rare(values: list[dict[str, Any]], tid: int, ctx: Ctx, *,
     fn = unknown if invalid else RARE.get(tid, unknown)
     rows = [fn(v, ctx) for v in values]
     name, elem = rows[0][0], rows[0][1]
-    if tid == T.AUT_NEWGROUPS:
+    if tid == T.AUT_NEWGROUPS and not invalid:
         lists = pa.array([r[2][0][1] for r in rows], pa.list_(F.BIN))
         return Fmt(name, elem, [("gid", lists)], "list", child="gid")
     width = max(len(r[2]) for r in rows)

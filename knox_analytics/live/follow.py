@@ -50,7 +50,10 @@ def follow_file(path: str, *, poll: float = 0.25, from_end: bool = False,
             except FileNotFoundError:  # between rename and the new file: wait
                 time.sleep(poll)
                 continue
-            if _identity(st) != ident:  # rotated: the old file is drained, switch
+            if _identity(st) != ident:  # rotated: drain what came after our last read
+                while data := os.pread(fd, READ_SIZE, pos):
+                    yield f"{ident[0]}:{ident[1]}", pos, data
+                    pos += len(data)
                 os.close(fd)
                 fd = os.open(path, os.O_RDONLY)
                 ident, pos = _identity(os.fstat(fd)), 0

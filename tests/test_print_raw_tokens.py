@@ -89,7 +89,7 @@ def test_mutated_trails_always_print_and_xml_stays_well_formed() -> None:
     base = (TRAILS / "synthetic-all-tokens.bsm").read_bytes()
     rnd = random.Random(1)
     checked = 0
-    for _ in range(150):
+    for _ in range(100):
         data = bytearray(base)
         for _flip in range(rnd.randint(1, 6)):
             data[rnd.randrange(len(data))] = rnd.randrange(256)
@@ -102,4 +102,4 @@ def test_mutated_trails_always_print_and_xml_stays_well_formed() -> None:
         ET.fromstring(XML_HEADER + doc + XML_FOOTER)
         render_jsonl(table, resolve=False)
         checked += 1
-    assert checked > 100
+    assert checked > 60

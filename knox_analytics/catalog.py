@@ -14,8 +14,11 @@ view (or macro) and starts with a comment stating its question.
 
 from __future__ import annotations
 
+import os
 import pwd
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -28,10 +31,13 @@ from knox_analytics.bsm.damage import Damage
 from knox_analytics.errors import InputError, UsageError
 from knox_analytics.schema import SCHEMA
 from knox_analytics.store import dataset_glob, is_dataset
+from knox_analytics.store.cache import cache_key, cached_path, prepare, writable
 
 #: uid → name known everywhere; more come from ``users=`` (a passwd file or a mapping).
 DEFAULT_USERS = {0: "root"}
 UNSET_UID = 4294967295
+#: Views computed once (a pass over every record with as-of joins) and then reused.
+MATERIALIZED = ("process_instances", "execs", "record_process", "processes")
 
 
 class Catalog:
@@ -54,9 +60,12 @@ class Catalog:
             self.con.execute(f"SET threads = {int(threads)}")
         self.damage: list[Damage] = []
         self.inputs = [Path(p) for p in inputs]
-        self._register_lookups(load_users(users), tables)
+        self._users = load_users(users)
+        self._files = sql_files()
+        self._defined: set[str] = set()
+        self._cache: tuple[Path, str] | None = None
+        self._register_lookups(self._users, tables)
         self._attach_records(self.inputs)
-        self._define_views()
 
     # -- setup --------------------------------------------------------------------
     def _register_lookups(self, users: Mapping[int, str], tables: str) -> None:
@@ -73,6 +82,10 @@ class Catalog:
 
     def _attach_records(self, inputs: Sequence[Path]) -> None:
         datasets, trails = classify_inputs(inputs)
+        if len(datasets) == 1 and not trails and writable(datasets[0]):
+            users = ",".join(f"{k}={v}" for k, v in sorted(self._users.items()))
+            key = cache_key(datasets, *(f.text for f in self._files), users)
+            self._cache = (datasets[0], key) if key else None
         parts = []
         if datasets:
             globs = ", ".join(_sql_str(dataset_glob(d)) for d in datasets)
@@ -99,16 +112,45 @@ class Catalog:
                 self.damage.extend(result.damage)
         return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
 
-    def _define_views(self) -> None:
-        for name, text in sql_files():
+    def define(self, names: Iterable[str] | None = None) -> None:
+        """Define the views (and macros) ``names`` need, or all of them.
+
+        Views are defined on first use, not at open: binding every view costs more than
+        most questions.  The views in :data:`MATERIALIZED` are computed once (per dataset
+        version, cached beside it when it is writable; per catalog otherwise).
+        """
+        wanted = _closure(self._files, None if names is None else set(names))
+        for sql_file in self._files:
+            if sql_file.name in self._defined or sql_file.name not in wanted:
+                continue
             try:
-                self.con.execute(text)
+                self.con.execute(sql_file.text)
             except duckdb.Error as exc:  # a bug in our SQL, not in the user's input
-                raise RuntimeError(f"knox_analytics/sql/{name}: {exc}") from exc
+                raise RuntimeError(f"knox_analytics/sql/{sql_file.name}: {exc}") from exc
+            self._defined.add(sql_file.name)
+            for view in sql_file.defines:
+                if view in MATERIALIZED:
+                    self._materialize_view(view)
+
+    def _materialize_view(self, view: str) -> None:
+        if self._cache is not None:
+            root, key = self._cache
+            path = cached_path(root, key, view)
+            if not path.exists():
+                tmp = prepare(root, key) / f".{view}.tmp"
+                self.con.execute(f"COPY (SELECT * FROM {view}) TO {_sql_str(str(tmp))} "
+                                 "(FORMAT parquet, COMPRESSION zstd)")
+                os.replace(tmp, path)
+            source = f"read_parquet({_sql_str(str(path))})"
+        else:
+            self.con.execute(f"CREATE OR REPLACE TABLE _cached_{view} AS SELECT * FROM {view}")
+            source = f"_cached_{view}"
+        self.con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}")
 
     # -- use ----------------------------------------------------------------------
     def sql(self, query: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyRelation:
         """A lazy DuckDB relation for ``query`` (UsageError on bad SQL)."""
+        self.define(_WORD.findall(query))
         try:
             if params:
                 return self.con.sql(query, params=list(params))
@@ -133,6 +175,7 @@ class Catalog:
 
     def views(self) -> list[str]:
         """Names of the views the catalog defines (records included)."""
+        self.define()
         rows = self.con.sql("SELECT view_name FROM duckdb_views() WHERE NOT internal "
                             "ORDER BY view_name").fetchall()
         return [r[0] for r in rows if not r[0].startswith("_")]
@@ -260,11 +303,47 @@ def parse_passwd(path: Path) -> dict[int, str]:
 
 
 # -- SQL files ----------------------------------------------------------------------
-def sql_files() -> list[tuple[str, str]]:
-    """(file name, text) of every view definition, in the order they must run."""
+@dataclass(frozen=True)
+class SqlFile:
+    """One ``knox_analytics/sql/*.sql`` file: what it defines and which names it uses."""
+
+    name: str
+    text: str
+    defines: tuple[str, ...]
+    uses: frozenset[str]
+
+
+_DEFINES = re.compile(r"CREATE\s+OR\s+REPLACE\s+(?:VIEW|MACRO)\s+(\w+)", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def sql_files() -> list[SqlFile]:
+    """Every view definition file, in the order they must run (by name)."""
     root = resources.files("knox_analytics") / "sql"
     names = sorted(p.name for p in root.iterdir() if p.name.endswith(".sql"))
-    return [(name, (root / name).read_text(encoding="utf-8")) for name in names]
+    out = []
+    for name in names:
+        text = (root / name).read_text(encoding="utf-8")
+        code = "\n".join(line.split("--")[0] for line in text.splitlines())
+        out.append(SqlFile(name, text, tuple(_DEFINES.findall(code)),
+                           frozenset(_WORD.findall(code))))
+    return out
+
+
+def _closure(files: Sequence[SqlFile], names: set[str] | None) -> set[str]:
+    """File names needed to define ``names`` (None: every file)."""
+    if names is None:
+        return {f.name for f in files}
+    by_view = {view: f for f in files for view in f.defines}
+    needed: set[str] = set()
+    todo = [by_view[n] for n in names if n in by_view]
+    while todo:
+        f = todo.pop()
+        if f.name in needed:
+            continue
+        needed.add(f.name)
+        todo.extend(by_view[n] for n in f.uses if n in by_view and n not in f.defines)
+    return needed
 
 
 def _sql_str(text: str) -> str:

@@ -106,5 +106,8 @@ def test_errors_are_knox_errors(tmp_path: Path) -> None:
 def test_every_sql_file_states_its_question() -> None:
     from knox_analytics.catalog import sql_files
 
-    for name, text in sql_files():
-        assert text.startswith("-- Question: "), name
+    files = sql_files()
+    for f in files:
+        assert f.text.startswith("-- Question: "), f.name
+        assert f.defines, f.name
+    assert len({v for f in files for v in f.defines}) == sum(len(f.defines) for f in files)

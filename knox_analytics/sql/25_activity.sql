@@ -1,15 +1,22 @@
 -- Question: which process (instance and command) did each record come from?
--- activity: `process_events` plus the command the instance was running at that moment
--- (its latest successful exec at or before the record, else the command inherited from
--- its parent) as `command_path` and `command` (the base name).
-CREATE OR REPLACE VIEW activity AS
+-- record_process: per record (source, offset), its process instance and the command the
+-- instance was running at that moment (its latest successful exec at or before the
+-- record, else the command inherited from its parent).  Materialised once per dataset.
+-- activity: `events` plus `instance`, `command_path` and `command` (the base name).
+CREATE OR REPLACE VIEW record_process AS
 WITH ok AS (
     SELECT instance, time, paths[1] AS command_path FROM execs WHERE success
 )
 SELECT
-    e.*,
-    COALESCE(x.command_path, ic.inherited_path) AS command_path,
-    regexp_extract(COALESCE(x.command_path, ic.inherited_path), '[^/]*$') AS command
+    e.source, e."offset", e.instance,
+    COALESCE(x.command_path, ic.inherited_path) AS command_path
 FROM process_events AS e
 ASOF LEFT JOIN ok AS x ON x.instance = e.instance AND e.time >= x.time
 LEFT JOIN instance_commands AS ic ON ic.instance = e.instance;
+
+CREATE OR REPLACE VIEW activity AS
+SELECT
+    e.*, rp.instance, rp.command_path,
+    regexp_extract(rp.command_path, '[^/]*$') AS command
+FROM events AS e
+LEFT JOIN record_process AS rp ON rp.source = e.source AND rp."offset" = e."offset";

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from knox_analytics.errors import InputError, OutputExistsError, UsageError
 from knox_analytics.schema import SCHEMA, SCHEMA_VERSION
 from knox_analytics.store import plan as planning
+from knox_analytics.store.cache import CACHE_DIR
 from knox_analytics.store.manifest import (
     MANIFEST_NAME,
     Manifest,
@@ -106,8 +107,9 @@ class DatasetWriter:
 
     def _remove_dataset(self) -> None:
         """overwrite=True: drop our partitions and manifest; leave other files alone."""
-        for part_dir in self.root.glob("host=*"):
-            shutil.rmtree(part_dir)
+        for part_dir in [*self.root.glob("host=*"), self.root / CACHE_DIR]:
+            if part_dir.is_dir():
+                shutil.rmtree(part_dir)
         (self.root / MANIFEST_NAME).unlink(missing_ok=True)
 
     def _remove_orphans(self, manifest: Manifest) -> None:

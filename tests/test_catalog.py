@@ -111,3 +111,25 @@ def test_every_sql_file_states_its_question() -> None:
         assert f.text.startswith("-- Question: "), f.name
         assert f.defines, f.name
     assert len({v for f in files for v in f.defines}) == sum(len(f.defines) for f in files)
+
+
+def test_derived_tables_are_cached_beside_the_dataset(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    convert([APPLE], root)
+    with Catalog([root]) as cat:
+        first = cat.sql("SELECT count(*) FROM processes").fetchall()
+    cached = list((root / "_knox_cache").glob("*/processes.parquet-cache"))
+    assert len(cached) == 1
+    stamp = cached[0].stat().st_mtime_ns
+    with Catalog([root]) as cat:
+        assert cat.sql("SELECT count(*) FROM processes").fetchall() == first
+    assert cached[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
+    convert([TRAIL], root)  # a new version of the dataset: a new key, the old one goes
+    with Catalog([root]) as cat:
+        assert cat.sql("SELECT count(*) FROM processes").fetchall() != first
+    assert not cached[0].exists()
+    assert len(list((root / "_knox_cache").glob("*/processes.parquet-cache"))) == 1
+    # readers that glob every *.parquet still see only records
+    with Catalog() as cat:
+        n = cat.sql(f"SELECT count(*) FROM read_parquet('{root}/**/*.parquet')").fetchall()
+    assert n == [(3060,)]

@@ -1,4 +1,4 @@
-"""Derived tables cached next to a dataset: ``ROOT/_knox_cache/<key>/<view>.parquet``.
+"""Derived tables cached next to a dataset: ``ROOT/_knox_cache/<key>/<view>.parquet-cache``.
 
 Some views (process instances, exec attribution, processes) need a pass over every record
 with as-of joins; computing them once per dataset version instead of once per query is
@@ -36,7 +36,8 @@ def cache_key(roots: list[Path], *extra: str) -> str | None:
 
 def cached_path(root: Path, key: str, view: str) -> Path:
     """Where the cached copy of ``view`` lives (it may not exist yet)."""
-    return root / CACHE_DIR / key / f"{view}.parquet"
+    # Not *.parquet: a reader globbing ROOT/**/*.parquet must see only the records.
+    return root / CACHE_DIR / key / f"{view}.parquet-cache"
 
 
 def writable(root: Path) -> bool:

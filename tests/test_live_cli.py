@@ -1,0 +1,126 @@
+"""The live CLI: documented commands, terminal refusal, errors, graceful SIGTERM; units and
+privilege checks.  Fixture: tests/data/trails/synthetic-workload.bsm (see its README)."""
+
+from __future__ import annotations
+
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import typer
+
+from knox_analytics.cli import live
+from knox_analytics.errors import UsageError
+from knox_analytics.live import privilege
+from knox_analytics.live.units import parse_duration, parse_rotate, parse_size
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_live_helpers import KNOX_LIVE_ARGV
+
+WORKLOAD = Path(__file__).parent / "data" / "trails" / "synthetic-workload.bsm"
+
+
+def all_commands() -> list[tuple[str, object]]:
+    app = typer.Typer()
+    live.register(app)
+    found = [(c.name or "", c.callback) for c in app.registered_commands]
+    found += [(f"auditon {c.name}", c.callback) for c in live.auditon_app.registered_commands]
+    return found
+
+
+@pytest.mark.parametrize(("name", "callback"), all_commands(), ids=lambda v: str(v))
+def test_every_command_help_ends_with_an_example(name: str, callback: object) -> None:
+    doc = (getattr(callback, "__doc__", "") or "").strip()
+    assert doc.splitlines()[-1].strip().startswith("Example: "), name
+    assert "knox " in doc.splitlines()[-1]
+
+
+def test_auditpipe_refuses_a_terminal() -> None:
+    controller, terminal = pty.openpty()
+    try:
+        r = subprocess.run([*KNOX_LIVE_ARGV, "auditpipe", "pc", "--source", str(WORKLOAD)],
+                           stdout=terminal, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert r.returncode == 1
+    assert "refusing to write binary audit records to a terminal" in r.stderr
+    assert "| knox print" in r.stderr
+
+
+def test_auditpipe_passes_records_through_a_pipe() -> None:
+    r = subprocess.run([*KNOX_LIVE_ARGV, "auditpipe", "all", "--source", str(WORKLOAD)],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0
+    assert r.stdout == WORKLOAD.read_bytes()
+
+
+def test_missing_source_is_one_clear_line() -> None:
+    r = subprocess.run([*KNOX_LIVE_ARGV, "paudit", "make", "--source", "/nonexistent/trail"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr == "knox: /nonexistent/trail: no such file or device\n"
+
+
+def test_capture_sigterm_converts_and_summarises(tmp_path: Path) -> None:
+    fifo, out = tmp_path / "fifo", tmp_path / "out"
+    os.mkfifo(fifo)
+    holder = os.open(fifo, os.O_RDWR)  # a writer that stays: only a signal ends the capture
+    try:
+        cap = subprocess.Popen([*KNOX_LIVE_ARGV, "capture", "--source", str(fifo), "--out",
+                                str(out), "--flush", "0.2s"], stderr=subprocess.PIPE,
+                               text=True)
+        os.write(holder, WORKLOAD.read_bytes()[:60000])
+        os.write(holder, WORKLOAD.read_bytes()[60000:])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not list(out.glob("dataset/**/*.parquet")):
+            time.sleep(0.05)
+        cap.send_signal(signal.SIGTERM)
+        _, err = cap.communicate(timeout=60)
+    finally:
+        os.close(holder)
+    assert cap.returncode == 0, err
+    assert "3006 records converted" in err
+    assert "0 damaged spans" in err
+
+
+def test_units() -> None:
+    assert parse_size("64MiB") == 64 << 20
+    assert parse_size("500k") == 500_000
+    assert parse_duration("1h") == 3600
+    assert parse_duration("0.5s") == 0.5
+    assert parse_rotate(["64MiB", "1h"]) == (64 << 20, 3600.0)
+    assert parse_rotate(["10m,1GB"]) == (1_000_000_000, 600.0)
+    with pytest.raises(UsageError, match="bad size '64 parsecs'"):
+        parse_size("64 parsecs")
+
+
+def test_never_sudo_for_a_readable_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 501)
+    monkeypatch.delenv(privilege.REEXEC_MARK, raising=False)
+    assert privilege.unreadable_reason(str(WORKLOAD)) is None
+    assert not privilege.needs_sudo([str(WORKLOAD)])
+    assert not privilege.needs_sudo(["/nonexistent"])  # missing is not a permission problem
+
+
+def test_sudo_for_an_unreadable_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 501)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    monkeypatch.delenv(privilege.REEXEC_MARK, raising=False)
+    reason = privilege.unreadable_reason(str(WORKLOAD))
+    assert reason is not None and reason.startswith(f"{WORKLOAD}: not readable by uid 501")
+    assert privilege.needs_sudo([str(WORKLOAD)])
+    monkeypatch.setenv(privilege.REEXEC_MARK, "1")  # the re-executed knox never loops
+    assert not privilege.needs_sudo([str(WORKLOAD)])
+
+
+def test_sudo_argv_reruns_the_same_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(privilege.shutil, "which", lambda name: "/usr/bin/sudo")
+    argv = privilege.sudo_argv(["capture", "--out", "x"])
+    assert argv[:3] == ["/usr/bin/sudo", f"{privilege.REEXEC_MARK}=1", sys.executable]
+    assert argv[-3:] == ["capture", "--out", "x"]

@@ -162,12 +162,31 @@ class _Group:
     columns: dict[str, pa.Array]
 
 
-def _cast(values: pa.Array | np.ndarray | None, n: int, target: pa.DataType) -> pa.Array:
-    """A field's values as an Arrow array of the schema's type (nulls if the id lacks it)."""
+# A column while assembling: numpy for numbers (cheap to reorder), Arrow otherwise.
+Col = np.ndarray | pa.Array
+
+
+def _cast(values: Col | None, n: int, target: pa.DataType) -> Col:
+    """A field's values in the schema's type; nulls when this token id lacks the field."""
     if values is None:
         return pa.nulls(n, target)
+    if isinstance(values, np.ndarray) and _is_numeric(target):
+        return values.astype(target.to_pandas_dtype(), copy=False)
     arr = values if isinstance(values, pa.Array) else pa.array(values)
     return arr.cast(target) if arr.type != target else arr
+
+
+def _is_numeric(type_: pa.DataType) -> bool:
+    return pa.types.is_integer(type_) or pa.types.is_boolean(type_)
+
+
+def _take(values: Col, idx: np.ndarray) -> Col:
+    return values[idx] if isinstance(values, np.ndarray) else values.take(pa.array(idx))
+
+
+def _arrow(values: Col, type_: pa.DataType) -> pa.Array:
+    arr = pa.array(values, type_) if isinstance(values, np.ndarray) else values
+    return arr.cast(type_) if arr.type != type_ else arr
 
 
 def _merge(parts: list[tuple[_Tokens, Extracted]], types: dict[str, pa.DataType]) -> _Group:
@@ -179,26 +198,32 @@ def _merge(parts: list[tuple[_Tokens, Extracted]], types: dict[str, pa.DataType]
         return _Group(t.rec, t.k, t.pos, t.end, ex.inexact, cols)
     pos = np.concatenate([t.pos for t, _ in parts])
     order = np.argsort(pos, kind="stable")
-    take = pa.array(order)
-    cols = {}
+    cols: dict[str, Col] = {}
     for name, target in types.items():
-        pieces = []
-        for t, ex in parts:
-            pieces.append(_cast(ex.columns.get(name), len(t.pos), target))
-        cols[name] = pa.concat_arrays(pieces).take(take)
+        pieces = [_cast(ex.columns.get(name), len(t.pos), target) for t, ex in parts]
+        if all(isinstance(p, np.ndarray) for p in pieces):
+            cols[name] = np.concatenate(pieces)[order]
+        else:
+            arrow = [_arrow(p, target) for p in pieces]
+            cols[name] = pa.concat_arrays(arrow).take(pa.array(order))
     cat = lambda attr: np.concatenate([getattr(t, attr) for t, _ in parts])[order]  # noqa: E731
     inexact = np.concatenate([ex.inexact for _, ex in parts])[order]
     return _Group(cat("rec"), cat("k"), pos[order], cat("end"), inexact, cols)
 
 
-def _scatter(nrec: int, rec: np.ndarray, values: pa.Array, type_: pa.DataType) -> pa.Array:
+def _scatter(nrec: int, rec: np.ndarray, values: Col, type_: pa.DataType) -> pa.Array:
     """Record-level column: ``values[i]`` lands in row ``rec[i]``; other rows are null."""
     if len(rec) == nrec:  # every record has one (rec is sorted and unique): as is
-        return values.cast(type_) if values.type != type_ else values
+        return _arrow(values, type_)
+    if isinstance(values, np.ndarray):
+        out = np.zeros(nrec, dtype=values.dtype)
+        out[rec] = values
+        present = np.zeros(nrec, dtype=bool)
+        present[rec] = True
+        return pa.array(out, type_, mask=~present)
     where = np.full(nrec, -1, dtype=np.int64)
     where[rec] = np.arange(len(rec))
-    idx = pa.array(where, mask=where < 0)
-    return values.cast(type_).take(idx)
+    return _arrow(values, type_).take(pa.array(where, mask=where < 0))
 
 
 _FAMILY_FIELDS = {
@@ -257,7 +282,7 @@ class _Assembler:
             return
         self._note_inexact(g, g.inexact, True)
         self.columns["host"] = _scatter(self.nrec, g.rec, g.columns["host"], pa.string())
-        self.columns["time"] = _scatter(self.nrec, g.rec, g.columns["time"].cast(pa.int64()),
+        self.columns["time"] = _scatter(self.nrec, g.rec, g.columns["time"],
                                         pa.int64()).cast(SCHEMA.field("time").type)
 
     def singleton(self, family: str) -> None:
@@ -270,15 +295,15 @@ class _Assembler:
         first[1:] = g.rec[1:] != g.rec[:-1]
         self._note_inexact(g, g.inexact & first, True)
         self._note_inexact(g, ~first, False)
-        keep = pa.array(np.flatnonzero(first))
+        keep = np.flatnonzero(first)
         if family == "identity":
-            values = pa.StructArray.from_arrays([g.columns[n].take(keep) for n in names],
-                                                names=names)
+            values = pa.StructArray.from_arrays(
+                [_arrow(_take(g.columns[n], keep), types[n]) for n in names], names=names)
             self.columns["identity"] = _scatter(self.nrec, g.rec[first], values,
                                                 SCHEMA.field("identity").type)
             return
         for src, dst in _FLAT_COLUMNS[family].items():
-            self.columns[dst] = _scatter(self.nrec, g.rec[first], g.columns[src].take(keep),
+            self.columns[dst] = _scatter(self.nrec, g.rec[first], _take(g.columns[src], keep),
                                          SCHEMA.field(dst).type)
 
     def listed(self, family: str) -> None:
@@ -289,11 +314,11 @@ class _Assembler:
         self._note_inexact(g, g.inexact, True)
         value_type = list_type.value_type
         if pa.types.is_struct(value_type):
-            arrays = [g.columns[f.name].cast(f.type) if f.name in g.columns
+            arrays = [_arrow(g.columns[f.name], f.type) if f.name in g.columns
                       else pa.nulls(len(g.rec), f.type) for f in value_type]
             values = pa.StructArray.from_arrays(arrays, fields=list(value_type))
         else:
-            values = g.columns[_FAMILY_FIELDS[family][0]].cast(value_type)
+            values = _arrow(g.columns[_FAMILY_FIELDS[family][0]], value_type)
         counts = np.bincount(g.rec, minlength=self.nrec)
         self.columns[family] = list_array(counts, values, list_type)
 

@@ -88,7 +88,8 @@ from knox_analytics.bsm.encode import encode_file_token, encode_token
 from knox_analytics.bsm.tables import Tables, load_tables
 from knox_analytics.errors import KnoxError, UsageError
 
-__all__ = ["DEFAULT_START", "WorkloadStats", "generate", "main"]
+__all__ = ["DEFAULT_START", "HeaderWriter", "Packer", "WorkloadStats", "field_bytes", "generate",
+           "main", "parse_size"]
 
 DEFAULT_START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 DEFAULT_HOSTS = ("192.168.1.23", "2001:db8::17")

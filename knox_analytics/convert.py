@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -90,7 +92,8 @@ def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[
     started = time.perf_counter()
     options = _Options(strict, tables, chunk_size or DEFAULT_CHUNK)
     paths = expand_inputs_found([os.fspath(p) for p in inputs])
-    with DatasetWriter(Path(output), host=host, overwrite=overwrite) as writer:
+    with DatasetWriter(Path(output), host=host, overwrite=overwrite) as store, \
+            _BackgroundWriter(store) as writer:
         if jobs > 1 and len(paths) > 1:
             summary.files = _convert_parallel(writer, paths, options, jobs, on_bytes)
         else:
@@ -107,7 +110,63 @@ class _Options:
     chunk_size: int
 
 
-def _convert_guarded(writer: DatasetWriter, path: str, found: bool, options: _Options,
+class _BackgroundWriter:
+    """Runs a DatasetWriter's calls in order on one thread of its own.
+
+    Parquet encoding and partitioning run in Arrow's C++ with the GIL released, so they
+    overlap with decoding the next chunk here.  The queue is short: at most two decoded
+    chunks wait, so memory stays flat.  Calls that answer (``plan``) wait for the queue.
+    """
+
+    def __init__(self, store: DatasetWriter, depth: int = 2) -> None:
+        self.store, self.root = store, store.root
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="knox-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fn, args, kwargs, done = item
+            try:
+                if self._error is None:
+                    done.append(fn(*args, **kwargs))
+            except BaseException as exc:  # handed to the caller at its next call
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def _submit(self, fn: Callable, *args: object, **kwargs: object) -> list:
+        if self._error is not None:
+            raise self._error
+        done: list = []
+        self._queue.put((fn, args, kwargs, done))
+        return done
+
+    def write(self, table: pa.Table) -> None:
+        self._submit(self.store.write, table)
+
+    def commit_source(self, source: Path, **kwargs: int) -> None:
+        self._submit(self.store.commit_source, source, **kwargs)
+
+    def plan(self, source: Path) -> SourcePlan:
+        done = self._submit(self.store.plan, source)
+        self._queue.join()
+        if self._error is not None:
+            raise self._error
+        return done[0]
+
+    def __enter__(self) -> _BackgroundWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None and exc[0] is None:
+            raise self._error
+
+
+def _convert_guarded(writer: _BackgroundWriter, path: str, found: bool, options: _Options,
                      on_bytes: Callable[[int], None] | None) -> FileReport:
     """Convert one input; a non-trail *found* in a directory is skipped, not an error."""
     try:
@@ -119,7 +178,7 @@ def _convert_guarded(writer: DatasetWriter, path: str, found: bool, options: _Op
         return FileReport(path, "skipped", reason="not a BSM trail")
 
 
-def _convert_one(writer: DatasetWriter, path: str, options: _Options,
+def _convert_one(writer: _BackgroundWriter, path: str, options: _Options,
                  on_bytes: Callable[[int], None] | None) -> FileReport:
     if path == STDIN:
         report = FileReport(path, "converted")
@@ -151,7 +210,7 @@ def _read(path: str, start: int, options: _Options,
                       chunk_size=options.chunk_size, on_bytes=on_bytes)
 
 
-def _pump(writer: DatasetWriter, results: Iterator[DecodeResult], report: FileReport) -> None:
+def _pump(writer: _BackgroundWriter, results: Iterator[DecodeResult], report: FileReport) -> None:
     for result in results:
         writer.write(result.table)
         report.records += result.records
@@ -189,7 +248,7 @@ def _decode_to_ipc(path: str, start: int, options: _Options, staging: str) -> _D
     return out
 
 
-def _convert_parallel(writer: DatasetWriter, paths: list[tuple[str, bool]], options: _Options,
+def _convert_parallel(writer: _BackgroundWriter, paths: list[tuple[str, bool]], options: _Options,
                       jobs: int, on_bytes: Callable[[int], None] | None) -> list[FileReport]:
     reports: list[FileReport] = []
     staging = tempfile.mkdtemp(prefix=".knox-staging-", dir=writer.root)
@@ -215,7 +274,7 @@ def _convert_parallel(writer: DatasetWriter, paths: list[tuple[str, bool]], opti
     return reports
 
 
-def _collect(writer: DatasetWriter, found: bool, plan: SourcePlan, decoded: _Decoded,
+def _collect(writer: _BackgroundWriter, found: bool, plan: SourcePlan, decoded: _Decoded,
              on_bytes: Callable[[int], None] | None) -> FileReport:
     path = str(plan.source)
     if decoded.not_bsm:

@@ -1,0 +1,340 @@
+"""Draw the tables of :mod:`knox_analytics.plot.data` as matplotlib Figures.
+
+Each function takes an Arrow table (or a polars DataFrame with the same columns) and
+returns a :class:`matplotlib.figure.Figure` built without pyplot, so nothing is kept in a
+global figure list and no GUI backend is needed (PNG/SVG/PDF render with Agg).  Every
+row of the table is drawn: one bar per process, one point per access or login, one
+matrix cell count per pair, so pictures can be checked against the views.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from datetime import UTC
+from typing import Any
+
+import matplotlib.dates as mdates
+import numpy as np
+import pyarrow as pa
+from matplotlib import colormaps
+from matplotlib.collections import LineCollection
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from knox_analytics.plot.data import OTHER, UNKNOWN, count_matrix
+
+# Paths and command lines may hold any Unicode; a glyph the font lacks is drawn as a box,
+# which is the honest picture, so the per-glyph warning is noise.
+warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+
+#: Colours of file operation kinds (data.operation_kind).
+KIND_COLOURS = {"read": "#4c72b0", "write": "#dd8452", "create": "#55a868",
+                "delete": "#8c564b", "rename": "#8172b3", "attributes": "#937860",
+                "other": "#8c8c8c"}
+FAILED = "#d62728"
+SUCCEEDED = "#2ca02c"
+GREY = "#b0b0b0"
+
+
+def as_arrow(table: Any) -> pa.Table:
+    """An Arrow table from an Arrow table or a polars DataFrame."""
+    if isinstance(table, pa.Table):
+        return table
+    if hasattr(table, "to_arrow"):  # polars.DataFrame
+        return table.to_arrow()
+    raise TypeError(f"expected a pyarrow.Table or polars.DataFrame, found {type(table)}")
+
+
+def new_figure(width: float, height: float) -> tuple[Figure, Any]:
+    """A Figure with one Axes, sized in inches, with a tight layout."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def empty_figure(title: str, message: str) -> Figure:
+    """A small figure saying there is nothing to draw (instead of an error)."""
+    fig, ax = new_figure(6, 2)
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
+    return fig
+
+
+def _times(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Timestamps as matplotlib date numbers (UTC)."""
+    values = column.cast(pa.timestamp("us")).to_numpy(zero_copy_only=False)
+    return mdates.date2num(values)
+
+
+def _time_axis(ax: Any) -> None:
+    locator = mdates.AutoDateLocator(tz=UTC)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=UTC))
+    ax.set_xlabel("time (UTC)")
+
+
+def command_colours(commands: list[str], top: int = 10) -> dict[str, Any]:
+    """The ``top`` most frequent commands get a colour each; the rest are grey."""
+    palette = colormaps["tab10" if top <= 10 else "tab20"]
+    ranked = [c for c, _ in Counter(commands).most_common(top)]
+    return {c: palette(i % palette.N) for i, c in enumerate(ranked)}
+
+
+# -- processes ------------------------------------------------------------------------------
+def timeline_figure(table: Any, *, top_commands: int = 10, title: str | None = None
+                    ) -> Figure:
+    """Gantt chart: one bar per process instance from its fork/spawn (or first record)
+    to its exit (paler when no exit was seen), ticks at successful execs, coloured by
+    command."""
+    t = as_arrow(table)
+    if t.num_rows == 0:
+        return empty_figure(title or "process timeline", "no processes")
+    start, end = _times(t.column("start_time")), _times(t.column("end"))
+    commands = [c or UNKNOWN for c in t.column("command").to_pylist()]
+    colours = command_colours(commands, top_commands)
+    exited = t.column("exited").to_pylist()
+    fills = [to_rgba(colours.get(c, GREY), 1.0 if done else 0.4)
+             for c, done in zip(commands, exited, strict=True)]
+    rows = np.arange(t.num_rows)
+    span = max(float(end.max() - start.min()), 1e-6)
+    fig, ax = new_figure(11, min(2.0 + 0.16 * t.num_rows, 40))
+    ax.barh(rows, np.maximum(end - start, span * 0.003), left=start, color=fills, height=0.7)
+    _exec_ticks(ax, t.column("exec_times").to_pylist())
+    _row_labels(ax, [f"{p} {c}" for p, c in zip(t.column("pid").to_pylist(), commands,
+                                               strict=True)])
+    _time_axis(ax)
+    handles = [Patch(color=c, label=name) for name, c in colours.items()]
+    if len(set(commands)) > len(colours):
+        handles.append(Patch(color=GREY, label=OTHER))
+    handles.append(Patch(color=(0.5, 0.5, 0.5, 0.4), label="no exit seen"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    ax.set_title(f"{title or 'process timeline'} — {t.num_rows} processes")
+    return fig
+
+
+def _exec_ticks(ax: Any, exec_times: list[list[Any] | None]) -> None:
+    xs, ys = [], []
+    for row, times in enumerate(exec_times):
+        for when in times or []:
+            xs.append(mdates.date2num(when))
+            ys.append(row)
+    ax.scatter(xs, ys, marker="|", color="black", s=60, linewidths=1.2, label="exec",
+               zorder=3)
+
+
+def _row_labels(ax: Any, labels: list[str], limit: int = 120) -> None:
+    ax.set_yticks(range(len(labels)), labels if len(labels) <= limit else [""] * len(labels),
+                  fontsize="x-small")
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # first row on top
+
+
+def tree_figure(table: Any, *, top_commands: int = 10, title: str | None = None) -> Figure:
+    """The process tree as an indented tree (``pstree``-like): one node per instance at
+    (depth, row), an elbow from each parent to each child, label ``pid command (user)``;
+    a non-zero exit status is written in red."""
+    t = as_arrow(table)
+    if t.num_rows == 0:
+        return empty_figure(title or "process tree", "no processes")
+    rows = t.to_pylist()
+    at = {r["instance"]: (r["depth"], r["row"]) for r in rows}
+    commands = [r["command"] or UNKNOWN for r in rows]
+    colours = command_colours(commands, top_commands)
+    depth = max(r["depth"] for r in rows)
+    fig, ax = new_figure(4 + 0.5 * depth + 2.5, min(1.5 + 0.2 * len(rows), 60))
+    segments = [[(at[r["parent_instance"]][0], at[r["parent_instance"]][1]),
+                 (at[r["parent_instance"]][0], r["row"]), (r["depth"], r["row"])]
+                for r in rows if r["parent_instance"] is not None]
+    ax.add_collection(LineCollection(segments, colors=GREY, linewidths=1))
+    ax.scatter([r["depth"] for r in rows], [r["row"] for r in rows], s=24, zorder=3,
+               c=[colours.get(c, GREY) for c in commands])
+    for r, command in zip(rows, commands, strict=True):
+        status = r.get("exit_status")
+        bad = status not in (None, 0)
+        ax.text(r["depth"] + 0.12, r["row"], _node_label(r, command), va="center",
+                fontsize="x-small", color=FAILED if bad else "black")
+    ax.set_xlim(-0.5, depth + 3.5)
+    ax.set_ylim(len(rows) - 0.5, -0.8)
+    ax.set_axis_off()
+    ax.set_title(f"{title or 'process tree'} — {len(rows)} processes")
+    return fig
+
+
+def _node_label(r: dict[str, Any], command: str) -> str:
+    status = r.get("exit_status")
+    end = f" exit {status}" if status not in (None, 0) else ""
+    start = r["start_time"].strftime("%H:%M:%S") if r.get("start_time") else "?"
+    return f"{r['pid']} {command} ({r.get('user') or '?'}, {start}){end}"
+
+
+# -- files ----------------------------------------------------------------------------------
+def file_figure(table: Any, *, title: str | None = None) -> Figure:
+    """Every file access over time: one row per path (in order of first touch), one point
+    per access coloured by kind of operation; failed accesses ringed in red."""
+    t = as_arrow(table)
+    if t.num_rows == 0:
+        return empty_figure(title or "file access", "no file access")
+    paths = t.column("path").to_pylist()
+    order = {p: i for i, p in enumerate(dict.fromkeys(paths))}
+    y = np.array([order[p] for p in paths])
+    x = _times(t.column("time"))
+    kinds = np.array(t.column("kind").to_pylist())
+    ok = np.array([s is not False for s in t.column("success").to_pylist()])
+    fig, ax = new_figure(11, min(2.0 + 0.22 * len(order), 30))
+    for kind, colour in KIND_COLOURS.items():
+        sel = kinds == kind
+        if sel.any():
+            ax.scatter(x[sel], y[sel], s=22, color=colour, label=kind, zorder=2)
+    if (~ok).any():
+        ax.scatter(x[~ok], y[~ok], s=110, facecolors="none", edgecolors=FAILED,
+                   linewidths=1.5, label="failed", zorder=3)
+    _row_labels(ax, [_short(p) for p in order])
+    _time_axis(ax)
+    ax.grid(axis="y", color="#eeeeee")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    ax.set_title(f"{title or 'file access'} — {t.num_rows} accesses, "
+                 f"{int((~ok).sum())} failed, {len(order)} paths")
+    return fig
+
+
+def _short(path: str, width: int = 60) -> str:
+    return path if len(path) <= width else "…" + path[-(width - 1):]
+
+
+def directories_figure(table: Any, *, title: str | None = None) -> Figure:
+    """Horizontal bars: accesses per directory, the failed part in red."""
+    t = as_arrow(table)
+    if t.num_rows == 0:
+        return empty_figure(title or "directories", "no file access")
+    labels = [_short(d, 50) for d in t.column("directory").to_pylist()]
+    fig, ax = new_figure(9, 1.2 + 0.3 * t.num_rows)
+    rows = np.arange(t.num_rows)
+    ax.barh(rows, t.column("accesses").to_numpy(), color=KIND_COLOURS["read"],
+            label="accesses")
+    ax.barh(rows, t.column("failures").to_numpy(), color=FAILED, label="failed")
+    _row_labels(ax, labels)
+    ax.set_xlabel("accesses")
+    ax.legend(loc="lower right", fontsize="small")
+    ax.set_title(title or "most-touched directories")
+    return fig
+
+
+# -- matrices -------------------------------------------------------------------------------
+def heatmap_figure(rows: list[str], cols: list[str], *, top: int = 12, title: str,
+                   row_label: str, col_label: str, cmap: str = "Reds") -> Figure:
+    """Counts of (row, col) pairs as an annotated heat map (top rows/columns, the rest
+    as ``(other)``); every non-zero cell is written with its count."""
+    if not rows:
+        return empty_figure(title, "nothing to count")
+    labels_r, labels_c, matrix = count_matrix(rows, cols, top, top)
+    m = np.array(matrix)
+    fig, ax = new_figure(2.5 + 0.55 * len(labels_c), 1.8 + 0.35 * len(labels_r))
+    image = ax.imshow(m, cmap=cmap, aspect="auto")
+    high = m.max() * 0.6
+    for (i, j), n in np.ndenumerate(m):
+        if n:
+            ax.text(j, i, str(n), ha="center", va="center", fontsize="x-small",
+                    color="white" if n > high else "black")
+    ax.set_xticks(range(len(labels_c)), [_short(c, 40) for c in labels_c], rotation=45,
+                  ha="right", fontsize="small")
+    ax.set_yticks(range(len(labels_r)), labels_r, fontsize="small")
+    ax.set_xlabel(col_label)
+    ax.set_ylabel(row_label)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_title(title)
+    return fig
+
+
+def errors_heatmap_figure(table: Any, *, top: int = 12, title: str | None = None) -> Figure:
+    """errno × command: how many failed records each command got with each errno."""
+    t = as_arrow(table)
+    return heatmap_figure(t.column("command").to_pylist(), t.column("errno_name").to_pylist(),
+                          top=top, row_label="command", col_label="errno",
+                          title=f"{title or 'failures by command and errno'} — "
+                          f"{t.num_rows} failed records")
+
+
+def connections_figure(table: Any, *, top: int = 12, title: str | None = None) -> Figure:
+    """command × destination: connections (and accepts) each process made to each peer."""
+    t = as_arrow(table)
+    failed = sum(1 for s in t.column("success").to_pylist() if s is False)
+    return heatmap_figure(t.column("command").to_pylist(),
+                          t.column("destination").to_pylist(), top=top, cmap="Blues",
+                          row_label="command", col_label="destination",
+                          title=f"{title or 'connections by process and destination'} — "
+                          f"{t.num_rows}, {failed} failed")
+
+
+# -- errors over time -----------------------------------------------------------------------
+def failures_over_time_figure(table: Any, *, bins: int = 48, top: int = 6,
+                              title: str | None = None) -> Figure:
+    """Stacked bars of failed records per time bin, one colour per errno (top ``top``;
+    the rest as ``(other)``)."""
+    t = as_arrow(table)
+    if t.num_rows == 0:
+        return empty_figure(title or "failures over time", "no failed records")
+    x = _times(t.column("time"))
+    errnos = t.column("errno_name").to_pylist()
+    keep = [e for e, _ in Counter(errnos).most_common(top)]
+    labels = [e if e in keep else OTHER for e in errnos]
+    edges = np.linspace(x.min(), max(x.max(), x.min() + 1e-6), bins + 1)
+    fig, ax = new_figure(11, 4)
+    bottom = np.zeros(bins)
+    palette = colormaps["tab10"]
+    for i, name in enumerate(keep + ([OTHER] if OTHER in labels else [])):
+        counts, _ = np.histogram(x[np.array(labels) == name], bins=edges)
+        colour = GREY if name == OTHER else palette(i)
+        ax.bar(edges[:-1], counts, width=np.diff(edges), bottom=bottom, align="edge",
+               color=colour, label=name)
+        bottom += counts
+    _time_axis(ax)
+    ax.set_ylabel("failed records")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    ax.set_title(f"{title or 'failures over time'} — {t.num_rows} failed records")
+    return fig
+
+
+def failing_paths_figure(table: Any, *, title: str | None = None) -> Figure:
+    """Horizontal bars: failures per path (from data.top_failing_paths), errno names
+    written at the end of each bar."""
+    t = as_arrow(table)
+    if t.num_rows == 0:
+        return empty_figure(title or "top failing paths", "no failed record has a path")
+    failures = t.column("failures").to_numpy()
+    fig, ax = new_figure(10, 1.2 + 0.3 * t.num_rows)
+    rows = np.arange(t.num_rows)
+    ax.barh(rows, failures, color=FAILED)
+    for row, n, names in zip(rows, failures, t.column("errno_names").to_pylist(),
+                             strict=True):
+        ax.text(n, row, " " + ", ".join(names), va="center", fontsize="x-small")
+    _row_labels(ax, [_short(p, 50) for p in t.column("path").to_pylist()])
+    ax.set_xlim(0, failures.max() * 1.35)
+    ax.set_xlabel("failed records")
+    ax.set_title(title or "top failing paths")
+    return fig
+
+
+# -- logins ---------------------------------------------------------------------------------
+def logins_figure(table: Any, *, title: str | None = None) -> Figure:
+    """Login/logout, su, sudo, ssh and authorisation over time: one row per (operation,
+    user), a green dot per success and a red cross per failure."""
+    t = as_arrow(table)
+    if t.num_rows == 0:
+        return empty_figure(title or "logins", "no login, su, sudo or auth records")
+    keys = [f"{o} · {u}" for o, u in zip(t.column("operation").to_pylist(),
+                                         t.column("user").to_pylist(), strict=True)]
+    order = {k: i for i, k in enumerate(sorted(set(keys)))}
+    y = np.array([order[k] for k in keys])
+    x = _times(t.column("time"))
+    ok = np.array([s is not False for s in t.column("success").to_pylist()])
+    fig, ax = new_figure(11, 1.5 + 0.3 * len(order))
+    ax.scatter(x[ok], y[ok], marker="o", s=30, color=SUCCEEDED, label="succeeded", zorder=3)
+    ax.scatter(x[~ok], y[~ok], marker="X", s=50, color=FAILED, label="failed", zorder=3)
+    _row_labels(ax, list(order))
+    ax.grid(axis="y", color="#eeeeee")
+    _time_axis(ax)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    ax.set_title(f"{title or 'logins, su, sudo and authorisation'} — {t.num_rows}, "
+                 f"{int((~ok).sum())} failed")
+    return fig

@@ -7,6 +7,7 @@ new: conversion is incremental).
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -16,32 +17,37 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_trails"
 OUT = ROOT / "demo-output"
 DATASET = OUT / "dataset"
-WORKDAY = SAMPLES / "generated-workday.bsm"
+# uid -> name as on the simulated Mac that wrote generated-workday.bsm
+USERS = ["--users", str(SAMPLES / "passwd")]
 
 STEPS: list[tuple[str, list[str]]] = [
     ("Convert every trail in sample_trails/ into a Parquet dataset",
      ["convert", str(SAMPLES), "-o", str(DATASET), "--jobs", "2"]),
-    ("Print the first records like praudit -l does (any OS)",
-     ["print", "-l", str(SAMPLES / "macos-10.9-apple.bsm"), "--limit", "3"]),
+    ("Print a record like praudit does, on any OS (a 2006 FreeBSD execve)",
+     ["print", str(SAMPLES / "freebsd-2006-execve-long-args.bsm")]),
     ("Which commands ran? (alice's, with parent pid and outcome)",
-     ["commands", str(DATASET), "--user", "alice", "--limit", "8"]),
-    ("Which files did sudo'ed processes touch, and which failed?",
-     ["files", str(DATASET), "--failed", "--limit", "8"]),
-    ("Where did errors come from?", ["errors", str(DATASET), "--by", "errno"]),
-    ("A process tree (ancestors and descendants of every sshd)",
-     ["tree", str(DATASET), "--command", "sshd"]),
-    ("Network use", ["network", str(DATASET), "--limit", "8"]),
-    ("Logins, su and sudo", ["logins", str(DATASET), "--limit", "8"]),
+     ["commands", str(DATASET), "--user", "alice", "--limit", "8", *USERS]),
+    ("Which file accesses failed, in which process?",
+     ["files", str(DATASET), "--failed", "--limit", "8", *USERS]),
+    ("Where did errors come from? (by command)",
+     ["errors", str(DATASET), "--by", "command", "--limit", "10", *USERS]),
+    ("A process tree: ancestors and descendants of every sshd",
+     ["tree", "--command", "sshd", "-i", str(DATASET), *USERS]),
+    ("Network use", ["network", str(DATASET), "--limit", "8", *USERS]),
+    ("Logins, su and sudo", ["logins", str(DATASET), "--limit", "8", *USERS]),
     ("Any SQL over the views",
      ["query", "SELECT user, count(*) AS execs FROM commands GROUP BY user ORDER BY execs DESC",
-      str(DATASET)]),
+      str(DATASET), *USERS]),
 ]
 
 
 def run_step(title: str, args: list[str]) -> int:
     shown = " ".join(shlex.quote(a.replace(str(ROOT) + "/", "")) for a in args)
     print(f"\n# {title}\n$ knox {shown}", flush=True)
-    return subprocess.run([sys.executable, "-m", "knox_analytics", *args], cwd=ROOT).returncode
+    # Tables as wide as a usual terminal even when the demo's output is not one.
+    env = {**os.environ, "COLUMNS": os.environ.get("COLUMNS", "150")}
+    return subprocess.run([sys.executable, "-m", "knox_analytics", *args], cwd=ROOT,
+                          env=env).returncode
 
 
 def main() -> int:

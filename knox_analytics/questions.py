@@ -209,9 +209,9 @@ def process_tree(cat: Catalog, pid: int | None = None, command: str | None = Non
         raise UsageError("tree: give a PID or --command NAME (one of them)")
     if pid is not None:
         return cat.query("SELECT * FROM process_tree(?)", [int(pid)])
-    pids = [r[0] for r in cat.sql("SELECT DISTINCT pid FROM processes WHERE command GLOB ? "
-                                  "ORDER BY pid", [command]).fetchall()]
-    return cat.query("SELECT * FROM process_forest(?::UINTEGER[])", [pids])
+    instances = [r[0] for r in cat.sql("SELECT instance FROM processes WHERE command GLOB ? "
+                                       "ORDER BY start_time", [command]).fetchall()]
+    return cat.query("SELECT * FROM process_forest_of(?::VARCHAR[])", [instances])
 
 
 def event_list(cat: Catalog, filters: Filters = Filters()) -> pa.Table:

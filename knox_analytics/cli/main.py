@@ -29,6 +29,7 @@ COMMAND_MODULES: list[str] = [
     "live",
     "query",
     "questions",
+    "plot",
 ]
 
 for _name in COMMAND_MODULES:

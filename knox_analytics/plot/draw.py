@@ -284,7 +284,7 @@ def failures_over_time_figure(table: Any, *, bins: int = 48, top: int = 6,
     palette = colormaps["tab10"]
     for i, name in enumerate(keep + ([OTHER] if OTHER in labels else [])):
         counts, _ = np.histogram(x[np.array(labels) == name], bins=edges)
-        colour = GREY if name == OTHER else palette(i)
+        colour = GREY if name == OTHER else palette(i % palette.N)
         ax.bar(edges[:-1], counts, width=np.diff(edges), bottom=bottom, align="edge",
                color=colour, label=name)
         bottom += counts

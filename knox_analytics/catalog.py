@@ -32,6 +32,7 @@ from knox_analytics.errors import InputError, UsageError
 from knox_analytics.schema import SCHEMA
 from knox_analytics.store import dataset_glob, is_dataset
 from knox_analytics.store.cache import cache_key, cached_path, prepare, writable
+from knox_analytics.userdb import read_id_file
 
 #: uid → name known everywhere; more come from ``users=`` (a passwd file or a mapping).
 DEFAULT_USERS = {0: "root"}
@@ -280,25 +281,7 @@ def load_users(users: Mapping[int, str] | str | Path | None) -> dict[int, str]:
     elif str(users) == "local":
         out.update({p.pw_uid: p.pw_name for p in pwd.getpwall()})
     else:
-        out.update(parse_passwd(Path(users)))
-    return out
-
-
-def parse_passwd(path: Path) -> dict[int, str]:
-    """Read ``name:x:uid:...`` lines (passwd(5)); '#' comments and blank lines ignored."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read users file ({exc.strerror})") from exc
-    out = {}
-    for number, line in enumerate(lines, 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        fields = line.split(":")
-        if len(fields) < 3 or not fields[2].strip().isdigit():
-            raise InputError(f"{path}:{number}: expected passwd 'name:pw:uid:...', "
-                             f"found {line[:40]!r}")
-        out[int(fields[2])] = fields[0]
+        out.update(read_id_file(Path(users)))
     return out
 
 

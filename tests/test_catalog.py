@@ -83,7 +83,7 @@ def test_users_from_passwd_file(tmp_path: Path) -> None:
         got = cat.sql('SELECT "user", count(*) FROM events GROUP BY 1 ORDER BY 1').fetchall()
     assert got == [("alice", 1341), ("bob", 1292), ("root", 373)]
     passwd.write_text("garbage\n")
-    with pytest.raises(InputError, match="passwd:1"):
+    with pytest.raises(InputError, match="passwd: line 1: expected name:password:id"):
         load_users(passwd)
 
 

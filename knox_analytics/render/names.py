@@ -29,7 +29,7 @@ from typing import Any
 import pyarrow as pa
 
 from knox_analytics.bsm.tables import load_tables
-from knox_analytics.errors import InputError
+from knox_analytics.userdb import parse_id_file, read_text
 
 N_ERRNOS = 1 << 8
 
@@ -66,20 +66,6 @@ def event_errno_text(source: str = "auto") -> EventErrnoText:
 # --- users and groups -------------------------------------------------------------------
 
 
-def _parse_db(text: str, source: str) -> dict[int, str]:
-    """``name:x:id:...`` lines (passwd or group format) -> {id: name}; first entry wins."""
-    out: dict[int, str] = {}
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.split(":")
-        if len(parts) < 3 or not parts[2].lstrip("-").isdigit():
-            raise InputError(f"{source}: line {lineno}: expected name:password:id:..., "
-                             f"found {line[:60]!r}")
-        out.setdefault(int(parts[2]) & 0xFFFFFFFF, parts[0])
-    return out
-
-
 @dataclass
 class IdNames:
     """uid/gid -> name, from the host or from passwd/group files.  None: print the number."""
@@ -94,12 +80,12 @@ class IdNames:
                    ) -> IdNames:
         """Names from a passwd and/or group file; a missing file leaves the host lookup."""
         if passwd is not None:
-            passwd_text = _read(passwd)
+            passwd_text = read_text(passwd)
         if group is not None:
-            group_text = _read(group)
+            group_text = read_text(group)
         return cls(
-            users=None if passwd_text is None else _parse_db(passwd_text, str(passwd)),
-            groups=None if group_text is None else _parse_db(group_text, str(group)),
+            users=None if passwd_text is None else parse_id_file(passwd_text, str(passwd)),
+            groups=None if group_text is None else parse_id_file(group_text, str(group)),
         )
 
     def user(self, uid: int) -> str | None:
@@ -121,10 +107,3 @@ class IdNames:
             except (KeyError, OverflowError):
                 self._cache[key] = None
         return self._cache[key]
-
-
-def _read(path: Path) -> str:
-    try:
-        return Path(path).read_text(errors="replace")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc

@@ -15,6 +15,7 @@ with the same columns).  Selections take the question commands'
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from knox_analytics.catalog import Catalog
@@ -103,7 +104,9 @@ def save(fig: Figure, path: str | Path, *, force: bool = False, dpi: int = 100) 
                          f"{', '.join(FORMATS)}, found {out.suffix or 'no suffix'!r}")
     if out.exists() and not force:
         raise OutputExistsError(f"{out}: exists (use --force to replace it)")
-    fig.savefig(out, dpi=dpi, metadata=_metadata(out))
+    with warnings.catch_warnings():  # a glyph missing from the font is drawn as a box
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+        fig.savefig(out, dpi=dpi, metadata=_metadata(out))
     return out
 
 

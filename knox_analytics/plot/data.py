@@ -250,7 +250,7 @@ def connection_data(cat: Catalog, filters: Filters = Filters(),
         table.column("family").to_pylist(), table.column("remote_addr").to_pylist(),
         table.column("remote_port").to_pylist(), table.column("socket_path").to_pylist(),
         strict=True)]
-    keep = pa.array([d is not None for d in dest])
+    keep = pa.array([d is not None for d in dest], pa.bool_())
     out = pa.table({"time": table.column("time"),
                     "command": _named(table.column("command").to_pylist()),
                     "operation": table.column("operation"),

@@ -1,0 +1,342 @@
+"""Pictures (knox_analytics.plot) and ``knox plot``: what is drawn equals what the views say.
+
+Fixture: ``sample_trails/generated-workday.bsm`` (written by ``python -m
+knox_analytics.workload --seed 1 --records 3000``, see sample_trails/README.md).  Every
+test counts the artists of a figure (bars, points, segments, labels, annotated cells) and
+compares them with an independent query over the catalog views.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("matplotlib", reason="pictures need the plot extra (matplotlib): "
+                    "pip install -e '.[plot]'")
+
+import polars as pl
+from matplotlib.collections import LineCollection
+from typer.testing import CliRunner
+
+from knox_analytics import plot
+from knox_analytics.catalog import Catalog
+from knox_analytics.errors import KnoxError, OutputExistsError, UsageError
+from knox_analytics.plot import data, draw
+from knox_analytics.questions import Filters
+
+TRAIL = Path(__file__).parent.parent / "sample_trails" / "generated-workday.bsm"
+SESSION = 100012  # alice's shorter login session: a zsh (pid 740), 29 processes
+SHELL = 740
+
+
+@pytest.fixture(scope="module")
+def cat() -> Catalog:
+    with Catalog([TRAIL]) as c:
+        yield c
+
+
+def scalar(cat: Catalog, sql: str, params: list | None = None) -> object:
+    return cat.query(sql, params).column(0)[0].as_py()
+
+
+def axes(fig: object) -> object:
+    return fig.axes[0]
+
+
+def collections(ax: object, label: str) -> list:
+    return [c for c in ax.collections if c.get_label() == label]
+
+
+def points(ax: object, label: str) -> int:
+    return sum(len(c.get_offsets()) for c in collections(ax, label))
+
+
+# -- processes ------------------------------------------------------------------------------
+def test_timeline_one_bar_per_process_and_a_tick_per_exec(cat: Catalog) -> None:
+    ax = axes(plot.timeline(cat, session=SESSION))
+    procs = cat.query("SELECT pid, command, instance FROM processes WHERE sid = ? "
+                      "ORDER BY start_time, instance", [SESSION]).to_pylist()
+    assert len(ax.patches) == len(procs) == 29
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [f"{p['pid']} {p['command'] or data.UNKNOWN}" for p in procs]
+    execs = scalar(cat, "SELECT count(*) FROM commands WHERE success AND instance IN "
+                   "(SELECT instance FROM processes WHERE sid = ?)", [SESSION])
+    assert points(ax, "exec") == execs > 0
+
+
+def test_timeline_bars_run_from_start_to_exit(cat: Catalog) -> None:
+    import matplotlib.dates as mdates
+
+    table = data.timeline_data(cat, session=SESSION)
+    ax = axes(draw.timeline_figure(table))
+    row = table.to_pylist()[0]  # the login shell: the longest bar
+    bar = ax.patches[0]
+    assert row["pid"] == SHELL and row["exited"]
+    assert bar.get_x() == pytest.approx(mdates.date2num(row["start_time"]))
+    assert bar.get_x() + bar.get_width() == pytest.approx(mdates.date2num(row["end"]))
+
+
+def test_timeline_filters_are_the_question_filters(cat: Catalog) -> None:
+    fig = plot.timeline(cat, Filters(command="curl", since="2026-03-02T12:00"))
+    n = scalar(cat, "SELECT count(*) FROM processes WHERE command = 'curl' AND "
+               "start_time >= TIMESTAMPTZ '2026-03-02 12:00:00+00'")
+    assert len(axes(fig).patches) == n > 0
+    with pytest.raises(UsageError, match="--failed does not apply"):
+        plot.timeline(cat, Filters(failed=True))
+
+
+def test_tree_of_a_session_draws_every_process_and_parent_link(cat: Catalog) -> None:
+    table = data.tree_data(cat, session=SESSION)
+    ax = axes(plot.tree(cat, session=SESSION))
+    (lines,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+    links = scalar(cat, "SELECT count(*) FROM processes AS c JOIN processes AS p ON "
+                   "p.instance = c.parent_instance WHERE c.sid = ? AND p.sid = ?",
+                   [SESSION, SESSION])
+    assert len(ax.texts) == table.num_rows == 29
+    assert len(lines.get_segments()) == links == 27  # 741 has no known parent
+    rows = {r["instance"]: r for r in table.to_pylist()}
+    for r in rows.values():  # children sit below and one level right of their parent
+        if r["parent_instance"]:
+            parent = rows[r["parent_instance"]]
+            assert r["depth"] == parent["depth"] + 1 and r["row"] > parent["row"]
+    assert next(t.get_text() for t in ax.texts).startswith(f"{SHELL} zsh")
+
+
+def test_tree_of_a_pid_is_the_pid_and_its_descendants(cat: Catalog) -> None:
+    table = data.tree_data(cat, pid=SHELL)
+    expected = cat.query("SELECT DISTINCT instance FROM process_tree(?) WHERE depth >= 0",
+                         [SHELL]).column(0).to_pylist()
+    assert sorted(table.column("instance").to_pylist()) == sorted(expected)
+    assert [r["depth"] for r in table.to_pylist() if r["pid"] == SHELL] == [0]
+    with pytest.raises(UsageError, match="pid 99999"):
+        plot.tree(cat, pid=99999)
+
+
+def test_layout_tree_keeps_unknown_parents_as_roots() -> None:
+    rows = [{"instance": "a", "parent_instance": None}, {"instance": "c",
+            "parent_instance": "b"}, {"instance": "b", "parent_instance": "a"},
+            {"instance": "d", "parent_instance": "gone"}]
+    out = data.layout_tree(rows)
+    assert [(r["instance"], r["depth"], r["row"]) for r in out] == [
+        ("a", 0, 0), ("b", 1, 1), ("c", 2, 2), ("d", 0, 3)]
+
+
+# -- files ----------------------------------------------------------------------------------
+def test_file_timeline_one_point_per_access_failures_ringed(cat: Catalog) -> None:
+    ax = axes(plot.files(cat, pid=SHELL))
+    q = ("FROM file_access WHERE path IS NOT NULL AND instance IN (SELECT instance FROM "
+         "process_tree(?) WHERE depth >= 0)")
+    total = scalar(cat, f"SELECT count(*) {q}", [SHELL])
+    failed = scalar(cat, f"SELECT count(*) {q} AND NOT success", [SHELL])
+    paths = cat.query(f"SELECT path, min(time) AS t, min(\"offset\") AS o {q} GROUP BY path "
+                      "ORDER BY t, o", [SHELL]).column("path").to_pylist()
+    drawn = sum(points(ax, kind) for kind in draw.KIND_COLOURS)
+    assert drawn == total == 33
+    assert points(ax, "failed") == failed == 9
+    assert [t.get_text() for t in ax.get_yticklabels()] == [draw._short(p) for p in paths]
+
+
+def test_file_timeline_keeps_the_most_touched_paths(cat: Catalog) -> None:
+    table = data.file_data(cat, max_paths=5)
+    top = cat.query("SELECT path, count(*) AS n FROM file_access WHERE path IS NOT NULL "
+                    "GROUP BY path ORDER BY n DESC LIMIT 5").to_pylist()
+    kept = pl.from_arrow(table).group_by("path").len()["len"].sort(descending=True)
+    assert kept.to_list() == [r["n"] for r in top]  # ties may keep another path, same count
+    assert table.num_rows == sum(r["n"] for r in top)
+
+
+def test_operation_kinds() -> None:
+    assert data.operation_kind("open_r", "O_RDONLY") == "read"
+    assert data.operation_kind("openat_wtc", "O_WRONLY|O_CREAT|O_TRUNC") == "create"
+    assert data.operation_kind("open_rw", "O_RDWR") == "write"
+    assert data.operation_kind("unlink", None) == "delete"
+    assert data.operation_kind("rename", None) == "rename"
+    assert data.operation_kind("chmod", None) == "attributes"
+    assert data.operation_kind("mkdir", None) == "create"
+
+
+def test_directories_bars_count_accesses_per_directory(cat: Catalog) -> None:
+    ax = axes(plot.directories(cat, top=8))
+    expected = cat.query(
+        "SELECT regexp_replace(path, '/[^/]*$', '') AS d, count(*) AS n, "
+        "count(*) FILTER (WHERE NOT success) AS f FROM file_access WHERE path LIKE '/%/%' "
+        "GROUP BY d ORDER BY n DESC, d LIMIT 8").to_pylist()
+    accesses, failures = ax.containers
+    assert [b.get_width() for b in accesses] == [r["n"] for r in expected]
+    assert [b.get_width() for b in failures] == [r["f"] for r in expected]
+
+
+# -- errors ---------------------------------------------------------------------------------
+def test_errors_heatmap_cells_are_errors_view_counts(cat: Catalog) -> None:
+    ax = axes(plot.errors_heatmap(cat, top=30))  # top 30: every pair has its own cell
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    cols = [t.get_text() for t in ax.get_xticklabels()]
+    cells = {(rows[round(t.get_position()[1])], cols[round(t.get_position()[0])]):
+             int(t.get_text()) for t in ax.texts}
+    expected = cat.query("SELECT COALESCE(command, '(unknown)') AS c, errno_name AS e, "
+                         "count(*) AS n FROM errors GROUP BY ALL").to_pylist()
+    assert cells == {(r["c"], r["e"]): r["n"] for r in expected}
+
+
+def test_errors_heatmap_gathers_the_rest_and_keeps_the_total(cat: Catalog) -> None:
+    ax = axes(plot.errors_heatmap(cat, top=4))
+    assert sum(int(t.get_text()) for t in ax.texts) == scalar(
+        cat, "SELECT count(*) FROM errors") == 230
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == data.OTHER
+
+
+def test_failures_over_time_stack_to_the_number_of_errors(cat: Catalog) -> None:
+    ax = axes(plot.failures_over_time(cat, bins=24, top=3))
+    assert len(ax.containers) == 4  # 3 errnos + (other)
+    assert sum(b.get_height() for c in ax.containers for b in c) == 230
+    enoent = scalar(cat, "SELECT count(*) FROM errors WHERE errno_name = 'ENOENT'")
+    first = ax.containers[0]
+    assert first.get_label() == "ENOENT" and sum(b.get_height() for b in first) == enoent
+
+
+def test_failing_paths_are_errors_by_path(cat: Catalog) -> None:
+    ax = axes(plot.failing_paths(cat, top=10))
+    expected = cat.query("SELECT path, failures FROM errors_by_path LIMIT 10").to_pylist()
+    assert [b.get_width() for b in ax.patches] == [r["failures"] for r in expected]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [draw._short(r["path"], 50)
+                                                            for r in expected]
+
+
+def test_count_matrix_other_bucket() -> None:
+    rows, cols, m = data.count_matrix(list("aaabbc"), list("xxyyzz"), top_rows=2, top_cols=2)
+    assert rows == ["a", "b", data.OTHER] and cols == ["x", "y", data.OTHER]
+    assert m == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    assert sum(map(sum, m)) == 6
+
+
+# -- network and logins ---------------------------------------------------------------------
+def test_connections_heatmap_counts_connections(cat: Catalog) -> None:
+    fig = plot.connections(cat, top=50)
+    cells = sum(int(t.get_text()) for t in axes(fig).texts)
+    n = scalar(cat, "SELECT count(*) FROM network WHERE list_contains(?, operation) AND "
+               "CASE WHEN family = 'unix' THEN socket_path ELSE remote_addr END IS NOT NULL",
+               [list(data.CONNECT_OPERATIONS)])
+    assert cells == n == 193
+    curl = scalar(cat, "SELECT count(*) FROM network WHERE command = 'curl' AND "
+                  "operation = 'connect' AND remote_addr = '10.0.0.8' AND remote_port = 443")
+    table = data.connection_data(cat)
+    assert table.filter(pl.from_arrow(table).select(
+        (pl.col("command") == "curl") & (pl.col("destination") == "10.0.0.8:443")
+    ).to_series().to_arrow()).num_rows == curl
+
+
+def test_destination_forms() -> None:
+    assert data._destination("inet6", "2001:db8::5", 443, None) == "[2001:db8::5]:443"
+    assert data._destination("inet", "10.0.0.8", 22, None) == "10.0.0.8:22"
+    assert data._destination("unix", None, None, "/var/run/x") == "/var/run/x"
+    assert data._destination(None, None, None, None) is None
+
+
+def test_logins_one_point_per_record_failures_crossed(cat: Catalog) -> None:
+    ax = axes(plot.logins(cat))
+    total = scalar(cat, "SELECT count(*) FROM logins")
+    failed = scalar(cat, "SELECT count(*) FROM logins WHERE NOT success")
+    assert points(ax, "succeeded") + points(ax, "failed") == total == 50
+    assert points(ax, "failed") == failed == 15
+    keys = cat.query("SELECT DISTINCT operation || ' · ' || \"user\" AS k FROM logins "
+                     "ORDER BY k").column("k").to_pylist()
+    assert [t.get_text() for t in ax.get_yticklabels()] == keys
+
+
+# -- inputs, empty pictures, files ----------------------------------------------------------
+def test_drawings_accept_polars(cat: Catalog) -> None:
+    table = data.timeline_data(cat, session=SESSION)
+    a = axes(draw.timeline_figure(table))
+    b = axes(draw.timeline_figure(pl.from_arrow(table)))
+    assert len(a.patches) == len(b.patches) == 29
+    with pytest.raises(TypeError):
+        draw.timeline_figure([1, 2])
+
+
+def test_nothing_to_draw_is_a_figure_not_an_error(cat: Catalog) -> None:
+    none = Filters(user="nobody-at-all")
+    for fig in (plot.logins(cat, none), plot.timeline(cat, none), plot.tree(cat, none),
+                plot.errors_heatmap(cat, none), plot.failures_over_time(cat, none),
+                plot.failing_paths(cat, none), plot.files(cat, none),
+                plot.connections(cat, none), plot.directories(cat, none)):
+        assert not axes(fig).collections and not axes(fig).patches
+        assert axes(fig).texts[0].get_text().startswith(("no ", "nothing"))
+
+
+def test_sessions_lists_every_session(cat: Catalog) -> None:
+    table = plot.sessions(cat)
+    assert table.num_rows == scalar(cat, "SELECT count(DISTINCT sid) FROM processes")
+    row = next(r for r in table.to_pylist() if r["sid"] == SESSION)
+    assert row["processes"] == 29 and "zsh" in row["commands"]
+
+
+def test_save_png_svg_and_refusals(cat: Catalog, tmp_path: Path) -> None:
+    fig = plot.logins(cat)
+    png, svg = plot.save(fig, tmp_path / "l.png"), plot.save(fig, tmp_path / "l.svg")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in svg.read_text()
+    with pytest.raises(OutputExistsError):
+        plot.save(fig, png)
+    plot.save(fig, png, force=True)
+    with pytest.raises(UsageError, match="ending in"):
+        plot.save(fig, tmp_path / "l.jpeg")
+
+
+def test_a_dataset_draws_like_its_trail(cat: Catalog, tmp_path: Path) -> None:
+    from knox_analytics.convert import convert
+
+    convert([str(TRAIL)], tmp_path / "ds")
+    with Catalog([tmp_path / "ds"]) as ds:
+        assert points(axes(plot.logins(ds)), "failed") == points(axes(plot.logins(cat)),
+                                                                  "failed")
+        assert len(axes(plot.timeline(ds, session=SESSION)).patches) == 29
+
+
+# -- knox plot --------------------------------------------------------------------------------
+PICTURES = {"timeline": ["-s", str(SESSION)], "tree": ["--pid", str(SHELL)],
+            "errors": ["--show", "time"], "files": ["--pid", str(SHELL)],
+            "network": [], "logins": ["--failed"]}
+
+
+@pytest.fixture(scope="module")
+def app() -> object:
+    import typer
+
+    from knox_analytics.cli import plot as plot_cli
+
+    app = typer.Typer()
+    plot_cli.register(app)
+    return app
+
+
+@pytest.mark.parametrize("name", sorted(PICTURES))
+def test_knox_plot_writes_a_picture(app: object, name: str, tmp_path: Path) -> None:
+    out = tmp_path / f"{name}.svg"
+    result = CliRunner().invoke(app, ["plot", name, str(TRAIL), *PICTURES[name],
+                                      "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().lstrip().startswith("<?xml") and "<svg" in out.read_text()
+
+
+@pytest.mark.parametrize("name", sorted(PICTURES))
+def test_knox_plot_help_ends_with_an_example(app: object, name: str) -> None:
+    from knox_analytics.cli.plot import plot_app
+
+    (command,) = [c for c in plot_app.registered_commands if c.name == name]
+    last = (command.callback.__doc__ or "").strip().splitlines()[-1].strip()
+    assert last.startswith(f"Example: knox plot {name} ")
+    out = CliRunner().invoke(app, ["plot", name, "--help"], terminal_width=200).output
+    assert f"Example: knox plot {name}" in " ".join(out.split())
+
+
+def test_knox_plot_refuses_bad_output_before_decoding(app: object, tmp_path: Path) -> None:
+    for args in (["-o", str(tmp_path / "x.txt")], ["-o", str(tmp_path / "x.png"),
+                                                   "--show", "nope"]):
+        result = CliRunner().invoke(app, ["plot", "errors", str(TRAIL), *args])
+        assert isinstance(result.exception, KnoxError), args
+    (tmp_path / "there.png").write_bytes(b"x")
+    result = CliRunner().invoke(app, ["plot", "logins", str(TRAIL), "-o",
+                                      str(tmp_path / "there.png")])
+    assert isinstance(result.exception, OutputExistsError)
+    assert (tmp_path / "there.png").read_bytes() == b"x"

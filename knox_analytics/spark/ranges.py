@@ -1,0 +1,168 @@
+"""Split a trail into byte ranges that tasks decode independently, each owning the records
+that *start* inside it.
+
+No pyspark here: this is plain numpy/pyarrow, run inside Spark tasks (and tested without
+Spark).  A range ``[start, stop)`` is decoded from a window that begins ``overlap`` bytes
+earlier and ends a little after ``stop``:
+
+* before ``start``: framing is chosen the way a sequential reader would choose it from
+  the window's first byte; nested false candidates (an 0x14 byte in a field, a record
+  quoted in an opaque token) end inside their real record, so the choice has re-joined the
+  true record chain by the first record that starts before ``start`` -- the range insists
+  on seeing one (it widens the overlap until it does);
+* after ``stop``: the record that starts before ``stop`` is finished (the window grows
+  until it is), and rows from ``stop`` on belong to the next range.
+
+So every record is decoded by exactly one range, with the same decoder and the same bytes
+as ``knox convert`` reading the trail sequentially.  Compressed trails cannot be entered
+in the middle: they are one range, streamed through :func:`read_trail` (flat memory).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from knox_analytics.bsm.bytesview import ByteView
+from knox_analytics.bsm.damage import Damage
+from knox_analytics.bsm.decode import DecodeResult, decode_view
+from knox_analytics.bsm.reader import open_trail, read_trail
+from knox_analytics.bsm.tables import Tables, load_tables
+from knox_analytics.schema import SCHEMA
+
+#: Bytes per range (and so per task read): big enough to amortise a task, small enough
+#: that a task's window and its decoded columns fit comfortably in an executor.
+DEFAULT_SPLIT = 64 << 20
+#: Bytes decoded before a range to re-join the record chain (records are ~100 B - 10 KiB).
+OVERLAP = 1 << 20
+#: Bytes read after a range to finish its last record (doubled while a record runs on).
+TAIL = 256 << 10
+
+
+@dataclass(frozen=True)
+class TrailRange:
+    """Bytes ``[start, stop)`` of ``path`` (``stop`` None: to the end of the content).
+
+    ``first``: the range starts where the conversion of this trail starts (a record
+    boundary: byte 0 or where the last conversion stopped); ``open_ended``: auditd is
+    still writing the trail, so an unfinished last record is left for next time.
+    """
+
+    path: str
+    start: int
+    stop: int | None
+    first: bool
+    open_ended: bool = False
+    compressed: bool = False
+
+    @property
+    def last(self) -> bool:
+        return self.stop is None
+
+
+@dataclass
+class RangeResult:
+    """Rows and report of one range; ``end`` is where the trail's conversion ended (last
+    range only: the resume point written to the manifest)."""
+
+    table: pa.Table
+    damage: list[Damage] = field(default_factory=list)
+    end: int | None = None
+
+
+def split_trail(path: str, start: int, size: int, *, split_bytes: int = DEFAULT_SPLIT,
+                open_ended: bool = False) -> list[TrailRange]:
+    """The ranges of one trail from ``start`` (a record boundary) to its end.
+
+    A compressed trail (recognised by content, as the reader does) is one range.
+
+    >>> [(r.start, r.stop) for r in split_trail("t.bsm", 0, 150, split_bytes=64)]  # doctest: +SKIP
+    [(0, 64), (64, 128), (128, None)]
+    """
+    compressed = is_compressed(path)
+    if compressed or size - start <= split_bytes:
+        return [TrailRange(path, start, None, True, open_ended, compressed)]
+    cuts = list(range(start, size, split_bytes))
+    stops: list[int | None] = [*cuts[1:], None]
+    return [TrailRange(path, lo, hi, lo == start, open_ended) for lo, hi in zip(cuts, stops,
+                                                                               strict=True)]
+
+
+def is_compressed(path: str) -> bool:
+    """Is the trail read through a decompressor (by content, like the reader)?"""
+    trail = open_trail(path)
+    trail.stream.close()
+    return trail.compressed
+
+
+def decode_range(rng: TrailRange, tables: Tables | None = None) -> RangeResult:
+    """Decode the records that start in ``rng`` (see the module docstring).
+
+    Raises :class:`~knox_analytics.errors.NotBSMError` when a first range holds no record at all.
+    """
+    tables = tables or load_tables()
+    if rng.compressed:
+        return _decode_stream(rng, tables)
+    size = os.path.getsize(rng.path)
+    overlap, tail = (0 if rng.first else OVERLAP), TAIL
+    while True:
+        lo = max(0, rng.start - overlap)
+        hi = size if rng.stop is None else min(size, rng.stop + tail)
+        result = _decode_window(rng, lo, hi, size, tables)
+        table = result.table
+        if not rng.first and lo > 0 and not _has_record_before(table, rng.start):
+            overlap *= 2  # the window began inside one huge record: look further back
+            continue
+        if rng.stop is not None and hi < size and lo + result.consumed < rng.stop:
+            tail *= 2  # a record that starts before stop runs past the window
+            continue
+        return _owned(rng, result.table, result.damage,
+                      lo + result.consumed if rng.last else None)
+
+
+def _decode_window(rng: TrailRange, lo: int, hi: int, size: int,
+                   tables: Tables) -> DecodeResult:
+    with open(rng.path, "rb") as fh:
+        fh.seek(lo)
+        data = fh.read(hi - lo)
+    final = hi >= size and not rng.open_ended
+    return decode_view(ByteView(data), rng.path, base_offset=lo, final=final, tables=tables,
+                       require_bsm=rng.first)
+
+
+def _has_record_before(table: pa.Table, start: int) -> bool:
+    offsets = table.column("offset")
+    return len(offsets) > 0 and pc.min(offsets).as_py() < start
+
+
+def _owned(rng: TrailRange, table: pa.Table, damage: list[Damage],
+           end: int | None) -> RangeResult:
+    """Keep the rows and damage that start inside the range."""
+    offsets = table.column("offset")
+    keep = pc.greater_equal(offsets, rng.start)
+    if rng.stop is not None:
+        keep = pc.and_(keep, pc.less(offsets, rng.stop))
+    mine = [d for d in damage
+            if d.offset >= rng.start and (rng.stop is None or d.offset < rng.stop)]
+    return RangeResult(table.filter(keep), mine, end)
+
+
+def _decode_stream(rng: TrailRange, tables: Tables) -> RangeResult:
+    tables_out: list[pa.Table] = []
+    damage: list[Damage] = []
+    consumed = 0
+    for result in read_trail(rng.path, start_offset=rng.start, tables=tables,
+                             open_ended=rng.open_ended):
+        tables_out.append(result.table)
+        damage.extend(result.damage)
+        consumed += result.consumed
+    table = pa.concat_tables(tables_out) if tables_out else _empty()
+    return RangeResult(table, damage, rng.start + consumed)
+
+
+def _empty() -> pa.Table:
+    return SCHEMA.empty_table()
+

@@ -131,3 +131,19 @@ def test_jobs_2_writes_the_same_dataset(tmp_path: Path, audit_dir: Path) -> None
     assert result.returncode == 0, result.stderr.decode()
     assert load(one).equals(load(two))
     assert not list(two.glob(".knox-staging-*"))
+
+
+def test_compressed_trail_without_suffix_resumes_correctly(tmp_path: Path) -> None:
+    """The manifest's offsets count decompressed bytes, as the reader reads them, even
+    when nothing in the name says the trail is compressed."""
+    data = WORKLOAD.read_bytes()
+    trail = tmp_path / "20260301090000.not_terminated"
+    with gzip.open(trail, "wb") as fh:
+        fh.write(data[:200_000])
+    out = tmp_path / "ds"
+    assert knox("convert", str(trail), "-o", str(out), "-q").returncode == 0
+    with gzip.open(trail, "wb") as fh:
+        fh.write(data)
+    later = knox("convert", str(trail), "-o", str(out), "-q")
+    assert later.returncode == 0, later.stderr.decode()
+    assert _rows(out) == 3006

@@ -9,15 +9,11 @@ content, so ``START.END.gz`` is still recognised as the ``current`` it once was.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import hashlib
-import lzma
-from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from knox_analytics.errors import InputError
+from knox_analytics.bsm.reader import open_trail
 
 #: Bytes hashed at the start of a trail. A trail starts with a file token (name + time)
 #: and a few records, so 64 KiB tells trails apart yet costs nothing to read.
@@ -25,33 +21,26 @@ HEAD_BYTES = 64 * 1024
 #: Bytes hashed just before the converted end, to confirm a grown/renamed trail.
 TAIL_BYTES = 4 * 1024
 
-_OPENERS: dict[str, Callable[..., BinaryIO]] = {
-    ".gz": gzip.open,  # type: ignore[dict-item]
-    ".bz2": bz2.open,  # type: ignore[dict-item]
-    ".xz": lzma.open,  # type: ignore[dict-item]
-}
-
-
 def is_compressed(path: Path) -> bool:
-    """True when the trail is read through a decompressor (.gz, .bz2, .xz)."""
-    return path.suffix in _OPENERS
+    """True when the trail is read through a decompressor (recognised by content, as the
+    reader does: offsets in the manifest must mean the same bytes the reader reads)."""
+    trail = open_trail(path)
+    trail.stream.close()
+    return trail.compressed
 
 
 def open_content(path: Path) -> BinaryIO:
     """Open a trail for reading its (decompressed) bytes; raise InputError if unreadable."""
-    try:
-        opener = _OPENERS.get(path.suffix)
-        return opener(path, "rb") if opener else open(path, "rb")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    return open_trail(path).stream
 
 
 def content_size(path: Path) -> int:
     """Size of the trail's content: the file size, or the decompressed size."""
-    if not is_compressed(path):
-        return path.stat().st_size
-    total = 0
-    with open_content(path) as fh:
+    trail = open_trail(path)
+    with trail.stream as fh:
+        if not trail.compressed:
+            return path.stat().st_size
+        total = 0
         while chunk := fh.read(1 << 20):
             total += len(chunk)
     return total

@@ -27,7 +27,7 @@ from test_live_helpers import KNOX_LIVE_ARGV, numbered_stream
 
 TRAILS = Path(__file__).parent / "data" / "trails"
 WRITER = r"""
-import os, random, sys
+import os, random, sys, time
 fifo, blob, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
 data = open(blob, "rb").read()
 fd = os.open(fifo, os.O_RDWR)  # O_RDWR: the pipe (and its contents) outlive each killed reader
@@ -39,6 +39,7 @@ while pos < len(data):
     while view:
         view = view[os.write(fd, view):]
     pos += n
+    time.sleep(rng.uniform(0, 0.003))  # a paced stream, so that kills land mid-stream
 print("done", flush=True)
 sys.stdin.readline()  # the test says when to close (EOF for the final capture)
 os.close(fd)
@@ -120,12 +121,14 @@ def test_capture_survives_kill_9_exactly_once(tmp_path: Path) -> None:
     for _ in range(6):
         before = seg_bytes(out)
         cap = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 3
         while seg_bytes(out) == before and time.monotonic() < deadline:
             time.sleep(0.01)  # wait until this run is copying, then kill at a random moment
         time.sleep(rng.uniform(0.0, 0.4))
         cap.send_signal(signal.SIGKILL)
         cap.wait()
+    # the kills landed mid-stream: some bytes were captured, some are still to come
+    assert 0 < seg_bytes(out) < blob.stat().st_size
     final = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
     assert writer.stdout is not None and writer.stdin is not None
     assert writer.stdout.readline().strip() == "done"

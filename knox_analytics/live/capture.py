@@ -19,6 +19,8 @@ Crash safety (``kill -9`` at any moment, then a restart):
   in the pipe.  An audit pipe segment is truncated to its last whole record (the rest died
   with the killed clone's queue).
 * Rotation happens only on a record boundary; the closed segment is fsynced first.
+* Conversion runs in a thread beside the pump (live/converter.py): ingestion never waits
+  for decoding or Parquet writing.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import json
 import os
 import select
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from knox_analytics.errors import InputError
-from knox_analytics.live.decoding import decode_chunk
+from knox_analytics.live.converter import SegmentConverter
 from knox_analytics.live.framer import complete_prefix
 from knox_analytics.live.sink import PartSink
 from knox_analytics.live.source import Source
@@ -45,7 +48,7 @@ STATE_VERSION = 1
 SEGMENT_DIR = "segments"
 DATASET_DIR = "dataset"
 PUMP_SIZE = 1 << 20  # bytes per splice/read
-CONVERT_CHUNK = 64 << 20  # at most this many bytes decoded at once
+WAIT_SECONDS = 0.5  # longest wait for input between checks of the stop flag and stats
 
 
 @dataclass
@@ -116,10 +119,14 @@ class Capture:
         self.summary = CaptureSummary()
         self._say = on_message or (lambda _m: None)
         self.state = self._load_state()
-        self.converted = self.sink.scan()
+        converted = self.sink.scan()
         for key, end in self.state.get("converted", {}).items():
-            self.converted[int(key)] = max(self.converted.get(int(key), 0), end)
+            converted[int(key)] = max(converted.get(int(key), 0), end)
+        self._state_lock = threading.Lock()
+        self.converter = SegmentConverter(self.sink, self.seg_path, converted,
+                                          self._save_state, self._say)
         self.seg_fd = -1
+        self.walk_pos = 0  # the open segment is known to be whole records up to here
         self.seg_index = 0
         self.seg_size = 0
         self.seg_opened = 0.0
@@ -141,8 +148,10 @@ class Capture:
         return state
 
     def _save_state(self) -> None:
-        self.state["converted"] = {str(k): v for k, v in sorted(self.converted.items())}
-        _write_json_atomic(self.out / STATE_NAME, self.state)
+        with self._state_lock:
+            converted = self.converter.snapshot()
+            self.state["converted"] = {str(k): v for k, v in sorted(converted.items())}
+            _write_json_atomic(self.out / STATE_NAME, self.state)
 
     def _segments(self) -> list[int]:
         found = {int(p.name[4:12]) for p in self.seg_dir.glob("seg-*.bsm")}
@@ -152,43 +161,9 @@ class Capture:
         """Path of segment ``index``."""
         return self.seg_dir / segment_name(index)
 
-    # --- conversion ----------------------------------------------------------------------
     def convert(self, index: int, final: bool = False) -> int:
-        """Convert the unconverted complete records of segment ``index``; return the need.
-
-        ``need`` is how many more bytes the partial record at the end needs in all (0 when
-        the segment ends on a record boundary).  ``final``: convert the tail too (the
-        decoder reports a truncated record as damage, never as a row).
-        """
-        path = self.seg_path(index)
-        start = self.converted.get(index, 0)
-        with open(path, "rb") as fh:
-            fh.seek(start)
-            data = fh.read()
-        boundary, _records, need = complete_prefix(data)
-        stop = len(data) if final else boundary
-        lo = 0
-        while lo < stop:
-            hi = min(stop, lo + CONVERT_CHUNK)
-            if hi < stop:  # cut a big backlog on a record boundary too
-                cut = complete_prefix(data, lo, hi)[0]
-                hi = cut if cut > lo else stop
-            self._convert_range(index, path, data[lo:hi], start + lo)
-            lo = hi
-        return 0 if final else need
-
-    def _convert_range(self, index: int, path: Path, data: bytes, start: int) -> None:
-        if not data:
-            return
-        result = decode_chunk(data, str(path.resolve()), start)
-        self.sink.write(index, start, start + len(data), result.table)
-        self.converted[index] = start + len(data)
-        self.summary.records += result.table.num_rows
-        self.summary.damaged += len(result.damage)
-        for d in result.damage:
-            self._say(f"damaged: {d}")
-        if result.table.num_rows == 0:
-            self._save_state()  # nothing written: remember the progress in the state
+        """Convert segment ``index`` now (see :meth:`SegmentConverter.convert`)."""
+        return self.converter.convert(index, final)
 
     # --- segments ------------------------------------------------------------------------
     def _open_segment(self, index: int, source: Source, source_offset: int) -> None:
@@ -198,19 +173,25 @@ class Capture:
                                            "source_offset": source_offset,
                                            "created": time.time()}
             self._save_state()
-        self.seg_fd = os.open(self.seg_path(index), os.O_WRONLY | os.O_CREAT, 0o640)
+        self.seg_fd = os.open(self.seg_path(index), os.O_RDWR | os.O_CREAT, 0o640)
         self.seg_index = index
         self.seg_size = os.fstat(self.seg_fd).st_size
+        self.walk_pos = self.converter.snapshot().get(index, 0)
         self.seg_opened = self.state["segments"][key]["created"]
 
     def _close_segment(self) -> None:
-        if self.seg_fd < 0:
-            return
         os.fsync(self.seg_fd)
         os.close(self.seg_fd)
         self.seg_fd = -1
-        self.convert(self.seg_index, final=True)
+        self.converter.segment_closed(self.seg_index)
         self.summary.segments += 1
+
+    def _need(self) -> int:
+        """Bytes the partial record at the end of the open segment still needs (0 = none)."""
+        data = os.pread(self.seg_fd, self.seg_size - self.walk_pos, self.walk_pos)
+        boundary, _records, need = complete_prefix(data)
+        self.walk_pos += boundary
+        return need
 
     def _rotate(self, source: Source) -> None:
         entry = self.state["segments"][str(self.seg_index)]
@@ -256,7 +237,7 @@ class Capture:
         if source.kind == "device":  # the rest of a partial record died with the queue
             need = self.convert(self.seg_index)
             if need:
-                boundary = self.converted.get(self.seg_index, 0)
+                boundary = self.converter.snapshot().get(self.seg_index, 0)
                 os.ftruncate(self.seg_fd, boundary)
                 self.seg_size = boundary
                 self._say(f"truncated a partial record at byte {boundary}")
@@ -303,6 +284,7 @@ class Capture:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, self._handle_signal)
         self.recover(source)
+        self.converter.start(lambda: self.seg_index, self.config.flush_seconds)
         try:
             self._loop(source)
         except _Stop:
@@ -317,27 +299,21 @@ class Capture:
                 or (self.seg_size > 0 and now - self.seg_opened >= cfg.rotate_seconds))
 
     def _loop(self, source: Source) -> None:
-        cfg = self.config
-        next_flush = time.monotonic() + cfg.flush_seconds
-        next_stats = time.monotonic() + (cfg.stats_seconds or float("inf"))
+        next_stats = time.monotonic() + (self.config.stats_seconds or float("inf"))
         limit = PUMP_SIZE
         while not self._stop:
-            now = time.monotonic()
-            if source.kind != "file" and not self._wait(source.fd, next_flush - now):
-                pass  # timeout: fall through to the flush below
-            elif self._pump(source, limit) == 0:
+            readable = source.kind == "file" or self._wait(source.fd, WAIT_SECONDS)
+            if readable and self._pump(source, limit) == 0:
                 return  # end of input
-            now = time.monotonic()
-            rotating = self._rotation_due(time.time())
-            if now >= next_flush or rotating:
-                need = self.convert(self.seg_index)
-                next_flush = now + cfg.flush_seconds
-                if rotating and need == 0:
+            self.converter.check()
+            if self._rotation_due(time.time()):
+                need = self._need()  # rotate on a record boundary only
+                if need == 0:
                     self._rotate(source)
-                limit = need if rotating and need else PUMP_SIZE
-            if now >= next_stats:
+                limit = need or PUMP_SIZE
+            if time.monotonic() >= next_stats:
                 self._report_stats(source)
-                next_stats = now + cfg.stats_seconds
+                next_stats = time.monotonic() + self.config.stats_seconds
 
     def _report_stats(self, source: Source) -> None:
         stats = source.stats()
@@ -347,11 +323,12 @@ class Capture:
 
     def _finish(self, source: Source) -> None:
         if self.seg_fd >= 0:
-            self.seg_size = os.fstat(self.seg_fd).st_size  # a signal may beat our counter
             os.fsync(self.seg_fd)
-            self.convert(self.seg_index)
             os.close(self.seg_fd)
             self.seg_fd = -1
+        self.converter.stop(self.seg_index)
+        self.summary.records = self.converter.records
+        self.summary.damaged = self.converter.damaged
         self._report_stats(source)
         self.summary.bytes = sum(self.seg_path(i).stat().st_size for i in self._segments()
                                  if self.seg_path(i).exists())

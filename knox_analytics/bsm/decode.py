@@ -171,13 +171,18 @@ def _cast(values: Col | None, n: int, target: pa.DataType) -> Col:
     if values is None:
         return pa.nulls(n, target)
     if isinstance(values, np.ndarray) and _is_numeric(target):
-        return values.astype(target.to_pandas_dtype(), copy=False)
+        return values.astype(_NUMPY_TYPES[target.id], copy=False)
     arr = values if isinstance(values, pa.Array) else pa.array(values)
     return arr.cast(target) if arr.type != target else arr
 
 
+# Arrow type id -> numpy dtype (DataType.to_pandas_dtype would import pandas).
+_NUMPY_TYPES = {pa.from_numpy_dtype(np.dtype(t)).id: np.dtype(t) for t in
+                ("u1", "u2", "u4", "u8", "i1", "i2", "i4", "i8", "bool")}
+
+
 def _is_numeric(type_: pa.DataType) -> bool:
-    return pa.types.is_integer(type_) or pa.types.is_boolean(type_)
+    return type_.id in _NUMPY_TYPES
 
 
 def _take(values: Col, idx: np.ndarray) -> Col:

@@ -96,23 +96,26 @@ def _wavefront(view: ByteView, starts: np.ndarray, limit: np.ndarray) -> _Walk:
                 end, ok = walk(view, int(tid), pos, limit[sel])
             else:
                 end, ok = pos, np.zeros(len(sel), dtype=bool)
+            if ok.all():  # the usual case: no compress needed
+                parts[int(tid)].append((pos, sel, k, end))
+                cur[sel] = end
+                continue
             if ok.any():
                 good = sel[ok]
-                parts[int(tid)].append((pos[ok], good, np.full(len(good), k, np.int32),
-                                        end[ok]))
+                parts[int(tid)].append((pos[ok], good, k, end[ok]))
                 cur[good] = end[ok]
-            if not ok.all():
-                bad = sel[~ok]
-                raw.append((bad, np.full(len(bad), k), pos[~ok], limit[bad]))
-                undecodable.append((bad, pos[~ok], np.full(len(bad), tid)))
-                cur[bad] = limit[bad]
+            bad = sel[~ok]
+            raw.append((bad, np.full(len(bad), k), pos[~ok], limit[bad]))
+            undecodable.append((bad, pos[~ok], np.full(len(bad), tid)))
+            cur[bad] = limit[bad]
         ntok[active] += 1
         active = active[cur[active] < limit[active]]
         k += 1
     by_id = {}
     for tid, chunks in parts.items():
-        pos, rec, kk, end = (np.concatenate(c).astype(np.int64)
-                             for c in zip(*chunks, strict=True))
+        pos, rec, end = (np.concatenate([c[i] for c in chunks]).astype(np.int64)
+                         for i in (0, 1, 3))
+        kk = np.repeat([c[2] for c in chunks], [len(c[0]) for c in chunks])
         if len(chunks) > 1:
             order = np.argsort(pos, kind="stable")  # ascending runs: a cheap merge
             pos, rec, kk, end = pos[order], rec[order], kk[order], end[order]

@@ -136,3 +136,18 @@ def test_mask_renders_back_to_an_expression() -> None:
     mask = parse_classes("pc,+fc,-fr", C)
     assert mask.to_expression(C) == "-fr,+fc,pc"
     assert parse_classes(mask.to_expression(C), C) == mask
+
+
+def test_drops_are_reported_at_the_end_of_a_stream() -> None:
+    from knox_analytics.live.device import PipeStats
+    from knox_analytics.live.source import Source
+    from knox_analytics.live.stream import report_stats
+
+    fake = FakePipe()
+    pipe = AuditPipe(opener=fake.open, ioctl=fake.ioctl)
+    seen: list[PipeStats] = []
+    chunks = iter([(b"a", 0), (b"b", 1)])
+    out = list(report_stats(chunks, Source(42, "device", "/dev/auditpipe", pipe), seen.append,
+                            every=3600))
+    assert out == [(b"a", 0), (b"b", 1)]
+    assert seen == [PipeStats(inserts=10, reads=7, drops=3, truncates=1)]

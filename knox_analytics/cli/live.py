@@ -18,7 +18,9 @@ from knox_analytics.live import auditon as A
 from knox_analytics.live import privilege, proc
 from knox_analytics.live.capture import Capture, CaptureConfig
 from knox_analytics.live.classes import AuMask, load_class_table, parse_classes
+from knox_analytics.live.device import PipeStats
 from knox_analytics.live.source import Source, framed_chunks, open_source
+from knox_analytics.live.stream import report_stats
 from knox_analytics.live.units import parse_duration, parse_rotate
 
 SourceOpt = Annotated[str | None, typer.Option(
@@ -48,6 +50,10 @@ def _open(source: str | None, classes: str, naflags: str | None, sudo: bool) -> 
     flags = parse_classes(classes)
     na = parse_classes(naflags) if naflags is not None else flags
     return open_source(source, flags, na)
+
+
+def _print_stats(stats: PipeStats) -> None:
+    _err(f"audit pipe: {stats.drops} dropped, {stats.truncates} truncated")
 
 
 def _refuse_terminal() -> None:
@@ -86,13 +92,10 @@ def auditpipe(
             _err(_summary_lines(summary))
             return
         out = sys.stdout.buffer
-        for chunk, _offset in framed_chunks(src):
+        for chunk, _offset in report_stats(framed_chunks(src), src, _print_stats, 60.0):
             out.write(chunk)
             out.flush()
     finally:
-        stats = src.stats()
-        if stats is not None:
-            _err(f"audit pipe: {stats.drops} dropped, {stats.truncates} truncated")
         src.close()
 
 
@@ -146,7 +149,7 @@ def paudit(
     _refuse_terminal()
     _escalate_if_needed(source, sudo)
     out = sys.stdout.buffer
-    for record in proc.paudit(names, source, follow=follow):
+    for record in proc.paudit(names, source, follow=follow, on_stats=_print_stats):
         out.write(record)
         out.flush()
 

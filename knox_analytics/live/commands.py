@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
+from knox_analytics.live.device import PipeStats
 from knox_analytics.live.proc import (
     ProcessTracker,
     exec_pid,
@@ -68,15 +69,19 @@ def make_filter(*, user: str | None = None, pid: int | None = None,
 
 def live_commands(source: str | None = None, follow: bool = False, *,
                   stop: Callable[[], bool] | None = None, poll: float = 0.25,
+                  on_stats: Callable[[PipeStats], None] | None = None,
                   **filters: Any) -> Iterator[dict[str, Any]]:
     """Yield one dict per exec as records arrive (see module docstring for ``filters``).
+
+    From the audit pipe, ``on_stats`` gets its drop/truncate counters every minute and at
+    the end (print them: a live view that silently drops records misleads).
 
     >>> for c in live_commands(source="/tmp/audit.fifo", user="alice"):  # doctest: +SKIP
     ...     print(c["pid"], " ".join(c["argv"]))
     """
     keep = make_filter(**filters)
     tracker = ProcessTracker(set())  # tracks no names: used for its parent map
-    for chunk in live_chunks(source, follow=follow, stop=stop, poll=poll):
+    for chunk in live_chunks(source, follow=follow, stop=stop, poll=poll, on_stats=on_stats):
         for row in rows(chunk.table):
             tracker.observe(row)
             if is_exec(row):

@@ -115,7 +115,7 @@ def first_exec(table_rows: Iterable[dict[str, Any]], names: set[str]) -> dict[st
 
 
 def paudit(names: Iterable[str], source: str | None = None, *, follow: bool = False,
-           stop: Any = None) -> Iterator[bytes]:
+           stop: Any = None, on_stats: Any = None) -> Iterator[bytes]:
     """Raw records of processes named ``names`` and their descendants, as they arrive.
 
     >>> for record in paudit(["sshd"], source="/tmp/audit.fifo"):  # doctest: +SKIP
@@ -124,7 +124,7 @@ def paudit(names: Iterable[str], source: str | None = None, *, follow: bool = Fa
     from knox_analytics.live.stream import live_chunks
 
     tracker = ProcessTracker(set(names))
-    for chunk in live_chunks(source, follow=follow, stop=stop):
+    for chunk in live_chunks(source, follow=follow, stop=stop, on_stats=on_stats):
         yield from select_records(chunk.data, chunk.offset, rows(chunk.table), tracker)
 
 

@@ -11,9 +11,10 @@ import pyarrow as pa
 
 from knox_analytics.live.classes import parse_classes
 from knox_analytics.live.decoding import decode_chunk
+from knox_analytics.live.device import PipeStats
 from knox_analytics.live.follow import follow_file
 from knox_analytics.live.framer import StreamFramer
-from knox_analytics.live.source import framed_chunks, open_source
+from knox_analytics.live.source import Source, framed_chunks, open_source
 
 #: What the process tools need from the audit pipe: process lifecycle and exec.
 PROCESS_CLASSES = "pc,ex"
@@ -42,10 +43,13 @@ def _follow_chunks(path: str, stop: Callable[[], bool] | None,
 
 def live_chunks(source: str | None = None, *, classes: str = PROCESS_CLASSES,
                 follow: bool = False, stop: Callable[[], bool] | None = None,
-                poll: float = 0.25, deadline: float | None = None) -> Iterator[Chunk]:
+                poll: float = 0.25, deadline: float | None = None,
+                on_stats: Callable[[PipeStats], None] | None = None,
+                stats_seconds: float = 60.0) -> Iterator[Chunk]:
     """Decoded chunks of whole records from the audit pipe, a file/FIFO/stdin, or a followed
     trail (``follow=True``: tail -f across rotations of ``current``).  ``deadline``
-    (``time.monotonic()``) ends the iteration when reached while waiting for input."""
+    (``time.monotonic()``) ends the iteration when reached while waiting for input;
+    ``on_stats`` receives the audit pipe's drop counters periodically and at the end."""
     name = source or "/dev/auditpipe"
     if follow:
         if source is None or source == "-":
@@ -58,7 +62,26 @@ def live_chunks(source: str | None = None, *, classes: str = PROCESS_CLASSES,
     else:
         mask = parse_classes(classes)
         src = open_source(source, mask, mask)
-        raw = framed_chunks(src, deadline)
+        raw = report_stats(framed_chunks(src, deadline), src, on_stats, stats_seconds)
     for data, offset in raw:
         result = decode_chunk(data, name, offset)
         yield Chunk(data, offset, result.table)
+
+
+def report_stats(chunks: Iterator[tuple[bytes, int]], src: Source,
+                 on_stats: Callable[[PipeStats], None] | None,
+                 every: float) -> Iterator[tuple[bytes, int]]:
+    """Pass ``chunks`` through; hand the audit pipe's drop counters to ``on_stats`` every
+    ``every`` seconds and at the end (nothing for other sources)."""
+    if on_stats is None or src.pipe is None:
+        yield from chunks
+        return
+    due = time.monotonic() + every
+    try:
+        for item in chunks:
+            yield item
+            if time.monotonic() >= due:
+                on_stats(src.pipe.stats())
+                due = time.monotonic() + every
+    finally:
+        on_stats(src.pipe.stats())

@@ -64,7 +64,7 @@ def test_every_trail_decodes_completely(name: str) -> None:
     assert [d for d in result.damage if d.kind == "skipped"] == []
 
 
-@pytest.mark.parametrize("chunk", [97, 1000, 4096, 65536])
+@pytest.mark.parametrize("chunk", [500, 4096, 65536])
 def test_chunked_reading_equals_one_shot(chunk: int) -> None:
     one_shot = _decode(WORKLOAD.read_bytes(), str(WORKLOAD))
     chunked, damage = _read_all(WORKLOAD, chunk_size=chunk)
@@ -92,7 +92,7 @@ def test_workload_fields_against_truth_sidecar() -> None:
 
 
 @pytest.mark.parametrize("opener", [gzip.open, bz2.open, lzma.open])
-def test_compressed_trails_are_read_transparently(tmp_path: Path, opener) -> None:  # noqa: ANN001
+def test_compressed_trails_are_read_transparently(tmp_path: Path, opener) -> None:
     target = tmp_path / "trail.compressed"  # no telling suffix: recognised by content
     with opener(target, "wb") as fh:
         fh.write(WORKLOAD.read_bytes())

@@ -1,0 +1,215 @@
+"""Benchmark the decoder and the converter (figures, not a test).
+
+    python benchmarks/convert.py [--size 300MB] [--oracle-mb 8] [--skip-jobs]
+
+Generates (once, cached in benchmarks/.cache/) a workload trail with the deterministic
+generator, then measures, each in a fresh subprocess so that peak RSS is its own:
+
+* decode to Arrow (read_trail over the file, one core): MB/s, records/s, peak RSS, and
+  the same on a tenth of the trail, to show memory does not grow with trail size;
+* end to end to Parquet (``convert``): MB/s, peak RSS;
+* the reference per-record decoder against the vectorized one on the same slice;
+* ``convert --jobs 2`` over the trail split into 8 files, against ``--jobs 1``.
+
+Targets (issue #3, on the 2-core machine): decode >= 200 MB/s, end-to-end >= 100 MB/s,
+peak RSS <= 512 MiB independent of trail size, >= 50x the per-record decoder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE = HERE / ".cache"
+TARGETS = {"decode_mb_s": 200, "convert_mb_s": 100, "rss_mib": 512, "oracle_ratio": 50}
+
+
+def _parse_size(text: str) -> int:
+    units = {"KB": 10**3, "MB": 10**6, "GB": 10**9}
+    for suffix, mult in units.items():
+        if text.upper().endswith(suffix):
+            return int(float(text[: -len(suffix)]) * mult)
+    return int(text)
+
+
+def workload_trail(size: int) -> Path:
+    """The cached benchmark trail (generated on first use)."""
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"workload-seed1-{size // 10**6}MB.bsm"
+    if not path.exists():
+        print(f"generating {path.name} (once) ...", flush=True)
+        started = time.perf_counter()
+        tmp = path.with_suffix(".tmp")
+        subprocess.run([sys.executable, "-m", "knox_analytics.workload", "--seed", "1",
+                        "--size", str(size), "-o", str(tmp)], check=True)
+        tmp.rename(path)
+        print(f"  generated in {time.perf_counter() - started:.0f} s")
+    return path
+
+
+def prefix(path: Path, nbytes: int, name: str) -> Path:
+    """The first records of ``path`` up to ``nbytes`` (cut at a record boundary)."""
+    out = CACHE / name
+    if out.exists():
+        return out
+    from knox_analytics.bsm.reader import read_trail
+
+    end = 0
+    for result in read_trail(path, chunk_size=4 << 20):
+        offsets = result.table["offset"].to_numpy()
+        lengths = result.table["length"].to_numpy()
+        fitting = offsets + lengths <= nbytes
+        if fitting.any():
+            end = int((offsets + lengths)[fitting].max())
+        if not fitting.all():
+            break
+    with open(path, "rb") as src, open(out, "wb") as dst:
+        dst.write(src.read(end))
+    return out
+
+
+def split(path: Path, parts: int) -> Path:
+    """The trail split at record boundaries into ``parts`` files, in a directory."""
+    out = CACHE / f"{path.stem}-split{parts}"
+    if out.exists():
+        return out
+    from knox_analytics.bsm.reader import read_trail
+
+    size = path.stat().st_size
+    cuts, goal = [0], size / parts
+    for result in read_trail(path):
+        ends = (result.table["offset"].to_numpy() + result.table["length"].to_numpy())
+        for end in ends:
+            if end >= goal * len(cuts) and len(cuts) < parts:
+                cuts.append(int(end))
+    cuts.append(size)
+    out.mkdir()
+    with open(path, "rb") as src:
+        for i, (a, b) in enumerate(itertools.pairwise(cuts)):
+            src.seek(a)
+            (out / f"part{i:02d}.bsm").write_bytes(src.read(b - a))
+    return out
+
+
+# --- measurements, each run in a subprocess -------------------------------------------
+
+def _measure_decode(path: str) -> dict:
+    from knox_analytics.bsm.reader import read_trail
+    from knox_analytics.bsm.tables import load_tables
+
+    tables = load_tables("builtin")
+    started, records = time.perf_counter(), 0
+    for result in read_trail(path, tables=tables):
+        records += result.records
+    return {"seconds": time.perf_counter() - started, "records": records}
+
+
+def _measure_convert(path: str, jobs: str = "1") -> dict:
+    from knox_analytics.bsm.tables import load_tables
+    from knox_analytics.convert import convert
+
+    out = tempfile.mkdtemp(prefix="knox-bench-")
+    try:
+        summary = convert([path], Path(out) / "ds", tables=load_tables("builtin"),
+                          jobs=int(jobs))
+        return {"seconds": summary.seconds, "records": summary.records}
+    finally:
+        shutil.rmtree(out)
+
+
+def _measure_oracle(path: str) -> dict:
+    from knox_analytics.bsm.decode import decode_bytes
+    from knox_analytics.bsm.reference import decode_reference
+    from knox_analytics.bsm.tables import load_tables
+
+    data, tables = Path(path).read_bytes(), load_tables("builtin")
+    started = time.perf_counter()
+    fast = decode_bytes(data, path, tables=tables)
+    fast_s = time.perf_counter() - started
+    started = time.perf_counter()
+    slow = decode_reference(data, path, tables=tables)
+    slow_s = time.perf_counter() - started
+    assert fast.table.num_rows == slow.table.num_rows
+    return {"fast_seconds": fast_s, "oracle_seconds": slow_s, "records": fast.table.num_rows}
+
+
+WORKERS = {"decode": _measure_decode, "convert": _measure_convert, "oracle": _measure_oracle}
+
+
+def run_worker(kind: str, *args: str) -> dict:
+    """Run one measurement in a fresh interpreter; add its peak RSS."""
+    proc = subprocess.run([sys.executable, __file__, "--worker", kind, *args],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", type=_parse_size, default=300 * 10**6)
+    ap.add_argument("--oracle-mb", type=float, default=8.0,
+                    help="slice decoded by both decoders for the speed ratio")
+    ap.add_argument("--skip-jobs", action="store_true")
+    ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        result = WORKERS[args.worker[0]](*args.worker[1:])
+        result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
+
+    trail = workload_trail(args.size)
+    mb = trail.stat().st_size / 1e6
+    tenth = prefix(trail, trail.stat().st_size // 10, f"{trail.stem}-tenth.bsm")
+    print(f"trail: {trail.name}, {mb:.0f} MB")
+    figures: dict[str, float] = {}
+
+    dec = run_worker("decode", str(trail))
+    figures["decode_mb_s"] = mb / dec["seconds"]
+    figures["rss_mib"] = dec["peak_rss_mib"]
+    small = run_worker("decode", str(tenth))
+    print(f"decode to Arrow : {figures['decode_mb_s']:7.1f} MB/s  "
+          f"{dec['records'] / dec['seconds']:>10,.0f} records/s  ({dec['records']:,} records "
+          f"in {dec['seconds']:.2f} s)")
+    print(f"peak RSS        : {dec['peak_rss_mib']:7.0f} MiB for {mb:.0f} MB; "
+          f"{small['peak_rss_mib']:.0f} MiB for {tenth.stat().st_size / 1e6:.0f} MB")
+
+    conv = run_worker("convert", str(trail))
+    figures["convert_mb_s"] = mb / conv["seconds"]
+    figures["rss_mib"] = max(figures["rss_mib"], conv["peak_rss_mib"])
+    print(f"end to end      : {figures['convert_mb_s']:7.1f} MB/s to Parquet (zstd), "
+          f"peak RSS {conv['peak_rss_mib']:.0f} MiB")
+
+    slice_ = prefix(trail, int(args.oracle_mb * 1e6), f"{trail.stem}-oracle.bsm")
+    orc = run_worker("oracle", str(slice_))
+    figures["oracle_ratio"] = orc["oracle_seconds"] / orc["fast_seconds"]
+    smb = slice_.stat().st_size / 1e6
+    print(f"vs per-record   : {figures['oracle_ratio']:7.1f}x  (oracle "
+          f"{smb / orc['oracle_seconds']:.1f} MB/s, vectorized "
+          f"{smb / orc['fast_seconds']:.1f} MB/s on the same {smb:.1f} MB in one buffer)")
+
+    if not args.skip_jobs:
+        parts = split(trail, 8)
+        one = run_worker("convert", str(parts), "1")
+        two = run_worker("convert", str(parts), "2")
+        print(f"--jobs 2        : {mb / two['seconds']:7.1f} MB/s vs {mb / one['seconds']:.1f} "
+              f"MB/s with --jobs 1 over 8 files ({one['seconds'] / two['seconds']:.2f}x)")
+
+    print("\ntargets:")
+    for key, goal in TARGETS.items():
+        got = figures[key]
+        met = got <= goal if key == "rss_mib" else got >= goal
+        print(f"  {key:13s} {got:8.1f}  target {'<=' if key == 'rss_mib' else '>='} "
+              f"{goal:<5}  {'met' if met else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

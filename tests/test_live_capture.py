@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
+from knox_analytics.errors import InputError
 from knox_analytics.live.capture import Capture, CaptureConfig
 from knox_analytics.live.framer import complete_prefix
 from knox_analytics.live.source import open_source
@@ -103,6 +104,23 @@ def test_capture_from_file_resumes_where_it_stopped(tmp_path: Path) -> None:
     again = Capture(out).run(open_source(str(trail)), install_signals=False)
     assert (first.records, again.records) == (3006, 0)
     assert read_dataset(out).num_rows == 3006
+
+
+def test_one_capture_per_directory(tmp_path: Path) -> None:
+    first = Capture(tmp_path / "out")
+    with pytest.raises(InputError, match="another knox capture is writing here"):
+        Capture(tmp_path / "out")
+    first.close()
+    Capture(tmp_path / "out").close()
+
+
+def test_damaged_stream_keeps_every_good_record(tmp_path: Path) -> None:
+    data = (TRAILS / "synthetic-workload.bsm").read_bytes()
+    noisy = tmp_path / "noisy.bsm"
+    cut = complete_prefix(data[:5000])[0]  # a record boundary: junk between two records
+    noisy.write_bytes(data[:cut] + b"\x14\x00\x00\x00\x50junk" + data[cut:])
+    summary = Capture(tmp_path / "out").run(open_source(str(noisy)), install_signals=False)
+    assert summary.records == 3006 and summary.damaged == 1
 
 
 @pytest.mark.slow

@@ -44,6 +44,7 @@ from knox_analytics.live.sink import PartSink
 from knox_analytics.live.source import Source
 
 STATE_NAME = "capture.json"
+LOCK_NAME = "capture.lock"
 STATE_VERSION = 1
 SEGMENT_DIR = "segments"
 DATASET_DIR = "dataset"
@@ -102,6 +103,19 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _lock(path: Path) -> int:
+    """Hold an exclusive lock on ``path`` for the life of the process (a kill releases it)."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        raise InputError(f"{path.parent}: another knox capture is writing here") from exc
+    return fd
+
+
 class Capture:
     """Capture from a :class:`Source` into ``out`` (see module docstring).
 
@@ -115,6 +129,7 @@ class Capture:
         self.config = config or CaptureConfig()
         self.seg_dir = self.out / SEGMENT_DIR
         self.seg_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = _lock(self.out / LOCK_NAME)
         self.sink = PartSink(self.out / DATASET_DIR, self.config.host)
         self.summary = CaptureSummary()
         self._say = on_message or (lambda _m: None)
@@ -315,6 +330,12 @@ class Capture:
                 self._report_stats(source)
                 next_stats = time.monotonic() + self.config.stats_seconds
 
+    def close(self) -> None:
+        """Release the capture directory (run() does this when it ends)."""
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
     def _report_stats(self, source: Source) -> None:
         stats = source.stats()
         if stats is not None:
@@ -333,3 +354,4 @@ class Capture:
         self.summary.bytes = sum(self.seg_path(i).stat().st_size for i in self._segments()
                                  if self.seg_path(i).exists())
         self._save_state()
+        self.close()

@@ -49,6 +49,9 @@ STATE_VERSION = 1
 SEGMENT_DIR = "segments"
 DATASET_DIR = "dataset"
 PUMP_SIZE = 1 << 20  # bytes per splice/read
+#: Linux only; elsewhere (macOS FIFOs) a read/write pair copies: a kill between the two
+#: loses what was read, which the audit pipe (whole records, a per-open queue) loses anyway.
+HAVE_SPLICE = hasattr(os, "splice")
 WAIT_SECONDS = 0.5  # longest wait for input between checks of the stop flag and stats
 
 
@@ -262,7 +265,7 @@ class Capture:
 
     # --- the pump ------------------------------------------------------------------------
     def _pump(self, source: Source, limit: int) -> int:
-        if source.is_stream:
+        if source.is_stream and HAVE_SPLICE:
             try:
                 n = os.splice(source.fd, self.seg_fd, limit, offset_dst=self.seg_size)
                 self.seg_size += n

@@ -19,6 +19,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from knox_analytics.errors import InputError
+from knox_analytics.live import capture as capture_module
 from knox_analytics.live.capture import Capture, CaptureConfig
 from knox_analytics.live.framer import complete_prefix
 from knox_analytics.live.source import open_source
@@ -75,7 +76,10 @@ def has_open(pid: int, path: Path) -> bool:
     return False
 
 
-def test_capture_fifo_rotates_on_record_boundaries(tmp_path: Path) -> None:
+@pytest.mark.parametrize("splice", [True, False], ids=["splice", "read-write"])
+def test_capture_fifo_rotates_on_record_boundaries(tmp_path: Path, splice: bool,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(capture_module, "HAVE_SPLICE", splice and capture_module.HAVE_SPLICE)
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     data = (TRAILS / "synthetic-workload.bsm").read_bytes()

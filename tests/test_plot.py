@@ -8,6 +8,7 @@ compares them with an independent query over the catalog views.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -340,3 +341,15 @@ def test_knox_plot_refuses_bad_output_before_decoding(app: object, tmp_path: Pat
                                       str(tmp_path / "there.png")])
     assert isinstance(result.exception, OutputExistsError)
     assert (tmp_path / "there.png").read_bytes() == b"x"
+
+
+def test_docs_images_are_small_pngs_linked_from_the_docs() -> None:
+    docs = Path(__file__).parent.parent / "docs"
+    text = (docs / "notebooks.md").read_text(encoding="utf-8")
+    linked = sorted(re.findall(r"\(images/([^)]+\.png)\)", text))
+    assert linked == sorted(p.name for p in (docs / "images").glob("*.png"))
+    for name in linked:
+        data_ = (docs / "images" / name).read_bytes()
+        assert data_[:8] == b"\x89PNG\r\n\x1a\n" and len(data_) < 100_000, name
+    for name in PICTURES:
+        assert f"knox plot {name} " in text, name

@@ -353,3 +353,20 @@ def test_docs_images_are_small_pngs_linked_from_the_docs() -> None:
         assert data_[:8] == b"\x89PNG\r\n\x1a\n" and len(data_) < 100_000, name
     for name in PICTURES:
         assert f"knox plot {name} " in text, name
+
+
+def test_without_matplotlib_knox_works_and_plot_says_what_to_install(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (  # block matplotlib as if the plot extra were not installed
+        "import sys; sys.modules['matplotlib'] = None; sys.modules['matplotlib.figure'] = None\n"
+        "from typer.testing import CliRunner\n"
+        "from knox_analytics.cli.main import app\n"
+        "assert CliRunner().invoke(app, ['--help']).exit_code == 0\n"
+        f"r = CliRunner().invoke(app, ['plot', 'logins', {str(TRAIL)!r}, '-o', "
+        f"{str(tmp_path / 'x.png')!r}])\n"
+        "print(type(r.exception).__name__, r.exception)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.startswith("UsageError pictures need matplotlib: pip install")

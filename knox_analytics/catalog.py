@@ -30,7 +30,7 @@ import pyarrow as pa
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.errors import InputError, UsageError
 from knox_analytics.schema import SCHEMA
-from knox_analytics.store import dataset_glob, is_dataset
+from knox_analytics.store import dataset_glob, dataset_root
 from knox_analytics.store.cache import cache_key, cached_path, prepare, writable
 from knox_analytics.userdb import read_id_file
 
@@ -200,8 +200,8 @@ def classify_inputs(inputs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
     datasets: list[Path] = []
     trails: list[Path] = []
     for path in inputs:
-        if is_dataset(path):
-            datasets.append(path)
+        if (root := dataset_root(path)) is not None:
+            datasets.append(root)
         elif path.is_dir():
             trails.extend(_trails_in(path))
         elif path.is_file():

@@ -147,3 +147,14 @@ def test_compressed_trail_without_suffix_resumes_correctly(tmp_path: Path) -> No
     later = knox("convert", str(trail), "-o", str(out), "-q")
     assert later.returncode == 0, later.stderr.decode()
     assert _rows(out) == 3006
+
+
+def test_capture_output_is_queryable_like_a_dataset(tmp_path: Path) -> None:
+    """`knox capture --out OUT` writes OUT/dataset/ (no manifest); the query commands
+    take OUT itself."""
+    out = tmp_path / "live"
+    cap = knox("capture", "--out", str(out), "--source", str(WORKLOAD))
+    assert cap.returncode == 0, cap.stderr.decode()
+    result = knox("query", "SELECT count(*) AS n FROM records", str(out), "-f", "csv")
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode().split() == ["n", "3006"]

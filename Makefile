@@ -1,30 +1,36 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
-# Both create (or refresh) the virtualenv in .venv first.
+# Each creates the virtualenv in .venv if needed and (re)installs what it needs whenever
+# pyproject.toml changed: the demo only the package, the tests every optional extra
+# (plots, notebooks, Spark) so that all of it is tested.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean
 
-venv: $(STAMP)
-
-$(STAMP): pyproject.toml
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
 
-demo: $(STAMP)
+$(VENV)/.core: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[test,plot,notebooks,spark]'
+	touch $@
+
+demo: $(VENV)/.core
 	$(PY) -m knox_analytics.demo
 
-test: $(STAMP)
+# pytest's exit status 5 means "no tests collected": treat it as a failure, not a pass.
+test: $(VENV)/.test
 	$(PY) -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
-lint: $(STAMP)
+lint: $(VENV)/.test
 	$(VENV)/bin/ruff check .
 
-bench: $(STAMP)
+bench: $(VENV)/.test
 	$(PY) benchmarks/convert.py
 
 clean:

@@ -14,11 +14,14 @@ README = (Path(__file__).parents[1] / "README.md").read_text()
 
 
 def _commands() -> list[str]:
-    return sorted(c.name or c.callback.__name__ for c in app.registered_commands)
+    """Top-level commands and command groups (knox plot ..., knox auditon ...)."""
+    commands = [c.name or c.callback.__name__ for c in app.registered_commands]
+    groups = [g.name for g in app.registered_groups if g.name]
+    return sorted(commands + groups)
 
 
 def test_there_are_commands() -> None:
-    assert {"convert", "print", "query", "commands"} <= set(_commands())
+    assert {"convert", "print", "query", "commands", "plot", "auditon"} <= set(_commands())
 
 
 @pytest.mark.parametrize("name", _commands())

@@ -158,3 +158,12 @@ def test_capture_output_is_queryable_like_a_dataset(tmp_path: Path) -> None:
     result = knox("query", "SELECT count(*) AS n FROM records", str(out), "-f", "csv")
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.decode().split() == ["n", "3006"]
+
+
+def test_bad_usage_exits_2(tmp_path: Path) -> None:
+    """Arguments that do not fit together (the library's UsageError) exit like typer's own
+    usage errors: status 2, one line."""
+    result = knox("errors", str(WORKLOAD), "--by", "nothing")
+    assert result.returncode == 2
+    assert result.stderr.decode().strip() == (
+        "knox: --by 'nothing': expected one of errno, command, path")

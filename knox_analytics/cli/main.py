@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from knox_analytics.errors import KnoxError
+from knox_analytics.errors import KnoxError, UsageError
 
 app = typer.Typer(
     name="knox",
@@ -43,6 +43,9 @@ def run() -> None:
     """Console-script entry point."""
     try:
         app()
+    except UsageError as exc:  # arguments that do not fit together: like typer's own
+        typer.echo(f"knox: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     except KnoxError as exc:
         typer.echo(f"knox: {exc}", err=True)
         sys.exit(EXIT_ERROR)

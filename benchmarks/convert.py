@@ -28,32 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-CACHE = HERE / ".cache"
+from common import CACHE, parse_size, workload_trail
+
 TARGETS = {"decode_mb_s": 200, "convert_mb_s": 100, "rss_mib": 512, "oracle_ratio": 50}
-
-
-def _parse_size(text: str) -> int:
-    units = {"KB": 10**3, "MB": 10**6, "GB": 10**9}
-    for suffix, mult in units.items():
-        if text.upper().endswith(suffix):
-            return int(float(text[: -len(suffix)]) * mult)
-    return int(text)
-
-
-def workload_trail(size: int) -> Path:
-    """The cached benchmark trail (generated on first use)."""
-    CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"workload-seed1-{size // 10**6}MB.bsm"
-    if not path.exists():
-        print(f"generating {path.name} (once) ...", flush=True)
-        started = time.perf_counter()
-        tmp = path.with_suffix(".tmp")
-        subprocess.run([sys.executable, "-m", "knox_analytics.workload", "--seed", "1",
-                        "--size", str(size), "-o", str(tmp)], check=True)
-        tmp.rename(path)
-        print(f"  generated in {time.perf_counter() - started:.0f} s")
-    return path
 
 
 def prefix(path: Path, nbytes: int, name: str) -> Path:
@@ -154,7 +131,7 @@ def run_worker(kind: str, *args: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--size", type=_parse_size, default=300 * 10**6)
+    ap.add_argument("--size", type=parse_size, default=300 * 10**6)
     ap.add_argument("--oracle-mb", type=float, default=8.0,
                     help="slice decoded by both decoders for the speed ratio")
     ap.add_argument("--skip-jobs", action="store_true")

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pyarrow as pa
+from common import workload_trail
 
 from knox_analytics.bsm.reader import read_trail
 from knox_analytics.render.jsonl import render_jsonl
@@ -30,19 +29,6 @@ from knox_analytics.render.praudit import render_table
 from knox_analytics.render.tokenfmt import Ctx, PrintOptions
 
 DEFAULT_SIZE = "300MB"
-
-
-def bench_trail(size: str) -> Path:
-    """The cached workload trail of ``size`` (generated on first use)."""
-    path = Path(tempfile.gettempdir()) / "knox-bench" / f"workload-seed1-{size}.bsm"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        print(f"generating {path} ...", file=sys.stderr)
-        tmp = path.with_suffix(".tmp")
-        subprocess.run([sys.executable, "-m", "knox_analytics.workload", "--seed", "1",
-                        "--size", size, "-o", str(tmp)], check=True)
-        tmp.rename(path)
-    return path
 
 
 def run(path: Path, opts: PrintOptions, json: bool) -> tuple[float, float, int]:
@@ -75,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
-    path = args.trail or bench_trail(args.size)
+    path = args.trail or workload_trail(args.size)
     mb = path.stat().st_size / 1e6
     opts = PrintOptions(resolve=False, oneline=not (args.x or args.n), xml=args.x)
     mode = "--json" if args.json else ("-xn" if args.x else ("-n" if args.n else "-ln"))

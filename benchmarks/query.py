@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-CACHE = Path(__file__).resolve().parent / ".cache"
+from common import CACHE, workload_trail
+
 sys.path.insert(0, str(CACHE.parent.parent))
 
-from knox_analytics.catalog import Catalog  # noqa: E402
-from knox_analytics.questions import Filters, ask, errors_by, process_tree  # noqa: E402
+from knox_analytics.catalog import Catalog
+from knox_analytics.questions import Filters, ask, errors_by, process_tree
 
 #: name -> what the command does with an open catalog
 QUESTIONS: dict[str, Callable[[Catalog], object]] = {
@@ -47,16 +47,6 @@ QUESTIONS: dict[str, Callable[[Catalog], object]] = {
     "SELECT count(*) FROM errors": lambda c: c.query("SELECT count(*) FROM errors"),
     "SELECT count(*) FROM network": lambda c: c.query("SELECT count(*) FROM network"),
 }
-
-
-def trail(size: str) -> Path:
-    """The cached benchmark trail (generated on first use: about a minute)."""
-    path = CACHE / f"bench-{size}.bsm"
-    if not path.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "knox_analytics.workload", "--seed", "1",
-                        "--size", size, "-o", str(path)], check=True)
-    return path
 
 
 def dataset(path: Path) -> tuple[Path, float]:
@@ -122,7 +112,7 @@ def main() -> None:
                         help="skip the decode-each-time comparison (it needs ~several GB)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    raw = trail(args.size)
+    raw = workload_trail(args.size)
     root, convert_s = dataset(raw)
     with Catalog([root]) as cat:
         records = cat.sql("SELECT count(*) FROM records").fetchall()[0][0]

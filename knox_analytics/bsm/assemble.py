@@ -59,6 +59,10 @@ def _normalise(tid: int, ex: Extracted) -> None:
 
 # --- assembling columns -----------------------------------------------------------------
 
+# A column while assembling: numpy for numbers (cheap to reorder), Arrow otherwise.
+Col = np.ndarray | pa.Array
+
+
 @dataclass
 class _Group:
     """Tokens of one column family (several ids), in trail order."""
@@ -68,11 +72,7 @@ class _Group:
     pos: np.ndarray
     end: np.ndarray
     inexact: np.ndarray
-    columns: dict[str, pa.Array]
-
-
-# A column while assembling: numpy for numbers (cheap to reorder), Arrow otherwise.
-Col = np.ndarray | pa.Array
+    columns: dict[str, Col]
 
 
 def _cast(values: Col | None, n: int, target: pa.DataType) -> Col:

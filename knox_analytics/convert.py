@@ -114,11 +114,11 @@ class _BackgroundWriter:
     """Runs a DatasetWriter's calls in order on one thread of its own.
 
     Parquet encoding and partitioning run in Arrow's C++ with the GIL released, so they
-    overlap with decoding the next chunk here.  The queue is short: at most two decoded
-    chunks wait, so memory stays flat.  Calls that answer (``plan``) wait for the queue.
+    overlap with decoding the next chunk here.  The queue is short: at most one decoded
+    chunk waits, so memory stays flat.  Calls that answer (``plan``) wait for the queue.
     """
 
-    def __init__(self, store: DatasetWriter, depth: int = 2) -> None:
+    def __init__(self, store: DatasetWriter, depth: int = 1) -> None:
         self.store, self.root = store, store.root
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None

@@ -25,7 +25,7 @@ from knox_analytics.bsm.decode import DecodeResult, decode_view
 from knox_analytics.bsm.tables import Tables, load_tables
 from knox_analytics.errors import DamagedTrailError, InputError, NotBSMError
 
-DEFAULT_CHUNK = 16 << 20
+DEFAULT_CHUNK = 8 << 20  # large enough to amortise numpy calls, small enough for flat RSS
 #: Magic numbers of the compressions auditd trails are commonly kept in.
 _MAGIC = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
 STDIN = "-"

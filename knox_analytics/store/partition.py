@@ -48,15 +48,16 @@ def partition_keys(table: pa.Table, label: str | None) -> pa.DictionaryArray:
 def split_by_partition(table: pa.Table, label: str | None) -> dict[str, pa.Table]:
     """Split ``table`` into one table per partition directory (rows keep their order).
 
-    One stable sort by partition and zero-copy slices: a filter per partition would
-    rescan every (nested) column once per partition.
+    The row numbers of every partition come from one stable sort (a filter per partition
+    would rescan every nested column once per partition); each partition then takes just
+    its rows.  Not slices of one sorted copy: a small partition waiting to be flushed
+    would keep the whole copy alive, and memory would grow chunk after chunk.
     """
     keys = partition_keys(table, label)
     if len(keys.dictionary) == 1:
         return {keys.dictionary[0].as_py(): table}
     codes = keys.indices.to_numpy(zero_copy_only=False)
     order = np.argsort(codes, kind="stable")
-    grouped = table.take(pa.array(order))
     bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=len(keys.dictionary)))))
-    return {key: grouped.slice(int(bounds[i]), int(bounds[i + 1] - bounds[i]))
+    return {key: table.take(pa.array(order[bounds[i]:bounds[i + 1]]))
             for i, key in enumerate(keys.dictionary.to_pylist()) if bounds[i + 1] > bounds[i]}

@@ -43,10 +43,10 @@ from knox_analytics.store.manifest import (
 from knox_analytics.store.partition import check_label, split_by_partition
 
 #: In-memory (Arrow) bytes per partition before it is written as a part file.
-PARTITION_FLUSH_BYTES = 64 << 20
+PARTITION_FLUSH_BYTES = 48 << 20
 #: In-memory bytes over all partitions before the largest one is flushed.  With a decoded
 #: chunk in flight and Parquet's own buffers this keeps `knox convert` under 512 MiB.
-TOTAL_FLUSH_BYTES = 160 << 20
+TOTAL_FLUSH_BYTES = 96 << 20
 #: Seconds between manifest checkpoints while converting many inputs.
 CHECKPOINT_SECONDS = 10.0
 LOCK_NAME = "_knox.lock"

@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from knox_analytics.catalog import load_users, lookup_tables
+from knox_analytics.catalog import MATERIALIZED, load_users, lookup_tables
 from knox_analytics.errors import InputError
 from knox_analytics.schema import SCHEMA
 from knox_analytics.spark.sqlgen import SparkView, spark_views
@@ -33,20 +33,28 @@ _NO_INFERENCE = "spark.sql.sources.partitionColumnTypeInference.enabled"
 
 def register_views(spark: Any, datasets: Sequence[str | Path], *,
                    users: Mapping[int, str] | str | Path | None = None,
-                   tables: str = "auto") -> list[str]:
+                   tables: str = "auto", cache: bool = True) -> list[str]:
     """Define ``records``, the lookup tables and every view in ``spark``; their names.
 
     ``datasets``: roots of datasets written by ``knox convert`` (local paths or URIs).
-    ``users`` and ``tables`` as for :class:`knox_analytics.catalog.Catalog`.
+    ``users`` and ``tables`` as for :class:`knox_analytics.catalog.Catalog`.  ``cache``:
+    keep ``records`` and the views the DuckDB catalog materialises (process instances,
+    execs, ...) in Spark's cache once computed, as the catalog does -- every process
+    question reads them several times.  Turn it off when the records do not fit in the
+    executors' memory (Spark then spills, or recomputes).
     """
     records = read_records(spark, datasets)
     records.createOrReplaceTempView("records")
+    if cache:
+        spark.catalog.cacheTable("records")
     names = ["records"]
     for name, table in {**lookup_tables(tables), "users": _users(users)}.items():
         spark.createDataFrame(_signed(table)).createOrReplaceTempView(name)
         names.append(name)
     for view in spark_views():
         _define(spark, view)
+        if cache and view.name in MATERIALIZED:
+            spark.catalog.cacheTable(view.name)  # lazy: filled by its first query
         names.append(view.name)
     return names
 

@@ -1,0 +1,60 @@
+"""One-call entry points for the CLI: start a session, do one thing, stop it.
+
+``knox convert --engine spark`` → :func:`convert_on`; ``knox query --engine spark`` →
+:func:`query_on`.  Errors come back as :class:`~knox_analytics.errors.KnoxError`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+from knox_analytics.convert import ConvertSummary
+from knox_analytics.errors import UsageError
+from knox_analytics.spark.session import DEFAULT_MASTER, local_session
+
+
+def convert_on(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], *,
+               master: str = DEFAULT_MASTER, overwrite: bool = False, strict: bool = False,
+               host: str | None = None) -> ConvertSummary:
+    """:func:`knox_analytics.spark.convert` in a session on ``master``.
+
+    >>> convert_on(["/fleet"], "audit-parquet", master="local[2]")  # doctest: +SKIP
+    """
+    from knox_analytics.spark.convert import convert
+
+    spark = local_session(master)
+    try:
+        return convert(spark, inputs, output, overwrite=overwrite, strict=strict, host=host)
+    finally:
+        spark.stop()
+
+
+def query_on(sql: str, datasets: Sequence[str | Path], *, master: str = DEFAULT_MASTER,
+             users: str | None = None) -> pa.Table:
+    """Run ``sql`` -- written for DuckDB, as for ``knox query`` -- on Spark over
+    ``datasets``, with every view defined; the answer as an Arrow table.
+
+    >>> query_on("SELECT count(*) AS n FROM commands", ["audit-parquet"])  # doctest: +SKIP
+    """
+    from sqlglot.errors import ParseError
+
+    from knox_analytics.spark.sqlgen import SqlGenError, translate
+    from knox_analytics.spark.views import register_views
+
+    try:
+        spark_sql = translate(sql)
+    except (ParseError, SqlGenError) as exc:
+        raise UsageError(f"SQL: {str(exc).strip().splitlines()[0]}") from exc
+    spark = local_session(master)
+    try:
+        register_views(spark, datasets, users=users, cache=False)
+        try:
+            return spark.sql(spark_sql).toArrow()
+        except Exception as exc:  # pyspark's AnalysisException & co: the user's SQL
+            raise UsageError(f"SQL on Spark: {str(exc).strip().splitlines()[0]}") from exc
+    finally:
+        spark.stop()

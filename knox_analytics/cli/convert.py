@@ -50,6 +50,10 @@ def convert_command(
                                       help="Decode this many files at once.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     tables: TablesOption = "auto",
+    engine: Annotated[str, typer.Option(help="local, or spark (pip install "
+                                        "'knox-analytics[spark]'; see docs/spark.md).")] = "local",
+    master: Annotated[str, typer.Option(help="Spark master for --engine spark: local[2], "
+                                        "spark://host:7077, yarn…")] = "local[2]",
 ) -> None:
     """Convert BSM trails into a hive-partitioned Parquet dataset (zstd).
 
@@ -62,6 +66,13 @@ def convert_command(
 
     Example: knox convert /var/audit -o audit-parquet --jobs 2
     """
+    if engine == "spark":
+        from knox_analytics.spark.run import convert_on
+
+        summary = convert_on(inputs, output, master=master, overwrite=overwrite,
+                             strict=strict, host=host)
+        _print_summary(summary)
+        raise typer.Exit(EXIT_DAMAGED if summary.damage else 0)
     total = _total_bytes(inputs)
     columns = [TextColumn("converting"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn()]

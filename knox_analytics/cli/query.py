@@ -130,12 +130,21 @@ def query(
     output: Output = None,
     force: Force = False,
     users: Users = None,
+    engine: Annotated[str, typer.Option(help="duckdb, or spark over datasets (see "
+                                        "docs/spark.md).")] = "duckdb",
+    master: Annotated[str, typer.Option(help="Spark master for --engine spark.")] = "local[2]",
 ) -> None:
     """Run SQL over datasets or trails, with every knox view defined.
 
     Example: knox query "SELECT command, count(*) AS n FROM commands GROUP BY 1
     ORDER BY n DESC" audit-parquet --format csv
     """
+    if engine == "spark":
+        from knox_analytics.spark.run import query_on
+
+        emit(query_on(sql, inputs or [], master=master, users=users), fmt, output,
+             force=force)
+        return
     with open_catalog(inputs, users) as cat:
         emit(cat.query(sql), fmt, output, force=force)
 

@@ -212,3 +212,33 @@ def test_every_view_same_answer_on_both_engines(engines: tuple[Any, Catalog],
     assert got.num_rows == want.num_rows
     if view not in TIE_VIEWS:
         assert _answer(got, TIE_COLUMNS) == _answer(want, TIE_COLUMNS)
+
+
+def test_views_over_an_empty_dataset(tmp_path: Path, spark: Any) -> None:
+    """A dataset with no records yet (nothing converted) still answers, with no rows."""
+    empty = tmp_path / "empty"
+    knox_convert([], empty)
+    register_views(spark, [empty], cache=False)
+    assert spark.sql("SELECT count(*) AS n FROM processes").collect()[0]["n"] == 0
+    assert spark.sql("SELECT * FROM records").columns[-1] == "date"
+
+
+def test_cli_engine_spark(tmp_path: Path, spark: Any) -> None:
+    """knox convert / knox query --engine spark (reusing this module's session)."""
+    from typer.testing import CliRunner
+
+    from knox_analytics.cli.main import app
+
+    runner = CliRunner()
+    out = tmp_path / "cli"
+    done = runner.invoke(app, ["convert", "--engine", "spark", str(SAMPLES), "-o", str(out)])
+    assert done.exit_code in (0, 3), done.output
+    answer = runner.invoke(app, ["query", "--engine", "spark", "--format", "csv",
+                                 "SELECT count(*) AS n FROM logins", str(out)])
+    assert answer.exit_code == 0, answer.output
+    with Catalog([out]) as catalog:
+        want = catalog.query("SELECT count(*) AS n FROM logins")["n"][0].as_py()
+    assert answer.stdout.splitlines()[-1] == str(want)
+    bad = runner.invoke(app, ["query", "--engine", "spark", "SELECT nosuch FROM events",
+                              str(out)])
+    assert bad.exit_code != 0 and "nosuch" in bad.output

@@ -7,14 +7,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
 from knox_analytics.convert import ConvertSummary
 from knox_analytics.errors import UsageError
-from knox_analytics.spark.session import DEFAULT_MASTER, local_session
+from knox_analytics.spark.session import DEFAULT_MASTER, local_session, require_pyspark
 
 
 def convert_on(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], *,
@@ -26,11 +28,8 @@ def convert_on(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLi
     """
     from knox_analytics.spark.convert import convert
 
-    spark = local_session(master)
-    try:
+    with _session(master) as spark:
         return convert(spark, inputs, output, overwrite=overwrite, strict=strict, host=host)
-    finally:
-        spark.stop()
 
 
 def query_on(sql: str, datasets: Sequence[str | Path], *, master: str = DEFAULT_MASTER,
@@ -49,12 +48,22 @@ def query_on(sql: str, datasets: Sequence[str | Path], *, master: str = DEFAULT_
         spark_sql = translate(sql)
     except (ParseError, SqlGenError) as exc:
         raise UsageError(f"SQL: {str(exc).strip().splitlines()[0]}") from exc
-    spark = local_session(master)
-    try:
+    with _session(master) as spark:
         register_views(spark, datasets, users=users, cache=False)
         try:
             return spark.sql(spark_sql).toArrow()
         except Exception as exc:  # pyspark's AnalysisException & co: the user's SQL
             raise UsageError(f"SQL on Spark: {str(exc).strip().splitlines()[0]}") from exc
+
+
+@contextmanager
+def _session(master: str) -> Iterator[Any]:
+    """A session on ``master``, stopped afterwards -- unless one was already running in
+    this process (a notebook, a test): that one is used and left running."""
+    active = require_pyspark().SparkSession.getActiveSession()
+    spark = active or local_session(master)
+    try:
+        yield spark
     finally:
-        spark.stop()
+        if active is None:
+            spark.stop()

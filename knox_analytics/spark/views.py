@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from knox_analytics.catalog import MATERIALIZED, load_users, lookup_tables
 from knox_analytics.errors import InputError
@@ -142,14 +141,25 @@ def _users(users: Mapping[int, str] | str | Path | None) -> pa.Table:
 
 
 def _signed(table: pa.Table) -> pa.Table:
-    """Unsigned and dictionary columns as the types Spark reads them as."""
-    columns = []
-    for column in table.columns:
-        if pa.types.is_dictionary(column.type):
-            column = pc.cast(column, column.type.value_type)
-        wider = _WIDER.get(column.type)
-        columns.append(pc.cast(column, wider) if wider is not None else column)
-    return pa.table(columns, names=table.column_names)
+    """``table`` with the types Spark reads from Parquet: no unsigned, no dictionary."""
+    schema = pa.schema([pa.field(f.name, _spark_type(f.type)) for f in table.schema])
+    if table.num_rows == 0:  # pyspark cannot take a column of zero chunks: give it one
+        return pa.Table.from_batches([pa.RecordBatch.from_pylist([], schema=schema)])
+    return table.cast(schema)
+
+
+def _spark_type(type_: pa.DataType) -> pa.DataType:
+    if pa.types.is_dictionary(type_):
+        return _spark_type(type_.value_type)
+    if type_ in _WIDER:
+        return _WIDER[type_]
+    if type_ == pa.uint64():
+        return pa.decimal128(20, 0)
+    if pa.types.is_list(type_):
+        return pa.list_(_spark_type(type_.value_type))
+    if pa.types.is_struct(type_):
+        return pa.struct([pa.field(f.name, _spark_type(f.type)) for f in type_])
+    return type_
 
 
 def _define(spark: Any, view: SparkView) -> None:

@@ -11,6 +11,7 @@ orphans that the next :class:`DatasetWriter` open removes.
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pyarrow as pa
@@ -45,7 +46,9 @@ def write_parts(root: str, tables: list[pa.Table], *, label: str | None, prefix:
 
 def _write_one(directory: Path, name: str, table: pa.Table, compression: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{name}.tmp"
+    # A retried or speculative attempt of the same task writes the same names: its own
+    # temporary file, then an atomic rename of identical content.
+    tmp = directory / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
     table = table.replace_schema_metadata({**(SCHEMA.metadata or {}), **FILE_METADATA})
     pq.write_table(table, tmp, compression=compression, row_group_size=ROW_GROUP_ROWS)
     os.replace(tmp, directory / name)

@@ -62,6 +62,8 @@ def _session(master: str) -> Iterator[Any]:
     this process (a notebook, a test): that one is used and left running."""
     active = require_pyspark().SparkSession.getActiveSession()
     spark = active or local_session(master)
+    if active is None:  # a CLI run: our own message for a bad query, not Spark's log
+        spark.sparkContext.setLogLevel("OFF")
     try:
         yield spark
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from types import ModuleType
 
 import pyarrow as pa
 import pytest
@@ -118,11 +119,15 @@ def test_generated_trail_is_deterministic() -> None:
 
 
 # -- the SQL generator ------------------------------------------------------------------
-sqlgen = pytest.importorskip("knox_analytics.spark.sqlgen",
-                             reason="sqlglot not installed: pip install -e '.[spark]'")
+@pytest.fixture(scope="module")
+def sqlgen() -> ModuleType:  # or a skip: the range tests above need no sqlglot
+    pytest.importorskip("sqlglot", reason="sqlglot not installed: pip install -e '.[spark]'")
+    from knox_analytics.spark import sqlgen
+
+    return sqlgen
 
 
-def test_every_view_file_renders_for_spark() -> None:
+def test_every_view_file_renders_for_spark(sqlgen: ModuleType) -> None:
     import re
 
     from knox_analytics.catalog import sql_files
@@ -148,11 +153,11 @@ def test_every_view_file_renders_for_spark() -> None:
     ("SELECT list(x ORDER BY t, o) FROM r",
      "TRANSFORM(ARRAY_SORT(COLLECT_LIST(STRUCT(t AS k0, o AS k1, x AS v))), e -> e.v)"),
 ])
-def test_rewrite_rules(duckdb: str, spark: str) -> None:
+def test_rewrite_rules(sqlgen: ModuleType, duckdb: str, spark: str) -> None:
     assert spark in " ".join(sqlgen.translate(duckdb).split())
 
 
-def test_asof_join_becomes_an_equi_join_with_a_validity_interval() -> None:
+def test_asof_join_becomes_an_equi_join_with_a_validity_interval(sqlgen: ModuleType) -> None:
     sql = " ".join(sqlgen.translate(
         "SELECT a.x, b.y FROM a ASOF LEFT JOIN b ON b.k = a.k AND a.t >= b.t").split())
     assert "LEAD(b.t) OVER (PARTITION BY b.k ORDER BY b.t NULLS LAST) AS __asof_next" in sql
@@ -162,7 +167,7 @@ def test_asof_join_becomes_an_equi_join_with_a_validity_interval() -> None:
     assert "a.t <= b.__asof_next" in strict
 
 
-def test_unsupported_sql_fails_loudly() -> None:
+def test_unsupported_sql_fails_loudly(sqlgen: ModuleType) -> None:
     with pytest.raises(sqlgen.SqlGenError, match="latest right row"):
         sqlgen.translate("SELECT 1 FROM a ASOF LEFT JOIN b ON a.k = b.k AND a.t <= b.t")
     with pytest.raises(sqlgen.SqlGenError, match="DESC"):

@@ -3,6 +3,7 @@ everywhere (STYLE.md: shared options are defined once)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -13,6 +14,25 @@ TablesOption = Annotated[
     str,
     typer.Option("--tables", help="Event/class tables: auto (host's /etc/security when "
                  "present), builtin, host, or a directory holding audit_event/audit_class."),
+]
+
+class Engine(StrEnum):
+    """Where the work runs."""
+
+    local = "local"  # this machine: knox's own converter, DuckDB for queries
+    spark = "spark"
+
+
+#: --engine / --master, spelled the same in `knox convert` and `knox query`.
+EngineOption = Annotated[
+    Engine,
+    typer.Option("--engine", help="local (this machine: knox's converter, DuckDB) or spark "
+                 "(needs the spark extra; see docs/spark.md)."),
+]
+MasterOption = Annotated[
+    str,
+    typer.Option("--master", help="Spark master for --engine spark: local[2], "
+                 "spark://host:7077, yarn, ..."),
 ]
 
 stderr = Console(stderr=True, highlight=False)

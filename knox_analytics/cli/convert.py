@@ -17,7 +17,14 @@ from rich.progress import (
 
 from knox_analytics.bsm.reader import STDIN, expand_inputs
 from knox_analytics.bsm.tables import load_tables
-from knox_analytics.cli.common import TablesOption, stderr, warn
+from knox_analytics.cli.common import (
+    Engine,
+    EngineOption,
+    MasterOption,
+    TablesOption,
+    stderr,
+    warn,
+)
 from knox_analytics.convert import ConvertSummary, convert
 
 #: Exit status when the conversion finished but skipped damaged byte ranges.
@@ -50,10 +57,8 @@ def convert_command(
                                       help="Decode this many files at once.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     tables: TablesOption = "auto",
-    engine: Annotated[str, typer.Option(help="local, or spark (pip install "
-                                        "'knox-analytics[spark]'; see docs/spark.md).")] = "local",
-    master: Annotated[str, typer.Option(help="Spark master for --engine spark: local[2], "
-                                        "spark://host:7077, yarn…")] = "local[2]",
+    engine: EngineOption = Engine.local,
+    master: MasterOption = "local[2]",
 ) -> None:
     """Convert BSM trails into a hive-partitioned Parquet dataset (zstd).
 
@@ -66,7 +71,7 @@ def convert_command(
 
     Example: knox convert /var/audit -o audit-parquet --jobs 2
     """
-    if engine == "spark":
+    if engine is Engine.spark:
         from knox_analytics.spark.run import convert_on
 
         summary = convert_on(inputs, output, master=master, overwrite=overwrite,

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import typer
 
 from knox_analytics.catalog import Catalog
+from knox_analytics.cli.common import Engine, EngineOption, MasterOption
 from knox_analytics.errors import OutputExistsError, UsageError
 
 FORMATS = ("table", "csv", "json", "ndjson", "parquet")
@@ -130,16 +131,15 @@ def query(
     output: Output = None,
     force: Force = False,
     users: Users = None,
-    engine: Annotated[str, typer.Option(help="duckdb, or spark over datasets (see "
-                                        "docs/spark.md).")] = "duckdb",
-    master: Annotated[str, typer.Option(help="Spark master for --engine spark.")] = "local[2]",
+    engine: EngineOption = Engine.local,
+    master: MasterOption = "local[2]",
 ) -> None:
     """Run SQL over datasets or trails, with every knox view defined.
 
     Example: knox query "SELECT command, count(*) AS n FROM commands GROUP BY 1
     ORDER BY n DESC" audit-parquet --format csv
     """
-    if engine == "spark":
+    if engine is Engine.spark:
         from knox_analytics.spark.run import query_on
 
         emit(query_on(sql, inputs or [], master=master, users=users), fmt, output,

@@ -5,7 +5,10 @@
 -- a child of a child that never exec'd inherits nothing.
 CREATE OR REPLACE VIEW instance_commands AS
 WITH ok AS (
-    SELECT instance, time, paths[1] AS command_path FROM execs WHERE success
+    -- One row per instance and millisecond, the later record winning: a spawn and its
+    -- exec can share a millisecond, and "latest" must not depend on an engine's tie order.
+    SELECT instance, time, arg_max(paths[1], "offset") AS command_path
+    FROM execs WHERE success GROUP BY instance, time
 ),
 own AS (
     SELECT instance, arg_max(command_path, time) AS command_path FROM ok GROUP BY instance

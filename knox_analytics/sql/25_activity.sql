@@ -5,7 +5,10 @@
 -- activity: `events` plus `instance`, `command_path` and `command` (the base name).
 CREATE OR REPLACE VIEW record_process AS
 WITH ok AS (
-    SELECT instance, time, paths[1] AS command_path FROM execs WHERE success
+    -- One row per instance and millisecond, the later record winning: a spawn and its
+    -- exec can share a millisecond, and "latest" must not depend on an engine's tie order.
+    SELECT instance, time, arg_max(paths[1], "offset") AS command_path
+    FROM execs WHERE success GROUP BY instance, time
 )
 SELECT
     e.source, e."offset", e.instance,

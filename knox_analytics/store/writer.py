@@ -59,6 +59,7 @@ WRITE_OPTIONS = {
     "write_statistics": ["offset", "event", "time", "auid", "euid", "ruid", "pid",
                          "return_errno", "success"],
 }
+ROW_GROUP_ROWS = 256_000
 LOCK_NAME = "_knox.lock"
 PART_GLOB = "host=*/date=*/part-*.parquet"
 FILE_METADATA = {"knox_analytics.schema_version": str(SCHEMA_VERSION),
@@ -218,14 +219,24 @@ class DatasetWriter:
         self._buffered.pop(key, None)
         if not tables:
             return
-        directory = self.root / key
-        directory.mkdir(parents=True, exist_ok=True)
         self._seq += 1
         name = f"part-{self._run}-{self._seq:05d}.parquet"
-        tmp = directory / f".{name}.tmp"
-        table = pa.concat_tables(tables).replace_schema_metadata(
-            {**(SCHEMA.metadata or {}), **FILE_METADATA})
-        pq.write_table(table, tmp, compression=self.compression, row_group_size=256_000,
-                       **WRITE_OPTIONS)
-        os.replace(tmp, directory / name)
+        write_part_file(self.root / key, name, pa.concat_tables(tables), self.compression)
         self.manifest.parts.append(f"{key}/{name}")
+
+
+def write_part_file(directory: Path, name: str, table: pa.Table,
+                    compression: str = "zstd") -> None:
+    """Write one part file of the dataset, as every writer of it must (DatasetWriter,
+    the Spark tasks): schema version in the metadata, the same Parquet options, a hidden
+    temporary name then an atomic rename, so a reader never sees half a file.
+
+    The temporary name is unique per call: a retried or speculative Spark attempt
+    writing the same part renames identical content over it.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+    table = table.replace_schema_metadata({**(SCHEMA.metadata or {}), **FILE_METADATA})
+    pq.write_table(table, tmp, compression=compression, row_group_size=ROW_GROUP_ROWS,
+                   **WRITE_OPTIONS)
+    os.replace(tmp, directory / name)

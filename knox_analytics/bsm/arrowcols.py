@@ -30,6 +30,11 @@ def binary_spans(view: ByteView, starts: np.ndarray, stops: np.ndarray) -> pa.Ar
     offsets[1::2] = stops
     if np.any(offsets[1:] < offsets[:-1]):  # not in trail order: gather bytes instead
         return _binary_by_gather(view, starts, stops)
+    if view.n < (1 << 31) - 1:  # a chunk: int32 offsets, no copy to narrow them later
+        over = pa.BinaryArray.from_buffers(
+            pa.binary(), 2 * m - 1,
+            [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(view.u8)])
+        return pc.take(over, pa.array(np.arange(0, 2 * m, 2)))
     big = pa.LargeBinaryArray.from_buffers(
         pa.large_binary(), 2 * m - 1, [None, pa.py_buffer(offsets), pa.py_buffer(view.u8)]
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -34,3 +35,30 @@ def workload_trail(size: int | str) -> Path:
         tmp.rename(path)
         print(f"  generated in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return path
+
+
+def split_trail(path: Path, parts: int) -> Path:
+    """``path`` cut at record boundaries into ``parts`` files, in a cached directory."""
+    out = CACHE / f"{path.stem}-split{parts}"
+    if out.exists():
+        return out
+    from knox_analytics.bsm.reader import read_trail
+
+    size = path.stat().st_size
+    cuts, goal = [0], size / parts
+    for result in read_trail(path):
+        ends = result.table["offset"].to_numpy() + result.table["length"].to_numpy()
+        for end in ends:
+            if end >= goal * len(cuts) and len(cuts) < parts:
+                cuts.append(int(end))
+    cuts.append(size)
+    tmp = out.with_suffix(".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with open(path, "rb") as src:
+        for i in range(len(cuts) - 1):
+            src.seek(cuts[i])
+            (tmp / f"trail{i:03d}.bsm").write_bytes(src.read(cuts[i + 1] - cuts[i]))
+    tmp.rename(out)
+    return out
+

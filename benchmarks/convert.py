@@ -18,7 +18,6 @@ peak RSS <= 512 MiB independent of trail size, >= 50x the per-record decoder.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import resource
 import shutil
@@ -28,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import CACHE, parse_size, workload_trail
+from common import CACHE, parse_size, split_trail, workload_trail
 
 TARGETS = {"decode_mb_s": 200, "convert_mb_s": 100, "rss_mib": 512, "oracle_ratio": 50}
 
@@ -51,29 +50,6 @@ def prefix(path: Path, nbytes: int, name: str) -> Path:
             break
     with open(path, "rb") as src, open(out, "wb") as dst:
         dst.write(src.read(end))
-    return out
-
-
-def split(path: Path, parts: int) -> Path:
-    """The trail split at record boundaries into ``parts`` files, in a directory."""
-    out = CACHE / f"{path.stem}-split{parts}"
-    if out.exists():
-        return out
-    from knox_analytics.bsm.reader import read_trail
-
-    size = path.stat().st_size
-    cuts, goal = [0], size / parts
-    for result in read_trail(path):
-        ends = (result.table["offset"].to_numpy() + result.table["length"].to_numpy())
-        for end in ends:
-            if end >= goal * len(cuts) and len(cuts) < parts:
-                cuts.append(int(end))
-    cuts.append(size)
-    out.mkdir()
-    with open(path, "rb") as src:
-        for i, (a, b) in enumerate(itertools.pairwise(cuts)):
-            src.seek(a)
-            (out / f"part{i:02d}.bsm").write_bytes(src.read(b - a))
     return out
 
 
@@ -174,7 +150,7 @@ def main() -> None:
           f"{smb / orc['fast_seconds']:.1f} MB/s on the same {smb:.1f} MB in one buffer)")
 
     if not args.skip_jobs:
-        parts = split(trail, 8)
+        parts = split_trail(trail, 8)
         one = run_worker("convert", str(parts), "1")
         two = run_worker("convert", str(parts), "2")
         print(f"--jobs 2        : {mb / two['seconds']:7.1f} MB/s vs {mb / one['seconds']:.1f} "

@@ -28,33 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import CACHE, parse_size, workload_trail
-
-
-def split_trail(path: Path, parts: int) -> Path:
-    """``path`` cut at record boundaries into ``parts`` files (cached)."""
-    out = CACHE / f"{path.stem}-spark-split{parts}"
-    if out.exists():
-        return out
-    from knox_analytics.bsm.reader import read_trail
-
-    size = path.stat().st_size
-    cuts, goal = [0], size / parts
-    for result in read_trail(path):
-        ends = result.table["offset"].to_numpy() + result.table["length"].to_numpy()
-        for end in ends:
-            if end >= goal * len(cuts) and len(cuts) < parts:
-                cuts.append(int(end))
-    cuts.append(size)
-    tmp = out.with_suffix(".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    with open(path, "rb") as src:
-        for i in range(len(cuts) - 1):
-            src.seek(cuts[i])
-            (tmp / f"trail{i:03d}.bsm").write_bytes(src.read(cuts[i + 1] - cuts[i]))
-    tmp.rename(out)
-    return out
+from common import CACHE, parse_size, split_trail, workload_trail
 
 
 def run_knox(inputs: Path, out: Path) -> tuple[float, int]:

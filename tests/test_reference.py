@@ -573,7 +573,11 @@ def test_random_bytes_never_crash(data: bytes) -> None:
 @given(st.data())
 def test_mutated_trail_never_crashes(draw: st.DataObject) -> None:
     """A slice of synthetic-all-tokens.bsm with bytes overwritten, inserted and cut."""
-    trail = _trail("synthetic-all-tokens.bsm")
+    _assert_tiles(_mutated_slice(draw, _trail("synthetic-all-tokens.bsm")))
+
+
+def _mutated_slice(draw: st.DataObject, trail: bytes) -> bytes:
+    """A slice of ``trail`` with a few short runs of bytes overwritten or inserted."""
     start = draw.draw(st.integers(0, len(trail) - 1))
     data = bytearray(trail[start:start + draw.draw(st.integers(1, 1500))])
     for _ in range(draw.draw(st.integers(0, 4))):
@@ -583,7 +587,7 @@ def test_mutated_trail_never_crashes(draw: st.DataObject) -> None:
             data[at:at + len(patch)] = patch
         else:
             data[at:at] = patch
-    _assert_tiles(bytes(data))
+    return bytes(data)
 
 
 
@@ -673,13 +677,4 @@ def test_vectorized_matches_on_mutated_trails(draw: st.DataObject) -> None:
     trail = _trail(draw.draw(st.sampled_from(["synthetic-all-tokens.bsm",
                                               "macos-10.9-apple.bsm",
                                               "openbsm-test-vectors.bsm"])))
-    start = draw.draw(st.integers(0, len(trail) - 1))
-    data = bytearray(trail[start:start + draw.draw(st.integers(1, 1500))])
-    for _ in range(draw.draw(st.integers(0, 4))):
-        at = draw.draw(st.integers(0, len(data)))
-        patch = draw.draw(st.binary(min_size=1, max_size=6))
-        if draw.draw(st.booleans()):
-            data[at:at + len(patch)] = patch
-        else:
-            data[at:at] = patch
-    _assert_same_as_vectorized(bytes(data))
+    _assert_same_as_vectorized(_mutated_slice(draw, trail))

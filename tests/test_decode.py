@@ -261,3 +261,15 @@ def test_damage_never_loses_an_untouched_record(draw: st.DataObject) -> None:
     covered = sum(result.table["length"].to_pylist()) + sum(
         d.length for d in result.damage if d.kind == "skipped")
     assert covered == len(data)
+
+
+def test_file_tokens_between_records_keep_trail_order() -> None:
+    """auditd's file tokens open and close each trail; two trails in one buffer put two of
+    them between records (sample_trails/generated-workday.bsm starts and ends with one)."""
+    day = (Path(__file__).parents[1] / "sample_trails" / "generated-workday.bsm").read_bytes()
+    table = decode_bytes(day + day, "two-days", tables=TABLES).table
+    offsets = table["offset"].to_pylist()
+    assert offsets == sorted(offsets) and table.num_rows == 2 * (3000 + 2)
+    files = [o for o, h in zip(offsets, table["header_token"].to_pylist(), strict=True)
+             if h == 0x11]
+    assert files == [0, len(day) - 52, len(day), 2 * len(day) - 52]

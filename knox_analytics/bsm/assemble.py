@@ -94,7 +94,10 @@ def _is_numeric(type_: pa.DataType) -> bool:
     return type_.id in _NUMPY_TYPES
 
 
-def _take(values: Col, idx: np.ndarray) -> Col:
+def _take(values: Col, idx: np.ndarray | None) -> Col:
+    """``values[idx]``; None means every row, as they are (no copy)."""
+    if idx is None:
+        return values
     return values[idx] if isinstance(values, np.ndarray) else values.take(pa.array(idx))
 
 
@@ -209,7 +212,8 @@ class Assembler:
         first[1:] = g.rec[1:] != g.rec[:-1]
         self._note_inexact(g, g.inexact & first, True)
         self._note_inexact(g, ~first, False)
-        keep = np.flatnonzero(first)
+        # Usually one token of the kind per record: then there is nothing to drop.
+        keep = None if first.all() else np.flatnonzero(first)
         if family == "identity":
             values = pa.StructArray.from_arrays(
                 [_arrow(_take(g.columns[n], keep), types[n]) for n in names], names=names)

@@ -107,6 +107,27 @@ def _file_token_rows(view: ByteView, spans: list[tuple[int, int]], source: str,
     return pa.Table.from_pylist(rows, schema=SCHEMA)
 
 
+def _with_file_rows(records: pa.Table, files: pa.Table) -> pa.Table:
+    """Place the stand-alone file-token rows among the records, in trail order.
+
+    auditd writes them at a trail's start and end, so they usually go before or after
+    every record (a zero-copy concatenation); only elsewhere (trails concatenated in one
+    chunk) is the whole chunk reordered.
+    """
+    offsets = records["offset"].to_numpy()
+    file_offsets = files["offset"].to_numpy()
+    if not len(offsets):
+        return files
+    before = file_offsets < offsets[0]
+    after = file_offsets > offsets[-1]
+    if (before | after).all():
+        keep = [files.filter(pa.array(before)), records, files.filter(pa.array(after))]
+        return pa.concat_tables(keep)
+    table = pa.concat_tables([records, files])
+    order = np.argsort(table["offset"].to_numpy(), kind="stable")
+    return table.take(pa.array(order))
+
+
 def decode_bytes(data: bytes | bytearray | memoryview | ByteView, source: str = "<bytes>", *,
                  base_offset: int = 0, final: bool = True, tables: Tables | None = None,
                  require_bsm: bool = True) -> DecodeResult:
@@ -135,9 +156,7 @@ def decode_view(view: ByteView, source: str = "<bytes>", *, base_offset: int = 0
         raise NotBSMError(source, detail)
     table, damage = _records_table(view, fr.starts, fr.lengths, source, base_offset, tables)
     if fr.file_tokens:
-        files = _file_token_rows(view, fr.file_tokens, source, base_offset)
-        table = pa.concat_tables([table, files])
-        order = np.argsort(table["offset"].to_numpy(), kind="stable")
-        table = table.take(pa.array(order))
+        table = _with_file_rows(table, _file_token_rows(view, fr.file_tokens, source,
+                                                        base_offset))
     damage = sorted(fr.damage + damage, key=lambda d: d.offset)
     return DecodeResult(table, damage, fr.consumed)

@@ -94,24 +94,22 @@ Formatter = Callable[[dict[str, Any], int, Ctx], Fmt]
 
 
 def _user(ctx: Ctx, arr: Any) -> pa.Array:
-    if ctx.opts.raw or not ctx.opts.resolve:
-        return F.dec_signed32(arr)
-    ids = ctx.ids
-
-    def name(u: int) -> bytes:
-        n = ids.user(u)
-        return n.encode() if n is not None else str(np.int32(np.uint32(u))).encode()
-    return F.map_unique(arr, name)
+    return _id_names(ctx, arr, "user")
 
 
 def _group(ctx: Ctx, arr: Any) -> pa.Array:
+    return _id_names(ctx, arr, "group")
+
+
+def _id_names(ctx: Ctx, arr: Any, kind: str) -> pa.Array:
+    """uid/gid column -> names (praudit without -n), else the number as a signed int."""
     if ctx.opts.raw or not ctx.opts.resolve:
         return F.dec_signed32(arr)
-    ids = ctx.ids
+    lookup = getattr(ctx.ids, kind)  # IdNames.user / IdNames.group (built on first use)
 
-    def name(g: int) -> bytes:
-        n = ids.group(g)
-        return n.encode() if n is not None else str(np.int32(np.uint32(g))).encode()
+    def name(i: int) -> bytes:
+        n = lookup(i)
+        return n.encode() if n is not None else str(np.int32(np.uint32(i))).encode()
     return F.map_unique(arr, name)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,9 +30,10 @@ import pyarrow.compute as pc
 from knox_analytics.bsm.bytesview import ByteView
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.bsm.decode import DecodeResult, decode_view
-from knox_analytics.bsm.reader import open_trail, read_trail
+from knox_analytics.bsm.reader import read_trail
 from knox_analytics.bsm.tables import Tables, load_tables
 from knox_analytics.schema import SCHEMA
+from knox_analytics.store.fingerprint import is_compressed
 
 #: Bytes per range (and so per task read): big enough to amortise a task, small enough
 #: that a task's window and its decoded columns fit comfortably in an executor.
@@ -82,20 +84,13 @@ def split_trail(path: str, start: int, size: int, *, split_bytes: int = DEFAULT_
     >>> [(r.start, r.stop) for r in split_trail("t.bsm", 0, 150, split_bytes=64)]  # doctest: +SKIP
     [(0, 64), (64, 128), (128, None)]
     """
-    compressed = is_compressed(path)
+    compressed = is_compressed(Path(path))
     if compressed or size - start <= split_bytes:
         return [TrailRange(path, start, None, True, open_ended, compressed)]
     cuts = list(range(start, size, split_bytes))
     stops: list[int | None] = [*cuts[1:], None]
     return [TrailRange(path, lo, hi, lo == start, open_ended) for lo, hi in zip(cuts, stops,
                                                                                strict=True)]
-
-
-def is_compressed(path: str) -> bool:
-    """Is the trail read through a decompressor (by content, like the reader)?"""
-    trail = open_trail(path)
-    trail.stream.close()
-    return trail.compressed
 
 
 def decode_range(rng: TrailRange, tables: Tables | None = None) -> RangeResult:

@@ -171,11 +171,16 @@ def _convert_guarded(writer: _BackgroundWriter, path: str, found: bool, options:
     """Convert one input; a non-trail *found* in a directory is skipped, not an error."""
     try:
         return _convert_one(writer, path, options, on_bytes)
-    except NotBSMError:
-        if not found:
-            raise
-        # A README or checksum file beside the trails in a directory.
-        return FileReport(path, "skipped", reason="not a BSM trail")
+    except NotBSMError as exc:
+        return _not_a_trail(exc, found)
+
+
+def _not_a_trail(error: NotBSMError, found: bool) -> FileReport:
+    """A named input that is not a trail is an error; one found in a directory (a README
+    or checksum file beside the trails) is skipped and listed."""
+    if not found:
+        raise error
+    return FileReport(error.source, "skipped", reason="not a BSM trail")
 
 
 def _convert_one(writer: _BackgroundWriter, path: str, options: _Options,
@@ -229,7 +234,9 @@ class _Decoded:
     consumed: int = 0
     records: int = 0
     damage: list[Damage] = field(default_factory=list)
-    not_bsm: bool = False
+    # (source, detail) of a NotBSMError: exceptions with custom arguments do not survive
+    # the trip back from a worker process, their parts do.
+    not_bsm: tuple[str, str] | None = None
 
 
 def _decode_to_ipc(path: str, start: int, options: _Options, staging: str) -> _Decoded:
@@ -243,8 +250,8 @@ def _decode_to_ipc(path: str, start: int, options: _Options, staging: str) -> _D
                 out.consumed += result.consumed
                 out.records += result.records
                 out.damage.extend(result.damage)
-    except NotBSMError:
-        out.not_bsm = True
+    except NotBSMError as exc:
+        out.not_bsm = (exc.source, exc.detail)
     return out
 
 
@@ -277,10 +284,8 @@ def _convert_parallel(writer: _BackgroundWriter, paths: list[tuple[str, bool]], 
 def _collect(writer: _BackgroundWriter, found: bool, plan: SourcePlan, decoded: _Decoded,
              on_bytes: Callable[[int], None] | None) -> FileReport:
     path = str(plan.source)
-    if decoded.not_bsm:
-        if not found:
-            raise NotBSMError(path)
-        return FileReport(path, "skipped", reason="not a BSM trail")
+    if decoded.not_bsm is not None:
+        return _not_a_trail(NotBSMError(*decoded.not_bsm), found)
     with pa.memory_map(decoded.ipc) as source:
         for batch in pa.ipc.open_stream(source):
             writer.write(pa.Table.from_batches([batch]))

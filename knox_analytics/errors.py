@@ -16,7 +16,7 @@ class NotBSMError(KnoxError, ValueError):
     """The input holds no BSM record at all (not an audit trail)."""
 
     def __init__(self, source: str, detail: str = "") -> None:
-        self.source = source
+        self.source, self.detail = source, detail
         msg = f"{source}: not a BSM audit trail"
         super().__init__(f"{msg} ({detail})" if detail else msg)
 

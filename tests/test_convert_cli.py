@@ -167,3 +167,14 @@ def test_bad_usage_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.decode().strip() == (
         "knox: --by 'nothing': expected one of errno, command, path")
+
+
+def test_not_bsm_message_is_the_same_with_jobs(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello\n")
+    args = ["convert", str(notes), str(WORKLOAD), "-q"]
+    one = knox(*args, "-o", str(tmp_path / "one"))
+    two = knox(*args, "-o", str(tmp_path / "two"), "--jobs", "2")
+    assert one.returncode == two.returncode == 1
+    assert one.stderr.decode().startswith(f"knox: {notes}: not a BSM audit trail (")
+    assert two.stderr == one.stderr

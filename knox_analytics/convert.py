@@ -172,10 +172,10 @@ def _convert_guarded(writer: _BackgroundWriter, path: str, found: bool, options:
     try:
         return _convert_one(writer, path, options, on_bytes)
     except NotBSMError as exc:
-        return _not_a_trail(exc, found)
+        return not_a_trail(exc, found)
 
 
-def _not_a_trail(error: NotBSMError, found: bool) -> FileReport:
+def not_a_trail(error: NotBSMError, found: bool) -> FileReport:
     """A named input that is not a trail is an error; one found in a directory (a README
     or checksum file beside the trails) is skipped and listed."""
     if not found:
@@ -285,7 +285,7 @@ def _collect(writer: _BackgroundWriter, found: bool, plan: SourcePlan, decoded: 
              on_bytes: Callable[[int], None] | None) -> FileReport:
     path = str(plan.source)
     if decoded.not_bsm is not None:
-        return _not_a_trail(NotBSMError(*decoded.not_bsm), found)
+        return not_a_trail(NotBSMError(*decoded.not_bsm), found)
     with pa.memory_map(decoded.ipc) as source:
         for batch in pa.ipc.open_stream(source):
             writer.write(pa.Table.from_batches([batch]))

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from knox_analytics.bsm.reader import STDIN, expand_inputs_found
-from knox_analytics.convert import ConvertSummary, FileReport, is_open_trail
+from knox_analytics.convert import ConvertSummary, FileReport, is_open_trail, not_a_trail
 from knox_analytics.errors import DamagedTrailError, NotBSMError, UsageError
 from knox_analytics.spark.parts import remove_parts
 from knox_analytics.spark.ranges import DEFAULT_SPLIT, TrailRange, split_trail
@@ -117,10 +117,9 @@ def _report(plan: SourcePlan, found: bool, ranges: list[dict], strict: bool) -> 
     if not plan.needs_work:
         return FileReport(path, "skipped", reason=plan.reason)
     ranges = sorted(ranges, key=lambda r: r["start"])
-    if any(r["not_bsm"] for r in ranges):
-        if not found:
-            raise NotBSMError(path)
-        return FileReport(path, "skipped", reason="not a BSM trail")
+    not_bsm = [r["not_bsm"] for r in ranges if r["not_bsm"] is not None]
+    if not_bsm:
+        return not_a_trail(NotBSMError(path, not_bsm[0]), found)
     damage = [d for r in ranges for d in damage_from(r)]
     if strict and damage:
         d = damage[0]

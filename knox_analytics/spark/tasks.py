@@ -27,19 +27,20 @@ def run_task(spec: dict) -> dict:
     """Decode ``spec["ranges"]`` and write their rows under ``spec["root"]``.
 
     Returns ``{"parts": [...], "ranges": [{"path", "start", "rows", "end", "damage",
-    "not_bsm"}]}``.  A first range that is not BSM at all is reported, not raised: the
-    driver decides (a README beside trails in a directory is skipped).
+    "not_bsm"}]}``.  A first range that is not BSM at all is reported (``not_bsm``: the
+    error's detail, else null), not raised: the driver decides (a README beside trails in
+    a directory is skipped).
     """
     tables = load_tables()
     decoded, reports = [], []
     for raw in spec["ranges"]:
         rng = TrailRange(**raw)
         report = {"path": rng.path, "start": rng.start, "rows": 0, "end": None,
-                  "damage": [], "not_bsm": False}
+                  "damage": [], "not_bsm": None}
         try:
             result = decode_range(rng, tables)
-        except NotBSMError:
-            report["not_bsm"] = True
+        except NotBSMError as exc:
+            report["not_bsm"] = exc.detail
         else:
             decoded.append(result.table)
             report.update(rows=result.table.num_rows, end=result.end,

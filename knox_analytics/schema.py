@@ -172,11 +172,6 @@ SCHEMA: pa.Schema = pa.schema(
     FIELDS, metadata={"knox_analytics.schema_version": str(SCHEMA_VERSION)}
 )
 
-#: Columns that hold at most one value per record, filled from the first token of the kind.
-SINGLETON_TOKEN_COLUMNS = ("subject", "return", "exit", "argv", "envp", "groups", "seq",
-                           "zonename", "identity")
-
-
 def schema_markdown() -> str:
     """Render the column reference that lives in ``docs/schema.md``."""
     lines = [

@@ -16,6 +16,11 @@ TablesOption = Annotated[
                  "present), builtin, host, or a directory holding audit_event/audit_class."),
 ]
 
+#: Exit codes of every command, documented in the README: done; error; bad usage;
+#: converted, but damaged byte ranges were skipped.
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DAMAGED = 0, 1, 2, 3
+
+
 class Engine(StrEnum):
     """Where the work runs."""
 

@@ -18,6 +18,8 @@ from rich.progress import (
 from knox_analytics.bsm.reader import STDIN, expand_inputs
 from knox_analytics.bsm.tables import load_tables
 from knox_analytics.cli.common import (
+    EXIT_DAMAGED,
+    EXIT_OK,
     Engine,
     EngineOption,
     MasterOption,
@@ -27,8 +29,6 @@ from knox_analytics.cli.common import (
 )
 from knox_analytics.convert import ConvertSummary, convert
 
-#: Exit status when the conversion finished but skipped damaged byte ranges.
-EXIT_DAMAGED = 3
 _SHOW_DAMAGE = 20
 
 
@@ -77,7 +77,7 @@ def convert_command(
         summary = convert_on(inputs, output, master=master, overwrite=overwrite,
                              strict=strict, host=host)
         _print_summary(summary)
-        raise typer.Exit(EXIT_DAMAGED if summary.damage else 0)
+        raise typer.Exit(EXIT_DAMAGED if summary.damage else EXIT_OK)
     total = _total_bytes(inputs)
     columns = [TextColumn("converting"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn()]

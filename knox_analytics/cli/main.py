@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from knox_analytics.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 from knox_analytics.errors import KnoxError, UsageError
 
 app = typer.Typer(
@@ -35,8 +36,6 @@ COMMAND_MODULES: list[str] = [
 for _name in COMMAND_MODULES:
     importlib.import_module(f"knox_analytics.cli.{_name}").register(app)
 
-#: Exit codes, documented in the README.
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DAMAGED = 0, 1, 2, 3
 
 
 def run() -> None:

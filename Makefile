@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test check lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ demo: $(VENV)/.core
 # pytest's exit status 5 means "no tests collected": treat it as a failure, not a pass.
 test: $(VENV)/.test
 	$(PY) -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+# The fast loop while editing: everything but Spark, the notebooks and the slow tests.
+check: $(VENV)/.test
+	$(PY) -m pytest -q -x -m 'not spark and not notebooks and not slow'; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 lint: $(VENV)/.test
 	$(VENV)/bin/ruff check .

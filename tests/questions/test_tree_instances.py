@@ -4,12 +4,10 @@ process that ever had one of their pids (pid reuse).  Fixture: sample_trails/gen
 
 from __future__ import annotations
 
-from pathlib import Path
+from knoxtest import WORKDAY
 
 from knox_analytics.catalog import Catalog
 from knox_analytics.questions import process_tree
-
-WORKDAY = Path(__file__).parents[1] / "sample_trails" / "generated-workday.bsm"
 
 
 def test_tree_by_command_roots_at_matching_instances_only() -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
+from knoxtest import TRAILS
 
-TRAILS = Path(__file__).parent / "data" / "trails"
 WORKLOAD = TRAILS / "synthetic-workload.bsm"
 
 

@@ -13,12 +13,11 @@ from types import ModuleType
 
 import pyarrow as pa
 import pytest
+from knoxtest import TRAILS
 
 from knox_analytics.bsm.reader import read_trail
 from knox_analytics.spark.ranges import decode_range, split_trail
 from knox_analytics.workload import generate
-
-TRAILS = Path(__file__).parent / "data" / "trails"
 
 
 def _sequential(path: Path) -> tuple[pa.Table, int, int]:

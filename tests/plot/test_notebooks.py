@@ -8,11 +8,11 @@ sample_trails/README.md), which their first cell names.  Needs the ``notebooks``
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from knoxtest import ROOT
 
-NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+NOTEBOOKS = ROOT / "notebooks"
 EXPECTED = ["01-quickstart.ipynb", "02-process-lifecycle.ipynb", "03-file-access.ipynb",
             "04-errors.ipynb", "05-network-and-logins.ipynb"]
 MISSING = "the notebooks extra is not installed: pip install -e '.[notebooks]'"

@@ -28,6 +28,8 @@ import pytest
 pytest.importorskip("pyspark", reason="pyspark not installed: pip install -e '.[spark]'")
 pytest.importorskip("sqlglot", reason="sqlglot not installed: pip install -e '.[spark]'")
 
+from knoxtest import SAMPLES
+
 from knox_analytics.bsm.reader import read_trail
 from knox_analytics.catalog import Catalog
 from knox_analytics.convert import convert as knox_convert
@@ -39,7 +41,6 @@ from knox_analytics.workload import generate
 
 pytestmark = pytest.mark.spark
 
-SAMPLES = Path(__file__).parent.parent / "sample_trails"
 HOSTS = ("10.0.0.1", "10.0.0.2", "2001:db8::7")
 DAYS = 7
 #: Small enough that the generated workday (461 KB) is cut into several ranges and the

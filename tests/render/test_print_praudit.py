@@ -12,17 +12,16 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
+from knoxtest import TRAILS
 
 from knox_analytics.bsm.decode import decode_bytes
 from knox_analytics.bsm.reference import decode_reference
 from knox_analytics.render import XML_FOOTER, XML_HEADER, PrintOptions, render_table
 
-TRAILS = Path(__file__).parent / "data" / "trails"
 NAMES = sorted(p.stem for p in TRAILS.glob("*.bsm"))
 MODES = {"n": PrintOptions(resolve=False),
          "ln": PrintOptions(resolve=False, oneline=True),

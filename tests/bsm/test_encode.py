@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from knoxtest import TRAILS
 
 from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.encode import (
@@ -36,7 +37,6 @@ from knox_analytics.bsm.encode import (
 from knox_analytics.errors import KnoxError, UsageError
 from knox_analytics.schema import SCHEMA
 
-TRAILS = Path(__file__).parent / "data" / "trails"
 ALL_TOKENS = TRAILS / "synthetic-all-tokens.bsm"
 
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from knoxtest import TRAILS, WORKDAY
 
 from knox_analytics.bsm.decode import decode_bytes
 from knox_analytics.bsm.reader import expand_inputs, read_trail
@@ -25,7 +26,6 @@ from knox_analytics.bsm.tables import load_tables
 from knox_analytics.errors import DamagedTrailError, InputError, NotBSMError
 from knox_analytics.schema import SCHEMA
 
-TRAILS = Path(__file__).parent / "data" / "trails"
 WORKLOAD = TRAILS / "synthetic-workload.bsm"
 TABLES = load_tables("builtin")
 RECORD_COUNTS = {  # from tests/data/trails/README.md
@@ -266,7 +266,7 @@ def test_damage_never_loses_an_untouched_record(draw: st.DataObject) -> None:
 def test_file_tokens_between_records_keep_trail_order() -> None:
     """auditd's file tokens open and close each trail; two trails in one buffer put two of
     them between records (sample_trails/generated-workday.bsm starts and ends with one)."""
-    day = (Path(__file__).parents[1] / "sample_trails" / "generated-workday.bsm").read_bytes()
+    day = (WORKDAY).read_bytes()
     table = decode_bytes(day + day, "two-days", tables=TABLES).table
     offsets = table["offset"].to_pylist()
     assert offsets == sorted(offsets) and table.num_rows == 2 * (3000 + 2)

@@ -13,16 +13,15 @@ from pathlib import Path
 
 import pytest
 import typer
+from knoxtest import TRAILS
+from live_helpers import KNOX_LIVE_ARGV
 
 from knox_analytics.cli import live
 from knox_analytics.errors import UsageError
 from knox_analytics.live import privilege
 from knox_analytics.live.units import parse_duration, parse_rotate, parse_size
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_live_helpers import KNOX_LIVE_ARGV
-
-WORKLOAD = Path(__file__).parent / "data" / "trails" / "synthetic-workload.bsm"
+WORKLOAD = TRAILS / "synthetic-workload.bsm"
 
 
 def all_commands() -> list[tuple[str, object]]:

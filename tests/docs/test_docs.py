@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import typer
+from knoxtest import ROOT
 from typer.testing import CliRunner
 
 from knox_analytics.cli.main import app
 
-README = (Path(__file__).parents[1] / "README.md").read_text()
+README = (ROOT / "README.md").read_text()
 
 
 def _commands() -> list[str]:

@@ -19,12 +19,13 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from knoxtest import TRAILS
 
 from knox_analytics.errors import OutputExistsError, UsageError
 from knox_analytics.schema import SCHEMA, SCHEMA_VERSION
 from knox_analytics.store import MANIFEST_NAME, DatasetWriter, load_manifest
 
-DATA = Path(__file__).parent / "data" / "trails"
+DATA = TRAILS
 TRAIL = DATA / "synthetic-workload.bsm"
 TRUTH = [json.loads(line) for line in
          (DATA / "synthetic-workload.truth.jsonl").read_text().splitlines()]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from knoxtest import ROOT
 
 from knox_analytics.schema import SCHEMA, schema_markdown
 
-DOC = Path(__file__).parents[1] / "docs" / "schema.md"
+DOC = ROOT / "docs" / "schema.md"
 
 
 def test_schema_doc_is_current() -> None:

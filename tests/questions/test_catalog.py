@@ -10,13 +10,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from knoxtest import TRAILS
 
 from knox_analytics import Catalog
 from knox_analytics.catalog import load_users
 from knox_analytics.convert import convert
 from knox_analytics.errors import InputError, UsageError
 
-DATA = Path(__file__).parent / "data" / "trails"
+DATA = TRAILS
 TRAIL = DATA / "synthetic-workload.bsm"
 APPLE = DATA / "macos-10.9-apple.bsm"
 VIEWS = ["events", "commands", "processes", "file_access", "errors", "errors_by_errno",

@@ -14,11 +14,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import typer
+from knoxtest import TRAILS
 from typer.testing import CliRunner
 
 from knox_analytics.cli import query, questions
 
-DATA = Path(__file__).parent / "data" / "trails"
+DATA = TRAILS
 TRAIL = str(DATA / "synthetic-workload.bsm")
 
 

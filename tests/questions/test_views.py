@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import shlex
 from collections import Counter
-from pathlib import Path
 
 import pytest
+from knoxtest import TRAILS, WORKDAY
 
 from knox_analytics.catalog import Catalog
 
-DATA = Path(__file__).parent / "data" / "trails"
+DATA = TRAILS
 TRAIL = DATA / "synthetic-workload.bsm"
 TRUTH = [json.loads(line) for line in
          (DATA / "synthetic-workload.truth.jsonl").read_text().splitlines()]
@@ -243,7 +243,6 @@ def test_real_freebsd_execve() -> None:
 
 
 # --- sample_trails/generated-workday: the workload generator's truth has process keys ---
-WORKDAY = Path(__file__).parent.parent / "sample_trails" / "generated-workday.bsm"
 O_WRONLY, O_RDWR, O_CREAT, O_TRUNC = 0x1, 0x2, 0x200, 0x400  # macOS <fcntl.h>
 
 

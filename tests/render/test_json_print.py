@@ -8,16 +8,15 @@ tests/data/trails/README.md); the passwd/group files are written by the test its
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from knoxtest import TRAILS
 
 from knox_analytics.bsm.decode import decode_bytes
 from knox_analytics.render.jsonl import render_jsonl
 from knox_analytics.render.names import IdNames
 
-TRAILS = Path(__file__).parent / "data" / "trails"
 NAMES = sorted(p.stem for p in TRAILS.glob("*.bsm"))
 PASSWD = "root:*:0:0::/var/root:/bin/sh\nalice:*:501:20::/Users/alice:/bin/zsh\n" \
          "bob:*:502:20::/Users/bob:/bin/zsh\n"

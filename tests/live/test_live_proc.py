@@ -18,16 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from knoxtest import TRAILS
+from live_helpers import KNOX_LIVE_ARGV
 
 from knox_analytics.bsm.encode import encode_record, encode_token
 from knox_analytics.live import proc
 from knox_analytics.live.commands import live_commands
 from knox_analytics.live.follow import follow_file
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_live_helpers import KNOX_LIVE_ARGV
-
-TRAILS = Path(__file__).parent / "data" / "trails"
 WORKLOAD = TRAILS / "synthetic-workload.bsm"
 TRUTH = [json.loads(line) for line in
          (TRAILS / "synthetic-workload.truth.jsonl").read_text().splitlines()]

@@ -11,9 +11,9 @@ from __future__ import annotations
 import random
 import time
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
+from knoxtest import TRAILS
 
 from knox_analytics.bsm.decode import decode_bytes
 from knox_analytics.bsm.encode import encode_record, encode_token
@@ -21,7 +21,6 @@ from knox_analytics.errors import KnoxError
 from knox_analytics.render import XML_FOOTER, XML_HEADER, PrintOptions, render_table
 from knox_analytics.render.jsonl import render_jsonl
 
-TRAILS = Path(__file__).parent / "data" / "trails"
 T0 = 1_772_355_600_000  # 2026-03-01 09:00:00 UTC
 SUBJECT = dict(auid=501, euid=0, egid=0, ruid=501, rgid=20, pid=7, sid=9, tid_port=0,
                tid_addr="10.0.0.1")

@@ -17,6 +17,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
+from knoxtest import TRAILS
+from live_helpers import KNOX_LIVE_ARGV, numbered_stream
 
 from knox_analytics.errors import InputError
 from knox_analytics.live import capture as capture_module
@@ -24,12 +26,9 @@ from knox_analytics.live.capture import Capture, CaptureConfig
 from knox_analytics.live.framer import complete_prefix
 from knox_analytics.live.source import open_source
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_live_helpers import KNOX_LIVE_ARGV, numbered_stream
-
-TRAILS = Path(__file__).parent / "data" / "trails"
 WRITER = r"""
 import os, random, sys, time
+from knoxtest import TRAILS
 fifo, blob, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
 data = open(blob, "rb").read()
 fd = os.open(fifo, os.O_RDWR)  # O_RDWR: the pipe (and its contents) outlive each killed reader

@@ -17,6 +17,7 @@ pytest.importorskip("matplotlib", reason="pictures need the plot extra (matplotl
                     "pip install -e '.[plot]'")
 
 import polars as pl
+from knoxtest import ROOT, WORKDAY
 from matplotlib.collections import LineCollection
 from typer.testing import CliRunner
 
@@ -26,7 +27,7 @@ from knox_analytics.errors import KnoxError, OutputExistsError, UsageError
 from knox_analytics.plot import data, draw
 from knox_analytics.questions import Filters
 
-TRAIL = Path(__file__).parent.parent / "sample_trails" / "generated-workday.bsm"
+TRAIL = WORKDAY
 SESSION = 100012  # alice's shorter login session: a zsh (pid 740), 29 processes
 SHELL = 740
 
@@ -344,7 +345,7 @@ def test_knox_plot_refuses_bad_output_before_decoding(app: object, tmp_path: Pat
 
 
 def test_docs_images_are_small_pngs_linked_from_the_docs() -> None:
-    docs = Path(__file__).parent.parent / "docs"
+    docs = ROOT / "docs"
     text = (docs / "notebooks.md").read_text(encoding="utf-8")
     linked = sorted(re.findall(r"\(images/([^)]+\.png)\)", text))
     assert linked == sorted(p.name for p in (docs / "images").glob("*.png"))

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from knoxtest import TRAILS
 
 from knox_analytics.bsm import tables
 from knox_analytics.bsm.tables import load_tables
 from knox_analytics.errors import InputError, KnoxError, UsageError
 from knox_analytics.schema import SCHEMA
 
-TRAILS = Path(__file__).parent / "data" / "trails"
 DATA = Path(tables.__file__).parent.parent / "data"
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from knoxtest import ROOT
 
 from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.encode import encode_record, encode_token
@@ -31,7 +32,6 @@ from knox_analytics.workload import (
     trailer,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_trails" / "generated-workday.bsm"
 SAMPLE_TRUTH = ROOT / "sample_trails" / "generated-workday.truth.jsonl"
 SAMPLE_SEED, SAMPLE_RECORDS = 1, 3000

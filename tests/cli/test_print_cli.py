@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import typer
+from knoxtest import TRAILS
 from typer.testing import CliRunner
 
 from knox_analytics.bsm.decode import decode_bytes
@@ -24,7 +25,6 @@ from knox_analytics.render.inputs import iter_inputs
 from knox_analytics.render.stream import render_stream
 from knox_analytics.render.tokenfmt import PrintOptions
 
-TRAILS = Path(__file__).parent / "data" / "trails"
 APPLE = TRAILS / "macos-10.9-apple.bsm"
 ALL = TRAILS / "synthetic-all-tokens.bsm"
 

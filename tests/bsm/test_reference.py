@@ -17,10 +17,10 @@ import re
 import struct
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
+from knoxtest import TRAILS
 
 from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.damage import Damage
@@ -30,7 +30,6 @@ from knox_analytics.bsm.tables import load_tables
 from knox_analytics.errors import KnoxError, NotBSMError
 from knox_analytics.schema import SCHEMA
 
-TRAILS = Path(__file__).parent / "data" / "trails"
 #: Record counts from tests/data/trails/README.md.
 RECORD_COUNTS = {
     "macos-10.9-apple.bsm": 54,

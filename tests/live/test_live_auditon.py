@@ -7,17 +7,14 @@ import ctypes
 import struct
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from live_helpers import KNOX_LIVE_ARGV
 
 from knox_analytics.errors import UsageError
 from knox_analytics.live import auditon as A
 from knox_analytics.live.classes import AuMask
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_live_helpers import KNOX_LIVE_ARGV
 
 
 @pytest.mark.parametrize(("platform", "sizes"), [

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from knoxtest import TRAILS
 
 from knox_analytics.live.framer import StreamFramer, complete_prefix, unit_length
 
-TRAILS = Path(__file__).parent / "data" / "trails"
 TRAIL_FILES = sorted(TRAILS.glob("*.bsm"))
 APPLE = (TRAILS / "macos-10.9-apple.bsm").read_bytes()
 

@@ -67,6 +67,8 @@ class Manifest:
     sources: list[SourceEntry] = field(default_factory=list)
     parts: list[str] = field(default_factory=list)
     commits: list[CommitEntry] = field(default_factory=list)
+    #: The run index of record identity (:mod:`.identity`): files under ``_knox_ids/``.
+    id_files: list[str] = field(default_factory=list)
     #: Moves of a commit not yet known to be done: ``{"staged": rel, "final": rel,
     #: "kind": "file"|"exchange", "part": rel}`` (see :mod:`.commit`).
     pending: list[dict[str, str]] = field(default_factory=list)
@@ -91,7 +93,7 @@ class Manifest:
             sources = [SourceEntry(**s) for s in doc["sources"]]
             commits = [CommitEntry(**c) for c in doc.get("commits", [])]
             return cls(doc["schema_version"], sources, list(doc["parts"]), commits,
-                       list(doc.get("pending", [])))
+                       list(doc.get("id_files", [])), list(doc.get("pending", [])))
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{where}: not a knox manifest ({exc})") from exc
 

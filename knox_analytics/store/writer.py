@@ -22,16 +22,21 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from knox_analytics.errors import InputError, OutputExistsError, UsageError
@@ -45,6 +50,7 @@ from knox_analytics.store.commit import (
     move_into_place,
     signals_held,
 )
+from knox_analytics.store.identity import RecordFilter, RunIndex, split_records
 from knox_analytics.store.manifest import (
     MANIFEST_NAME,
     CommitEntry,
@@ -53,7 +59,7 @@ from knox_analytics.store.manifest import (
     load_manifest,
     save_manifest,
 )
-from knox_analytics.store.partition import check_label, split_by_partition
+from knox_analytics.store.partition import NULL_VALUE, check_label, split_by_partition
 
 #: In-memory (Arrow) bytes per partition before it is written as a part file.
 PARTITION_FLUSH_BYTES = 48 << 20
@@ -79,6 +85,8 @@ PART_GLOB = "host=*/date=*/part-*.parquet"
 #: named ``*.staged`` so that no ``**/*.parquet`` glob finds them either.
 STAGING_DIR = "_staging"
 STAGED_SUFFIX = ".staged"
+#: The run index of record identity (see :mod:`.identity`).
+IDS_DIR = "_knox_ids"
 FILE_METADATA = {"knox_analytics.schema_version": str(SCHEMA_VERSION),
                  "knox_analytics.writer": "knox_analytics.store.DatasetWriter"}
 
@@ -101,11 +109,14 @@ class DatasetWriter:
         self._dirty = False
         self._last_checkpoint = time.monotonic()
         self._lock_fh = None
+        self._filter: RecordFilter | None = None
         self.manifest = self._open(overwrite)
+        self.index = self._load_index()
 
     # -- opening ------------------------------------------------------------------
     def _open(self, overwrite: bool) -> Manifest:
         existing = load_manifest(self.root) if self.root.is_dir() else None
+        self._legacy = existing is not None and _format_of(self.root) == 1
         if self.root.exists() and not self.root.is_dir():
             raise OutputExistsError(f"{self.root}: exists and is not a directory")
         if existing is None and self._has_foreign_content() and not overwrite:
@@ -151,6 +162,7 @@ class DatasetWriter:
                          self.root / STAGING_DIR]:
             if part_dir.is_dir():
                 shutil.rmtree(part_dir)
+        shutil.rmtree(self.root / IDS_DIR, ignore_errors=True)
         (self.root / MANIFEST_NAME).unlink(missing_ok=True)
 
     def _recover(self, manifest: Manifest) -> None:
@@ -168,6 +180,10 @@ class DatasetWriter:
                 part.unlink()
         for tmp in self.root.glob("host=*/date=*/.part-*.tmp"):
             tmp.unlink()
+        ids = set(manifest.id_files)
+        for leftover in (self.root / IDS_DIR).glob("*"):
+            if leftover.relative_to(self.root).as_posix() not in ids:
+                leftover.unlink()
 
     def _redo(self, move: dict[str, str]) -> None:
         staged, final = self.root / move["staged"], self.root / move["final"]
@@ -187,11 +203,38 @@ class DatasetWriter:
         self._plans[str(source)] = result
         return result
 
-    def write(self, table: pa.Table) -> None:
-        """Buffer decoded records (exactly :data:`SCHEMA`) into their partitions."""
+    def write(self, table: pa.Table, raw: bytes | None = None, raw_base: int = 0) -> None:
+        """Buffer decoded records (exactly :data:`SCHEMA`) into their partitions.
+
+        With ``raw`` (the input bytes the rows were decoded from, starting at input offset
+        ``raw_base``) only the records the dataset does not hold yet are kept (record
+        identity, :mod:`.identity`); call :meth:`end_input` when the input ends.
+        Without it every row is written.
+        """
         if not table.schema.equals(SCHEMA, check_metadata=False):
             raise UsageError("DatasetWriter.write: table does not have the knox SCHEMA "
                              f"(got columns {table.column_names[:5]}…)")
+        if raw is not None:
+            if self._filter is None:
+                self._filter = RecordFilter(self.index, self.label, self._known_bytes)
+            table = self._filter.feed(table, raw, raw_base)
+        self._buffer(table)
+
+    def end_input(self) -> int:
+        """The input whose bytes :meth:`write` was given has ended: decide its last
+        records and remember its runs.  Returns how many of its records the dataset
+        already held (and were not written again)."""
+        filt, self._filter = self._filter, None
+        if filt is None:
+            return 0
+        rest = filt.finish()
+        if rest is not None:
+            self._buffer(rest)
+        self.index.add(filt.runs)
+        self._dirty = True
+        return filt.known
+
+    def _buffer(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
         for key, part in split_by_partition(table, self.label).items():
@@ -209,6 +252,7 @@ class DatasetWriter:
         Call after every :meth:`write` of that source.  The manifest is committed at the
         next checkpoint (at most every few seconds) and at :meth:`close`.
         """
+        self.end_input()
         source = Path(source)
         plan = self._plans.pop(str(source), None)
         entry = self._entry(plan.entry_id) if plan and plan.entry_id else None
@@ -234,12 +278,16 @@ class DatasetWriter:
             self._flush(key)
         staged, self._staged = self._staged, []
         added = [final for _, final in staged]
+        m = self.manifest
+        moves = [{"kind": "file", "staged": s, "final": f} for s, f in staged]
+        if self.index.unsaved:
+            moves.append(self._stage_ids(self.index.take_unsaved()))
+            m.id_files.append(moves[-1]["final"])
         if added:
-            m = self.manifest
             m.parts.extend(added)
             m.commits.append(CommitEntry(m.version + 1, "append", added, [], _now()))
-            m.pending = [{"kind": "file", "staged": s, "final": f} for s, f in staged]
-        if added or self._dirty:
+        m.pending = moves
+        if moves or self._dirty:
             self._publish()
         self._dirty = False
         self._last_checkpoint = time.monotonic()
@@ -267,6 +315,7 @@ class DatasetWriter:
         files were retired.
         """
         self.commit()
+        self._compact_ids()
         retired = 0
         for key in sorted(self.touched if keys is None else set(keys)):
             olds = [p for p in self.manifest.parts if p.rsplit("/", 1)[0] == key]
@@ -317,8 +366,7 @@ class DatasetWriter:
         return next((e for e in self.manifest.sources if e.id == entry_id), None)
 
     def _next_name(self) -> str:
-        self._seq += 1
-        return f"part-{self._run}-{self._seq:05d}.parquet"
+        return f"part-{self._run}-{self._next_seq():05d}.parquet"
 
     def _staging(self) -> Path:
         path = self.root / STAGING_DIR / self._run
@@ -335,6 +383,86 @@ class DatasetWriter:
         stage_part_file(staged, pa.concat_tables(tables), self.compression)
         self._staged.append((staged.relative_to(self.root).as_posix(), f"{key}/{name}"))
         self.touched.add(key)
+
+    def _load_index(self) -> RunIndex:
+        if self._legacy and self.manifest.parts and not self.manifest.id_files:
+            self._index_existing()
+        return RunIndex.from_tables(pq.read_table(self.root / f) for f in self.manifest.id_files)
+
+    def _index_existing(self) -> None:
+        """A dataset written before record identity: build its run index once, from its
+        records rebuilt byte for byte (every source in offset order)."""
+        from knox_analytics.bsm.encode import table_to_trail
+
+        index = RunIndex()
+        data = pa.concat_tables(pq.read_table(self.root / p).cast(SCHEMA)
+                                for p in self.manifest.parts)
+        for source in pc.unique(data.column("source")).to_pylist():
+            rows = data.filter(pc.equal(data.column("source"), source)) \
+                .sort_by([("offset", "ascending")])
+            raw = table_to_trail(rows)
+            filt = RecordFilter(RunIndex(), self.label, lambda *_: Counter())
+            offsets = rows.column("offset").to_numpy()
+            lengths = rows.column("length").to_numpy()
+            # rebuilt bytes are contiguous: give each record its place in them
+            rebased = rows.set_column(rows.schema.get_field_index("offset"), "offset",
+                                      pa.array(np.concatenate(([0], np.cumsum(lengths)[:-1]))
+                                               .astype(np.int64)))
+            del offsets
+            filt.feed(rebased, raw, 0)
+            filt.finish()
+            index.add(filt.runs)
+        if index.unsaved:
+            move = self._stage_ids(index.take_unsaved())
+            self.manifest.id_files.append(move["final"])
+            self.manifest.pending = [move]
+            self._publish()
+
+    def _stage_ids(self, runs: pa.Table) -> dict[str, str]:
+        name = f"runs-{self._run}-{self._next_seq():05d}.parquet"
+        staged = self._staging() / (name + STAGED_SUFFIX)
+        pq.write_table(runs, staged, compression=self.compression)
+        fsync_file(staged)
+        return {"kind": "file", "staged": staged.relative_to(self.root).as_posix(),
+                "final": f"{IDS_DIR}/{name}"}
+
+    def _compact_ids(self) -> None:
+        """Merge the run index files into one (a capture commits one every second)."""
+        m = self.manifest
+        if len(m.id_files) < 2:
+            return
+        olds = list(m.id_files)
+        move = self._stage_ids(pa.concat_tables(pq.read_table(self.root / f) for f in olds))
+        m.id_files = [move["final"]]
+        m.pending = [move]
+        self._publish()
+        for old in olds:
+            (self.root / old).unlink(missing_ok=True)
+
+    def _known_bytes(self, host: str, tmin: int, tmax: int) -> Counter:
+        """The records the dataset holds for ``host`` between two times (ms), rebuilt
+        byte for byte, counted; rows not committed yet are committed first."""
+        from knox_analytics.bsm.encode import table_to_trail
+
+        if self._buffers or self._staged:
+            self.commit()
+        days = {str(d) for d in np.arange(np.datetime64(tmin, "ms").astype("datetime64[D]"),
+                                          np.datetime64(tmax, "ms").astype("datetime64[D]")
+                                          + np.timedelta64(1, "D"))}
+        if tmin == 0:
+            days.add(NULL_VALUE)  # records without a time (identity treats them as 0)
+        files = [self.root / p for p in self.manifest.parts
+                 if p.startswith(f"host={host}/") and p.split("/")[1][5:] in days]
+        if not files:
+            return Counter()
+        table = ds.dataset(files, format="parquet", schema=SCHEMA).to_table()
+        ms = pc.fill_null(pc.cast(table.column("time"), pa.int64()), 0)
+        table = table.filter(pc.and_(pc.greater_equal(ms, tmin), pc.less_equal(ms, tmax)))
+        return split_records(table_to_trail(table), table.column("length").to_pylist())
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
 
     def _publish(self) -> None:
         """Write the manifest (the commit point), make its pending moves, write it again."""
@@ -360,6 +488,11 @@ class DatasetWriter:
                       "final": key, "part": part}]
         self._publish()
         shutil.rmtree(rebuilt, ignore_errors=True)  # now holds the retired parts
+
+
+def _format_of(root: Path) -> int | None:
+    """The format number a manifest was written in (1: before record identity)."""
+    return json.loads((root / MANIFEST_NAME).read_text(encoding="utf-8")).get("format")
 
 
 def _now() -> str:

@@ -216,7 +216,7 @@ class DatasetWriter:
                              f"(got columns {table.column_names[:5]}…)")
         if raw is not None:
             if self._filter is None:
-                self._filter = RecordFilter(self.index, self.label, self._known_bytes)
+                self._filter = RecordFilter(self.index, self._known_bytes)
             table = self._filter.feed(table, raw, raw_base)
         self._buffer(table)
 
@@ -401,7 +401,7 @@ class DatasetWriter:
             rows = data.filter(pc.equal(data.column("source"), source)) \
                 .sort_by([("offset", "ascending")])
             raw = table_to_trail(rows)
-            filt = RecordFilter(RunIndex(), self.label, lambda *_: Counter())
+            filt = RecordFilter(RunIndex(), lambda *_: Counter())
             offsets = rows.column("offset").to_numpy()
             lengths = rows.column("length").to_numpy()
             # rebuilt bytes are contiguous: give each record its place in them
@@ -439,9 +439,9 @@ class DatasetWriter:
         for old in olds:
             (self.root / old).unlink(missing_ok=True)
 
-    def _known_bytes(self, host: str, tmin: int, tmax: int) -> Counter:
-        """The records the dataset holds for ``host`` between two times (ms), rebuilt
-        byte for byte, counted; rows not committed yet are committed first."""
+    def _known_bytes(self, tmin: int, tmax: int) -> Counter:
+        """The records the dataset holds between two times (ms), rebuilt byte for byte,
+        counted; rows not committed yet are committed first."""
         from knox_analytics.bsm.encode import table_to_trail
 
         if self._buffers or self._staged:
@@ -451,8 +451,7 @@ class DatasetWriter:
                                           + np.timedelta64(1, "D"))}
         if tmin == 0:
             days.add(NULL_VALUE)  # records without a time (identity treats them as 0)
-        files = [self.root / p for p in self.manifest.parts
-                 if p.startswith(f"host={host}/") and p.split("/")[1][5:] in days]
+        files = [self.root / p for p in self.manifest.parts if p.split("/")[1][5:] in days]
         if not files:
             return Counter()
         table = ds.dataset(files, format="parquet", schema=SCHEMA).to_table()

@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 ANCHOR_EVERY = 64
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
-#: Schema of the run index files (``_knox_ids/*.parquet``).
+#: Schema of the run index files (``_knox_ids/*.ids``, Parquet).
 RUN_SCHEMA = pa.schema([
     ("digest", pa.binary(16)),
     ("occurrences", pa.uint32()),  # most times the run occurred in one input

@@ -419,7 +419,8 @@ class DatasetWriter:
             self._publish()
 
     def _stage_ids(self, runs: pa.Table) -> dict[str, str]:
-        name = f"runs-{self._run}-{self._next_seq():05d}.parquet"
+        # Not *.parquet: a reader globbing ROOT/**/*.parquet must see only the records.
+        name = f"runs-{self._run}-{self._next_seq():05d}.ids"
         staged = self._staging() / (name + STAGED_SUFFIX)
         pq.write_table(runs, staged, compression=self.compression)
         fsync_file(staged)

@@ -13,11 +13,11 @@ from typing import Annotated
 
 import typer
 
+from knox_analytics.bsm.classes import AuMask, load_class_table, parse_classes
 from knox_analytics.errors import UsageError
 from knox_analytics.live import auditon as A
 from knox_analytics.live import privilege, proc
 from knox_analytics.live.capture import Capture, CaptureConfig
-from knox_analytics.live.classes import AuMask, load_class_table, parse_classes
 from knox_analytics.live.device import PipeStats
 from knox_analytics.live.source import Source, framed_chunks, open_source
 from knox_analytics.live.stream import report_stats

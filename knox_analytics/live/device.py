@@ -12,9 +12,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from knox_analytics.bsm.classes import AuMask
 from knox_analytics.errors import InputError
 from knox_analytics.live import ioctl as I
-from knox_analytics.live.classes import AuMask
 
 AUDITPIPE_PATH = "/dev/auditpipe"
 #: Fallback read size when GET_MAXAUDITDATA is unavailable: MAXAUDITDATA of OpenBSM.

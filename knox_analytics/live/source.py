@@ -14,8 +14,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from knox_analytics.bsm.classes import AuMask
 from knox_analytics.errors import InputError
-from knox_analytics.live.classes import AuMask
 from knox_analytics.live.device import AUDITPIPE_PATH, AuditPipe, PipeStats
 from knox_analytics.live.framer import StreamFramer
 from knox_analytics.live.privilege import check_readable

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from knox_analytics.live.classes import parse_classes
+from knox_analytics.bsm.classes import parse_classes
 from knox_analytics.live.decoding import decode_chunk
 from knox_analytics.live.device import PipeStats
 from knox_analytics.live.follow import follow_file

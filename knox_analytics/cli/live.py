@@ -158,12 +158,12 @@ def pwait(
     names: Annotated[list[str], typer.Argument(help="Program names to wait for.")],
     source: SourceOpt = None,
     timeout: Annotated[str | None, typer.Option(
-        "--timeout", help="Give up after this long (e.g. 30s, 5m): exit status 1.")] = None,
+        "--timeout", help="Give up after this long (e.g. 30s, 5min): exit status 1.")] = None,
     sudo: SudoOpt = False,
 ) -> None:
     """Block until a process named NAME execs; print its pid and command line.
 
-    Example: knox pwait --timeout 5m make && echo "make started"
+    Example: knox pwait --timeout 5min make && echo "make started"
     """
     _escalate_if_needed(source, sudo)
     seconds = parse_duration(timeout) if timeout is not None else None

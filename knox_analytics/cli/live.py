@@ -6,6 +6,7 @@ Each is parse -> one library call in :mod:`knox_analytics.live` -> render.  On L
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -45,8 +46,18 @@ def _escalate_if_needed(source: str | None, sudo: bool) -> None:
         privilege.reexec_with_sudo()
 
 
+def _warn_if_not_auditing(source: str | None) -> None:
+    """From the audit pipe: say at once when the kernel is not auditing (it stays silent)."""
+    if source is not None or not sys.platform.startswith(("darwin", "freebsd")):
+        return
+    warning = A.condition_warning(A.Auditon())
+    if warning is not None:
+        _err(warning)
+
+
 def _open(source: str | None, classes: str, naflags: str | None, sudo: bool) -> Source:
     _escalate_if_needed(source, sudo)
+    _warn_if_not_auditing(source)
     flags = parse_classes(classes)
     na = parse_classes(naflags) if naflags is not None else flags
     return open_source(source, flags, na)
@@ -135,8 +146,21 @@ def capture(
     _err(_summary_lines(summary))
 
 
+def _running_processes(source: str | None) -> proc.ProcessList | None:
+    """The platform's process list when reading the live audit pipe, else None."""
+    if source is not None or not sys.platform.startswith(("darwin", "freebsd")):
+        return None
+    from knox_analytics.live.processes import list_processes
+
+    return list_processes
+
+
 def paudit(
-    names: Annotated[list[str], typer.Argument(help="Program names (exec'd path basename).")],
+    names: Annotated[list[str] | None, typer.Argument(
+        help="Program names (exec'd path basename).")] = None,
+    pid: Annotated[list[int] | None, typer.Option(
+        "--pid", help="Also follow this running process and its descendants; repeatable."
+    )] = None,
     source: SourceOpt = None,
     follow: Annotated[bool, typer.Option(
         "--follow", "-f", help="SOURCE is a trail file being appended to: tail -f it.")] = False,
@@ -144,12 +168,19 @@ def paudit(
 ) -> None:
     """Pass through raw records of processes NAME... and all their descendants.
 
+    From the audit pipe, processes already running at start (and their descendants) are
+    followed too, from the kernel's process list.
+
     Example: knox paudit sshd | knox print
     """
+    if not names and not pid:
+        raise UsageError("paudit: give a program NAME or --pid PID")
     _refuse_terminal()
     _escalate_if_needed(source, sudo)
+    _warn_if_not_auditing(source)
     out = sys.stdout.buffer
-    for record in proc.paudit(names, source, follow=follow, on_stats=_print_stats):
+    for record in proc.paudit(names or [], source, follow=follow, on_stats=_print_stats,
+                              pids=pid or (), processes=_running_processes(source)):
         out.write(record)
         out.flush()
 
@@ -165,8 +196,9 @@ def pwait(
 
     Example: knox pwait --timeout 5min make && echo "make started"
     """
-    _escalate_if_needed(source, sudo)
     seconds = parse_duration(timeout) if timeout is not None else None
+    _escalate_if_needed(source, sudo)
+    _warn_if_not_auditing(source)
     row = proc.pwait(names, source, timeout=seconds)
     if row is None:
         _err(f"pwait: no exec of {', '.join(names)} "
@@ -184,7 +216,17 @@ auditon_app = typer.Typer(
 PidArg = Annotated[int, typer.Argument(help="Process id.")]
 EventArg = Annotated[str, typer.Argument(help="Event number or name, e.g. 23 or AUE_EXECVE.")]
 ClassesArg = Annotated[str, typer.Argument(help="audit_control(5) classes, e.g. pc,+fc.")]
-PolicyArg = Annotated[str, typer.Argument(help="Policy flags, e.g. cnt,argv.")]
+PolicyArg = Annotated[str, typer.Argument(
+    help="Policy flags: cnt, ahlt, argv, arge (all the macOS and FreeBSD kernels accept).")]
+AuditonSudoOpt = Annotated[bool, typer.Option(
+    "--sudo", help="Run through sudo: the kernel audit settings need root.")]
+
+
+def _api(sudo: bool) -> A.Auditon:
+    """The auditon(2) commands, re-running knox through sudo first when asked."""
+    if sudo and os.geteuid() != 0:
+        privilege.reexec_with_sudo()
+    return A.Auditon()
 
 
 def _mask_text(mask: AuMask) -> str:
@@ -202,85 +244,85 @@ def _class_bits(expr: str) -> int:
 
 
 @auditon_app.command("getpolicy")
-def getpolicy() -> None:
+def getpolicy(sudo: AuditonSudoOpt = False) -> None:
     """Print the audit policy flags.
 
     Example: knox auditon getpolicy
     """
-    typer.echo(A.policy_names(A.Auditon().getpolicy()))
+    typer.echo(A.policy_names(_api(sudo).getpolicy()))
 
 
 @auditon_app.command("setpolicy")
-def setpolicy(policy: PolicyArg) -> None:
+def setpolicy(policy: PolicyArg, sudo: AuditonSudoOpt = False) -> None:
     """Add policy flags.
 
-    Example: sudo knox auditon setpolicy argv,arge
+    Example: knox auditon setpolicy argv,arge --sudo
     """
-    typer.echo(A.policy_names(A.change_policy(A.Auditon(), policy, on=True)))
+    typer.echo(A.policy_names(A.change_policy(_api(sudo), policy, on=True)))
 
 
 @auditon_app.command("unsetpolicy")
-def unsetpolicy(policy: PolicyArg) -> None:
+def unsetpolicy(policy: PolicyArg, sudo: AuditonSudoOpt = False) -> None:
     """Remove policy flags.
 
     Example: sudo knox auditon unsetpolicy arge
     """
-    typer.echo(A.policy_names(A.change_policy(A.Auditon(), policy, on=False)))
+    typer.echo(A.policy_names(A.change_policy(_api(sudo), policy, on=False)))
 
 
 @auditon_app.command("getmask")
-def getmask(pid: PidArg) -> None:
+def getmask(pid: PidArg, sudo: AuditonSudoOpt = False) -> None:
     """Print the preselection mask of process PID.
 
     Example: knox auditon getmask 1
     """
-    typer.echo(_mask_text(A.Auditon().getpinfo(pid).mask))
+    typer.echo(_mask_text(_api(sudo).getpinfo(pid).mask))
 
 
 @auditon_app.command("setmask")
-def setmask(pid: PidArg, classes: ClassesArg) -> None:
+def setmask(pid: PidArg, classes: ClassesArg, sudo: AuditonSudoOpt = False) -> None:
     """Add CLASSES to the preselection mask of process PID.
 
     Example: sudo knox auditon setmask 4242 +fc,-fr
     """
-    typer.echo(_mask_text(A.change_mask(A.Auditon(), pid, parse_classes(classes), on=True)))
+    typer.echo(_mask_text(A.change_mask(_api(sudo), pid, parse_classes(classes), on=True)))
 
 
 @auditon_app.command("unsetmask")
-def unsetmask(pid: PidArg, classes: ClassesArg) -> None:
+def unsetmask(pid: PidArg, classes: ClassesArg, sudo: AuditonSudoOpt = False) -> None:
     """Remove CLASSES from the preselection mask of process PID.
 
     Example: sudo knox auditon unsetmask 4242 fr
     """
-    typer.echo(_mask_text(A.change_mask(A.Auditon(), pid, parse_classes(classes), on=False)))
+    typer.echo(_mask_text(A.change_mask(_api(sudo), pid, parse_classes(classes), on=False)))
 
 
 @auditon_app.command("getclass")
-def getclass(event: EventArg) -> None:
+def getclass(event: EventArg, sudo: AuditonSudoOpt = False) -> None:
     """Print the classes of EVENT.
 
     Example: knox auditon getclass AUE_EXECVE
     """
-    typer.echo(_class_text(A.Auditon().getclass(A.event_number(event))))
+    typer.echo(_class_text(_api(sudo).getclass(A.event_number(event))))
 
 
 @auditon_app.command("setclass")
-def setclass(event: EventArg, classes: ClassesArg) -> None:
+def setclass(event: EventArg, classes: ClassesArg, sudo: AuditonSudoOpt = False) -> None:
     """Add CLASSES to EVENT.
 
     Example: sudo knox auditon setclass AUE_OPEN_R fr
     """
-    bits = A.change_class(A.Auditon(), A.event_number(event), _class_bits(classes), on=True)
+    bits = A.change_class(_api(sudo), A.event_number(event), _class_bits(classes), on=True)
     typer.echo(_class_text(bits))
 
 
 @auditon_app.command("unsetclass")
-def unsetclass(event: EventArg, classes: ClassesArg) -> None:
+def unsetclass(event: EventArg, classes: ClassesArg, sudo: AuditonSudoOpt = False) -> None:
     """Remove CLASSES from EVENT.
 
     Example: sudo knox auditon unsetclass AUE_OPEN_R fr
     """
-    bits = A.change_class(A.Auditon(), A.event_number(event), _class_bits(classes), on=False)
+    bits = A.change_class(_api(sudo), A.event_number(event), _class_bits(classes), on=False)
     typer.echo(_class_text(bits))
 
 
@@ -290,48 +332,48 @@ def _echo_fields(values: dict[str, int]) -> None:
 
 
 @auditon_app.command("getqctrl")
-def getqctrl() -> None:
+def getqctrl(sudo: AuditonSudoOpt = False) -> None:
     """Print the kernel audit queue parameters.
 
     Example: knox auditon getqctrl
     """
-    _echo_fields(A.Auditon().getqctrl())
+    _echo_fields(_api(sudo).getqctrl())
 
 
 @auditon_app.command("getstat")
-def getstat() -> None:
+def getstat(sudo: AuditonSudoOpt = False) -> None:
     """Print the audit statistics (not implemented by FreeBSD's kernel).
 
     Example: knox auditon getstat
     """
-    _echo_fields(A.Auditon().getstat())
+    _echo_fields(_api(sudo).getstat())
 
 
 @auditon_app.command("getcond")
-def getcond() -> None:
+def getcond(sudo: AuditonSudoOpt = False) -> None:
     """Print the audit condition (auditing, noaudit, unset, disabled).
 
     Example: knox auditon getcond
     """
-    typer.echo(A.Auditon().getcond())
+    typer.echo(_api(sudo).getcond())
 
 
 @auditon_app.command("getkmask")
-def getkmask() -> None:
+def getkmask(sudo: AuditonSudoOpt = False) -> None:
     """Print the kernel mask for non-attributable events.
 
     Example: knox auditon getkmask
     """
-    typer.echo(_mask_text(A.Auditon().getkmask()))
+    typer.echo(_mask_text(_api(sudo).getkmask()))
 
 
 @auditon_app.command("getfsize")
-def getfsize() -> None:
+def getfsize(sudo: AuditonSudoOpt = False) -> None:
     """Print the maximum and current trail file size.
 
     Example: knox auditon getfsize
     """
-    _echo_fields(A.Auditon().getfsize())
+    _echo_fields(_api(sudo).getfsize())
 
 
 

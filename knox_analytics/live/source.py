@@ -46,6 +46,12 @@ class Source:
         """Drop/truncate counters of the audit pipe (None for other sources)."""
         return self.pipe.stats() if self.pipe is not None else None
 
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Close the source (stdin is left open)."""
         if self.pipe is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -51,6 +52,7 @@ def live_chunks(source: str | None = None, *, classes: str = PROCESS_CLASSES,
     (``time.monotonic()``) ends the iteration when reached while waiting for input;
     ``on_stats`` receives the audit pipe's drop counters periodically and at the end."""
     name = source or "/dev/auditpipe"
+    src: Source | None = None
     if follow:
         if source is None or source == "-":
             raise ValueError("follow needs a trail file")
@@ -63,9 +65,11 @@ def live_chunks(source: str | None = None, *, classes: str = PROCESS_CLASSES,
         mask = parse_classes(classes)
         src = open_source(source, mask, mask)
         raw = report_stats(framed_chunks(src, deadline), src, on_stats, stats_seconds)
-    for data, offset in raw:
-        result = decode_chunk(data, name, offset)
-        yield Chunk(data, offset, result.table)
+    # closing() first: the stats reader must see the pipe before the source is closed
+    with src if src is not None else nullcontext(), closing(raw):
+        for data, offset in raw:
+            result = decode_chunk(data, name, offset)
+            yield Chunk(data, offset, result.table)
 
 
 def report_stats(chunks: Iterator[tuple[bytes, int]], src: Source,

@@ -1,7 +1,9 @@
 """Live commands: ``auditpipe``, ``capture``, ``auditon``, ``paudit``, ``pwait``.
 
 Each is parse -> one library call in :mod:`knox_analytics.live` -> render.  On Linux,
-``--source FILE|FIFO|-`` replaces ``/dev/auditpipe``.
+``--source FILE|FIFO|-`` replaces ``/dev/auditpipe``.  The decoder (numpy, pyarrow) is
+imported only by the commands that decode (paudit, pwait, capture, auditpipe --parquet):
+``auditpipe`` and ``auditon`` run without it (docs/real-hosts.md).
 """
 
 from __future__ import annotations
@@ -18,10 +20,8 @@ from knox_analytics.bsm.classes import AuMask, load_class_table, parse_classes
 from knox_analytics.errors import UsageError
 from knox_analytics.live import auditon as A
 from knox_analytics.live import privilege, proc
-from knox_analytics.live.capture import Capture, CaptureConfig
-from knox_analytics.live.device import PipeStats
+from knox_analytics.live.device import PipeStats, report_stats
 from knox_analytics.live.source import Source, framed_chunks, open_source
-from knox_analytics.live.stream import report_stats
 from knox_analytics.live.units import parse_duration, parse_rotate
 
 SourceOpt = Annotated[str | None, typer.Option(
@@ -99,6 +99,8 @@ def auditpipe(
     src = _open(source, classes, naflags, sudo)
     try:
         if parquet is not None:
+            from knox_analytics.live.capture import Capture, CaptureConfig
+
             summary = Capture(parquet, CaptureConfig(), on_message=_err).run(src)
             _err(_summary_lines(summary))
             return
@@ -132,6 +134,8 @@ def capture(
 
     Example: knox capture --classes pc,lo,aa --out /var/audit/knox --rotate 64MiB --rotate 1h
     """
+    from knox_analytics.live.capture import Capture, CaptureConfig
+
     size, seconds = parse_rotate(rotate or [])
     config = CaptureConfig(flush_seconds=parse_duration(flush), host=host)
     if size is not None:

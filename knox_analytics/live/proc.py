@@ -16,9 +16,10 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:  # the tracker itself needs no pyarrow (FreeBSD installs, docs/real-hosts.md)
+    import pyarrow as pa
 
 #: Event names (audit_event) that create a process, replace its image, or end it.
 FORK_EVENTS = frozenset(("AUE_FORK", "AUE_VFORK", "AUE_RFORK", "AUE_FORK1", "AUE_PDFORK"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -46,11 +47,12 @@ def _escalate_if_needed(source: str | None, sudo: bool) -> None:
         privilege.reexec_with_sudo()
 
 
-def _warn_if_not_auditing(source: str | None) -> None:
+def _warn_if_not_auditing(source: str | None, platform: str = sys.platform,
+                          api: Callable[[], A.Auditon] = A.Auditon) -> None:
     """From the audit pipe: say at once when the kernel is not auditing (it stays silent)."""
-    if source is not None or not sys.platform.startswith(("darwin", "freebsd")):
+    if source is not None or not platform.startswith(("darwin", "freebsd")):
         return
-    warning = A.condition_warning(A.Auditon())
+    warning = A.condition_warning(api())
     if warning is not None:
         _err(warning)
 

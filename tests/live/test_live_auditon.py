@@ -206,3 +206,41 @@ def test_cli_says_auditon_is_not_on_linux() -> None:
     assert r.returncode == 1
     assert r.stderr.strip() == "knox: auditon(2) is not available on Linux (macOS and " \
                                "FreeBSD only)"
+
+
+def test_live_commands_warn_at_start_when_auditing_is_off(
+        kernel: FakeKernel, capsys: pytest.CaptureFixture[str]) -> None:
+    from knox_analytics.cli import live
+
+    kernel.condition = 2  # AUC_NOAUDIT
+    api = lambda: A.Auditon(kernel, platform="freebsd")  # noqa: E731
+    live._warn_if_not_auditing(None, "freebsd14", api)
+    err = capsys.readouterr().err
+    assert err.startswith("knox: auditing is off on this host (audit condition: noaudit)")
+    assert "sysrc auditd_enable=YES && service auditd start" in err
+    live._warn_if_not_auditing("/tmp/fifo", "freebsd14", api)  # --source: not the kernel's
+    live._warn_if_not_auditing(None, "linux", api)
+    assert capsys.readouterr().err == ""
+
+
+def test_auditon_sudo_reexecs_when_not_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from knox_analytics.cli import live
+
+    calls: list[list[str]] = []
+
+    def reexec(argv: list[str] | None = None) -> None:
+        calls.append(["reexec"])
+        raise SystemExit(0)
+
+    monkeypatch.setattr(live.privilege, "reexec_with_sudo", reexec)
+    monkeypatch.setattr(live.os, "geteuid", lambda: 501)
+    r = CliRunner().invoke(live.auditon_app, ["setpolicy", "argv", "--sudo"])
+    assert r.exit_code == 0 and calls == [["reexec"]]
+    monkeypatch.setattr(live.os, "geteuid", lambda: 0)  # already root: no re-exec
+    real = A.Auditon
+    monkeypatch.setattr(live.A, "Auditon", lambda: real(FakeKernel(), platform="darwin"))
+    r = CliRunner().invoke(live.auditon_app, ["setpolicy", "argv", "--sudo"])
+    assert r.exit_code == 0, r.output
+    assert r.output == "cnt,argv\n" and calls == [["reexec"]]

@@ -39,6 +39,18 @@ HEADER_VALUES = {
 }
 
 
+def test_ioctl_parameter_structs() -> None:
+    # FreeBSD 13/14 sys/security/audit/audit_ioctl.h, xnu bsd/security/audit/audit_ioctl.h:
+    # struct auditpipe_ioctl_preselect { au_id_t aip_auid; au_mask_t aip_mask; } -> 12 bytes,
+    # aip_auid at 0, aip_mask at 4 (all 4-byte fields: no padding)
+    assert I.SIZEOF["struct auditpipe_ioctl_preselect"] == I.PRESELECT.size == 12
+    assert I.PRESELECT.pack(501, 0x80, 0x81) == struct.pack("=I", 501) + I.AU_MASK.pack(0x80,
+                                                                                      0x81)
+    assert (I.SIZEOF["au_mask_t"], I.AU_MASK.size) == (8, 8)
+    assert (I.SIZEOF["u_int64_t"], I.U_INT64.size, I.SIZEOF["u_int"], I.U_INT.size) == \
+        (8, 8, 4, 4)
+
+
 @pytest.mark.parametrize(("name", "value"), sorted(HEADER_VALUES.items()))
 def test_ioctl_numbers_match_the_headers(name: str, value: int) -> None:
     assert getattr(I, name) == value

@@ -152,13 +152,25 @@ def capture(
     _err(_summary_lines(summary))
 
 
-def _running_processes(source: str | None) -> proc.ProcessList | None:
-    """The platform's process list when reading the live audit pipe, else None."""
-    if source is not None or not sys.platform.startswith(("darwin", "freebsd")):
-        return None
-    from knox_analytics.live.processes import list_processes
+def _running_processes(source: str | None, platform: str = sys.platform,
+                       lister: Callable[[str], list[proc.Process]] | None = None
+                       ) -> proc.ProcessList | None:
+    """The platform's process list when reading the live audit pipe, else None.
 
-    return list_processes
+    A list that cannot be read is said once and paudit goes on with new processes only.
+    """
+    if source is not None or not platform.startswith(("darwin", "freebsd")):
+        return None
+    from knox_analytics.live.processes import ProcessListError, list_processes
+
+    def running() -> list[proc.Process]:
+        try:
+            return (lister or list_processes)(platform)
+        except ProcessListError as exc:
+            _err(f"{exc}; following only processes started from now on")
+            return []
+
+    return running
 
 
 def paudit(

@@ -208,3 +208,19 @@ def test_paudit_and_live_commands_close_when_closed_early(
     next(commands)
     commands.close()
     assert recording == [src, src]
+
+
+def test_cli_goes_on_without_a_process_list(capsys: pytest.CaptureFixture[str]) -> None:
+    from knox_analytics.cli import live
+
+    def unreadable(platform: str) -> list[Process]:
+        raise processes.ProcessListError("sysctl kern.proc.proc failed: Permission denied")
+
+    assert live._running_processes("/tmp/fifo", "freebsd14", unreadable) is None  # --source
+    assert live._running_processes(None, "linux", unreadable) is None
+    running = live._running_processes(None, "freebsd14", lambda p: RUNNING)
+    assert running is not None and running() == RUNNING
+    running = live._running_processes(None, "freebsd14", unreadable)
+    assert running is not None and running() == []
+    assert capsys.readouterr().err == ("knox: sysctl kern.proc.proc failed: Permission denied;"
+                                       " following only processes started from now on\n")

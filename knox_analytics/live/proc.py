@@ -146,7 +146,12 @@ class ProcessTracker:
         event, pid = row.get("event_name"), row.get("pid")
         ok = row.get("success") is not False
         mine = pid in self.tracked
-        if pid is None or not ok:
+        if pid is None:
+            return mine
+        if event in EXIT_EVENTS:
+            self._forget(pid)  # the pid may be reused by an unrelated process
+            return mine
+        if not ok:  # a failed fork/exec changes nothing
             return mine
         if event in SPAWN_EVENTS and child_pid(row) is None:
             return self._exec(row, pid, mine)  # SETEXEC: the caller becomes the program
@@ -154,8 +159,6 @@ class ProcessTracker:
             return self._fork(row, pid, mine)
         if event in EXEC_EVENTS:
             return self._exec(row, pid, mine)
-        if event in EXIT_EVENTS and mine:
-            self._forget(pid)  # the pid may be reused by an unrelated process
         return mine
 
     def _exec(self, row: dict[str, Any], pid: int, mine: bool) -> bool:

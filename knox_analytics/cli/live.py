@@ -276,6 +276,7 @@ def setpolicy(policy: PolicyArg, sudo: AuditonSudoOpt = False) -> None:
 
     Example: knox auditon setpolicy argv,arge --sudo
     """
+    A.parse_policy(policy)  # a name the kernel rejects: say so before asking for sudo
     typer.echo(A.policy_names(A.change_policy(_api(sudo), policy, on=True)))
 
 
@@ -285,6 +286,7 @@ def unsetpolicy(policy: PolicyArg, sudo: AuditonSudoOpt = False) -> None:
 
     Example: sudo knox auditon unsetpolicy arge
     """
+    A.parse_policy(policy)
     typer.echo(A.policy_names(A.change_policy(_api(sudo), policy, on=False)))
 
 

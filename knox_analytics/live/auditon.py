@@ -65,6 +65,8 @@ PORT_TYPE: dict[str, type[ctypes._SimpleCData]] = {
 }
 
 Syscall = Callable[[int, Any, int], int]
+#: The platform whose kernel the defaults talk to.
+HOST = sys.platform
 
 
 class AuditonError(KnoxError, OSError):
@@ -143,9 +145,10 @@ def _hint(err: int) -> str:
     return ""
 
 
-def parse_policy(text: str, platform: str = sys.platform) -> int:
-    """``'cnt,argv'`` -> 0x5; a name the ``platform``'s kernel rejects raises a
-    :class:`UsageError` listing the ones it accepts."""
+def parse_policy(text: str, platform: str | None = None) -> int:
+    """``'cnt,argv'`` -> 0x5; a name the ``platform``'s kernel (default: this host's)
+    rejects raises a :class:`UsageError` listing the ones it accepts."""
+    platform = platform or HOST
     accepted = KERNEL_POLICIES[family(platform)]
     bits = 0
     for name in filter(None, (t.strip() for t in text.split(","))):

@@ -236,7 +236,7 @@ def test_auditon_sudo_reexecs_when_not_root(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(live.privilege, "reexec_with_sudo", reexec)
     monkeypatch.setattr(live.os, "geteuid", lambda: 501)
-    monkeypatch.setattr(sys, "platform", "darwin")  # the policy names are checked first
+    monkeypatch.setattr(A, "HOST", "darwin")  # the policy names are checked first
     r = CliRunner().invoke(live.auditon_app, ["setpolicy", "seq", "--sudo"])
     assert isinstance(r.exception, UsageError) and calls == []  # refused before sudo
     r = CliRunner().invoke(live.auditon_app, ["setpolicy", "argv", "--sudo"])

@@ -186,8 +186,7 @@ def paudit(
 ) -> None:
     """Pass through raw records of processes NAME... and all their descendants.
 
-    From the audit pipe, processes already running at start (and their descendants) are
-    followed too, from the kernel's process list.
+    From the audit pipe it also follows those already running (the kernel's process list).
 
     Example: knox paudit sshd | knox print
     """

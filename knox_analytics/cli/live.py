@@ -361,7 +361,7 @@ def getqctrl(sudo: AuditonSudoOpt = False) -> None:
 
 @auditon_app.command("getstat")
 def getstat(sudo: AuditonSudoOpt = False) -> None:
-    """Print the audit statistics (not implemented by FreeBSD's kernel).
+    """Print the audit statistics (the macOS and FreeBSD kernels do not implement it).
 
     Example: knox auditon getstat
     """

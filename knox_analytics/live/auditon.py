@@ -243,7 +243,7 @@ class Auditon:
         return _struct_dict(self._call(A_GETQCTRL, self.s.au_qctrl_t(), "A_GETQCTRL"))
 
     def getstat(self) -> dict[str, int]:
-        """Audit statistics (FreeBSD: ENOSYS, not implemented)."""
+        """Audit statistics (both kernels answer ENOSYS: A_GETSTAT is not implemented)."""
         return _struct_dict(self._call(A_GETSTAT, self.s.au_stat_t(), "A_GETSTAT"))
 
     def getcond(self) -> str:

@@ -18,11 +18,19 @@ Streams are written with knox_analytics.bsm.encode (tests/live/live_helpers.py).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from live_helpers import exec_record, numbered_stream, open_record
+
+import knox_analytics
+
+#: The subprocesses run in a scratch directory: put this checkout first on their path.
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    [str(Path(knox_analytics.__file__).resolve().parent.parent),
+     *filter(None, [os.environ.get("PYTHONPATH")])])}
 
 ANALYTICS = ("duckdb", "polars")
 DECODER = ("numpy", "pyarrow", "pandas")  # pyarrow probes pandas itself: left alone below
@@ -34,7 +42,7 @@ def knox_without(blocked: tuple[str, ...], *args: str, cwd: Path) -> subprocess.
                f"sys.argv = ['knox', *{args!r}]\n"
                "from knox_analytics.cli.main import run\nrun()\n")
     return subprocess.run([sys.executable, "-c", program], cwd=cwd, capture_output=True,
-                          timeout=120)
+                          timeout=120, env=ENV)
 
 
 def test_auditpipe_needs_no_numpy_pyarrow_duckdb_polars(tmp_path: Path) -> None:
@@ -70,7 +78,7 @@ def test_auditon_library_needs_no_numpy_pyarrow(tmp_path: Path) -> None:
         "new = A.change_class(api, A.event_number('AUE_EXECVE'), bits, on=True)\n"
         "print(AuMask(new, new).to_expression(load_class_table()))\n")
     r = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=120)
+                       text=True, timeout=120, env=ENV)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "fr,fw,pc,ex\n"
 
@@ -90,7 +98,8 @@ def test_paudit_and_pwait_need_no_duckdb_polars(tmp_path: Path) -> None:
 
 def test_the_full_app_still_has_every_command(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", "from knox_analytics.cli.main import run; run()",
-                        "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                        "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                       env=ENV)
     assert r.returncode == 0, r.stderr
     for command in ("convert", "print", "query", "auditpipe", "auditon", "paudit", "pwait"):
         assert command in r.stdout

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 
+from knox_analytics.bsm import columns as C
 from knox_analytics.bsm import tokens as T
 from knox_analytics.errors import UsageError
 
@@ -282,26 +283,10 @@ def encode_file_token(name: str, time_ms: int) -> bytes:
 
 # --- a decoded table back to trail bytes ---------------------------------------------------
 
-#: How each singleton group's layout fields map to the table's flat columns.
-_SINGLETON_COLUMNS: dict[str, dict[str, str]] = {
-    "subject": {c: c for c in ("auid", "euid", "egid", "ruid", "rgid", "pid", "sid",
-                               "tid_port", "tid_addr")},
-    "return": {"errno": "return_errno", "value": "return_value"},
-    "exit": {"status": "exit_status", "return": "exit_return"},
-    "argv": {"argv": "argv"},
-    "envp": {"envp": "envp"},
-    "groups": {"groups": "groups"},
-    "seq": {"seq": "seq"},
-    "zonename": {"zonename": "zonename"},
-    "file": {"name": "file_name"},
-}
-#: Groups whose tokens each consume the next element of the list column of that name.
-_LIST_GROUPS = frozenset(("paths", "attrs", "args", "texts", "processes", "sockets",
-                          "in_addrs", "ip_headers", "iports", "ipcs", "ipc_perms", "opaques",
-                          "data", "uuids", "privs"))
-_ROW_COLUMNS = ("source", "offset", "length", "header_token", "version", "event", "modifier",
-                "host", "identity", "token_ids", "raw_tokens", *_LIST_GROUPS,
-                *{c for cols in _SINGLETON_COLUMNS.values() for c in cols.values()})
+#: Every column a row is rebuilt from (``time`` is read apart: it may need a cast).
+_ROW_COLUMNS = ("source", "offset", "header_token", "token_ids", "raw_tokens",
+                *dict.fromkeys(c for g in C.ROW_COLUMNS.values() for c in g.values()),
+                *C.STRUCT_SINGLETONS, *C.LIST_GROUPS)
 
 
 class _Batch:
@@ -337,9 +322,9 @@ class _RowWriter:
     def header_fields(self, length: int) -> dict[str, Any]:
         ms = self.col("time")
         sec, msec = divmod(ms, 1000) if ms is not None else (None, None)
-        return {"length": length, "version": self.col("version"), "event": self.col("event"),
-                "modifier": self.col("modifier"), "host": self.col("host"),
-                "sec": sec, "msec": msec, "magic": T.TRAILER_MAGIC}
+        fields = {f: self.col(c) for f, c in C.HEADER_COLUMNS.items()}
+        return {**fields, "length": length, "sec": sec, "msec": msec,
+                "magic": T.TRAILER_MAGIC}
 
     def next_element(self, group: str) -> Any:
         """The next unused element of list column ``group``."""
@@ -355,23 +340,21 @@ class _RowWriter:
         """The field values of one token that is not kept raw."""
         if tt.group in ("header", "trailer"):
             return self.header_fields(length)
-        if tt.group in _LIST_GROUPS:
-            value = self.next_element(tt.group)
-            if isinstance(value, dict):
-                return value
-            ((_kind, name),) = tt.layout  # scalar list columns come from one-field tokens
-            return {name: value}
-        if tt.group == "identity":
-            return self.col("identity") or {}
-        fields = {f: self.col(c) for f, c in _SINGLETON_COLUMNS[tt.group].items()}
-        if tt.group == "file":  # a file token carries the time of the row
+        if tt.group in C.LIST_ELEMENT:
+            return {C.LIST_ELEMENT[tt.group]: self.next_element(tt.group)}
+        if tt.group in C.LIST_GROUPS:
+            return self.next_element(tt.group) or {}
+        if tt.group in C.STRUCT_SINGLETONS:
+            return self.col(tt.group) or {}
+        fields = {f: self.col(c) for f, c in C.FLAT_COLUMNS[tt.group].items()}
+        if tt.group in C.TIMED_GROUPS:  # a file token carries the time of the row
             fields.update(self.header_fields(length))
         return fields
 
     def skip_typed_raw(self, tid: int) -> None:
         """A raw token that is ALSO in the typed columns used up one list element."""
         tt = T.TOKENS_BY_ID.get(tid)
-        if tt is not None and tt.group in _LIST_GROUPS:
+        if tt is not None and tt.group in C.LIST_GROUPS:
             self.next_element(tt.group)
 
     def tokens(self, length: int) -> list[bytes]:

@@ -22,12 +22,11 @@ import numpy as np
 from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.bytesview import ByteView
 from knox_analytics.bsm.damage import Damage, explain_gap
+from knox_analytics.bsm.records import FILE_TOKEN_FIXED, MIN_RECORD
 
-MIN_RECORD = 25  # smallest possible: header32 (18) + trailer (7)
 #: While streaming, bytes after the last whole record are carried into the next chunk; a
 #: tail longer than this cannot be a record in progress and is reported instead.
 CARRY_LIMIT = 64 << 20
-FILE_TOKEN_FIXED = 11  # id + sec + msec + u16 name length
 
 # The trailer magic as the host reads two bytes natively (cheaper than a byte-swapped view).
 _MAGIC_NATIVE = int.from_bytes(T.TRAILER_MAGIC.to_bytes(2, "big"), sys.byteorder)

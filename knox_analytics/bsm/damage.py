@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from knox_analytics.bsm import tokens as T
-from knox_analytics.bsm.records import MIN_RECORD
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ def explain_gap(buf: bytes | memoryview, start: int, stop: int, final: bool = Tr
     if first in T.HEADER_IDS and stop - start >= 5:
         length = _u32(buf, start + 1)
         available = len(buf) - start
-        if length < MIN_RECORD:
+        if length < T.MIN_RECORD:
             return f"header token 0x{first:02x} with impossible record length {length}"
         if length > available:
             return (f"truncated record: header 0x{first:02x} says {length} bytes, "

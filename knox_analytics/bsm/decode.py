@@ -20,7 +20,7 @@ from knox_analytics.bsm.bytesview import ByteView
 from knox_analytics.bsm.columns import LIST_GROUPS, SINGLETON_GROUPS
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.bsm.framing import frame
-from knox_analytics.bsm.records import DecodeResult
+from knox_analytics.bsm.result import DecodeResult
 from knox_analytics.bsm.tables import Tables, load_tables
 from knox_analytics.bsm.tokenreader import Undecodable, read_strict
 from knox_analytics.bsm.wavefront import token_ids, wavefront

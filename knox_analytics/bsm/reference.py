@@ -25,7 +25,7 @@ import pyarrow as pa
 from knox_analytics.bsm import columns as C
 from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.damage import Damage, explain_gap
-from knox_analytics.bsm.records import FILE_TOKEN_FIXED, MIN_RECORD, DecodeResult
+from knox_analytics.bsm.result import DecodeResult
 from knox_analytics.bsm.tables import Tables, load_tables
 from knox_analytics.bsm.tokenreader import Undecodable, read_strict
 from knox_analytics.errors import NotBSMError
@@ -78,7 +78,7 @@ def record_length_at(data: bytes, pos: int) -> int | None:
     if data[pos] not in RECORD_START_IDS or pos + 5 > len(data):
         return None
     length = _u32(data, pos + 1)
-    if length < MIN_RECORD or pos + length > len(data):
+    if length < T.MIN_RECORD or pos + length > len(data):
         return None
     end = pos + length
     if data[end - 7:end - 4] != TRAILER_MAGIC_BYTES or _u32(data, end - 4) != length:
@@ -92,15 +92,15 @@ def file_token_length_at(data: bytes, pos: int) -> int | None:
     The token must end by the next record candidate: a file token never runs into a
     record (the vectorized framing looks for file tokens only in the gaps between records).
     """
-    if data[pos] != T.AUT_OTHER_FILE32 or pos + FILE_TOKEN_FIXED > len(data):
+    if data[pos] != T.AUT_OTHER_FILE32 or pos + T.FILE_TOKEN_FIXED > len(data):
         return None
     n = _u16(data, pos + 9)
-    end = pos + FILE_TOKEN_FIXED + n
+    end = pos + T.FILE_TOKEN_FIXED + n
     if n < 1 or end > len(data) or data[end - 1] != 0:
         return None
     if end > next_record_start(data, pos):
         return None
-    return FILE_TOKEN_FIXED + n
+    return T.FILE_TOKEN_FIXED + n
 
 
 def next_record_start(data: bytes, pos: int) -> int:

@@ -77,6 +77,10 @@ AUT_IDENTITY = 0xED
 
 TRAILER_MAGIC = 0xB105
 TRAILER_SIZE = 7  # id + u16 magic + u32 length
+#: The smallest possible record: header32 (18 bytes) + trailer (7 bytes).
+MIN_RECORD = 25
+#: The fixed part of a stand-alone file token: id, u32 sec, u32 msec, u16 name length.
+FILE_TOKEN_FIXED = 11
 HEADER_IDS = (AUT_HEADER32, AUT_HEADER32_EX, AUT_HEADER64, AUT_HEADER64_EX)
 AU_IPV4 = 4
 AU_IPV6 = 16

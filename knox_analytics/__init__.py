@@ -14,6 +14,8 @@ every ``knox`` command pays -- imports neither pyarrow nor duckdb.
 
 from __future__ import annotations
 
+import sys
+import types
 from importlib import import_module
 from typing import Any
 
@@ -66,3 +68,21 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
+
+
+class _Package(types.ModuleType):
+    """The package, with ``convert`` the function even once the submodule of that name is
+    imported (the import system then binds the submodule on its parent; without this,
+    ``from knox_analytics import convert`` would give the module after ``knox convert``
+    ran)."""
+
+    @property
+    def convert(self) -> Any:
+        return import_module("knox_analytics.convert").convert
+
+    @convert.setter
+    def convert(self, _submodule: types.ModuleType) -> None:
+        pass  # the submodule stays reachable as sys.modules["knox_analytics.convert"]
+
+
+sys.modules[__name__].__class__ = _Package

@@ -25,6 +25,15 @@ def test_every_public_name_resolves(name: str) -> None:
     assert name in dir(knox_analytics)
 
 
+def test_convert_is_the_function_after_its_module_is_imported() -> None:
+    code = ("import knox_analytics.convert, knox_analytics; "
+            "from knox_analytics import convert; print(callable(convert), "
+            "convert.__module__, type(knox_analytics.convert).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    assert out.stdout.split() == ["True", "knox_analytics.convert", "function"]
+
+
 def test_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         knox_analytics.nope  # noqa: B018

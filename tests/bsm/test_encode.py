@@ -28,6 +28,7 @@ from knoxtest import TRAILS
 from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.decode import decode_bytes
 from knox_analytics.bsm.encode import (
+    RecordEncoder,
     encode_file_token,
     encode_record,
     encode_token,
@@ -294,6 +295,36 @@ def test_encode_record_header_host_rules() -> None:
         encode_record([], event=1, time_ms=0, host="1.2.3.4")
     with pytest.raises(UsageError, match="not a header"):
         encode_record([], event=1, time_ms=0, header="path")
+
+
+@pytest.mark.parametrize("kind,host", [("header32", None), ("header64", None),
+                                       ("header32_ex", "192.168.1.23"),
+                                       ("header32_ex", "2001:db8::17"),
+                                       ("header64_ex", "2001:db8::17")])
+def test_record_encoder_matches_encode_record(kind: str, host: str | None) -> None:
+    body = [tok("text", text="hello, world"), tok("return32", errno=0, value=0)]
+    enc = RecordEncoder(kind, host)
+    for time_ms, event, modifier in ((1_772_438_400_123, 23, 0), (0, 65535, 7)):
+        assert enc.encode(body, event=event, time_ms=time_ms, modifier=modifier) == \
+            encode_record(body, event=event, time_ms=time_ms, modifier=modifier,
+                          header=kind, host=host)
+
+
+def test_record_encoder_has_encode_records_rules_and_errors() -> None:
+    with pytest.raises(UsageError, match="needs a host"):
+        RecordEncoder("header32_ex")
+    with pytest.raises(UsageError, match="not a header token"):
+        RecordEncoder("path")
+    enc = RecordEncoder("header32")
+    for bad in ({"event": 1 << 16}, {"event": "23"}, {"time_ms": 1 << 45}):
+        args = {"event": 23, "time_ms": 0, **bad}
+        with pytest.raises(UsageError) as got:
+            enc.encode([], **args)
+        with pytest.raises(UsageError) as want:
+            encode_record([], **args)
+        assert str(got.value) == str(want.value)
+    # what encode_record accepts beyond the struct (two's complement) it gives alike
+    assert enc.encode([], event=-1, time_ms=0) == encode_record([], event=-1, time_ms=0)
 
 
 # --- table -> trail ------------------------------------------------------------------------

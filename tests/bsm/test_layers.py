@@ -70,7 +70,6 @@ def test_oracle_and_vectorized_decoder_share_only_data() -> None:
 def test_runtime_package_does_not_import_the_simulator() -> None:
     graph = _graph()
     for name in graph:
-        if not name.startswith(("knox_analytics.testing", "knox_analytics.workload",
-                                "knox_analytics.demo")):
+        if not name.startswith(("knox_analytics.testing", "knox_analytics.workload")):
             assert not any(d.startswith("knox_analytics.testing")
                            for d in _reachable(graph, name)), name

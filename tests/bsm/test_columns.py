@@ -1,14 +1,17 @@
 """The token-group -> column map (knox_analytics/bsm/columns.py) against tokens.py and the
-schema: every group has a home, every column a source.  No fixture."""
+schema: every group has a home, every column a source.  Fixtures: none but the macOS
+trail and its praudit golden at the end (tests/data/trails/README.md)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from knoxtest import TRAILS
 
 from knox_analytics.bsm import columns as C
 from knox_analytics.bsm import tokens as T
+from knox_analytics.bsm.decode import decode_bytes
 from knox_analytics.schema import PROCESS_STRUCT, SCHEMA
 
 #: Columns that no token field fills directly: provenance, names looked up in tables,
@@ -87,3 +90,15 @@ def test_signed() -> None:
     assert C.signed(0xFFFFFFFF, 32) == -1
     assert C.signed(0x7FFFFFFF, 32) == 0x7FFFFFFF
     assert C.signed(1 << 63, 64) == -(1 << 63)
+
+
+def test_unset_auid_is_what_praudit_prints_as_minus_one() -> None:
+    """Fixture: tests/data/trails/macos-10.9-apple.bsm and its praudit -ln golden (the
+    record at line k of the golden is row k of the decoded table)."""
+    table = decode_bytes((TRAILS / "macos-10.9-apple.bsm").read_bytes()).table
+    golden = (TRAILS / "macos-10.9-apple.praudit-ln.txt").read_text().splitlines()
+    auids = table.column("auid").to_pylist()
+    unset = [i for i, a in enumerate(auids) if a == T.UNSET_AUID]
+    assert unset and all(",subject,-1," in golden[i] for i in unset)
+    assert not any(",subject,-1," in golden[i] for i, a in enumerate(auids)
+                   if a is not None and a != T.UNSET_AUID)

@@ -67,7 +67,7 @@ ALICE = dict(auid=501, euid=501, egid=20, ruid=501, rgid=20, pid=4242, sid=10000
 ALICE_ROOT = dict(ALICE, euid=0, egid=0, ruid=0, rgid=0, pid=4300)
 BOB = dict(auid=502, euid=502, egid=20, ruid=502, rgid=20, pid=5150, sid=100012,
            tid_port=50331650, tid_addr="2001:db8::5")
-AUDITD = dict(auid=0xFFFFFFFF, euid=0, egid=0, ruid=0, rgid=0, pid=88, sid=100000,
+AUDITD = dict(auid=T.UNSET_AUID, euid=0, egid=0, ruid=0, rgid=0, pid=88, sid=100000,
               tid_port=0, tid_addr="0.0.0.0")
 OK = dict(errno=0, value=0)
 

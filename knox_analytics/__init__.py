@@ -74,7 +74,8 @@ class _Package(types.ModuleType):
     """The package, with ``convert`` the function even once the submodule of that name is
     imported (the import system then binds the submodule on its parent; without this,
     ``from knox_analytics import convert`` would give the module after ``knox convert``
-    ran)."""
+    ran).  The one cost: ``import knox_analytics.convert as m`` binds the function too;
+    write ``from knox_analytics.convert import ...`` for the module's other names."""
 
     @property
     def convert(self) -> Any:

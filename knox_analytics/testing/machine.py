@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, TextIO
 from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.encode import RecordEncoder, encode_file_token
 from knox_analytics.testing.host import EVENTS
-from knox_analytics.testing.toks import _LIST_KEYS, Tok, subject_tok
+from knox_analytics.testing.toks import LIST_KEYS, Tok, subject_tok
 
 
 @dataclass(frozen=True)
@@ -270,7 +270,7 @@ class Machine:
         rec["return"] = toks[-1].value
         rec["paths"] = []
         for t in toks[:-1]:
-            if t.key in _LIST_KEYS:
+            if t.key in LIST_KEYS:
                 rec.setdefault(t.key, []).append(t.value)
             elif t.key not in ("subject", None):
                 rec[t.key] = t.value

@@ -32,7 +32,8 @@ class Tok(NamedTuple):
     value: Any
 
 
-_LIST_KEYS = ("paths", "attrs", "args", "sockets", "texts")
+#: Sidecar keys that hold a list (one element per token); the others hold one value.
+LIST_KEYS = ("paths", "attrs", "args", "sockets", "texts")
 
 
 @lru_cache(maxsize=1 << 16)

@@ -48,7 +48,7 @@ def test_nothing_is_visible_before_commit(tmp_path: Path) -> None:
     root = tmp_path / "ds"
     with DatasetWriter(root) as w:
         w.write(truth_table("t", TRUTH))
-        w._flush(next(iter(w._buffers)))
+        w._parts.flush(next(iter(w._parts._tables)))
         assert visible(root) == set()
         assert list(root.glob("**/*.parquet")) == []
         assert load_manifest(root).parts == []
@@ -178,9 +178,9 @@ def test_crash_during_compaction(tmp_path: Path, monkeypatch, step: str) -> None
 CHILD = """
 import sys
 from knox_analytics.convert import convert
-from knox_analytics.store import writer
+from knox_analytics.store import parts
 # Flush part files often, so that kills land between a flush and its commit.
-writer.PARTITION_FLUSH_BYTES, writer.TOTAL_FLUSH_BYTES = 1 << 15, 1 << 16
+parts.PARTITION_FLUSH_BYTES, parts.TOTAL_FLUSH_BYTES = 1 << 15, 1 << 16
 convert([sys.argv[1]], sys.argv[2], chunk_size=1 << 16)
 """
 

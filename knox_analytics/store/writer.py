@@ -414,22 +414,9 @@ class DatasetWriter:
     def _known_bytes(self, tmin: int, tmax: int) -> Counter:
         """The records the dataset holds between two times (ms), rebuilt byte for byte,
         counted; rows not committed yet are committed first."""
-        from knox_analytics.bsm.encode import table_to_trail
-
         if self._parts or self._adopted:
             self.commit()
-        days = {str(d) for d in np.arange(np.datetime64(tmin, "ms").astype("datetime64[D]"),
-                                          np.datetime64(tmax, "ms").astype("datetime64[D]")
-                                          + np.timedelta64(1, "D"))}
-        if tmin == 0:
-            days.add(NULL_VALUE)  # records without a time (identity treats them as 0)
-        files = [self.root / p for p in self.manifest.parts if p.split("/")[1][5:] in days]
-        if not files:
-            return Counter()
-        table = ds.dataset(files, format="parquet", schema=SCHEMA).to_table()
-        ms = pc.fill_null(pc.cast(table.column("time"), pa.int64()), 0)
-        table = table.filter(pc.and_(pc.greater_equal(ms, tmin), pc.less_equal(ms, tmax)))
-        return split_records(table_to_trail(table), table.column("length").to_pylist())
+        return records_between(self.root, self.manifest.parts, tmin, tmax)
 
     def _publish(self) -> None:
         """Write the manifest (the commit point), make its pending moves, write it again."""
@@ -455,6 +442,25 @@ class DatasetWriter:
                       "final": key, "part": part}]
         self._publish()
         shutil.rmtree(rebuilt, ignore_errors=True)  # now holds the retired parts
+
+
+def records_between(root: Path, parts: list[str], tmin: int, tmax: int) -> Counter:
+    """The records that committed ``parts`` of the dataset at ``root`` hold between two
+    times (ms, inclusive), rebuilt byte for byte and counted (record identity's check)."""
+    from knox_analytics.bsm.encode import table_to_trail
+
+    days = {str(d) for d in np.arange(np.datetime64(tmin, "ms").astype("datetime64[D]"),
+                                      np.datetime64(tmax, "ms").astype("datetime64[D]")
+                                      + np.timedelta64(1, "D"))}
+    if tmin == 0:
+        days.add(NULL_VALUE)  # records without a time (identity treats them as 0)
+    files = [root / p for p in parts if p.split("/")[1][5:] in days]
+    if not files:
+        return Counter()
+    table = ds.dataset(files, format="parquet", schema=SCHEMA).to_table()
+    ms = pc.fill_null(pc.cast(table.column("time"), pa.int64()), 0)
+    table = table.filter(pc.and_(pc.greater_equal(ms, tmin), pc.less_equal(ms, tmax)))
+    return split_records(table_to_trail(table), table.column("length").to_pylist())
 
 
 def _format_of(root: Path) -> int | None:

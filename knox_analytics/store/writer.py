@@ -53,7 +53,6 @@ from knox_analytics.store.commit import (
 from knox_analytics.store.identity import RecordFilter, RunIndex, split_records
 from knox_analytics.store.manifest import (
     MANIFEST_NAME,
-    CommitEntry,
     Manifest,
     SourceEntry,
     load_manifest,
@@ -270,7 +269,7 @@ class DatasetWriter:
             m.id_files.append(moves[-1]["final"])
         if added:
             m.parts.extend(added)
-            m.commits.append(CommitEntry(m.version + 1, "append", added, [], _now()))
+            m.log_commit("append", added, [], _now())
         m.pending = moves
         if moves or self._dirty:
             self._publish()
@@ -437,7 +436,7 @@ class DatasetWriter:
         m = self.manifest
         gone = set(olds)
         m.parts = [p for p in m.parts if p not in gone] + [part]
-        m.commits.append(CommitEntry(m.version + 1, "compact", [part], olds, _now()))
+        m.log_commit("compact", [part], olds, _now())
         m.pending = [{"kind": "exchange", "staged": rebuilt.relative_to(self.root).as_posix(),
                       "final": key, "part": part}]
         self._publish()

@@ -214,3 +214,15 @@ def test_killed_convert_shows_previous_version(tmp_path: Path, sig: int) -> None
     assert all(json.loads(line) for line in workday[:1])
     expected = len(TRUTH) + len(workday)
     assert total == expected
+
+
+def test_the_commit_log_is_bounded(tmp_path: Path, monkeypatch) -> None:
+    """A capture commits every second: the manifest keeps the last versions only, and
+    versions keep counting."""
+    from knox_analytics.store import manifest as manifest_module
+
+    monkeypatch.setattr(manifest_module, "COMMITS_KEPT", 3)
+    root = tmp_path / "ds"
+    write_days(root, 5)
+    commits = load_manifest(root).commits
+    assert [c.version for c in commits] == [3, 4, 5]

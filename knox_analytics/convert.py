@@ -304,7 +304,8 @@ def _convert_parallel(writer: _BackgroundWriter, paths: list[tuple[str, bool]], 
     done = convert_parallel(writer, work, jobs=jobs, label=writer.store.label,
                             compression=writer.store.compression, tables=options.tables,
                             chunk_size=options.chunk_size, strict=options.strict,
-                            on_bytes=on_bytes, settle=settle, redo=redo)
+                            on_bytes=on_bytes, open_ended=is_open_trail, settle=settle,
+                            redo=redo)
     for slot, report in zip(slots, done, strict=True):
         reports[slot] = report
     return [r for r in reports if r is not None]

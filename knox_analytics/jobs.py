@@ -142,10 +142,12 @@ class _Input:
 def convert_parallel(writer: Any, work: list[tuple[SourcePlan, bool]], *, jobs: int,
                      label: str | None, compression: str, tables: Tables, chunk_size: int,
                      strict: bool, on_bytes: Callable[[int], None] | None,
-                     settle: Callable[..., Any], redo: Callable[[str, bool], Any]) -> list:
+                     open_ended: Callable[[str], bool], settle: Callable[..., Any],
+                     redo: Callable[[str, bool], Any]) -> list:
     """Convert the planned inputs with ``jobs`` workers; returns one report per input.
 
-    ``writer`` is the converter's (background) DatasetWriter; ``settle(plan, found,
+    ``writer`` is the converter's (background) DatasetWriter; ``open_ended(path)``
+    says whether auditd still writes a trail; ``settle(plan, found,
     result)`` turns an input's merged result into its report and commits its source;
     ``redo(path, found)`` converts one input on its own (inputs that overlap others of the
     run).
@@ -160,7 +162,8 @@ def convert_parallel(writer: Any, work: list[tuple[SourcePlan, bool]], *, jobs: 
         for plan, found in work:
             item = _Input(plan, found)
             for rng in split_trail(str(plan.source), plan.start_offset, plan.size,
-                                   split_bytes=SPLIT_BYTES, open_ended=_open_ended(plan)):
+                                   split_bytes=SPLIT_BYTES,
+                                   open_ended=open_ended(str(plan.source))):
                 number += 1
                 item.futures.append(pool.submit(run_task, Task(
                     number, str(writer.root), run, label, compression, rng, tables,
@@ -193,12 +196,6 @@ def convert_parallel(writer: Any, work: list[tuple[SourcePlan, bool]], *, jobs: 
     for at, path, found in redo_later:
         out[at] = redo(path, found)
     return out
-
-
-def _open_ended(plan: SourcePlan) -> bool:
-    from knox_analytics.convert import is_open_trail
-
-    return is_open_trail(str(plan.source))
 
 
 def _merge(results: list[TaskResult]) -> TaskResult:

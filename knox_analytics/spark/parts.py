@@ -2,7 +2,7 @@
 
 The files are exactly what :class:`knox_analytics.store.DatasetWriter` writes -- same
 ``host=…/date=…`` partitions (:func:`split_by_partition`), written by the same
-:func:`~knox_analytics.store.writer.stage_part_file` -- so readers cannot tell which
+:func:`~knox_analytics.store.parts.stage_part_file` -- so readers cannot tell which
 engine converted a trail.  Tasks stage them under ``ROOT/_staging/``; the driver's
 writer adopts them and commits them with the one protocol of :mod:`knox_analytics.store`
 (a failed job leaves staged files that the next :class:`DatasetWriter` open removes).
@@ -15,8 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from knox_analytics.store.partition import split_by_partition
-from knox_analytics.store.parts import STAGED_SUFFIX, STAGING_DIR
-from knox_analytics.store.writer import stage_part_file
+from knox_analytics.store.parts import STAGED_SUFFIX, STAGING_DIR, stage_part_file
 
 
 def write_parts(root: str, tables: list[pa.Table], *, label: str | None, prefix: str,

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import shutil
 import time
 import uuid
@@ -59,27 +58,21 @@ from knox_analytics.store.manifest import (
     save_manifest,
 )
 from knox_analytics.store.partition import NULL_VALUE, check_label
-from knox_analytics.store.parts import STAGED_SUFFIX, STAGING_DIR, PartBuffer
+from knox_analytics.store.parts import (
+    ROW_GROUP_ROWS,
+    STAGED_SUFFIX,
+    STAGING_DIR,
+    WRITE_OPTIONS,
+    PartBuffer,
+    with_metadata,
+)
 
 #: Seconds between manifest checkpoints while converting many inputs.
 CHECKPOINT_SECONDS = 10.0
-#: Dictionaries where values repeat (names, addresses); statistics on the columns people
-#: filter by (row-group pruning).  Statistics and dictionaries on every nested column
-#: cost a quarter of the write time for a few percent of file size.
-WRITE_OPTIONS = {
-    "compression_level": 1,
-    "use_dictionary": ["source", "event_name", "event_classes", "errno_name", "host",
-                       "tid_addr", "paths.list.element", "argv.list.element"],
-    "write_statistics": ["offset", "event", "time", "auid", "euid", "ruid", "pid",
-                         "return_errno", "success"],
-}
-ROW_GROUP_ROWS = 256_000
 LOCK_NAME = "_knox.lock"
 PART_GLOB = "host=*/date=*/part-*.parquet"
 #: The run index of record identity (see :mod:`.identity`).
 IDS_DIR = "_knox_ids"
-FILE_METADATA = {"knox_analytics.schema_version": str(SCHEMA_VERSION),
-                 "knox_analytics.writer": "knox_analytics.store.DatasetWriter"}
 
 
 class DatasetWriter:
@@ -471,30 +464,10 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _with_metadata(table: pa.Table) -> pa.Table:
-    return table.replace_schema_metadata({**(SCHEMA.metadata or {}), **FILE_METADATA})
-
-
-def stage_part_file(path: Path, table: pa.Table, compression: str = "zstd") -> None:
-    """Write one part file of the dataset, as every writer of it must (DatasetWriter,
-    the Spark tasks): schema version in the metadata, the same Parquet options, then
-    fsync, at a staged path that a commit later renames into its partition.
-
-    Written under a temporary name first: a retried or speculative Spark attempt
-    writing the same part renames identical content over it.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    pq.write_table(_with_metadata(table), tmp, compression=compression,
-                   row_group_size=ROW_GROUP_ROWS, **WRITE_OPTIONS)
-    fsync_file(tmp)
-    os.replace(tmp, path)
-
-
 def merge_parts(parts: list[Path], dest: Path, compression: str = "zstd") -> None:
     """Concatenate part files into one (compaction), a row group at a time: memory stays
     bounded whatever the partition's size.  The result is fsynced."""
-    schema = _with_metadata(SCHEMA.empty_table()).schema
+    schema = with_metadata(SCHEMA.empty_table()).schema
     pending: list[pa.Table] = []
     rows = 0
     with pq.ParquetWriter(dest, schema, compression=compression, **WRITE_OPTIONS) as out:

@@ -25,6 +25,7 @@ from test_store import TRUTH, truth_table
 
 from knox_analytics.store import MANIFEST_NAME, PART_GLOB, DatasetWriter, load_manifest
 from knox_analytics.store import commit as commit_steps
+from knox_analytics.store import parts as parts_module
 from knox_analytics.store import writer as writer_module
 
 
@@ -117,7 +118,7 @@ def test_data_is_durable_before_the_manifest_names_it(tmp_path: Path, monkeypatc
         calls.append(("replace", Path(os.fsdecode(dst)).name))
         real_replace(src, dst)
 
-    monkeypatch.setattr(writer_module, "fsync_file", spy_fsync)
+    monkeypatch.setattr(parts_module, "fsync_file", spy_fsync)
     monkeypatch.setattr(os, "replace", spy_replace)
     with DatasetWriter(root) as w:
         w.write(truth_table("t", TRUTH))

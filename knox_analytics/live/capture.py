@@ -78,6 +78,14 @@ class CaptureSummary:
     truncates: int | None = None
     messages: list[str] = field(default_factory=list)
 
+    def line(self) -> str:
+        """The one-line summary the CLI prints at the end."""
+        text = (f"{self.records} records converted, {self.segments} segments closed, "
+                f"{self.bytes} raw bytes, {self.damaged} damaged spans")
+        if self.drops is not None:
+            text += f", {self.drops} dropped, {self.truncates} truncated by the audit pipe"
+        return text
+
 
 class _Stop(Exception):
     """Raised by the SIGINT/SIGTERM handler while the capture waits for input."""

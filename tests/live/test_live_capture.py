@@ -28,7 +28,6 @@ from knox_analytics.live.source import open_source
 
 WRITER = r"""
 import os, random, sys, time
-from knoxtest import TRAILS
 fifo, blob, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
 data = open(blob, "rb").read()
 fd = os.open(fifo, os.O_RDWR)  # O_RDWR: the pipe (and its contents) outlive each killed reader

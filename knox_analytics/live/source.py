@@ -14,10 +14,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from knox_analytics.bsm.reader import Batch, StreamDecoder
 from knox_analytics.errors import InputError
 from knox_analytics.live.classes import AuMask
 from knox_analytics.live.device import AUDITPIPE_PATH, AuditPipe, PipeStats
-from knox_analytics.live.framer import StreamFramer
 from knox_analytics.live.privilege import check_readable
 
 READ_SIZE = 1 << 20
@@ -94,6 +94,23 @@ def _ready(fd: int, deadline: float) -> bool:
     return remaining > 0 and bool(select.select([fd], [], [], remaining)[0])
 
 
+def source_batches(source: Source, deadline: float | None = None) -> Iterator[Batch]:
+    """Read ``source`` to its end through the streaming decoder; yield its batches.
+
+    A truncated last record is reported as damage at the end of input.  ``deadline`` (a
+    ``time.monotonic()`` value) ends the iteration when no input arrives in time.
+    """
+    decoder = StreamDecoder(source.name)
+    while True:
+        if deadline is not None and not _ready(source.fd, deadline):
+            return
+        data = source.read()
+        if not data:
+            break
+        yield from decoder.feed(data)
+    yield from decoder.close()
+
+
 def framed_chunks(source: Source, deadline: float | None = None
                   ) -> Iterator[tuple[bytes, int]]:
     """Read ``source`` to its end; yield (bytes ending on a record boundary, stream offset).
@@ -101,16 +118,5 @@ def framed_chunks(source: Source, deadline: float | None = None
     A truncated last record is yielded at the end too (the decoder reports it).
     ``deadline`` (a ``time.monotonic()`` value) ends the iteration when no input arrives.
     """
-    framer = StreamFramer()
-    while True:
-        if deadline is not None and not _ready(source.fd, deadline):
-            return
-        data = source.read()
-        if not data:
-            break
-        chunk, offset = framer.feed(data)
-        if chunk:
-            yield chunk, offset
-    chunk, offset = framer.close()
-    if chunk:
-        yield chunk, offset
+    for batch in source_batches(source, deadline):
+        yield batch.data, batch.offset

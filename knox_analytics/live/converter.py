@@ -35,11 +35,29 @@ READ_CHUNK = 8 << 20  # bytes of a segment pushed into the decoder at once
 
 
 def commit(writer: Any) -> list[str]:
-    """Make everything written durable and visible (the store's commit protocol)."""
+    """Make everything written durable and visible (the store's commit protocol); return
+    the parts committed (paths relative to the dataset)."""
     if hasattr(writer, "commit"):
         return list(writer.commit() or [])
-    writer.checkpoint()  # the writer before the commit protocol: the manifest commits
-    return []
+    # The writer before the commit protocol: the manifest commits, but parts are not
+    # fsynced; do it here so that capture.json never names data that is not on disk.
+    before = set(writer.manifest.parts)
+    writer.checkpoint()
+    added = [p for p in writer.manifest.parts if p not in before]
+    for directory in {(writer.root / p).parent for p in added}:
+        for part in added:
+            if (writer.root / part).parent == directory:
+                _fsync(writer.root / part, os.O_RDONLY)
+        _fsync(directory, os.O_RDONLY)
+    return added
+
+
+def _fsync(path: Path, flags: int) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def compact(writer: Any) -> int:

@@ -168,6 +168,7 @@ class Batch:
     offset: int
     length: int
     data: bytes = b""
+    source: str = ""  # the name the stream was decoded under
 
     @property
     def records(self) -> int:
@@ -246,7 +247,8 @@ class StreamDecoder:
         if not result.consumed:
             return []
         data = buf.arr[: result.consumed].tobytes() if self.keep_data else b""
-        batch = Batch(result.table, result.damage, self.offset, result.consumed, data)
+        batch = Batch(result.table, result.damage, self.offset, result.consumed, data,
+                      self.source)
         self.records += result.records
         self.offset += result.consumed
         buf.drop(result.consumed)

@@ -12,8 +12,9 @@ from typing import Annotated, Any
 import pyarrow as pa
 import typer
 
-from knox_analytics.cli.live_commands import live_commands_cli
+from knox_analytics.cli.live_commands import Follow, LiveSource, Sudo, live_commands_cli
 from knox_analytics.cli.query import Force, Format, Inputs, Output, Users, emit, open_catalog
+from knox_analytics.errors import UsageError
 from knox_analytics.questions import (
     Filters,
     ask,
@@ -66,17 +67,23 @@ def commands(inputs: Inputs = None, since: Since = None, until: Until = None,
              user: User = None, pid: Pid = None, command: Command = None,
              path: PathGlob = None, failed: Failed = False, classes: Classes = None,
              event: Event = None, limit: Limit = None, fmt: Format = "table",
-             output: Output = None, force: Force = False, users: Users = None) -> None:
+             output: Output = None, force: Force = False, users: Users = None,
+             source: LiveSource = None, follow: Follow = None, sudo: Sudo = False) -> None:
     """Which commands ran: time, pid, parent pid, user, outcome, command line.
 
-    With no TRAIL or DATASET, follows the live audit pipe (knox live).
+    With no TRAIL or DATASET, answers live as execs happen: from the audit pipe, from
+    --source FILE|FIFO|-, or tailing --follow TRAIL (same filters, same columns).
 
     Example: knox commands audit-parquet --user alice --since 2026-03-01T09:00
     """
     f = _filters(since, until, user, pid, command, path, failed, classes, event)
     if not inputs:
-        live_commands_cli(f, fmt, output)
+        live_commands_cli(f, fmt, output, source=source, follow=follow, sudo=sudo,
+                          users=users)
         return
+    if source is not None or follow is not None:
+        raise UsageError("--source and --follow are for live commands: give no TRAIL or "
+                         "DATASET with them")
     _answer("commands", inputs, users, f, limit, fmt, output, force)
 
 

@@ -21,6 +21,8 @@ from knox_analytics.live.device import AUDITPIPE_PATH, AuditPipe, PipeStats
 from knox_analytics.live.privilege import check_readable
 
 READ_SIZE = 1 << 20
+#: At most this many bytes (what is ready at once) are decoded as one batch.
+BATCH_BYTES = 4 << 20
 
 
 @dataclass
@@ -89,25 +91,39 @@ def open_source(source: str | None, flags: AuMask | None = None,
     return Source(fd, _kind_of(fd), source)
 
 
-def _ready(fd: int, deadline: float) -> bool:
-    remaining = deadline - time.monotonic()
-    return remaining > 0 and bool(select.select([fd], [], [], remaining)[0])
+def _ready(fd: int, deadline: float, *, now: bool = False) -> bool:
+    """Input is waiting on ``fd`` (``now``: without waiting) before ``deadline``."""
+    remaining = 0.0 if now else deadline - time.monotonic()
+    return (now or remaining > 0) and bool(select.select([fd], [], [], remaining)[0])
 
 
-def source_batches(source: Source, deadline: float | None = None) -> Iterator[Batch]:
+def source_batches(source: Source, deadline: float | None = None,
+                   batch_bytes: int = BATCH_BYTES) -> Iterator[Batch]:
     """Read ``source`` to its end through the streaming decoder; yield its batches.
 
+    What is ready is read at once, up to ``batch_bytes``, and decoded as one batch: the
+    audit pipe hands out one record per read, and a batch per record would cost the
+    decoder's (and a live question's) fixed overhead for every record under load.
     A truncated last record is reported as damage at the end of input.  ``deadline`` (a
     ``time.monotonic()`` value) ends the iteration when no input arrives in time.
     """
     decoder = StreamDecoder(source.name)
-    while True:
+    ended = False
+    while not ended:
         if deadline is not None and not _ready(source.fd, deadline):
             return
-        data = source.read()
+        data = source.read(min(source.read_size, batch_bytes))
         if not data:
             break
-        yield from decoder.feed(data)
+        pieces, size = [data], len(data)
+        while size < batch_bytes and _ready(source.fd, 0.0, now=True):
+            more = source.read(min(source.read_size, batch_bytes - size))
+            if not more:
+                ended = True  # end of input: decode what we have, then close
+                break
+            pieces.append(more)
+            size += len(more)
+        yield from decoder.feed(b"".join(pieces))
     yield from decoder.close()
 
 

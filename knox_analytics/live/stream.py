@@ -10,7 +10,7 @@ from knox_analytics.bsm.reader import Batch, StreamDecoder
 from knox_analytics.live.classes import parse_classes
 from knox_analytics.live.device import PipeStats
 from knox_analytics.live.follow import follow_file
-from knox_analytics.live.source import Source, open_source, source_batches
+from knox_analytics.live.source import BATCH_BYTES, Source, open_source, source_batches
 
 #: What the process tools need from the audit pipe: process lifecycle and exec.
 PROCESS_CLASSES = "pc,ex"
@@ -41,12 +41,14 @@ def live_chunks(source: str | None = None, *, classes: str = PROCESS_CLASSES,
                 follow: bool = False, stop: Callable[[], bool] | None = None,
                 poll: float = 0.25, deadline: float | None = None,
                 on_stats: Callable[[PipeStats], None] | None = None,
-                stats_seconds: float = 60.0) -> Iterator[Batch]:
+                stats_seconds: float = 60.0, read_size: int | None = None
+                ) -> Iterator[Batch]:
     """Decoded batches of whole records from the audit pipe, a file/FIFO/stdin, or a
     followed trail (``follow=True``: tail -f across rotations of ``current``).
     ``deadline`` (``time.monotonic()``) ends the iteration when reached while waiting for
     input; ``on_stats`` receives the audit pipe's drop counters periodically and at the
-    end.  The source is closed when the iteration ends (or is abandoned)."""
+    end; ``read_size`` bounds the bytes decoded as one batch.  The source is
+    closed when the iteration ends (or is abandoned)."""
     if follow:
         if source is None or source == "-":
             raise ValueError("follow needs a trail file")
@@ -58,8 +60,9 @@ def live_chunks(source: str | None = None, *, classes: str = PROCESS_CLASSES,
         return
     mask = parse_classes(classes)
     src = open_source(source, mask, mask)
+    batches = source_batches(src, deadline, read_size or BATCH_BYTES)
     try:
-        yield from report_stats(source_batches(src, deadline), src, on_stats, stats_seconds)
+        yield from report_stats(batches, src, on_stats, stats_seconds)
     finally:
         src.close()
 

@@ -280,3 +280,29 @@ def test_parts_are_fsynced_before_the_state_that_names_them(
     run(out, str(path), CaptureConfig(rotate_bytes=100_000))
     assert checked and max(checked) >= 1  # the state was written with parts to check
     assert same_records(dataset(out), DATA)
+
+
+def test_a_state_one_commit_behind_is_caught_up_from_the_dataset(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed after the dataset committed but before capture.json said so: the restart
+    takes the converted ends from the committed rows, so nothing is added twice."""
+    out, path = tmp_path / "out", tmp_path / "trail.bsm"
+    cut = boundary_near(0.5)
+    path.write_bytes(DATA[:cut])
+    real = capture_module._write_json_atomic
+
+    def killed(target: Path, state: dict) -> None:
+        manifest = load_manifest(out / "dataset")
+        if manifest is not None and manifest.parts:
+            raise KeyboardInterrupt  # the moment between commit() and the state file
+        real(target, state)
+
+    monkeypatch.setattr(capture_module, "_write_json_atomic", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(out, str(path))
+    monkeypatch.setattr(capture_module, "_write_json_atomic", real)
+    assert dataset(out).num_rows > 0  # committed, yet not in the state
+    with open(path, "ab") as fh:
+        fh.write(DATA[cut:])
+    run(out, str(path))
+    assert same_records(dataset(out), DATA)

@@ -27,7 +27,7 @@ from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.bytesview import PAD, ByteView
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.bsm.decode import DecodeResult, decode_view
-from knox_analytics.bsm.framing import MIN_RECORD, frame
+from knox_analytics.bsm.framing import MIN_RECORD, file_token_length, frame
 from knox_analytics.bsm.tables import Tables, load_tables
 from knox_analytics.errors import DamagedTrailError, InputError, NotBSMError
 
@@ -237,10 +237,22 @@ class StreamDecoder:
         return self._decode(final=not keep_tail)
 
     def _decode(self, final: bool) -> list[Batch]:
+        batches = self._decode_once(final, self._buf.filled)
+        if not final and self._buf.filled:
+            # auditd ends a trail with a file token: complete, it need not wait for more
+            token = file_token_length(ByteView(self._buf.arr, self._buf.filled), 0,
+                                      self._buf.filled)
+            if token:
+                batches += self._decode_once(True, token)
+        return batches
+
+    def _decode_once(self, final: bool, size: int) -> list[Batch]:
         buf = self._buf
-        if buf.filled == 0:
+        if size == 0:
             return []
-        view = ByteView(buf.arr, buf.filled)
+        # a prefix is copied: a view pads (zeroes) the bytes after its end
+        view = ByteView(buf.arr, size) if size == buf.filled else \
+            ByteView(buf.arr[:size].tobytes())
         result = decode_view(view, self.source, base_offset=self.offset, final=final,
                              tables=self.tables, require_bsm=self.require_bsm
                              and self.records == 0)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from knoxtest import TRAILS
 
 from knox_analytics.bsm.decode import decode_bytes
+from knox_analytics.bsm.encode import encode_token
 from knox_analytics.bsm.reader import Batch, StreamDecoder, record_boundary, tail_need
 
 TRAIL_FILES = sorted(TRAILS.glob("*.bsm"))
@@ -105,3 +106,24 @@ def test_tail_need_and_record_boundary() -> None:
     first = int.from_bytes(WORKLOAD[1:5], "big")
     assert record_boundary(WORKLOAD[: first + 10]) == (first, tail_need(WORKLOAD[first:][:10]))
     assert record_boundary(WORKLOAD) == (len(WORKLOAD), 0)
+
+
+TOKEN = encode_token("file", sec=1_772_355_600, msec=0, name="20260301090000.20260301100000")
+
+
+def test_a_closing_file_token_is_decoded_without_waiting() -> None:
+    """auditd ends a trail with a file token: a live stream that stops there has it all."""
+    dec = StreamDecoder("<s>")
+    batches = dec.feed(WORKLOAD + TOKEN)
+    assert dec.pending == 0
+    assert combined(batches).equals(decode_bytes(WORKLOAD + TOKEN, "<s>").table)
+
+
+def test_a_file_token_before_an_unfinished_record_leaves_the_record_intact() -> None:
+    token = TOKEN
+    record = WORKLOAD[: int.from_bytes(WORKLOAD[1:5], "big")]
+    dec = StreamDecoder("<s>")
+    first = dec.feed(token + record[:-3])
+    assert [b.records for b in first] == [1] and dec.pending == len(record) - 3
+    (last,) = dec.feed(record[-3:])
+    assert last.records == 1 and last.damage == []

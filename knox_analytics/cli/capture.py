@@ -29,8 +29,18 @@ def capture(
 ) -> None:
     """Capture records crash-safely into raw segments and a Parquet dataset.
 
-    Restart it after any crash or kill -9: every complete record reaches the dataset
-    exactly once.  SIGINT/SIGTERM flush, convert and print a summary.
+    Restart it after any crash or kill -9 (the same command): every complete
+    record that reached the segments is in the dataset exactly once.
+
+    What reaches them, per source --
+    Linux FIFO: everything (splice(2): no byte is only in knox's memory).
+    macOS/FreeBSD FIFO: all but the one read in flight (at most 1 MiB).
+    '-' (stdin): as a FIFO; a restart is a new stream, never glued on.
+    File: everything, resumed by content across auditd's rotation of current.
+    /dev/auditpipe: all but the kernel queue of the killed reader.
+
+    A full disk stops it with one line, losing nothing.  SIGINT/SIGTERM flush,
+    convert, compact and print a summary.  Details: docs/capture.md.
 
     Example: knox capture --classes pc,lo,aa --out /var/audit/knox --rotate 64MiB --rotate 1h
     """

@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import mmap
 import os
 import queue
 import tempfile
@@ -16,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 
@@ -35,10 +39,11 @@ class FileReport:
 
     path: str
     action: str  # "converted", "resumed", "skipped"
-    records: int = 0
+    records: int = 0  # records added to the dataset
     bytes: int = 0
     damage: list[Damage] = field(default_factory=list)
     reason: str = ""
+    known: int = 0  # records read that the dataset already held (not added again)
 
 
 @dataclass
@@ -56,6 +61,10 @@ class ConvertSummary:
     @property
     def bytes(self) -> int:
         return sum(f.bytes for f in self.files)
+
+    @property
+    def known(self) -> int:
+        return sum(f.known for f in self.files)
 
     @property
     def damage(self) -> list[Damage]:
@@ -146,11 +155,21 @@ class _BackgroundWriter:
     def write(self, table: pa.Table) -> None:
         self._submit(self.store.write, table)
 
+    def write_raw(self, table: pa.Table, raw: bytes | None, raw_base: int) -> None:
+        self._submit(self.store.write, table, raw, raw_base)
+
     def commit_source(self, source: Path, **kwargs: int) -> None:
         self._submit(self.store.commit_source, source, **kwargs)
 
     def plan(self, source: Path) -> SourcePlan:
-        done = self._submit(self.store.plan, source)
+        return self._call(self.store.plan, source)
+
+    def end_input(self) -> int:
+        return self._call(self.store.end_input)
+
+    def _call(self, fn: Callable, *args: object) -> object:
+        """Run ``fn`` in order with the queued calls and wait for its answer."""
+        done = self._submit(fn, *args)
         self._queue.join()
         if self._error is not None:
             raise self._error
@@ -188,7 +207,7 @@ def _convert_one(writer: _BackgroundWriter, path: str, options: _Options,
     if path == STDIN:
         report = FileReport(path, "converted")
         _pump(writer, _read(path, 0, options, on_bytes), report)
-        return report
+        return _settled(report, writer.end_input())
     plan = writer.plan(Path(path))
     if not plan.needs_work:
         return _skipped(plan, on_bytes)
@@ -197,8 +216,33 @@ def _convert_one(writer: _BackgroundWriter, path: str, options: _Options,
     if on_bytes and plan.start_offset:
         on_bytes(plan.start_offset)
     _pump(writer, _read(path, plan.start_offset, options, on_bytes), report)
-    writer.commit_source(Path(path), end_offset=plan.start_offset + report.bytes,
-                         records=report.records, damaged=len(report.damage))
+    end = _consumed_end(plan.start_offset + report.bytes, plan.size, report.damage)
+    _settled(report, writer.end_input())
+    writer.commit_source(Path(path), end_offset=end, records=report.records,
+                         damaged=len(report.damage))
+    return report
+
+
+def _consumed_end(end: int, size: int, damage: list[Damage]) -> int:
+    """Where the next conversion of this trail starts: before a record cut off by the
+    end of the file, whatever the file is called, so that a trail that grows gets that
+    record whole next time (the cut is still reported as damage now)."""
+    if damage and end == size:
+        last = damage[-1]
+        if last.offset + last.length == size and last.reason.startswith("truncated record"):
+            damage[-1] = dataclasses.replace(
+                last, reason=last.reason + " (read again if the trail grows)")
+            return last.offset
+    return end
+
+
+def _settled(report: FileReport, known: int) -> FileReport:
+    """Count the records identity dropped; an input that added nothing says so."""
+    report.known = known
+    report.records -= known
+    if report.records == 0 and known:
+        report.action = "skipped"
+        report.reason = f"all {known:,} of its records are already in the dataset"
     return report
 
 
@@ -212,12 +256,12 @@ def _read(path: str, start: int, options: _Options,
           on_bytes: Callable[[int], None] | None) -> Iterator[DecodeResult]:
     return read_trail(path, start_offset=start, strict=options.strict, tables=options.tables,
                       open_ended=path != STDIN and is_open_trail(path),
-                      chunk_size=options.chunk_size, on_bytes=on_bytes)
+                      chunk_size=options.chunk_size, on_bytes=on_bytes, keep_raw=True)
 
 
 def _pump(writer: _BackgroundWriter, results: Iterator[DecodeResult], report: FileReport) -> None:
     for result in results:
-        writer.write(result.table)
+        writer.write_raw(result.table, result.raw, result.raw_base)
         report.records += result.records
         report.bytes += result.consumed
         report.damage.extend(result.damage)
@@ -230,7 +274,7 @@ def _pump(writer: _BackgroundWriter, results: Iterator[DecodeResult], report: Fi
 
 @dataclass
 class _Decoded:
-    ipc: str
+    ipc: str  # the decoded tables; the bytes they came from follow in ipc + ".raw"
     consumed: int = 0
     records: int = 0
     damage: list[Damage] = field(default_factory=list)
@@ -244,9 +288,11 @@ def _decode_to_ipc(path: str, start: int, options: _Options, staging: str) -> _D
     os.close(fd)
     out = _Decoded(ipc)
     try:
-        with pa.OSFile(ipc, "wb") as sink, pa.ipc.new_stream(sink, SCHEMA) as stream:
+        with pa.OSFile(ipc, "wb") as sink, pa.ipc.new_stream(sink, SCHEMA) as stream, \
+                open(ipc + ".raw", "wb") as raw:
             for result in _read(path, start, options, None):
                 stream.write_table(result.table)
+                raw.write(result.raw or b"")
                 out.consumed += result.consumed
                 out.records += result.records
                 out.damage.extend(result.damage)
@@ -286,13 +332,29 @@ def _collect(writer: _BackgroundWriter, found: bool, plan: SourcePlan, decoded: 
     path = str(plan.source)
     if decoded.not_bsm is not None:
         return not_a_trail(NotBSMError(*decoded.not_bsm), found)
-    with pa.memory_map(decoded.ipc) as source:
+    with pa.memory_map(decoded.ipc) as source, open(decoded.ipc + ".raw", "rb") as raw_file, \
+            _mapped(raw_file) as raw:
         for batch in pa.ipc.open_stream(source):
-            writer.write(pa.Table.from_batches([batch]))
+            writer.write_raw(pa.Table.from_batches([batch]), raw, plan.start_offset)
+        known = writer.end_input()
     os.unlink(decoded.ipc)
-    writer.commit_source(plan.source, end_offset=plan.start_offset + decoded.consumed,
-                         records=decoded.records, damaged=len(decoded.damage))
+    os.unlink(decoded.ipc + ".raw")
+    end = _consumed_end(plan.start_offset + decoded.consumed, plan.size, decoded.damage)
+    report = _settled(FileReport(path, "resumed" if plan.start_offset else "converted",
+                                 decoded.records, decoded.consumed, decoded.damage,
+                                 plan.reason), known)
+    writer.commit_source(plan.source, end_offset=end, records=report.records,
+                         damaged=len(decoded.damage))
     if on_bytes:
         on_bytes(plan.start_offset + decoded.consumed)
-    return FileReport(path, "resumed" if plan.start_offset else "converted",
-                      decoded.records, decoded.consumed, decoded.damage, plan.reason)
+    return report
+
+
+@contextlib.contextmanager
+def _mapped(fh: BinaryIO) -> Iterator[bytes | mmap.mmap]:
+    """The bytes of a file without reading it into memory (empty files cannot be mapped)."""
+    if os.fstat(fh.fileno()).st_size == 0:
+        yield b""
+        return
+    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        yield mapped

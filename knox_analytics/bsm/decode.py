@@ -41,6 +41,10 @@ class DecodeResult:
     table: pa.Table
     damage: list[Damage] = field(default_factory=list)
     consumed: int = 0  # bytes of the input accounted for (the rest is an unfinished tail)
+    #: The input bytes the rows came from (``consumed`` bytes from input offset
+    #: ``raw_base``), when the reader keeps them: record identity hashes them.
+    raw: bytes | None = None
+    raw_base: int = 0
 
     @property
     def records(self) -> int:

@@ -290,7 +290,8 @@ def record_boundary(data: bytes | bytearray | memoryview) -> tuple[int, int]:
 def read_trail(path: str | os.PathLike[str] | TrailInput, *, chunk_size: int = DEFAULT_CHUNK,
                start_offset: int = 0, tables: Tables | None = None, strict: bool = False,
                live: bool | None = None, open_ended: bool = False,
-               on_bytes: Callable[[int], None] | None = None) -> Iterator[DecodeResult]:
+               on_bytes: Callable[[int], None] | None = None,
+               keep_raw: bool = False) -> Iterator[DecodeResult]:
     """Decode a trail chunk by chunk, yielding one :class:`DecodeResult` per chunk.
 
     ``start_offset`` skips bytes already converted (a trail that grew).  ``strict`` raises
@@ -299,6 +300,7 @@ def read_trail(path: str | os.PathLike[str] | TrailInput, *, chunk_size: int = D
     ``open_ended``: the trail is still being written (auditd's ``current``), so an
     unfinished record at its end is left for next time, not reported as damage.
     ``on_bytes`` is called with the number of input bytes consumed (progress bars).
+    ``keep_raw`` gives each result a copy of the bytes it consumed (``result.raw``).
 
     >>> for result in read_trail("/var/audit/current"):  # doctest: +SKIP
     ...     print(result.records, [str(d) for d in result.damage])
@@ -307,7 +309,7 @@ def read_trail(path: str | os.PathLike[str] | TrailInput, *, chunk_size: int = D
     live = (trail.name == "<stdin>") if live is None else live
     decoder = StreamDecoder(trail.name, offset=start_offset, tables=tables,
                             chunk_size=min(chunk_size, 1 << 20) if live else chunk_size,
-                            require_bsm=True, keep_data=False)
+                            require_bsm=start_offset == 0, keep_data=keep_raw)
     try:
         if start_offset:
             _skip(trail.stream, start_offset)
@@ -321,7 +323,9 @@ def read_trail(path: str | os.PathLike[str] | TrailInput, *, chunk_size: int = D
                 if on_bytes:
                     on_bytes(batch.length)
                 if batch.records or batch.damage:
-                    yield DecodeResult(batch.table, batch.damage, batch.length)
+                    yield DecodeResult(batch.table, batch.damage, batch.length,
+                                       raw=batch.data if keep_raw else None,
+                                       raw_base=batch.offset)
             if at_end:
                 return
     except NotBSMError:

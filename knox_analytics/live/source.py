@@ -13,12 +13,15 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from knox_analytics.bsm.reader import Batch, StreamDecoder
+from knox_analytics.bsm.classes import AuMask
 from knox_analytics.errors import InputError
-from knox_analytics.live.classes import AuMask
 from knox_analytics.live.device import AUDITPIPE_PATH, AuditPipe, PipeStats
 from knox_analytics.live.privilege import check_readable
+
+if TYPE_CHECKING:  # the decoder (numpy, pyarrow) is imported only by what decodes
+    from knox_analytics.bsm.reader import Batch
 
 READ_SIZE = 1 << 20
 #: At most this many bytes (what is ready at once) are decoded as one batch.
@@ -47,6 +50,12 @@ class Source:
     def stats(self) -> PipeStats | None:
         """Drop/truncate counters of the audit pipe (None for other sources)."""
         return self.pipe.stats() if self.pipe is not None else None
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Close the source (stdin is left open)."""
@@ -107,6 +116,8 @@ def source_batches(source: Source, deadline: float | None = None,
     A truncated last record is reported as damage at the end of input.  ``deadline`` (a
     ``time.monotonic()`` value) ends the iteration when no input arrives in time.
     """
+    from knox_analytics.bsm.reader import StreamDecoder
+
     decoder = StreamDecoder(source.name)
     ended = False
     while not ended:
@@ -127,12 +138,14 @@ def source_batches(source: Source, deadline: float | None = None,
     yield from decoder.close()
 
 
-def framed_chunks(source: Source, deadline: float | None = None
-                  ) -> Iterator[tuple[bytes, int]]:
-    """Read ``source`` to its end; yield (bytes ending on a record boundary, stream offset).
+def read_chunks(source: Source) -> Iterator[tuple[bytes, int]]:
+    """Read ``source`` to its end; yield (bytes as read, their stream offset).
 
-    A truncated last record is yielded at the end too (the decoder reports it).
-    ``deadline`` (a ``time.monotonic()`` value) ends the iteration when no input arrives.
+    For passing records through unchanged (``knox auditpipe``): no decoding, so no numpy
+    or pyarrow.  The audit pipe hands out whole records per read; from a FIFO or file the
+    reader downstream (``knox print -``) joins records cut between reads.
     """
-    for batch in source_batches(source, deadline):
-        yield batch.data, batch.offset
+    offset = 0
+    while data := source.read():
+        yield data, offset
+        offset += len(data)

@@ -6,14 +6,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
+from knox_analytics.bsm.classes import parse_classes
 from knox_analytics.bsm.reader import Batch, StreamDecoder
-from knox_analytics.live.classes import parse_classes
-from knox_analytics.live.device import PipeStats
+from knox_analytics.live.device import PipeStats, report_stats
 from knox_analytics.live.follow import follow_file
-from knox_analytics.live.source import BATCH_BYTES, Source, open_source, source_batches
+from knox_analytics.live.source import BATCH_BYTES, open_source, source_batches
 
 #: What the process tools need from the audit pipe: process lifecycle and exec.
 PROCESS_CLASSES = "pc,ex"
+__all__ = ["PROCESS_CLASSES", "Chunk", "follow_batches", "live_chunks", "report_stats"]
+
 #: A batch of the live tools: decoded rows (``table``), their bytes (``data``) and where
 #: they start in the stream (``offset``).
 Chunk = Batch
@@ -65,22 +67,3 @@ def live_chunks(source: str | None = None, *, classes: str = PROCESS_CLASSES,
         yield from report_stats(batches, src, on_stats, stats_seconds)
     finally:
         src.close()
-
-
-def report_stats(items: Iterator, src: Source,
-                 on_stats: Callable[[PipeStats], None] | None,
-                 every: float) -> Iterator:
-    """Pass ``items`` through; hand the audit pipe's drop counters to ``on_stats`` every
-    ``every`` seconds and at the end (nothing for other sources)."""
-    if on_stats is None or src.pipe is None:
-        yield from items
-        return
-    due = time.monotonic() + every
-    try:
-        for item in items:
-            yield item
-            if time.monotonic() >= due:
-                on_stats(src.pipe.stats())
-                due = time.monotonic() + every
-    finally:
-        on_stats(src.pipe.stats())

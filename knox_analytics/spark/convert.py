@@ -66,9 +66,9 @@ def convert(spark: Any, inputs: Sequence[str | os.PathLike[str]],
         except BaseException:
             remove_parts(str(writer.root), parts)
             raise
-        # Parts first: a checkpoint inside commit_source must never list a trail as
+        # Parts first: a commit inside commit_source must never list a trail as
         # converted without the parts that hold its rows.
-        writer.manifest.parts.extend(parts)
+        writer.adopt(tuple(pair) for pair in parts)
         for report, (plan, _found) in zip(summary.files, plans, strict=True):
             if report.action != "skipped":
                 writer.commit_source(plan.source, end_offset=plan.start_offset + report.bytes,

@@ -7,7 +7,6 @@ Fixture: tests/data/trails/synthetic-workload.bsm (3006 records, see its README)
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
@@ -253,25 +252,27 @@ def test_disk_full_on_a_real_small_file_system(tmp_path: Path) -> None:
 def test_parts_are_fsynced_before_the_state_that_names_them(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every os.replace of capture.json comes after an fsync of each part the dataset
-    commits at that moment (and of the manifest), so a power loss cannot leave a state
-    that claims data the disk does not have."""
+    holds at that moment and of its directory (the commit is complete: no pending moves),
+    so a power loss cannot leave a state that claims data the disk does not have."""
     out, path = tmp_path / "out", tmp_path / "trail.bsm"
     path.write_bytes(DATA)
-    synced: set[str] = set()
+    synced: set[tuple[int, int]] = set()  # (device, inode): parts are fsynced staged
     checked: list[int] = []
     real_fsync, real_replace = os.fsync, os.replace
 
     def fsync(fd: int) -> None:
         real_fsync(fd)
-        with contextlib.suppress(OSError):
-            synced.add(os.path.realpath(f"/proc/self/fd/{fd}"))
+        st = os.fstat(fd)
+        synced.add((st.st_dev, st.st_ino))
 
     def replace(src: object, dst: object, **kw: object) -> None:
         if Path(str(dst)).name == STATE_NAME:
             manifest = load_manifest(out / "dataset")
-            assert manifest is not None
+            assert manifest is not None and not manifest.pending
             for part in manifest.parts:
-                assert str((out / "dataset" / part).resolve()) in synced, part
+                for path in (out / "dataset" / part, (out / "dataset" / part).parent):
+                    st = path.stat()
+                    assert (st.st_dev, st.st_ino) in synced, path
             checked.append(len(manifest.parts))
         real_replace(src, dst, **kw)
 

@@ -39,8 +39,10 @@ def escape_controls(text: str) -> str:
 
 def live_commands_cli(f: Filters, fmt: str, output: Path | None, *,
                       source: str | None = None, follow: str | None = None,
-                      sudo: bool = False, users: str | None = None) -> None:
-    """Stream execs from the audit pipe, ``source`` or a followed trail, one line each."""
+                      sudo: bool = False, users: str | None = None,
+                      limit: int | None = None) -> None:
+    """Stream execs from the audit pipe, ``source`` or a followed trail, one line each
+    (``limit``: stop after that many)."""
     from knox_analytics.cli.live import _escalate_if_needed, _print_stats
     from knox_analytics.cli.query import emit
     from knox_analytics.live.commands import live_command_tables, shown
@@ -53,11 +55,18 @@ def live_commands_cli(f: Filters, fmt: str, output: Path | None, *,
         _escalate_if_needed(source, sudo)
     tables = live_command_tables(follow or source, follow is not None, filters=f,
                                  users=users or "local", on_stats=_print_stats)
+    printed = 0
     for table in tables:
+        if limit is not None:
+            table = table.slice(0, limit - printed)
         if fmt == "ndjson":
             emit(shown(table), "ndjson", None)
         else:
             write_lines(shown(table))
+        printed += table.num_rows
+        if limit is not None and printed >= limit:
+            tables.close()  # releases the source (an audit pipe clone)
+            return
 
 
 def write_lines(table: pa.Table) -> None:

@@ -79,7 +79,7 @@ def commands(inputs: Inputs = None, since: Since = None, until: Until = None,
     f = _filters(since, until, user, pid, command, path, failed, classes, event)
     if not inputs:
         live_commands_cli(f, fmt, output, source=source, follow=follow, sudo=sudo,
-                          users=users)
+                          users=users, limit=limit)
         return
     if source is not None or follow is not None:
         raise UsageError("--source and --follow are for live commands: give no TRAIL or "

@@ -105,6 +105,14 @@ def test_escape_controls_and_the_line() -> None:
     assert live_line(row) == "? 1 - root ls\\n-l [failed: ENOENT]"
 
 
+def test_limit_stops_after_n_execs() -> None:
+    r = CliRunner().invoke(app, ["commands", "--source", str(WORKLOAD), "-n", "5",
+                                 "--users", "local"])
+    assert r.exit_code == 0, r.output
+    want = offline(Filters()).column("command_line").to_pylist()[:5]
+    assert [line.split(" ", 5)[5] for line in r.stdout.splitlines()] == want
+
+
 def test_source_or_follow_with_inputs_is_a_usage_error() -> None:
     r = CliRunner().invoke(app, ["commands", str(WORKLOAD), "--source", str(WORKLOAD)])
     assert r.exit_code != 0

@@ -47,7 +47,7 @@ from knox_analytics.errors import InputError, KnoxError
 from knox_analytics.live import resume
 from knox_analytics.live.converter import SegmentConverter, converted_in_parts
 from knox_analytics.live.source import Source
-from knox_analytics.store import DatasetWriter
+from knox_analytics.store import MANIFEST_NAME, DatasetWriter
 
 STATE_NAME = "capture.json"
 LOCK_NAME = "capture.lock"
@@ -187,13 +187,13 @@ class Capture:
         self.seg_dir.mkdir(parents=True, exist_ok=True)
         self._lock_fd = _lock(self.out / LOCK_NAME)
         try:
+            self.state = self._load_state()
             self.writer = DatasetWriter(self.out / DATASET_DIR, host=self.config.host)
         except BaseException:
             self.close()
             raise
         self.summary = CaptureSummary()
         self._say = on_message or (lambda _m: None)
-        self.state = self._load_state()
         self._state_lock = threading.Lock()
         self.converter = SegmentConverter(self.writer, self.seg_path,
                                           self._converted_on_disk(), self._save_state,
@@ -218,8 +218,23 @@ class Capture:
         if state.get("version") not in (1, STATE_VERSION):
             raise InputError(f"{path}: capture state version {state.get('version')}, "
                              f"expected {STATE_VERSION}")
+        if state["version"] == 1:
+            self._from_version_1(state)
         state["version"] = STATE_VERSION
         return state
+
+    def _from_version_1(self, state: dict[str, Any]) -> None:
+        """A capture directory of the knox before the dataset writer: its segments are
+        kept and converted again into the current layout, once its old dataset (parts
+        without a manifest) has been moved aside by the user."""
+        old = self.out / DATASET_DIR
+        if old.is_dir() and not (old / MANIFEST_NAME).exists() and any(old.iterdir()):
+            raise InputError(
+                f"{old}: written by an older knox capture; every record in it is also in "
+                f"{self.out / SEGMENT_DIR}: move {old} aside (e.g. to {old}.v1) and run "
+                "again to convert the segments into the current layout")
+        state["converted"] = {}
+
 
     def _converted_on_disk(self) -> dict[int, int]:
         """Converted end per segment: the state, caught up with what the dataset committed
@@ -480,7 +495,7 @@ class Capture:
 
     def close(self) -> None:
         """Release the capture directory (run() does this when it ends)."""
-        writer = getattr(self, "writer", None)
+        writer = self.__dict__.get("writer")
         if writer is not None:
             writer.abort()  # everything worth keeping was committed already
         if self._lock_fd >= 0:

@@ -22,6 +22,7 @@ from knoxtest import TRAILS
 
 from knox_analytics.bsm.decode import decode_bytes
 from knox_analytics.bsm.reader import record_boundary
+from knox_analytics.errors import InputError
 from knox_analytics.live import capture as capture_module
 from knox_analytics.live.capture import STATE_NAME, Capture, CaptureConfig, DiskFullError
 from knox_analytics.live.source import Source, open_source
@@ -306,4 +307,27 @@ def test_a_state_one_commit_behind_is_caught_up_from_the_dataset(
     with open(path, "ab") as fh:
         fh.write(DATA[cut:])
     run(out, str(path))
+    assert same_records(dataset(out), DATA)
+
+
+def test_an_older_capture_directory_is_converted_again_once_moved_aside(
+        tmp_path: Path) -> None:
+    import json
+
+    out, path = tmp_path / "out", tmp_path / "trail.bsm"
+    path.write_bytes(DATA)
+    (out / "segments").mkdir(parents=True)
+    (out / "segments" / "seg-00000001.bsm").write_bytes(DATA)
+    old = out / "dataset" / "host=unknown" / "date=2026-03-01"
+    old.mkdir(parents=True)
+    (old / "part-s00000001-000000000000-000000426133-1of1.parquet").write_bytes(b"PAR1")
+    (out / STATE_NAME).write_text(json.dumps({"version": 1, "converted": {"1": len(DATA)},
+                                              "segments": {"1": {
+                                                  "source": str(path), "kind": "file",
+                                                  "source_offset": 0, "created": 0.0}}}))
+    with pytest.raises(InputError, match=r"older knox capture.*move"):
+        Capture(out)
+    (out / "dataset").rename(out / "dataset.v1")
+    run(out, str(path))
+    assert segments(out) == DATA
     assert same_records(dataset(out), DATA)

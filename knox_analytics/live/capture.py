@@ -145,31 +145,13 @@ def _lock(path: Path) -> int:
     return fd
 
 
-def _entry_field(entry: Any, name: str) -> Any:
-    return entry.get(name) if isinstance(entry, dict) else getattr(entry, name, None)
-
-
-def dataset_version(manifest: Any) -> int | None:
-    """The version of the dataset's last commit (None: a manifest without commits)."""
-    commits = getattr(manifest, "commits", None)
-    if not commits:
-        return None if commits is None else 0
-    return int(_entry_field(commits[-1], "version"))
-
-
-def parts_since(manifest: Any, state: dict[str, Any]) -> list[str]:
-    """Committed parts the state may not account for (added after the state was saved)."""
-    current = list(manifest.parts)
-    version = state.get("dataset_version")
-    commits = getattr(manifest, "commits", None)
-    if version is not None and commits is not None:
-        added = {p for c in commits if int(_entry_field(c, "version")) > version
-                 for p in _entry_field(c, "added") or ()}
-        return [p for p in current if p in added]
-    if "parts" in state:
-        known = set(state["parts"])
-        return [p for p in current if p not in known]
-    return current
+def parts_since(manifest: Any, version: int | None) -> list[str]:
+    """Committed parts added after dataset ``version`` (all of them: ``None``) — the
+    parts a state saved at that version may not account for."""
+    if version is None:
+        return list(manifest.parts)
+    added = {p for c in manifest.commits if c.version > version for p in c.added}
+    return [p for p in manifest.parts if p in added]
 
 
 class Capture:
@@ -197,7 +179,7 @@ class Capture:
         self._state_lock = threading.Lock()
         self.converter = SegmentConverter(self.writer, self.seg_path,
                                           self._converted_on_disk(), self._save_state,
-                                          self._say)
+                                          self._say, version=self.writer.manifest.version)
         self.seg_fd = -1
         self.walk_pos = 0  # the open segment is known to be whole records up to here
         self.seg_index = 0
@@ -240,8 +222,8 @@ class Capture:
         """Converted end per segment: the state, caught up with what the dataset committed
         after the state was last saved (a kill between the two)."""
         converted = {int(k): v for k, v in self.state.get("converted", {}).items()}
-        ends = converted_in_parts(self.writer.root, parts_since(self.writer.manifest,
-                                                                self.state))
+        since = parts_since(self.writer.manifest, self.state.get("dataset_version"))
+        ends = converted_in_parts(self.writer.root, since)
         for index in self._segments():
             end = ends.get(str(self.seg_path(index).resolve()))
             if end is not None and end > converted.get(index, 0):
@@ -249,16 +231,15 @@ class Capture:
         return converted
 
     def _save_state(self) -> None:
-        """Write capture.json; called only after the dataset committed what it names."""
+        """Write capture.json; called only after the dataset committed what it names.
+
+        The converted offsets and the dataset version are taken together (one snapshot
+        of the converter): a state never names a version whose rows it does not count.
+        """
         with self._state_lock:
-            converted = self.converter.snapshot()
+            converted, version = self.converter.snapshot_with_version()
             self.state["converted"] = {str(k): v for k, v in sorted(converted.items())}
-            version = dataset_version(self.writer.manifest)
-            if version is not None:
-                self.state["dataset_version"] = version
-                self.state.pop("parts", None)
-            else:
-                self.state["parts"] = list(self.writer.manifest.parts)
+            self.state["dataset_version"] = version
             _write_json_atomic(self.out / STATE_NAME, self.state)
 
     def _segments(self) -> list[int]:
@@ -281,7 +262,8 @@ class Capture:
                      "source_offset": source_offset, "created": time.time()}
             if source.kind == "file":
                 entry.update(resume.identity(source.fd, source.name))
-            self.state["segments"][key] = entry
+            with self._state_lock:  # the converter thread saves the state too
+                self.state["segments"][key] = entry
             self._save_state()
         self.seg_fd = os.open(self.seg_path(index), os.O_RDWR | os.O_CREAT, 0o640)
         self.seg_index = index

@@ -35,35 +35,13 @@ READ_CHUNK = 8 << 20  # bytes of a segment pushed into the decoder at once
 
 
 def commit(writer: Any) -> list[str]:
-    """Make everything written durable and visible (the store's commit protocol); return
-    the parts committed (paths relative to the dataset)."""
-    if hasattr(writer, "commit"):
-        return list(writer.commit() or [])
-    # The writer before the commit protocol: the manifest commits, but parts are not
-    # fsynced; do it here so that capture.json never names data that is not on disk.
-    before = set(writer.manifest.parts)
-    writer.checkpoint()
-    added = [p for p in writer.manifest.parts if p not in before]
-    for directory in {(writer.root / p).parent for p in added}:
-        for part in added:
-            if (writer.root / part).parent == directory:
-                _fsync(writer.root / part, os.O_RDONLY)
-        _fsync(directory, os.O_RDONLY)
-    return added
-
-
-def _fsync(path: Path, flags: int) -> None:
-    fd = os.open(path, flags)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """Make everything written durable and visible (the store's commit protocol: parts
+    fsynced, then the manifest, then moved in); return the parts committed."""
+    return list(writer.commit())
 
 
 def compact(writer: Any) -> int:
-    """Merge the small parts of the partitions this writer touched (0 if unsupported)."""
-    if not hasattr(writer, "compact"):
-        return 0
+    """Merge the parts of the partitions this writer touched, one per partition."""
     return int(writer.compact())
 
 
@@ -91,8 +69,9 @@ class SegmentConverter:
 
     def __init__(self, writer: Any, seg_path: Callable[[int], Path],
                  converted: dict[int, int], on_progress: Callable[[], None],
-                 on_message: Callable[[str], None]) -> None:
+                 on_message: Callable[[str], None], version: int = 0) -> None:
         self.writer = writer
+        self.version = version  # the dataset version ``converted`` accounts for
         self.seg_path = seg_path
         self.converted = converted
         self.records = 0
@@ -137,6 +116,7 @@ class SegmentConverter:
                 commit(self.writer)
                 with self._lock:
                     self.converted[index] = decoder.offset
+                    self.version = self.writer.manifest.version
                 self._progress()
             if final:
                 del self._decoders[index], self._read[index]
@@ -159,12 +139,20 @@ class SegmentConverter:
     def compact(self) -> int:
         """Merge the small parts (at rotation and on stop); returns parts removed."""
         with self._work:
-            return compact(self.writer)
+            removed = compact(self.writer)
+            with self._lock:  # the same records in fewer parts: nothing to catch up
+                self.version = self.writer.manifest.version
+            return removed
 
     def snapshot(self) -> dict[int, int]:
         """A copy of ``converted`` that is safe to take from another thread."""
         with self._lock:
             return dict(self.converted)
+
+    def snapshot_with_version(self) -> tuple[dict[int, int], int]:
+        """``converted`` and the dataset version it accounts for, taken together."""
+        with self._lock:
+            return dict(self.converted), self.version
 
     # --- the thread ----------------------------------------------------------------------
     def start(self, active: Callable[[], int], interval: float) -> None:

@@ -331,3 +331,18 @@ def test_an_older_capture_directory_is_converted_again_once_moved_aside(
     run(out, str(path))
     assert segments(out) == DATA
     assert same_records(dataset(out), DATA)
+
+
+def test_the_state_names_the_dataset_version_its_offsets_account_for(tmp_path: Path) -> None:
+    import json
+
+    from knox_analytics.live.capture import parts_since
+
+    out, path = tmp_path / "out", tmp_path / "trail.bsm"
+    path.write_bytes(DATA)
+    run(out, str(path), CaptureConfig(rotate_bytes=100_000))
+    state = json.loads((out / STATE_NAME).read_text())
+    manifest = load_manifest(out / "dataset")
+    assert manifest is not None and state["dataset_version"] == manifest.version > 0
+    assert parts_since(manifest, state["dataset_version"]) == []
+    assert len(parts_since(manifest, None)) == len(manifest.parts)

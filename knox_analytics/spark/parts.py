@@ -15,7 +15,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from knox_analytics.store.partition import split_by_partition
-from knox_analytics.store.writer import STAGED_SUFFIX, STAGING_DIR, stage_part_file
+from knox_analytics.store.parts import STAGED_SUFFIX, STAGING_DIR
+from knox_analytics.store.writer import stage_part_file
 
 
 def write_parts(root: str, tables: list[pa.Table], *, label: str | None, prefix: str,

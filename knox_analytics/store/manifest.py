@@ -23,6 +23,8 @@ from knox_analytics.store.commit import fsync_dir
 
 MANIFEST_NAME = "_knox_manifest.json"
 MANIFEST_FORMAT = 2
+#: Versions the manifest's commit log keeps.
+COMMITS_KEPT = 1000
 #: Older manifests this knox reads (and upgrades on the next commit).
 READABLE_FORMATS = (1, 2)
 
@@ -77,6 +79,14 @@ class Manifest:
     def version(self) -> int:
         """The number of the latest committed version (0: nothing committed yet)."""
         return self.commits[-1].version if self.commits else 0
+
+    def log_commit(self, kind: str, added: list[str], removed: list[str], at: str) -> None:
+        """Append the next version to the log, keeping the last :data:`COMMITS_KEPT`
+        (a capture commits every second: the manifest must not grow with every one).
+        A reader that derived state at a version older than the log's first entry must
+        derive it afresh."""
+        self.commits.append(CommitEntry(self.version + 1, kind, added, removed, at))
+        del self.commits[:-COMMITS_KEPT]
 
     def to_json(self) -> str:
         """Serialise (stable key order, one part per line for readable diffs)."""

@@ -53,19 +53,14 @@ from knox_analytics.store.commit import (
 from knox_analytics.store.identity import RecordFilter, RunIndex, split_records
 from knox_analytics.store.manifest import (
     MANIFEST_NAME,
-    CommitEntry,
     Manifest,
     SourceEntry,
     load_manifest,
     save_manifest,
 )
-from knox_analytics.store.partition import NULL_VALUE, check_label, split_by_partition
+from knox_analytics.store.partition import NULL_VALUE, check_label
+from knox_analytics.store.parts import STAGED_SUFFIX, STAGING_DIR, PartBuffer
 
-#: In-memory (Arrow) bytes per partition before it is written as a part file.
-PARTITION_FLUSH_BYTES = 48 << 20
-#: In-memory bytes over all partitions before the largest one is flushed.  With a decoded
-#: chunk in flight and Parquet's own buffers this keeps `knox convert` under 512 MiB.
-TOTAL_FLUSH_BYTES = 96 << 20
 #: Seconds between manifest checkpoints while converting many inputs.
 CHECKPOINT_SECONDS = 10.0
 #: Dictionaries where values repeat (names, addresses); statistics on the columns people
@@ -81,10 +76,6 @@ WRITE_OPTIONS = {
 ROW_GROUP_ROWS = 256_000
 LOCK_NAME = "_knox.lock"
 PART_GLOB = "host=*/date=*/part-*.parquet"
-#: Where parts wait for their commit: hidden from hive readers by the underscore, and
-#: named ``*.staged`` so that no ``**/*.parquet`` glob finds them either.
-STAGING_DIR = "_staging"
-STAGED_SUFFIX = ".staged"
 #: The run index of record identity (see :mod:`.identity`).
 IDS_DIR = "_knox_ids"
 FILE_METADATA = {"knox_analytics.schema_version": str(SCHEMA_VERSION),
@@ -99,13 +90,10 @@ class DatasetWriter:
         self.root = Path(root)
         self.label = check_label(host) if host is not None else None
         self.compression = compression
-        self.touched: set[str] = set()
-        self._buffers: dict[str, list[pa.Table]] = {}
-        self._buffered: dict[str, int] = {}
         self._plans: dict[str, planning.SourcePlan] = {}
         self._run = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        self._seq = 0
-        self._staged: list[tuple[str, str]] = []  # (staged, final), relative to root
+        self._parts = PartBuffer(self.root, self._run, self.label, compression)
+        self._adopted: list[tuple[str, str]] = []  # staged by others (Spark, --jobs)
         self._dirty = False
         self._last_checkpoint = time.monotonic()
         self._lock_fh = None
@@ -235,15 +223,12 @@ class DatasetWriter:
         return filt.known
 
     def _buffer(self, table: pa.Table) -> None:
-        if table.num_rows == 0:
-            return
-        for key, part in split_by_partition(table, self.label).items():
-            self._buffers.setdefault(key, []).append(part)
-            self._buffered[key] = self._buffered.get(key, 0) + part.nbytes
-            if self._buffered[key] >= PARTITION_FLUSH_BYTES:
-                self._flush(key)
-        while sum(self._buffered.values()) >= TOTAL_FLUSH_BYTES:
-            self._flush(max(self._buffered, key=self._buffered.__getitem__))
+        self._parts.add(table)
+
+    @property
+    def touched(self) -> set[str]:
+        """Partition keys (``host=…/date=…``) written through this writer."""
+        return self._parts.touched
 
     def commit_source(self, source: Path, *, end_offset: int, records: int,
                       damaged: int) -> None:
@@ -274,9 +259,8 @@ class DatasetWriter:
         and the manifest is written again without the pending moves.  Returns the parts
         this commit added (paths relative to the root).
         """
-        for key in list(self._buffers):
-            self._flush(key)
-        staged, self._staged = self._staged, []
+        staged = self._parts.flush_all() + self._adopted
+        self._adopted = []
         added = [final for _, final in staged]
         m = self.manifest
         moves = [{"kind": "file", "staged": s, "final": f} for s, f in staged]
@@ -285,7 +269,7 @@ class DatasetWriter:
             m.id_files.append(moves[-1]["final"])
         if added:
             m.parts.extend(added)
-            m.commits.append(CommitEntry(m.version + 1, "append", added, [], _now()))
+            m.log_commit("append", added, [], _now())
         m.pending = moves
         if moves or self._dirty:
             self._publish()
@@ -302,7 +286,7 @@ class DatasetWriter:
         :func:`stage_part_file`) into the next commit: ``(staged, final)`` pairs relative
         to the root."""
         for pair in staged:
-            self._staged.append(pair)
+            self._adopted.append(pair)
             self.touched.add(pair[1].rsplit("/", 1)[0])
 
     def compact(self, keys: Iterable[str] | None = None, *, min_parts: int = 2) -> int:
@@ -341,11 +325,10 @@ class DatasetWriter:
     def abort(self) -> None:
         """Drop buffered and staged rows (nothing uncommitted ever shows); release the
         lock."""
-        self._buffers.clear()
-        self._buffered.clear()
-        for staged, _final in self._staged:
+        self._parts.discard()
+        for staged, _final in self._adopted:
             (self.root / staged).unlink(missing_ok=True)
-        self._staged.clear()
+        self._adopted.clear()
         self._drop_staging()
         if self._lock_fh is not None:
             self._lock_fh.close()
@@ -366,23 +349,10 @@ class DatasetWriter:
         return next((e for e in self.manifest.sources if e.id == entry_id), None)
 
     def _next_name(self) -> str:
-        return f"part-{self._run}-{self._next_seq():05d}.parquet"
+        return self._parts.next_name()
 
     def _staging(self) -> Path:
-        path = self.root / STAGING_DIR / self._run
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def _flush(self, key: str) -> None:
-        tables = self._buffers.pop(key, [])
-        self._buffered.pop(key, None)
-        if not tables:
-            return
-        name = self._next_name()
-        staged = self._staging() / (name + STAGED_SUFFIX)
-        stage_part_file(staged, pa.concat_tables(tables), self.compression)
-        self._staged.append((staged.relative_to(self.root).as_posix(), f"{key}/{name}"))
-        self.touched.add(key)
+        return self._parts.directory
 
     def _load_index(self) -> RunIndex:
         if self._legacy and self.manifest.parts and not self.manifest.id_files:
@@ -420,7 +390,7 @@ class DatasetWriter:
 
     def _stage_ids(self, runs: pa.Table) -> dict[str, str]:
         # Not *.parquet: a reader globbing ROOT/**/*.parquet must see only the records.
-        name = f"runs-{self._run}-{self._next_seq():05d}.ids"
+        name = f"runs-{self._run}-{self._next_name()[-14:-8]}.ids"
         staged = self._staging() / (name + STAGED_SUFFIX)
         pq.write_table(runs, staged, compression=self.compression)
         fsync_file(staged)
@@ -443,26 +413,9 @@ class DatasetWriter:
     def _known_bytes(self, tmin: int, tmax: int) -> Counter:
         """The records the dataset holds between two times (ms), rebuilt byte for byte,
         counted; rows not committed yet are committed first."""
-        from knox_analytics.bsm.encode import table_to_trail
-
-        if self._buffers or self._staged:
+        if self._parts or self._adopted:
             self.commit()
-        days = {str(d) for d in np.arange(np.datetime64(tmin, "ms").astype("datetime64[D]"),
-                                          np.datetime64(tmax, "ms").astype("datetime64[D]")
-                                          + np.timedelta64(1, "D"))}
-        if tmin == 0:
-            days.add(NULL_VALUE)  # records without a time (identity treats them as 0)
-        files = [self.root / p for p in self.manifest.parts if p.split("/")[1][5:] in days]
-        if not files:
-            return Counter()
-        table = ds.dataset(files, format="parquet", schema=SCHEMA).to_table()
-        ms = pc.fill_null(pc.cast(table.column("time"), pa.int64()), 0)
-        table = table.filter(pc.and_(pc.greater_equal(ms, tmin), pc.less_equal(ms, tmax)))
-        return split_records(table_to_trail(table), table.column("length").to_pylist())
-
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
+        return records_between(self.root, self.manifest.parts, tmin, tmax)
 
     def _publish(self) -> None:
         """Write the manifest (the commit point), make its pending moves, write it again."""
@@ -475,7 +428,7 @@ class DatasetWriter:
 
     def _compact_one(self, key: str, olds: list[str]) -> None:
         name = self._next_name()
-        rebuilt = self._staging() / f"compact-{self._seq:05d}"
+        rebuilt = self._staging() / f"compact-{name[-14:-8]}"
         rebuilt.mkdir()
         merge_parts([self.root / p for p in olds], rebuilt / name, self.compression)
         fsync_dir(rebuilt)
@@ -483,11 +436,30 @@ class DatasetWriter:
         m = self.manifest
         gone = set(olds)
         m.parts = [p for p in m.parts if p not in gone] + [part]
-        m.commits.append(CommitEntry(m.version + 1, "compact", [part], olds, _now()))
+        m.log_commit("compact", [part], olds, _now())
         m.pending = [{"kind": "exchange", "staged": rebuilt.relative_to(self.root).as_posix(),
                       "final": key, "part": part}]
         self._publish()
         shutil.rmtree(rebuilt, ignore_errors=True)  # now holds the retired parts
+
+
+def records_between(root: Path, parts: list[str], tmin: int, tmax: int) -> Counter:
+    """The records that committed ``parts`` of the dataset at ``root`` hold between two
+    times (ms, inclusive), rebuilt byte for byte and counted (record identity's check)."""
+    from knox_analytics.bsm.encode import table_to_trail
+
+    days = {str(d) for d in np.arange(np.datetime64(tmin, "ms").astype("datetime64[D]"),
+                                      np.datetime64(tmax, "ms").astype("datetime64[D]")
+                                      + np.timedelta64(1, "D"))}
+    if tmin == 0:
+        days.add(NULL_VALUE)  # records without a time (identity treats them as 0)
+    files = [root / p for p in parts if p.split("/")[1][5:] in days]
+    if not files:
+        return Counter()
+    table = ds.dataset(files, format="parquet", schema=SCHEMA).to_table()
+    ms = pc.fill_null(pc.cast(table.column("time"), pa.int64()), 0)
+    table = table.filter(pc.and_(pc.greater_equal(ms, tmin), pc.less_equal(ms, tmax)))
+    return split_records(table_to_trail(table), table.column("length").to_pylist())
 
 
 def _format_of(root: Path) -> int | None:

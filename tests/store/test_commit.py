@@ -48,7 +48,7 @@ def test_nothing_is_visible_before_commit(tmp_path: Path) -> None:
     root = tmp_path / "ds"
     with DatasetWriter(root) as w:
         w.write(truth_table("t", TRUTH))
-        w._flush(next(iter(w._buffers)))
+        w._parts.flush(next(iter(w._parts._tables)))
         assert visible(root) == set()
         assert list(root.glob("**/*.parquet")) == []
         assert load_manifest(root).parts == []
@@ -178,9 +178,9 @@ def test_crash_during_compaction(tmp_path: Path, monkeypatch, step: str) -> None
 CHILD = """
 import sys
 from knox_analytics.convert import convert
-from knox_analytics.store import writer
+from knox_analytics.store import parts
 # Flush part files often, so that kills land between a flush and its commit.
-writer.PARTITION_FLUSH_BYTES, writer.TOTAL_FLUSH_BYTES = 1 << 15, 1 << 16
+parts.PARTITION_FLUSH_BYTES, parts.TOTAL_FLUSH_BYTES = 1 << 15, 1 << 16
 convert([sys.argv[1]], sys.argv[2], chunk_size=1 << 16)
 """
 
@@ -214,3 +214,15 @@ def test_killed_convert_shows_previous_version(tmp_path: Path, sig: int) -> None
     assert all(json.loads(line) for line in workday[:1])
     expected = len(TRUTH) + len(workday)
     assert total == expected
+
+
+def test_the_commit_log_is_bounded(tmp_path: Path, monkeypatch) -> None:
+    """A capture commits every second: the manifest keeps the last versions only, and
+    versions keep counting."""
+    from knox_analytics.store import manifest as manifest_module
+
+    monkeypatch.setattr(manifest_module, "COMMITS_KEPT", 3)
+    root = tmp_path / "ds"
+    write_days(root, 5)
+    commits = load_manifest(root).commits
+    assert [c.version for c in commits] == [3, 4, 5]

@@ -27,7 +27,7 @@ from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.bytesview import PAD, ByteView
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.bsm.decode import DecodeResult, decode_view
-from knox_analytics.bsm.framing import MIN_RECORD, file_token_length, frame
+from knox_analytics.bsm.framing import file_token_length, frame
 from knox_analytics.bsm.tables import Tables, load_tables
 from knox_analytics.errors import DamagedTrailError, InputError, NotBSMError
 
@@ -275,7 +275,7 @@ def tail_need(tail: bytes | bytearray | memoryview | np.ndarray) -> int:
     if len(tail) < 5:
         return 5 - len(tail)  # the length field first
     length = int.from_bytes(bytes(tail[1:5]), "big")
-    return max(length - len(tail), 0) if length >= MIN_RECORD else 0
+    return max(length - len(tail), 0) if length >= T.MIN_RECORD else 0
 
 
 def record_boundary(data: bytes | bytearray | memoryview) -> tuple[int, int]:

@@ -148,7 +148,8 @@ def _lock(path: Path) -> int:
 def parts_since(manifest: Any, version: int | None) -> list[str]:
     """Committed parts added after dataset ``version`` (all of them: ``None``) — the
     parts a state saved at that version may not account for."""
-    if version is None:
+    oldest = manifest.commits[0].version if manifest.commits else 1
+    if version is None or version < oldest - 1:  # older than the log the manifest keeps
         return list(manifest.parts)
     added = {p for c in manifest.commits if c.version > version for p in c.added}
     return [p for p in manifest.parts if p in added]

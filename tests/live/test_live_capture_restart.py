@@ -346,3 +346,14 @@ def test_the_state_names_the_dataset_version_its_offsets_account_for(tmp_path: P
     assert manifest is not None and state["dataset_version"] == manifest.version > 0
     assert parts_since(manifest, state["dataset_version"]) == []
     assert len(parts_since(manifest, None)) == len(manifest.parts)
+
+
+def test_a_state_older_than_the_kept_commit_log_checks_every_part() -> None:
+    from knox_analytics.live.capture import parts_since
+    from knox_analytics.store.manifest import CommitEntry, Manifest
+
+    m = Manifest(1, parts=["a", "b", "c"],
+                 commits=[CommitEntry(50, "append", ["b"]), CommitEntry(51, "append", ["c"])])
+    assert parts_since(m, 50) == ["c"]
+    assert parts_since(m, 49) == ["b", "c"]
+    assert parts_since(m, 10) == ["a", "b", "c"]  # commits 11..49 were dropped from the log

@@ -51,8 +51,7 @@ def live_commands_cli(f: Filters, fmt: str, output: Path | None, *,
         raise UsageError("give --source or --follow, not both")
     if output is not None or fmt not in ("table", "ndjson"):
         raise UsageError("live commands print to stdout as lines or --format ndjson")
-    if follow is None:
-        _escalate_if_needed(source, sudo)
+    _escalate_if_needed(follow if follow is not None else source, sudo)
     tables = live_command_tables(follow or source, follow is not None, filters=f,
                                  users=users or "local", on_stats=_print_stats)
     printed = 0

@@ -137,3 +137,20 @@ def test_follow_prints_as_the_trail_grows(tmp_path: Path) -> None:
     want = offline(Filters(command="ma*"))
     assert [json.loads(x)["command_line"] for x in lines] == \
         want.column("command_line").to_pylist()
+
+
+@pytest.mark.parametrize("where", ["--source", "--follow"])
+def test_sudo_reruns_live_commands_for_an_unreadable_input(
+        monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    from knox_analytics.live import privilege
+
+    class Reran(Exception):
+        pass
+
+    def reexec() -> None:
+        raise Reran
+
+    monkeypatch.setattr(privilege, "needs_sudo", lambda paths: paths == [str(WORKLOAD)])
+    monkeypatch.setattr(privilege, "reexec_with_sudo", reexec)
+    r = CliRunner().invoke(app, ["commands", where, str(WORKLOAD), "--sudo"])
+    assert isinstance(r.exception, Reran)

@@ -51,7 +51,9 @@ class CommandsOverStream:
         self.filters = replace(filters, **{k: parse_time(v).isoformat() for k, v in
                                            (("since", filters.since),
                                             ("until", filters.until)) if v})
-        self.users = users
+        from knox_analytics.catalog import load_users
+
+        self.users = load_users(users)  # once: a directory service may be slow to list
         self._dir = workdir
         self._starts: dict[int, tuple[Any, bytes]] = {}  # pid -> (time, record)
         self._exits: dict[int, tuple[Any, bytes]] = {}

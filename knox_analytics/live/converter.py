@@ -45,6 +45,14 @@ def compact(writer: Any) -> int:
     return int(writer.compact())
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def converted_in_parts(root: Path, parts: Iterable[str]) -> dict[str, int]:
     """Source -> end of the last record the given committed parts hold from it."""
     ends: dict[str, int] = {}
@@ -113,6 +121,9 @@ class SegmentConverter:
                 self._take(decoder.close())
             need = 0 if final else decoder.needed
             if decoder.offset != self.converted.get(index, 0):
+                # the raw bytes first: a state naming rows whose segment bytes a power
+                # loss took would make the restart skip what the pump writes again there
+                _fsync(self.seg_path(index))
                 commit(self.writer)
                 with self._lock:
                     self.converted[index] = decoder.offset

@@ -8,6 +8,7 @@ Fixture: tests/data/trails/synthetic-workload.bsm (3006 records, see its README)
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -254,10 +255,13 @@ def test_parts_are_fsynced_before_the_state_that_names_them(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every os.replace of capture.json comes after an fsync of each part the dataset
     holds at that moment and of its directory (the commit is complete: no pending moves),
-    so a power loss cannot leave a state that claims data the disk does not have."""
+    and of every segment whose converted offset it moves, so a power loss cannot leave a
+    state that claims data the disk does not have."""
     out, path = tmp_path / "out", tmp_path / "trail.bsm"
     path.write_bytes(DATA)
     synced: set[tuple[int, int]] = set()  # (device, inode): parts are fsynced staged
+    since_state: set[tuple[int, int]] = set()  # fsynced since the last state write
+    converted: dict[str, int] = {}
     checked: list[int] = []
     real_fsync, real_replace = os.fsync, os.replace
 
@@ -265,6 +269,7 @@ def test_parts_are_fsynced_before_the_state_that_names_them(
         real_fsync(fd)
         st = os.fstat(fd)
         synced.add((st.st_dev, st.st_ino))
+        since_state.add((st.st_dev, st.st_ino))
 
     def replace(src: object, dst: object, **kw: object) -> None:
         if Path(str(dst)).name == STATE_NAME:
@@ -274,6 +279,13 @@ def test_parts_are_fsynced_before_the_state_that_names_them(
                 for path in (out / "dataset" / part, (out / "dataset" / part).parent):
                     st = path.stat()
                     assert (st.st_dev, st.st_ino) in synced, path
+            state = json.loads(Path(str(src)).read_text())
+            for seg, end in state["converted"].items():
+                if end != converted.get(seg):  # newly claimed segment bytes are on disk
+                    st = (out / "segments" / f"seg-{int(seg):08d}.bsm").stat()
+                    assert (st.st_dev, st.st_ino) in since_state, seg
+            converted.update(state["converted"])
+            since_state.clear()
             checked.append(len(manifest.parts))
         real_replace(src, dst, **kw)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -125,6 +126,8 @@ def test_follow_prints_as_the_trail_grows(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "knox_analytics", "commands", "--follow",
                              str(trail), "--command", "ma*", "--format", "ndjson", "--users",
                              "local"], stdout=subprocess.PIPE, text=True)
+    guard = threading.Timer(120, proc.kill)  # a broken follower must not hang the suite
+    guard.start()
     try:
         time.sleep(1.0)
         with open(trail, "ab") as fh:
@@ -132,6 +135,7 @@ def test_follow_prints_as_the_trail_grows(tmp_path: Path) -> None:
         assert proc.stdout is not None
         lines = [proc.stdout.readline() for _ in range(21)]
     finally:
+        guard.cancel()
         proc.terminate()
         proc.wait(timeout=30)
     want = offline(Filters(command="ma*"))

@@ -43,9 +43,15 @@ def live(f: Filters, read_size: int, trail: Path = WORKLOAD) -> pa.Table:
     return pa.concat_tables(tables) if tables else offline(f, trail).slice(0, 0)
 
 
-@pytest.mark.parametrize("f", [Filters(), Filters(command="ma*"), Filters(user="502"),
-                               Filters(failed=True), Filters(command="/usr/bin/*"),
-                               Filters(since="2026-03-01T09:10", path="/usr/bin/*")],
+SLOW = pytest.mark.slow  # the fast loop keeps two; `make test` runs every one
+
+
+@pytest.mark.parametrize("f", [Filters(), Filters(command="ma*"),
+                               pytest.param(Filters(user="502"), marks=SLOW),
+                               pytest.param(Filters(failed=True), marks=SLOW),
+                               pytest.param(Filters(command="/usr/bin/*"), marks=SLOW),
+                               pytest.param(Filters(since="2026-03-01T09:10",
+                                                    path="/usr/bin/*"), marks=SLOW)],
                          ids=lambda f: repr({k: v for k, v in vars(f).items() if v}))
 def test_live_equals_offline_on_the_same_records(f: Filters) -> None:
     want = offline(f)
@@ -59,6 +65,7 @@ def test_command_glob_matches_the_same_rows_live_and_offline() -> None:
     assert offline(f).num_rows == live(f, read_size=1 << 20).num_rows == 21
 
 
+@pytest.mark.slow
 def test_parents_named_in_an_earlier_batch_are_kept() -> None:
     """Batches of about a hundred records: every ppid still comes out as offline."""
     f = Filters(command="make")

@@ -75,7 +75,7 @@ def test_rotation_and_stop_leave_one_part_per_partition(
     cap = Capture(out, CaptureConfig(rotate_bytes=100_000, flush_seconds=0.02))
     summary = cap.run(open_source(str(fifo)), install_signals=False)
     assert summary.records == RECORDS and summary.segments >= 3
-    assert max(max(c.values()) for c in before) > 2  # many small commits were compacted
+    assert max(max(c.values()) for c in before) > 1  # small commits were compacted
     assert all(set(c.values()) == {1} for c in after)  # ... into one part per partition
     final = parts(out / "dataset")
     assert final and max(final.values()) <= 2

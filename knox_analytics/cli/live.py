@@ -1,8 +1,8 @@
-"""Live commands: ``auditpipe``, ``capture``, ``auditon``, ``paudit``, ``pwait``.
+"""Live commands: ``auditpipe``, ``auditon``, ``paudit``, ``pwait``.
 
 Each is parse -> one library call in :mod:`knox_analytics.live` -> render.  On Linux,
 ``--source FILE|FIFO|-`` replaces ``/dev/auditpipe``.  The decoder (numpy, pyarrow) is
-imported only by the commands that decode (paudit, pwait, capture, auditpipe --parquet):
+imported only by the commands that decode (paudit, pwait, auditpipe --parquet):
 ``auditpipe`` and ``auditon`` run without it (docs/real-hosts.md).
 """
 
@@ -22,8 +22,8 @@ from knox_analytics.errors import UsageError
 from knox_analytics.live import auditon as A
 from knox_analytics.live import privilege, proc
 from knox_analytics.live.device import PipeStats, report_stats
-from knox_analytics.live.source import Source, framed_chunks, open_source
-from knox_analytics.live.units import parse_duration, parse_rotate
+from knox_analytics.live.source import Source, open_source, read_chunks
+from knox_analytics.live.units import parse_duration
 
 SourceOpt = Annotated[str | None, typer.Option(
     "--source", help="Read this file, FIFO or '-' (stdin) instead of /dev/auditpipe.")]
@@ -75,15 +75,6 @@ def _refuse_terminal() -> None:
                          "pipe them, e.g. `knox auditpipe pc | knox print`")
 
 
-def _summary_lines(s: object) -> str:
-    d = vars(s)
-    text = (f"{d['records']} records converted, {d['segments']} segments closed, "
-            f"{d['bytes']} raw bytes, {d['damaged']} damaged spans")
-    if d.get("drops") is not None:
-        text += f", {d['drops']} dropped, {d['truncates']} truncated by the audit pipe"
-    return text
-
-
 def auditpipe(
     classes: Annotated[str, typer.Argument(help="audit_control(5) classes, e.g. 'pc,+fc,-fr'.")],
     source: SourceOpt = None,
@@ -104,52 +95,14 @@ def auditpipe(
             from knox_analytics.live.capture import Capture, CaptureConfig
 
             summary = Capture(parquet, CaptureConfig(), on_message=_err).run(src)
-            _err(_summary_lines(summary))
+            _err(summary.line())
             return
         out = sys.stdout.buffer
-        for chunk, _offset in report_stats(framed_chunks(src), src, _print_stats, 60.0):
+        for chunk, _offset in report_stats(read_chunks(src), src, _print_stats, 60.0):
             out.write(chunk)
             out.flush()
     finally:
         src.close()
-
-
-def capture(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Capture directory.")],
-    classes: Annotated[str, typer.Option(
-        "--classes", help="audit_control(5) classes to capture.")] = "all",
-    naflags: NaflagsOpt = None,
-    source: SourceOpt = None,
-    rotate: Annotated[list[str] | None, typer.Option(
-        "--rotate", help="Rotate segments at this size and/or age (64MiB, 1h); repeatable."
-    )] = None,
-    flush: Annotated[str, typer.Option(
-        "--flush", help="Convert complete records of the open segment this often.")] = "1s",
-    host: Annotated[str | None, typer.Option(
-        "--host", help="Host label of the dataset partition.")] = None,
-    sudo: SudoOpt = False,
-) -> None:
-    """Capture records crash-safely into raw segments and a Parquet dataset.
-
-    Restart it after any crash or kill -9: every complete record reaches the dataset
-    exactly once.  SIGINT/SIGTERM flush, convert and print a summary.
-
-    Example: knox capture --classes pc,lo,aa --out /var/audit/knox --rotate 64MiB --rotate 1h
-    """
-    from knox_analytics.live.capture import Capture, CaptureConfig
-
-    size, seconds = parse_rotate(rotate or [])
-    config = CaptureConfig(flush_seconds=parse_duration(flush), host=host)
-    if size is not None:
-        config.rotate_bytes = size
-    if seconds is not None:
-        config.rotate_seconds = seconds
-    src = _open(source, classes, naflags, sudo)
-    try:
-        summary = Capture(out, config, on_message=_err).run(src)
-    finally:
-        src.close()
-    _err(_summary_lines(summary))
 
 
 def _running_processes(source: str | None, platform: str = sys.platform,
@@ -399,7 +352,6 @@ def getfsize(sudo: AuditonSudoOpt = False) -> None:
 def register(app: typer.Typer) -> None:
     """Add the live commands to the knox app."""
     app.command("auditpipe")(auditpipe)
-    app.command("capture")(capture)
     app.command("paudit")(paudit)
     app.command("pwait")(pwait)
     app.add_typer(auditon_app, name="auditon")

@@ -19,6 +19,7 @@ COMMAND_MODULES: list[str] = [
     "convert",
     "print",
     "live",
+    "capture",
     "query",
     "questions",
     "plot",

@@ -6,14 +6,13 @@ declared once here (:func:`_filters`) and spelled the same on every command.
 
 from __future__ import annotations
 
-import json
-import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
 import pyarrow as pa
 import typer
 
+from knox_analytics.cli.live_commands import Follow, LiveSource, Sudo, live_commands_cli
 from knox_analytics.cli.query import Force, Format, Inputs, Output, Users, emit, open_catalog
 from knox_analytics.errors import UsageError
 from knox_analytics.questions import (
@@ -22,7 +21,6 @@ from knox_analytics.questions import (
     class_list,
     errors_by,
     event_list,
-    parse_time,
     process_tree,
 )
 
@@ -69,46 +67,24 @@ def commands(inputs: Inputs = None, since: Since = None, until: Until = None,
              user: User = None, pid: Pid = None, command: Command = None,
              path: PathGlob = None, failed: Failed = False, classes: Classes = None,
              event: Event = None, limit: Limit = None, fmt: Format = "table",
-             output: Output = None, force: Force = False, users: Users = None) -> None:
+             output: Output = None, force: Force = False, users: Users = None,
+             source: LiveSource = None, follow: Follow = None, sudo: Sudo = False) -> None:
     """Which commands ran: time, pid, parent pid, user, outcome, command line.
 
-    With no TRAIL or DATASET, follows the live audit pipe (knox live).
+    With no TRAIL or DATASET, answers live as execs happen: from the audit pipe, from
+    --source FILE|FIFO|-, or tailing --follow TRAIL (same filters, same columns).
 
     Example: knox commands audit-parquet --user alice --since 2026-03-01T09:00
     """
     f = _filters(since, until, user, pid, command, path, failed, classes, event)
     if not inputs:
-        _live_commands(f, fmt, output)
+        live_commands_cli(f, fmt, output, source=source, follow=follow, sudo=sudo,
+                          users=users, limit=limit)
         return
+    if source is not None or follow is not None:
+        raise UsageError("--source and --follow are for live commands: give no TRAIL or "
+                         "DATASET with them")
     _answer("commands", inputs, users, f, limit, fmt, output, force)
-
-
-def _live_commands(f: Filters, fmt: str, output: Path | None) -> None:
-    """Stream execs from the live audit pipe (issue 6), one line per command."""
-    try:
-        from knox_analytics.live.commands import live_commands
-    except ImportError as exc:
-        raise UsageError("live mode is not available in this installation "
-                         f"({exc}); give a TRAIL or DATASET") from exc
-    if f.path or f.classes or f.events:
-        raise UsageError("live commands support --since/--until/--user/--pid/--command/"
-                         "--failed only")
-    if output is not None or fmt not in ("table", "ndjson"):
-        raise UsageError("live commands print to stdout as table lines or --format ndjson")
-    since = parse_time(f.since) if f.since else None
-    until = parse_time(f.until) if f.until else None
-    for row in live_commands(user=f.user, pid=f.pid, command=f.command, failed=f.failed,
-                             since=since, until=until):
-        typer.echo(_live_line(row, fmt))
-
-
-def _live_line(row: dict[str, Any], fmt: str) -> str:
-    if fmt == "ndjson":
-        return json.dumps(row, default=str, ensure_ascii=False)
-    when = row["time"].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if row.get("time") else "?"
-    status = "" if row.get("success") is not False else " [failed]"
-    return (f"{when} {row.get('pid')} {row.get('ppid') or '-'} {row.get('user') or '-'} "
-            f"{shlex.join(row.get('argv') or [row.get('command') or '?'])}{status}")
 
 
 def files(inputs: Inputs = None, since: Since = None, until: Until = None,

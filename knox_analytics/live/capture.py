@@ -4,27 +4,32 @@ Layout of the output directory::
 
     OUT/capture.json                 state: one entry per segment (source, source offset)
     OUT/segments/seg-00000001.bsm    raw records, append-only, rotated by size/time
-    OUT/dataset/host=…/date=…/part-….parquet   converted ranges (see live/sink.py)
+    OUT/dataset/                     a knox dataset, written by the store's DatasetWriter
 
 Crash safety (``kill -9`` at any moment, then a restart):
 
 * Bytes go from a FIFO/stdin straight into the segment with ``splice(2)``: the kernel
   moves them, so no byte is ever held only in our memory.  (A read/write pair would lose
   what was read when the kill lands between the two calls.)  For a regular file the
-  restart seeks to where the segments end; the audit pipe hands out whole records.
-* The segment files are the truth; a conversion covers ``[converted end, last record
-  boundary)`` of a segment and is committed by atomic renames (live/sink.py), so a range
-  is in the dataset exactly once and a partial record never is.
-* On restart a FIFO/stdin segment keeps its partial last record: the rest of it is still
-  in the pipe.  An audit pipe segment is truncated to its last whole record (the rest died
-  with the killed clone's queue).
-* Rotation happens only on a record boundary; the closed segment is fsynced first.
-* Conversion runs in a thread beside the pump (live/converter.py): ingestion never waits
-  for decoding or Parquet writing.
+  restart finds where the segments end *by content* (:mod:`knox_analytics.live.resume`);
+  the audit pipe hands out whole records.
+* The segment files are the truth.  The converter (live/converter.py) decodes what they
+  gained, commits it to the dataset (parts fsynced and renamed in, manifest written) and
+  only then records the converted offset in ``capture.json``; a state one commit behind is
+  caught up from the committed rows, so every record is in the dataset exactly once.
+* On restart a FIFO segment keeps its partial last record: the rest of it is still in the
+  pipe.  A restarted ``-`` (stdin) is a new stream: the old segment is finished (its
+  partial record, if any, reported as damage) and a new one begins.  An audit pipe
+  segment is truncated to its last whole record (the rest died with the clone's queue).
+* Rotation happens only on a record boundary; the closed segment is fsynced first, then
+  converted in full and the small parts of the partitions it touched are compacted.
+* Disk full: one line, a clean stop, and nothing lost (the bytes stay in the segments or
+  in the source); run the same command again once there is space.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -37,15 +42,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from knox_analytics.errors import InputError
-from knox_analytics.live.converter import SegmentConverter
-from knox_analytics.live.framer import complete_prefix
-from knox_analytics.live.sink import PartSink
+from knox_analytics.bsm.reader import record_boundary
+from knox_analytics.errors import InputError, KnoxError
+from knox_analytics.live import resume
+from knox_analytics.live.converter import SegmentConverter, converted_in_parts
 from knox_analytics.live.source import Source
+from knox_analytics.store import MANIFEST_NAME, DatasetWriter
 
 STATE_NAME = "capture.json"
 LOCK_NAME = "capture.lock"
-STATE_VERSION = 1
+STATE_VERSION = 2
 SEGMENT_DIR = "segments"
 DATASET_DIR = "dataset"
 PUMP_SIZE = 1 << 20  # bytes per splice/read
@@ -53,6 +59,13 @@ PUMP_SIZE = 1 << 20  # bytes per splice/read
 #: loses what was read, which the audit pipe (whole records, a per-open queue) loses anyway.
 HAVE_SPLICE = hasattr(os, "splice")
 WAIT_SECONDS = 0.5  # longest wait for input between checks of the stop flag and stats
+#: Free space kept on the segments' file system: below it the capture stops *before*
+#: reading more from a stream, so the bytes stay in the pipe instead of in our memory.
+RESERVE_BYTES = 4 * PUMP_SIZE
+
+
+class DiskFullError(KnoxError):
+    """The capture stopped cleanly because a file system is full."""
 
 
 @dataclass
@@ -78,6 +91,14 @@ class CaptureSummary:
     truncates: int | None = None
     messages: list[str] = field(default_factory=list)
 
+    def line(self) -> str:
+        """The one-line summary the CLI prints at the end."""
+        text = (f"{self.records} records converted, {self.segments} segments closed, "
+                f"{self.bytes} raw bytes, {self.damaged} damaged spans")
+        if self.drops is not None:
+            text += f", {self.drops} dropped, {self.truncates} truncated by the audit pipe"
+        return text
+
 
 class _Stop(Exception):
     """Raised by the SIGINT/SIGTERM handler while the capture waits for input."""
@@ -86,6 +107,11 @@ class _Stop(Exception):
 def segment_name(index: int) -> str:
     """``seg-00000001.bsm``."""
     return f"seg-{index:08d}.bsm"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for the errors of a full file system (or an exhausted quota)."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -119,6 +145,16 @@ def _lock(path: Path) -> int:
     return fd
 
 
+def parts_since(manifest: Any, version: int | None) -> list[str]:
+    """Committed parts added after dataset ``version`` (all of them: ``None``) — the
+    parts a state saved at that version may not account for."""
+    oldest = manifest.commits[0].version if manifest.commits else 1
+    if version is None or version < oldest - 1:  # older than the log the manifest keeps
+        return list(manifest.parts)
+    added = {p for c in manifest.commits if c.version > version for p in c.added}
+    return [p for p in manifest.parts if p in added]
+
+
 class Capture:
     """Capture from a :class:`Source` into ``out`` (see module docstring).
 
@@ -133,16 +169,18 @@ class Capture:
         self.seg_dir = self.out / SEGMENT_DIR
         self.seg_dir.mkdir(parents=True, exist_ok=True)
         self._lock_fd = _lock(self.out / LOCK_NAME)
-        self.sink = PartSink(self.out / DATASET_DIR, self.config.host)
+        try:
+            self.state = self._load_state()
+            self.writer = DatasetWriter(self.out / DATASET_DIR, host=self.config.host)
+        except BaseException:
+            self.close()
+            raise
         self.summary = CaptureSummary()
         self._say = on_message or (lambda _m: None)
-        self.state = self._load_state()
-        converted = self.sink.scan()
-        for key, end in self.state.get("converted", {}).items():
-            converted[int(key)] = max(converted.get(int(key), 0), end)
         self._state_lock = threading.Lock()
-        self.converter = SegmentConverter(self.sink, self.seg_path, converted,
-                                          self._save_state, self._say)
+        self.converter = SegmentConverter(self.writer, self.seg_path,
+                                          self._converted_on_disk(), self._save_state,
+                                          self._say, version=self.writer.manifest.version)
         self.seg_fd = -1
         self.walk_pos = 0  # the open segment is known to be whole records up to here
         self.seg_index = 0
@@ -160,15 +198,49 @@ class Capture:
             state = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise InputError(f"{path}: unreadable capture state ({exc})") from exc
-        if state.get("version") != STATE_VERSION:
+        if state.get("version") not in (1, STATE_VERSION):
             raise InputError(f"{path}: capture state version {state.get('version')}, "
                              f"expected {STATE_VERSION}")
+        if state["version"] == 1:
+            self._from_version_1(state)
+        state["version"] = STATE_VERSION
         return state
 
+    def _from_version_1(self, state: dict[str, Any]) -> None:
+        """A capture directory of the knox before the dataset writer: its segments are
+        kept and converted again into the current layout, once its old dataset (parts
+        without a manifest) has been moved aside by the user."""
+        old = self.out / DATASET_DIR
+        if old.is_dir() and not (old / MANIFEST_NAME).exists() and any(old.iterdir()):
+            raise InputError(
+                f"{old}: written by an older knox capture; every record in it is also in "
+                f"{self.out / SEGMENT_DIR}: move {old} aside (e.g. to {old}.v1) and run "
+                "again to convert the segments into the current layout")
+        state["converted"] = {}
+
+
+    def _converted_on_disk(self) -> dict[int, int]:
+        """Converted end per segment: the state, caught up with what the dataset committed
+        after the state was last saved (a kill between the two)."""
+        converted = {int(k): v for k, v in self.state.get("converted", {}).items()}
+        since = parts_since(self.writer.manifest, self.state.get("dataset_version"))
+        ends = converted_in_parts(self.writer.root, since)
+        for index in self._segments():
+            end = ends.get(str(self.seg_path(index).resolve()))
+            if end is not None and end > converted.get(index, 0):
+                converted[index] = end
+        return converted
+
     def _save_state(self) -> None:
+        """Write capture.json; called only after the dataset committed what it names.
+
+        The converted offsets and the dataset version are taken together (one snapshot
+        of the converter): a state never names a version whose rows it does not count.
+        """
         with self._state_lock:
-            converted = self.converter.snapshot()
+            converted, version = self.converter.snapshot_with_version()
             self.state["converted"] = {str(k): v for k, v in sorted(converted.items())}
+            self.state["dataset_version"] = version
             _write_json_atomic(self.out / STATE_NAME, self.state)
 
     def _segments(self) -> list[int]:
@@ -187,9 +259,12 @@ class Capture:
     def _open_segment(self, index: int, source: Source, source_offset: int) -> None:
         key = str(index)
         if key not in self.state["segments"]:
-            self.state["segments"][key] = {"source": source.name, "kind": source.kind,
-                                           "source_offset": source_offset,
-                                           "created": time.time()}
+            entry = {"source": source.name, "kind": source.kind,
+                     "source_offset": source_offset, "created": time.time()}
+            if source.kind == "file":
+                entry.update(resume.identity(source.fd, source.name))
+            with self._state_lock:  # the converter thread saves the state too
+                self.state["segments"][key] = entry
             self._save_state()
         self.seg_fd = os.open(self.seg_path(index), os.O_RDWR | os.O_CREAT, 0o640)
         self.seg_index = index
@@ -207,13 +282,16 @@ class Capture:
     def _need(self) -> int:
         """Bytes the partial record at the end of the open segment still needs (0 = none)."""
         data = os.pread(self.seg_fd, self.seg_size - self.walk_pos, self.walk_pos)
-        boundary, _records, need = complete_prefix(data)
+        boundary, need = record_boundary(data)
         self.walk_pos += boundary
-        return need
+        return need if self.walk_pos < self.seg_size else 0
 
-    def _rotate(self, source: Source) -> None:
+    def _rotate(self, source: Source, next_offset: int | None = None) -> None:
+        """Close the open segment, open the next (``next_offset``: where it starts in the
+        source; default: continuing the open one; 0 starts a new stream)."""
         entry = self.state["segments"][str(self.seg_index)]
-        next_offset = entry["source_offset"] + self.seg_size
+        if next_offset is None:
+            next_offset = entry["source_offset"] + self.seg_size
         self._close_segment()
         self._open_segment(self.seg_index + 1, source, next_offset)
         self._say(f"rotated to {segment_name(self.seg_index)}")
@@ -244,7 +322,8 @@ class Capture:
             self.state["segments"].pop(str(last), None)
             self._open_segment(last, source, self._next_offset(last, source))
             return
-        if not self._same_source(last, source):
+        if not self._same_source(last, source) or source.kind == "stdin":
+            # another source, or a restarted pipeline: a new stream, never glued on
             self.convert(last, final=True)
             self._open_segment(last + 1, source, 0)
             return
@@ -253,18 +332,61 @@ class Capture:
 
     def _resume(self, source: Source) -> None:
         if source.kind == "device":  # the rest of a partial record died with the queue
-            need = self.convert(self.seg_index)
-            if need:
-                boundary = self.converter.snapshot().get(self.seg_index, 0)
+            self.convert(self.seg_index)
+            boundary = self.converter.snapshot().get(self.seg_index, 0)
+            if boundary < self.seg_size:
                 os.ftruncate(self.seg_fd, boundary)
                 self.seg_size = boundary
+                self.converter.forget(self.seg_index)
                 self._say(f"truncated a partial record at byte {boundary}")
         elif source.kind == "file":
-            entry = self.state["segments"][str(self.seg_index)]
-            os.lseek(source.fd, entry["source_offset"] + self.seg_size, os.SEEK_SET)
+            self._resume_file(source)
+
+    def _resume_file(self, source: Source) -> None:
+        """Continue a file where the segments end, found by content (auditd's rotation
+        of ``current``, a repointed symlink): finish the old file first, then the new."""
+        entry = self.state["segments"][str(self.seg_index)]
+        consumed = entry["source_offset"] + self.seg_size
+        tail = resume.captured_tail(self._chain_paths(), resume.TAIL_BYTES)
+        found = resume.locate(source, consumed, tail, entry)
+        if found.same:
+            os.lseek(source.fd, consumed, os.SEEK_SET)
+            return
+        if found.old_fd is not None:
+            self._say(f"{source.name} was rotated: finishing {found.old_name} "
+                      f"from byte {consumed}")
+            old = Source(found.old_fd, "file", found.old_name)
+            os.lseek(old.fd, consumed, os.SEEK_SET)
+            try:
+                while self._pump(old, PUMP_SIZE):
+                    pass
+            finally:
+                os.close(old.fd)
+        else:
+            self._say(f"{source.name}: the {consumed} bytes captured before are not in it "
+                      "nor in a rotated file next to it; starting it from byte 0")
+        self._rotate(source, next_offset=0)
+
+    def _chain_paths(self) -> list[Path]:
+        """Segments of the open segment's stream, oldest first (offsets continue)."""
+        paths = [self.seg_path(self.seg_index)]
+        index = self.seg_index
+        while self.state["segments"][str(index)]["source_offset"] > 0 and \
+                str(index - 1) in self.state["segments"] and self.seg_path(index - 1).exists():
+            index -= 1
+            paths.insert(0, self.seg_path(index))
+        return paths
 
     # --- the pump ------------------------------------------------------------------------
+    def _room(self) -> None:
+        """Stop before reading a stream onto a file system that cannot take it."""
+        st = os.statvfs(self.seg_dir)
+        if st.f_bavail * st.f_frsize < RESERVE_BYTES:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.seg_dir))
+
     def _pump(self, source: Source, limit: int) -> int:
+        if source.is_stream:
+            self._room()
         if source.is_stream and HAVE_SPLICE:
             try:
                 n = os.splice(source.fd, self.seg_fd, limit, offset_dst=self.seg_size)
@@ -274,11 +396,19 @@ class Capture:
                 if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
                     raise
                 source.kind = "stdin-copy"  # not a real pipe: copy instead (no retry)
-        data = source.read(max(limit, source.read_size) if source.kind == "device" else limit)
+        if source.kind == "file":  # re-readable: nothing is lost if the write fails
+            data = os.pread(source.fd, limit, self._file_offset())
+        else:
+            data = source.read(max(limit, source.read_size) if source.kind == "device"
+                               else limit)
         if data:
             os.pwrite(self.seg_fd, data, self.seg_size)
             self.seg_size += len(data)
         return len(data)
+
+    def _file_offset(self) -> int:
+        entry = self.state["segments"][str(self.seg_index)]
+        return entry["source_offset"] + self.seg_size
 
     def _wait(self, fd: int, timeout: float) -> bool:
         poller = select.poll()
@@ -297,18 +427,31 @@ class Capture:
             raise _Stop
 
     def run(self, source: Source, *, install_signals: bool = True) -> CaptureSummary:
-        """Capture until end of input or SIGINT/SIGTERM; convert everything; summarise."""
+        """Capture until end of input or SIGINT/SIGTERM; convert everything; summarise.
+
+        A full file system raises :class:`DiskFullError` after a clean stop.
+        """
         if install_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, self._handle_signal)
-        self.recover(source)
-        self.converter.start(lambda: self.seg_index, self.config.flush_seconds)
         try:
-            self._loop(source)
-        except _Stop:
-            pass
-        finally:
+            self.recover(source)
+            self.converter.start(lambda: self.seg_index, self.config.flush_seconds)
+            with contextlib.suppress(_Stop):
+                self._loop(source)
             self._finish(source)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                self._abandon()
+                raise
+            self._abandon()
+            where = f" writing {exc.filename}" if exc.filename else ""
+            raise DiskFullError(
+                f"{self.out}: disk full ({exc.strerror}{where}); capture stopped cleanly, "
+                "nothing is lost: free some space and run the same command again") from None
+        except BaseException:
+            self._abandon()
+            raise
         return self.summary
 
     def _rotation_due(self, now: float) -> bool:
@@ -326,7 +469,7 @@ class Capture:
             self.converter.check()
             if self._rotation_due(time.time()):
                 need = self._need()  # rotate on a record boundary only
-                if need == 0:
+                if need == 0 and self.walk_pos == self.seg_size:
                     self._rotate(source)
                 limit = need or PUMP_SIZE
             if time.monotonic() >= next_stats:
@@ -335,9 +478,22 @@ class Capture:
 
     def close(self) -> None:
         """Release the capture directory (run() does this when it ends)."""
+        writer = self.__dict__.get("writer")
+        if writer is not None:
+            writer.abort()  # everything worth keeping was committed already
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
+
+    def _abandon(self) -> None:
+        """An error ends the run: keep the segments (the truth), drop what is uncommitted."""
+        self.converter.join()
+        if self.seg_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.fsync(self.seg_fd)
+            os.close(self.seg_fd)
+            self.seg_fd = -1
+        self.close()
 
     def _report_stats(self, source: Source) -> None:
         stats = source.stats()

@@ -1,90 +1,150 @@
-"""Live command lines: every exec as it happens (time, pid, ppid, user, argv).
+"""Live command lines: every exec as it happens, answered by the offline question.
 
-``knox commands`` with no file calls :func:`live_commands`; with ``--follow`` on a trail it
-follows the file as auditd appends to it.  Filters match the views' spellings: ``user``
-(name or uid), ``pid``, ``command`` (program basename), ``failed``, ``since``/``until``.
+``knox commands`` with no TRAIL or DATASET reads the audit pipe (or ``--source``, or
+``--follow TRAIL``) and answers through the *same* definitions as offline: each decoded
+batch, with a small carried process state in front of it, is put in a
+:class:`knox_analytics.catalog.Catalog` and asked the ``commands`` question with the same
+:class:`knox_analytics.questions.Filters` (``--command`` a glob, ``--user`` login,
+effective or real user, ...).  The carried state is what the ``process_instances`` view
+needs from earlier batches to name an exec's parent: for every pid, the last record that
+started it (``process_starts``) and its last exit — read back from the same views, so
+there is no second definition of a process either.  It is bounded by the pid space.
 """
 
 from __future__ import annotations
 
-import pwd
+import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from knox_analytics.bsm.reader import Batch
 from knox_analytics.live.device import PipeStats
-from knox_analytics.live.proc import (
-    ProcessTracker,
-    exec_pid,
-    is_exec,
-    program_name,
-    rows,
-)
 from knox_analytics.live.stream import live_chunks
+from knox_analytics.questions import QUESTIONS, Filters, ask, parse_time
 
-UNSET_AUID = 0xFFFFFFFF
-
-
-def user_name(uid: int | None) -> str | None:
-    """Local name of ``uid`` (the number as text when unknown; None when unset)."""
-    if uid is None or uid == UNSET_AUID:
-        return None
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
+#: Records that carry the process state from batch to batch (see module docstring).
+_STARTS = ("SELECT s.child_pid AS pid, s.time, r.\"offset\", r.length FROM process_starts "
+           "AS s JOIN records AS r USING (\"offset\")")
+_EXITS = "SELECT pid, time, \"offset\", length FROM records WHERE event_name = 'AUE_EXIT'"
 
 
-def _user_matches(want: str, row: dict[str, Any]) -> bool:
-    ids = {row.get("euid"), row.get("auid")}
-    if want.isdigit():
-        return int(want) in ids
-    return want in {user_name(i) for i in ids if i is not None}
+def filters_from(since: str | datetime | None = None, until: str | datetime | None = None,
+                 **kw: Any) -> Filters:
+    """:class:`Filters` from keyword arguments (datetimes allowed for since/until)."""
+    def text(t: str | datetime | None) -> str | None:
+        return t.isoformat() if isinstance(t, datetime) else t
+    return Filters(since=text(since), until=text(until), **kw)
 
 
-def command_row(row: dict[str, Any], parents: dict[int, int]) -> dict[str, Any]:
-    """One output row of ``commands`` from a decoded exec record."""
-    pid = exec_pid(row)
-    ppid = row["pid"] if row.get("event_name") == "AUE_POSIX_SPAWN" else parents.get(pid)
-    return {"time": row["time"], "pid": pid, "ppid": ppid, "user": user_name(row["euid"]),
-            "auid": None if row["auid"] == UNSET_AUID else row["auid"],
-            "command": program_name(row), "argv": row["argv"] or [], "success": row["success"]}
+class CommandsOverStream:
+    """Answers ``commands`` for each batch of a stream, carrying the process state."""
+
+    def __init__(self, filters: Filters = Filters(), users: Any = None,
+                 workdir: Path | None = None) -> None:
+        # a relative --since 30m means 30 minutes before the start, not before each batch
+        self.filters = replace(filters, **{k: parse_time(v).isoformat() for k, v in
+                                           (("since", filters.since),
+                                            ("until", filters.until)) if v})
+        from knox_analytics.catalog import load_users
+
+        self.users = load_users(users)  # once: a directory service may be slow to list
+        self._dir = workdir
+        self._starts: dict[int, tuple[Any, bytes]] = {}  # pid -> (time, record)
+        self._exits: dict[int, tuple[Any, bytes]] = {}
+
+    def _carried(self) -> bytes:
+        records = sorted([*self._starts.values(), *self._exits.values()],
+                         key=lambda tr: tr[0])
+        return b"".join(r for _t, r in records)
+
+    def answer(self, batch: Batch) -> pa.Table:
+        """Every column of the ``commands`` view for the execs of ``batch``, filtered."""
+        from knox_analytics.catalog import Catalog
+
+        if batch.records == 0:
+            return pa.table({})
+        carried = self._carried()
+        data = carried + batch.data
+        with tempfile.TemporaryDirectory(dir=self._dir, prefix="knox-live-") as tmp:
+            trail = Path(tmp) / "batch.bsm"
+            trail.write_bytes(data)
+            with Catalog([trail], users=self.users) as cat:
+                table = ask(cat, "commands", self.filters, all_columns=True)
+                self._carry(cat, data)
+        mask = pc.greater_equal(table.column("offset"), len(carried))
+        table = table.filter(mask)
+        return _restore_place(table, batch, len(carried))
+
+    def _carry(self, cat: Any, data: bytes) -> None:
+        for target, sql in ((self._starts, _STARTS), (self._exits, _EXITS)):
+            for row in cat.query(sql + ' ORDER BY time, "offset"').to_pylist():
+                if row["pid"] is None:
+                    continue
+                start = int(row["offset"])
+                target[int(row["pid"])] = (row["time"], data[start:start + row["length"]])
+        for pid, (when, _rec) in list(self._exits.items()):
+            start = self._starts.get(pid)
+            if start is not None and start[0] is not None and when is not None \
+                    and when < start[0]:
+                del self._exits[pid]  # an exit before the pid's last start no longer counts
 
 
-def make_filter(*, user: str | None = None, pid: int | None = None,
-                command: str | None = None, failed: bool = False,
-                since: datetime | None = None,
-                until: datetime | None = None) -> Callable[[dict[str, Any], dict[str, Any]], bool]:
-    """A predicate over (decoded row, output row)."""
-    def keep(row: dict[str, Any], out: dict[str, Any]) -> bool:
-        t = out["time"]
-        return ((user is None or _user_matches(user, row))
-                and (pid is None or out["pid"] == pid)
-                and (command is None or out["command"] == command)
-                and (not failed or out["success"] is False)
-                and (since is None or (t is not None and t >= since))
-                and (until is None or (t is not None and t < until)))
-    return keep
+def _restore_place(table: pa.Table, batch: Batch, carried: int) -> pa.Table:
+    """Give rows the stream's source name and offsets instead of the scratch file's."""
+    if "source" in table.column_names:
+        i = table.column_names.index("source")
+        table = table.set_column(i, "source", pa.array([batch.source] * len(table),
+                                                       pa.string()))
+    if "offset" in table.column_names:
+        i = table.column_names.index("offset")
+        shift = batch.offset - carried
+        table = table.set_column(i, "offset", pc.add(table.column("offset"), shift))
+    return table
+
+
+def shown(table: pa.Table) -> pa.Table:
+    """The columns offline ``knox commands`` prints, in its order."""
+    return table.select(list(QUESTIONS["commands"][1]))
 
 
 def live_commands(source: str | None = None, follow: bool = False, *,
                   stop: Callable[[], bool] | None = None, poll: float = 0.25,
                   on_stats: Callable[[PipeStats], None] | None = None,
-                  **filters: Any) -> Iterator[dict[str, Any]]:
-    """Yield one dict per exec as records arrive (see module docstring for ``filters``).
+                  filters: Filters | None = None, users: Any = None,
+                  read_size: int | None = None,
+                  **filter_args: Any) -> Iterator[dict[str, Any]]:
+    """Yield one dict per exec (every column of the ``commands`` view) as records arrive.
 
-    From the audit pipe, ``on_stats`` gets its drop/truncate counters every minute and at
-    the end (print them: a live view that silently drops records misleads).
+    ``filters`` (or the same as keywords: ``user``, ``pid``, ``command`` glob, ``failed``,
+    ``since``/``until``) select exactly as offline ``knox commands``.  From the audit pipe,
+    ``on_stats`` gets its drop/truncate counters every minute and at the end (print them:
+    a live view that silently drops records misleads).
 
     >>> for c in live_commands(source="/tmp/audit.fifo", user="alice"):  # doctest: +SKIP
-    ...     print(c["pid"], " ".join(c["argv"]))
+    ...     print(c["pid"], c["command_line"])
     """
-    keep = make_filter(**filters)
-    tracker = ProcessTracker(set())  # tracks no names: used for its parent map
-    for chunk in live_chunks(source, follow=follow, stop=stop, poll=poll, on_stats=on_stats):
-        for row in rows(chunk.table):
-            tracker.observe(row)
-            if is_exec(row):
-                out = command_row(row, tracker.parents)
-                if keep(row, out):
-                    yield out
+    for table in live_command_tables(source, follow, stop=stop, poll=poll,
+                                     on_stats=on_stats, filters=filters, users=users,
+                                     read_size=read_size, **filter_args):
+        yield from table.to_pylist()
+
+
+def live_command_tables(source: str | None = None, follow: bool = False, *,
+                        stop: Callable[[], bool] | None = None, poll: float = 0.25,
+                        on_stats: Callable[[PipeStats], None] | None = None,
+                        filters: Filters | None = None, users: Any = None,
+                        read_size: int | None = None,
+                        **filter_args: Any) -> Iterator[pa.Table]:
+    """Like :func:`live_commands`, one table (the rows of one batch) at a time."""
+    asker = CommandsOverStream(filters or filters_from(**filter_args), users)
+    for batch in live_chunks(source, follow=follow, stop=stop, poll=poll,
+                             on_stats=on_stats, read_size=read_size):
+        table = asker.answer(batch)
+        if table.num_rows:
+            yield table

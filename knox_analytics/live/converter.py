@@ -1,40 +1,91 @@
 """Convert raw capture segments into the dataset, in a thread beside the pump.
 
 Ingestion (moving bytes from the source into segments) never waits for conversion: the
-converter thread wakes every ``interval`` seconds, converts the complete records the open
-segment gained, and finishes segments the pump has closed.  Decoding and Parquet writing
-spend most of their time in numpy/pyarrow with the GIL released, so the pump keeps
-draining the source meanwhile (the audit pipe's queue would otherwise fill and drop).
+converter thread wakes every ``interval`` seconds, pushes the bytes the open segment
+gained through the streaming decoder (:class:`knox_analytics.bsm.reader.StreamDecoder`),
+and finishes segments the pump has closed.  Decoding and Parquet writing spend most of
+their time in numpy/pyarrow with the GIL released, so the pump keeps draining the source
+meanwhile (the audit pipe's queue would otherwise fill and drop).
+
+Rows go to the dataset through :class:`knox_analytics.store.DatasetWriter` (the writer,
+layout, Parquet options and commit protocol of ``knox convert``).  The order that makes
+a kill or a power loss at any moment harmless: decode -> ``write`` -> ``commit()`` (the
+parts are fsynced and renamed in, the manifest written) -> only then the converted
+offset is saved in ``capture.json`` (``on_progress``).  A state that lags the dataset by
+one commit is caught up on restart from the committed rows themselves (their ``source``
+and ``offset``): :func:`converted_in_parts`.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
-from knox_analytics.live.decoding import decode_chunk
-from knox_analytics.live.framer import complete_prefix
-from knox_analytics.live.sink import PartSink
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-CONVERT_CHUNK = 64 << 20  # at most this many bytes decoded at once
+from knox_analytics.bsm.reader import StreamDecoder
+
+READ_CHUNK = 8 << 20  # bytes of a segment pushed into the decoder at once
+
+
+def commit(writer: Any) -> list[str]:
+    """Make everything written durable and visible (the store's commit protocol: parts
+    fsynced, then the manifest, then moved in); return the parts committed."""
+    return list(writer.commit())
+
+
+def compact(writer: Any) -> int:
+    """Merge the parts of the partitions this writer touched, one per partition."""
+    return int(writer.compact())
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def converted_in_parts(root: Path, parts: Iterable[str]) -> dict[str, int]:
+    """Source -> end of the last record the given committed parts hold from it."""
+    ends: dict[str, int] = {}
+    for part in parts:
+        table = pq.read_table(root / part, columns=["source", "offset", "length"])
+        if table.num_rows == 0:
+            continue
+        ranges = pa.table({"source": table.column("source").cast(pa.string()),
+                           "end": pc.add(table.column("offset").cast(pa.int64()),
+                                         table.column("length").cast(pa.int64()))})
+        for row in ranges.group_by("source").aggregate([("end", "max")]).to_pylist():
+            ends[row["source"]] = max(ends.get(row["source"], 0), int(row["end_max"]))
+    return ends
 
 
 class SegmentConverter:
     """Tracks how far each segment is converted and converts the rest.
 
-    ``converted`` maps segment index -> converted end offset (always a record boundary).
+    ``converted`` maps segment index -> converted end offset (always the end of a batch:
+    whole records, file tokens and damaged spans).
     """
 
-    def __init__(self, sink: PartSink, seg_path: Callable[[int], Path],
+    def __init__(self, writer: Any, seg_path: Callable[[int], Path],
                  converted: dict[int, int], on_progress: Callable[[], None],
-                 on_message: Callable[[str], None]) -> None:
-        self.sink = sink
+                 on_message: Callable[[str], None], version: int = 0) -> None:
+        self.writer = writer
+        self.version = version  # the dataset version ``converted`` accounts for
         self.seg_path = seg_path
         self.converted = converted
         self.records = 0
         self.damaged = 0
+        self._decoders: dict[int, StreamDecoder] = {}
+        self._read: dict[int, int] = {}  # segment -> bytes of it fed to its decoder
         self._progress = on_progress
         self._say = on_message
         self._closed: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -43,47 +94,76 @@ class SegmentConverter:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._lock = threading.Lock()
+        self._work = threading.Lock()  # one conversion at a time (thread, stop, recover)
+
+    def _decoder(self, index: int) -> StreamDecoder:
+        if index not in self._decoders:
+            start = self.converted.get(index, 0)
+            self._decoders[index] = StreamDecoder(str(self.seg_path(index).resolve()),
+                                                  offset=start, keep_data=False)
+            self._read[index] = start
+        return self._decoders[index]
 
     def convert(self, index: int, final: bool = False) -> int:
-        """Convert segment ``index`` up to its last whole record; return the bytes needed.
+        """Convert segment ``index`` up to its last whole record and commit it; return the
+        bytes the unfinished record at its end still needs (0: none, or unknown).
 
-        ``need`` is how many more bytes the partial record at the end needs in all (0 when
-        the segment ends on a record boundary).  ``final``: convert the tail too (the
-        decoder reports a truncated record as damage, never as a row).
+        ``final``: the segment is closed: its tail is decoded too (a truncated record is
+        reported as damage, never a row) and the segment is done.
         """
-        path = self.seg_path(index)
-        start = self.converted.get(index, 0)
-        with open(path, "rb") as fh:
-            fh.seek(start)
-            data = fh.read()
-        boundary, _records, need = complete_prefix(data)
-        stop = len(data) if final else boundary
-        lo = 0
-        while lo < stop:
-            hi = min(stop, lo + CONVERT_CHUNK)
-            if hi < stop:  # cut a big backlog on a record boundary too
-                cut = complete_prefix(data, lo, hi)[0]
-                hi = cut if cut > lo else stop
-            self._convert_range(index, path, data[lo:hi], start + lo)
-            lo = hi
-        return 0 if final else need
+        with self._work:
+            decoder = self._decoder(index)
+            with open(self.seg_path(index), "rb") as fh:
+                while data := os.pread(fh.fileno(), READ_CHUNK, self._read[index]):
+                    self._read[index] += len(data)
+                    self._take(decoder.feed(data))
+            if final:
+                self._take(decoder.close())
+            need = 0 if final else decoder.needed
+            if decoder.offset != self.converted.get(index, 0):
+                # the raw bytes first: a state naming rows whose segment bytes a power
+                # loss took would make the restart skip what the pump writes again there
+                _fsync(self.seg_path(index))
+                commit(self.writer)
+                with self._lock:
+                    self.converted[index] = decoder.offset
+                    self.version = self.writer.manifest.version
+                self._progress()
+            if final:
+                del self._decoders[index], self._read[index]
+            return need
 
-    def _convert_range(self, index: int, path: Path, data: bytes, start: int) -> None:
-        result = decode_chunk(data, str(path.resolve()), start)
-        self.sink.write(index, start, start + len(data), result.table)
-        with self._lock:
-            self.converted[index] = start + len(data)
-        self.records += result.table.num_rows
-        self.damaged += len(result.damage)
-        for d in result.damage:
-            self._say(f"damaged: {d}")
-        if result.table.num_rows == 0:
-            self._progress()  # nothing written: the state file remembers the progress
+    def forget(self, index: int) -> None:
+        """Drop what the decoder of segment ``index`` holds (the segment was truncated)."""
+        with self._work:
+            self._decoders.pop(index, None)
+            self._read.pop(index, None)
+
+    def _take(self, batches: list[Any]) -> None:
+        for batch in batches:
+            self.writer.write(batch.table)
+            self.records += batch.records
+            self.damaged += len(batch.damage)
+            for d in batch.damage:
+                self._say(f"damaged: {d}")
+
+    def compact(self) -> int:
+        """Merge the small parts (at rotation and on stop); returns parts removed."""
+        with self._work:
+            removed = compact(self.writer)
+            with self._lock:  # the same records in fewer parts: nothing to catch up
+                self.version = self.writer.manifest.version
+            return removed
 
     def snapshot(self) -> dict[int, int]:
         """A copy of ``converted`` that is safe to take from another thread."""
         with self._lock:
             return dict(self.converted)
+
+    def snapshot_with_version(self) -> tuple[dict[int, int], int]:
+        """``converted`` and the dataset version it accounts for, taken together."""
+        with self._lock:
+            return dict(self.converted), self.version
 
     # --- the thread ----------------------------------------------------------------------
     def start(self, active: Callable[[], int], interval: float) -> None:
@@ -93,14 +173,20 @@ class SegmentConverter:
         self._thread.start()
 
     def segment_closed(self, index: int) -> None:
-        """The pump closed (and fsynced) segment ``index``: convert all of it."""
+        """The pump closed (and fsynced) segment ``index``: convert all of it, compact."""
         self._closed.put(index)
         self._wake.set()
 
     def _pass(self, active: int) -> None:
+        rotated = False
         while not self._closed.empty():
             self.convert(self._closed.get(), final=True)
+            rotated = True
         self.convert(active)
+        if rotated:
+            removed = self.compact()
+            if removed:
+                self._progress()
 
     def _run(self, active: Callable[[], int], interval: float) -> None:
         try:
@@ -111,17 +197,29 @@ class SegmentConverter:
         except BaseException as exc:  # handed to the pump thread by check()/stop()
             self._error = exc
 
+    @property
+    def failed(self) -> BaseException | None:
+        """The error that ended the converter thread, if any."""
+        return self._error
+
     def check(self) -> None:
         """Re-raise an error of the converter thread in the caller's thread."""
         if self._error is not None:
             raise self._error
 
-    def stop(self, active: int) -> None:
-        """Final pass: closed segments in full, the open one up to its last whole record."""
+    def join(self) -> None:
+        """Stop the thread after its current pass (nothing more is converted)."""
         self._stopping = True
         self._wake.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+    def stop(self, active: int) -> None:
+        """Final pass: closed segments in full, the open one up to its last whole record,
+        then compact what this run touched."""
+        self.join()
         self.check()
         self._pass(active)
+        if self.compact():
+            self._progress()

@@ -13,14 +13,19 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from knox_analytics.bsm.classes import AuMask
 from knox_analytics.errors import InputError
 from knox_analytics.live.device import AUDITPIPE_PATH, AuditPipe, PipeStats
-from knox_analytics.live.framer import StreamFramer
 from knox_analytics.live.privilege import check_readable
 
+if TYPE_CHECKING:  # the decoder (numpy, pyarrow) is imported only by what decodes
+    from knox_analytics.bsm.reader import Batch
+
 READ_SIZE = 1 << 20
+#: At most this many bytes (what is ready at once) are decoded as one batch.
+BATCH_BYTES = 4 << 20
 
 
 @dataclass
@@ -95,28 +100,52 @@ def open_source(source: str | None, flags: AuMask | None = None,
     return Source(fd, _kind_of(fd), source)
 
 
-def _ready(fd: int, deadline: float) -> bool:
-    remaining = deadline - time.monotonic()
-    return remaining > 0 and bool(select.select([fd], [], [], remaining)[0])
+def _ready(fd: int, deadline: float, *, now: bool = False) -> bool:
+    """Input is waiting on ``fd`` (``now``: without waiting) before ``deadline``."""
+    remaining = 0.0 if now else deadline - time.monotonic()
+    return (now or remaining > 0) and bool(select.select([fd], [], [], remaining)[0])
 
 
-def framed_chunks(source: Source, deadline: float | None = None
-                  ) -> Iterator[tuple[bytes, int]]:
-    """Read ``source`` to its end; yield (bytes ending on a record boundary, stream offset).
+def source_batches(source: Source, deadline: float | None = None,
+                   batch_bytes: int = BATCH_BYTES) -> Iterator[Batch]:
+    """Read ``source`` to its end through the streaming decoder; yield its batches.
 
-    A truncated last record is yielded at the end too (the decoder reports it).
-    ``deadline`` (a ``time.monotonic()`` value) ends the iteration when no input arrives.
+    What is ready is read at once, up to ``batch_bytes``, and decoded as one batch: the
+    audit pipe hands out one record per read, and a batch per record would cost the
+    decoder's (and a live question's) fixed overhead for every record under load.
+    A truncated last record is reported as damage at the end of input.  ``deadline`` (a
+    ``time.monotonic()`` value) ends the iteration when no input arrives in time.
     """
-    framer = StreamFramer()
-    while True:
+    from knox_analytics.bsm.reader import StreamDecoder
+
+    decoder = StreamDecoder(source.name)
+    ended = False
+    while not ended:
         if deadline is not None and not _ready(source.fd, deadline):
             return
-        data = source.read()
+        data = source.read(min(source.read_size, batch_bytes))
         if not data:
             break
-        chunk, offset = framer.feed(data)
-        if chunk:
-            yield chunk, offset
-    chunk, offset = framer.close()
-    if chunk:
-        yield chunk, offset
+        pieces, size = [data], len(data)
+        while size < batch_bytes and _ready(source.fd, 0.0, now=True):
+            more = source.read(min(source.read_size, batch_bytes - size))
+            if not more:
+                ended = True  # end of input: decode what we have, then close
+                break
+            pieces.append(more)
+            size += len(more)
+        yield from decoder.feed(b"".join(pieces))
+    yield from decoder.close()
+
+
+def read_chunks(source: Source) -> Iterator[tuple[bytes, int]]:
+    """Read ``source`` to its end; yield (bytes as read, their stream offset).
+
+    For passing records through unchanged (``knox auditpipe``): no decoding, so no numpy
+    or pyarrow.  The audit pipe hands out whole records per read; from a FIFO or file the
+    reader downstream (``knox print -``) joins records cut between reads.
+    """
+    offset = 0
+    while data := source.read():
+        yield data, offset
+        offset += len(data)

@@ -13,9 +13,9 @@ from knox_analytics.bsm.encode import encode_record, encode_token
 
 #: `python -c` program that runs a knox app holding only the live commands (with the error
 #: handling of cli.main.run), so these tests do not depend on the other command modules.
-KNOX_LIVE = ("import sys, typer; from knox_analytics.cli import live; "
+KNOX_LIVE = ("import sys, typer; from knox_analytics.cli import capture, live; "
              "from knox_analytics.errors import KnoxError; "
-             "app = typer.Typer(); live.register(app)\n"
+             "app = typer.Typer(); live.register(app); capture.register(app)\n"
              "try:\n    app()\n"
              "except KnoxError as exc:\n    print(f'knox: {exc}', file=sys.stderr); sys.exit(1)")
 KNOX_LIVE_ARGV = [sys.executable, "-c", KNOX_LIVE]

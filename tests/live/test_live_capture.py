@@ -20,15 +20,14 @@ import pytest
 from knoxtest import TRAILS
 from live_helpers import KNOX_LIVE_ARGV, numbered_stream
 
+from knox_analytics.bsm.reader import record_boundary
 from knox_analytics.errors import InputError
 from knox_analytics.live import capture as capture_module
 from knox_analytics.live.capture import Capture, CaptureConfig
-from knox_analytics.live.framer import complete_prefix
 from knox_analytics.live.source import open_source
 
 WRITER = r"""
 import os, random, sys, time
-from knoxtest import TRAILS
 fifo, blob, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
 data = open(blob, "rb").read()
 fd = os.open(fifo, os.O_RDWR)  # O_RDWR: the pipe (and its contents) outlive each killed reader
@@ -93,7 +92,7 @@ def test_capture_fifo_rotates_on_record_boundaries(tmp_path: Path, splice: bool,
     assert len(segments) >= 4  # 426 kB at 100 kB per segment (+ the last read's overshoot)
     for seg in segments:  # each segment is whole records
         raw = seg.read_bytes()
-        boundary, _records, need = complete_prefix(raw)
+        boundary, need = record_boundary(raw)
         assert (boundary, need) == (len(raw), 0)
     # every segment is whole records: concatenated they are the trail again
     assert b"".join(p.read_bytes() for p in segments) == data
@@ -120,7 +119,7 @@ def test_one_capture_per_directory(tmp_path: Path) -> None:
 def test_damaged_stream_keeps_every_good_record(tmp_path: Path) -> None:
     data = (TRAILS / "synthetic-workload.bsm").read_bytes()
     noisy = tmp_path / "noisy.bsm"
-    cut = complete_prefix(data[:5000])[0]  # a record boundary: junk between two records
+    cut = record_boundary(data[:5000])[0]  # a record boundary: junk between two records
     noisy.write_bytes(data[:cut] + b"\x14\x00\x00\x00\x50junk" + data[cut:])
     summary = Capture(tmp_path / "out").run(open_source(str(noisy)), install_signals=False)
     assert summary.records == 3006 and summary.damaged == 1

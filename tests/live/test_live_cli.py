@@ -16,7 +16,7 @@ import typer
 from knoxtest import TRAILS
 from live_helpers import KNOX_LIVE_ARGV
 
-from knox_analytics.cli import live
+from knox_analytics.cli import capture, live
 from knox_analytics.live import privilege
 
 WORKLOAD = TRAILS / "synthetic-workload.bsm"
@@ -25,6 +25,7 @@ WORKLOAD = TRAILS / "synthetic-workload.bsm"
 def all_commands() -> list[tuple[str, object]]:
     app = typer.Typer()
     live.register(app)
+    capture.register(app)
     found = [(c.name or "", c.callback) for c in app.registered_commands]
     found += [(f"auditon {c.name}", c.callback) for c in live.auditon_app.registered_commands]
     return found

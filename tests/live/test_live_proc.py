@@ -89,9 +89,9 @@ def test_paudit_follows_descendants_through_64bit_and_ex_tokens() -> None:
     other = rec(72, [encode_token("path", path="/tmp/y"), subj("subject64", 999)], 4)
     tracker = proc.ProcessTracker({"make"})
     stream = spawn + fork + grandchild + other
-    from knox_analytics.live.decoding import decode_chunk
+    from knox_analytics.bsm.decode import decode_bytes
 
-    table = decode_chunk(stream, "<test>").table
+    table = decode_bytes(stream, "<test>").table
     out = list(proc.select_records(stream, 0, proc.rows(table), tracker))
     assert out == [spawn, fork, grandchild]
     assert tracker.tracked == {300, 301}

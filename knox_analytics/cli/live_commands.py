@@ -1,0 +1,86 @@
+"""Live ``knox commands`` (no TRAIL or DATASET): execs as they happen, one line each.
+
+The rows are the offline question's (:mod:`knox_analytics.live.commands`); this module
+only prints them: ``--format ndjson`` exactly as offline (:func:`cli.query.emit`: the same
+field names, ISO times), the default as one line per exec with every control character
+escaped, so an argument holding a newline or an escape sequence cannot forge output.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import pyarrow as pa
+import typer
+
+from knox_analytics.errors import UsageError
+from knox_analytics.questions import Filters
+
+LiveSource = Annotated[str | None, typer.Option(
+    "--source", help="Live: read this file, FIFO or '-' (stdin) instead of /dev/auditpipe.",
+    show_default=False)]
+Follow = Annotated[str | None, typer.Option(
+    "--follow", help="Live: tail -f this trail (e.g. /var/audit/current), across auditd's "
+    "rotations.", show_default=False)]
+Sudo = Annotated[bool, typer.Option(
+    "--sudo", help="Live: re-run through sudo when the audit pipe is not readable.")]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def escape_controls(text: str) -> str:
+    r"""``text`` with control characters written as escapes (``\n``, ``\t``, ``\x1b``)."""
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+
+
+def live_commands_cli(f: Filters, fmt: str, output: Path | None, *,
+                      source: str | None = None, follow: str | None = None,
+                      sudo: bool = False, users: str | None = None,
+                      limit: int | None = None) -> None:
+    """Stream execs from the audit pipe, ``source`` or a followed trail, one line each
+    (``limit``: stop after that many)."""
+    from knox_analytics.cli.live import _escalate_if_needed, _print_stats
+    from knox_analytics.cli.query import emit
+    from knox_analytics.live.commands import live_command_tables, shown
+
+    if source is not None and follow is not None:
+        raise UsageError("give --source or --follow, not both")
+    if output is not None or fmt not in ("table", "ndjson"):
+        raise UsageError("live commands print to stdout as lines or --format ndjson")
+    _escalate_if_needed(follow if follow is not None else source, sudo)
+    tables = live_command_tables(follow or source, follow is not None, filters=f,
+                                 users=users or "local", on_stats=_print_stats)
+    printed = 0
+    for table in tables:
+        if limit is not None:
+            table = table.slice(0, limit - printed)
+        if fmt == "ndjson":
+            emit(shown(table), "ndjson", None)
+        else:
+            write_lines(shown(table))
+        printed += table.num_rows
+        if limit is not None and printed >= limit:
+            tables.close()  # releases the source (an audit pipe clone)
+            return
+
+
+def write_lines(table: pa.Table) -> None:
+    """One line per exec: time, pid, ppid, user, command line, outcome."""
+    out = sys.stdout
+    for row in table.to_pylist():
+        out.write(live_line(row) + "\n")
+    out.flush()
+
+
+def live_line(row: dict[str, Any]) -> str:
+    """``2026-03-01 09:00:00.117 4242 4200 alice make -j4`` (+ `` [failed: ENOENT]``)."""
+    when = row["time"].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if row.get("time") else "?"
+    status = "" if row.get("success") is not False else \
+        f" [failed{': ' + row['errno_name'] if row.get('errno_name') else ''}]"
+    return escape_controls(f"{when} {row.get('pid')} {row.get('ppid') or '-'} "
+                           f"{row.get('user') or '-'} {row.get('command_line') or '?'}"
+                           f"{status}")

@@ -1,0 +1,167 @@
+"""Live ``knox commands`` is the offline question: the same rows for the same records
+(whatever the batches), the same filters (``--command`` a glob), one NDJSON format, and
+exec arguments that cannot forge output lines.
+
+Fixture: tests/data/trails/synthetic-workload.bsm (see tests/data/trails/README.md); exec
+records with hostile arguments are written with the project's encoder.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from knoxtest import TRAILS
+from live_helpers import AUE_EXECVE, subject
+from typer.testing import CliRunner
+
+from knox_analytics.bsm.encode import encode_record, encode_token
+from knox_analytics.catalog import Catalog
+from knox_analytics.cli.live_commands import escape_controls, live_line
+from knox_analytics.cli.main import app
+from knox_analytics.live.commands import live_command_tables, shown
+from knox_analytics.questions import Filters, ask
+
+WORKLOAD = TRAILS / "synthetic-workload.bsm"
+ORDER = [("time", "ascending"), ("pid", "ascending"), ("command_line", "ascending")]
+
+
+def offline(f: Filters, trail: Path = WORKLOAD) -> pa.Table:
+    with Catalog([trail], users="local") as cat:
+        return ask(cat, "commands", f)
+
+
+def live(f: Filters, read_size: int, trail: Path = WORKLOAD) -> pa.Table:
+    tables = [shown(t) for t in live_command_tables(str(trail), filters=f, users="local",
+                                                    read_size=read_size)]
+    return pa.concat_tables(tables) if tables else offline(f, trail).slice(0, 0)
+
+
+SLOW = pytest.mark.slow  # the fast loop keeps two; `make test` runs every one
+
+
+@pytest.mark.parametrize("f", [Filters(), Filters(command="ma*"),
+                               pytest.param(Filters(user="502"), marks=SLOW),
+                               pytest.param(Filters(failed=True), marks=SLOW),
+                               pytest.param(Filters(command="/usr/bin/*"), marks=SLOW),
+                               pytest.param(Filters(since="2026-03-01T09:10",
+                                                    path="/usr/bin/*"), marks=SLOW)],
+                         ids=lambda f: repr({k: v for k, v in vars(f).items() if v}))
+def test_live_equals_offline_on_the_same_records(f: Filters) -> None:
+    want = offline(f)
+    got = live(f, read_size=48 << 10)  # ~9 batches: parents come from earlier batches
+    assert want.num_rows > 0
+    assert got.sort_by(ORDER).equals(want.sort_by(ORDER))
+
+
+def test_command_glob_matches_the_same_rows_live_and_offline() -> None:
+    f = Filters(command="ma*")
+    assert offline(f).num_rows == live(f, read_size=1 << 20).num_rows == 21
+
+
+@pytest.mark.slow
+def test_parents_named_in_an_earlier_batch_are_kept() -> None:
+    """Batches of about a hundred records: every ppid still comes out as offline."""
+    f = Filters(command="make")
+    want, got = offline(f), live(f, read_size=20_000)
+    assert got.column("ppid").to_pylist() == want.column("ppid").to_pylist()
+    assert any(p is not None for p in got.column("ppid").to_pylist())
+
+
+def test_ndjson_is_one_format_live_and_offline() -> None:
+    runner = CliRunner()
+    args = ["--command", "ma*", "--format", "ndjson", "--users", "local"]
+    off = runner.invoke(app, ["commands", str(WORKLOAD), *args])
+    on = runner.invoke(app, ["commands", "--source", str(WORKLOAD), *args])
+    assert off.exit_code == 0 and on.exit_code == 0, on.output
+    assert on.stdout.splitlines() == off.stdout.splitlines()
+    first = json.loads(on.stdout.splitlines()[0])
+    assert list(first) == ["time", "pid", "ppid", "user", "success", "errno_name",
+                           "command_line"]
+    assert first["time"].endswith("Z") or "T" in first["time"]
+
+
+def hostile_trail(tmp_path: Path) -> Path:
+    argv = ["/bin/echo", "two\nlines", "\x1b[2Jcleared", "tab\there"]
+    body = [encode_token("path", path="/bin/echo"), encode_token("exec_args", argv=argv),
+            subject(4242), encode_token("return32", errno=0, value=0)]
+    path = tmp_path / "hostile.bsm"
+    path.write_bytes(encode_record(body, event=AUE_EXECVE, time_ms=1_772_355_600_000))
+    return path
+
+
+def test_exec_arguments_cannot_forge_output_lines(tmp_path: Path) -> None:
+    trail = hostile_trail(tmp_path)
+    r = CliRunner().invoke(app, ["commands", "--source", str(trail)])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1 and "\x1b" not in r.stdout
+    assert "two\\nlines" in lines[0] and "\\x1b[2Jcleared" in lines[0]
+    assert "tab\\there" in lines[0]
+
+
+def test_escape_controls_and_the_line() -> None:
+    assert escape_controls("a\nb\x00c\x9bd é") == "a\\nb\\x00c\\x9bd é"
+    row = {"time": None, "pid": 1, "ppid": None, "user": "root", "success": False,
+           "errno_name": "ENOENT", "command_line": "ls\n-l"}
+    assert live_line(row) == "? 1 - root ls\\n-l [failed: ENOENT]"
+
+
+def test_limit_stops_after_n_execs() -> None:
+    r = CliRunner().invoke(app, ["commands", "--source", str(WORKLOAD), "-n", "5",
+                                 "--users", "local"])
+    assert r.exit_code == 0, r.output
+    want = offline(Filters()).column("command_line").to_pylist()[:5]
+    assert [line.split(" ", 5)[5] for line in r.stdout.splitlines()] == want
+
+
+def test_source_or_follow_with_inputs_is_a_usage_error() -> None:
+    r = CliRunner().invoke(app, ["commands", str(WORKLOAD), "--source", str(WORKLOAD)])
+    assert r.exit_code != 0
+
+
+def test_follow_prints_as_the_trail_grows(tmp_path: Path) -> None:
+    data = WORKLOAD.read_bytes()
+    trail = tmp_path / "current"
+    trail.write_bytes(data[:100_000])
+    proc = subprocess.Popen([sys.executable, "-m", "knox_analytics", "commands", "--follow",
+                             str(trail), "--command", "ma*", "--format", "ndjson", "--users",
+                             "local"], stdout=subprocess.PIPE, text=True)
+    guard = threading.Timer(120, proc.kill)  # a broken follower must not hang the suite
+    guard.start()
+    try:
+        time.sleep(1.0)
+        with open(trail, "ab") as fh:
+            fh.write(data[100_000:])
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(21)]
+    finally:
+        guard.cancel()
+        proc.terminate()
+        proc.wait(timeout=30)
+    want = offline(Filters(command="ma*"))
+    assert [json.loads(x)["command_line"] for x in lines] == \
+        want.column("command_line").to_pylist()
+
+
+@pytest.mark.parametrize("where", ["--source", "--follow"])
+def test_sudo_reruns_live_commands_for_an_unreadable_input(
+        monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    from knox_analytics.live import privilege
+
+    class Reran(Exception):
+        pass
+
+    def reexec() -> None:
+        raise Reran
+
+    monkeypatch.setattr(privilege, "needs_sudo", lambda paths: paths == [str(WORKLOAD)])
+    monkeypatch.setattr(privilege, "reexec_with_sudo", reexec)
+    r = CliRunner().invoke(app, ["commands", where, str(WORKLOAD), "--sudo"])
+    assert isinstance(r.exception, Reran)

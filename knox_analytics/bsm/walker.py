@@ -7,6 +7,8 @@ one numpy operation per field over all tokens; nothing here knows a token by nam
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from knox_analytics.bsm import tokens as T
@@ -82,8 +84,51 @@ def nul_positions(view: ByteView, start: np.ndarray, stop: np.ndarray) -> np.nda
     return np.sort(np.concatenate(found)) if len(found) > 1 else found[0]
 
 
+class NulIndex:
+    """Every NUL inside some ascending, disjoint spans of a chunk, for counting NULs from
+    any offset by binary search instead of scanning.
+
+    Used when token ends are computed at *every* offset of a span (see :mod:`chase`):
+    from a false start, a garbage count could send a scan to the end of the record for
+    each offset.  A NUL run that leaves its span is reported as not found; the caller
+    settles that (rare) token with the scanning walk.
+    """
+
+    def __init__(self, view: ByteView, starts: np.ndarray, stops: np.ndarray) -> None:
+        self.view, self.starts, self.stops = view, starts, stops
+        self._at: np.ndarray | None = None
+
+    @property
+    def at(self) -> np.ndarray:
+        """Sorted offsets of the NULs (found on first use: most windows need none)."""
+        if self._at is None:
+            self._at = nul_positions(self.view, self.starts, self.stops)
+        return self._at
+
+    def nth_end(self, start: np.ndarray, stop: np.ndarray,
+                count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Like :func:`nth_nul_end`, but only within the span holding ``start``."""
+        span = np.searchsorted(self.starts, start, side="right") - 1
+        inside = (span >= 0) & (start < self.stops[np.maximum(span, 0)])
+        stop = np.minimum(stop, np.where(inside, self.stops[np.maximum(span, 0)], 0))
+        count = count.astype(np.int64)
+        at = self.at
+        j = np.searchsorted(at, start) + count - 1
+        nul = at[np.clip(j, 0, len(at) - 1)] if len(at) else np.zeros(len(start), np.int64)
+        found = (j < len(at)) & (nul < stop)
+        end = np.where(count == 0, start, nul + 1)
+        return end, (count == 0) | (found & inside)
+
+
+def _nth_end(view: ByteView, start: np.ndarray, stop: np.ndarray, count: np.ndarray,
+             nuls: NulIndex | None) -> tuple[np.ndarray, np.ndarray]:
+    if nuls is not None:
+        return nuls.nth_end(start, stop, count)
+    return nth_nul_end(view, start, stop, count)
+
+
 def _advance(view: ByteView, kind: str, tok: np.ndarray, cur: np.ndarray,
-             limit: np.ndarray, ok: np.ndarray) -> np.ndarray:
+             limit: np.ndarray, ok: np.ndarray, nuls: NulIndex | None = None) -> np.ndarray:
     """Move ``cur`` past one field; clear ``ok`` where the field is malformed."""
     if kind in T.FIXED_FIELD_SIZES:
         return cur + T.FIXED_FIELD_SIZES[kind]
@@ -110,28 +155,74 @@ def _advance(view: ByteView, kind: str, tok: np.ndarray, cur: np.ndarray,
         count = view.read("u32", rd)
         start = cur + 4
         # Only look for NULs where the strings could be: before the trailer.
-        end, found = nth_nul_end(view, np.minimum(start, limit), limit, count)
+        end, found = _nth_end(view, np.minimum(start, limit), limit, count, nuls)
         ok &= found & (start <= limit)
         return end
     if kind == "cstr":
-        end, found = nth_nul_end(view, np.minimum(cur, limit),
-                                 np.minimum(cur + T.SOCKUNIX_PATH_MAX, limit),
-                                 np.ones(len(cur), dtype=np.int64))
+        end, found = _nth_end(view, np.minimum(cur, limit),
+                              np.minimum(cur + T.SOCKUNIX_PATH_MAX, limit),
+                              np.ones(len(cur), dtype=np.int64), nuls)
         ok &= found
         return end
     raise ValueError(f"unknown layout field kind {kind!r}")
 
 
-def walk(view: ByteView, token_id: int, pos: np.ndarray,
-         limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def walk(view: ByteView, token_id: int, pos: np.ndarray, limit: np.ndarray,
+         nuls: NulIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
     """End offset and well-formedness of tokens of ``token_id`` at ``pos``.
 
     ``limit`` is where each token's record trailer starts: a token must end by then.
+    With ``nuls``, NUL-terminated fields are looked up there (see :class:`NulIndex`).
     """
+    size = T.FIXED_TOKEN_SIZES.get(token_id)
+    if size is not None:  # all fields fixed: no need to read any of them
+        end = pos + size
+        return end, end <= limit
     layout = T.TOKENS_BY_ID[token_id].layout
     cur = pos + 1
     ok = np.ones(len(pos), dtype=bool)
     for kind, _name in layout:
-        cur = _advance(view, kind, pos, cur, limit, ok)
+        cur = _advance(view, kind, pos, cur, limit, ok, nuls)
     ok &= cur <= limit
     return cur, ok
+
+
+#: Token id -> size for the fixed-size ids allowed between header and trailer (else 0).
+BODY_FIXED_SIZE = np.zeros(256, dtype=np.int32)
+#: Token ids allowed in a record body whose size depends on their fields.
+BODY_VARIABLE = np.zeros(256, dtype=bool)
+for _t in T.TOKEN_TYPES:
+    if _t.id in (*T.HEADER_IDS, T.AUT_TRAILER):
+        continue
+    if _t.id in T.FIXED_TOKEN_SIZES:
+        BODY_FIXED_SIZE[_t.id] = T.FIXED_TOKEN_SIZES[_t.id]
+    else:
+        BODY_VARIABLE[_t.id] = True
+
+
+def body_token_sizes(view: ByteView, ids: np.ndarray, room: np.ndarray,
+                     pos_at: Callable[[np.ndarray], np.ndarray],
+                     nuls: NulIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(size, ok) of a body token at each of many offsets, whatever its id.
+
+    ``ids`` are the bytes at those offsets, ``room`` the bytes from each to its record's
+    trailer, ``pos_at(i)`` the chunk offsets of the i-th ones (asked only for the
+    variable-size ids).  One pass for the fixed-size ids, one :func:`walk` per
+    variable-size id present.  Ids that cannot appear in a body (headers, trailer,
+    unknown) are not ok.
+    """
+    size = BODY_FIXED_SIZE[ids]
+    ok = (size > 0) & (size <= room)
+    var = np.flatnonzero(BODY_VARIABLE[ids])
+    if len(var):
+        pos = pos_at(var)
+        limit = pos + room[var]
+        vids = ids[var]
+        order = np.argsort(vids, kind="stable")
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(vids, minlength=256))))
+        for tid in np.flatnonzero(bounds[1:] > bounds[:-1]):
+            sel = order[bounds[tid]:bounds[tid + 1]]
+            end, good = walk(view, int(tid), pos[sel], limit[sel], nuls)
+            size[var[sel]] = end - pos[sel]
+            ok[var[sel]] = good
+    return size, ok

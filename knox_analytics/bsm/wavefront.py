@@ -2,8 +2,11 @@
 
 In step ``k`` every record still open reads its ``k``-th token -- one numpy pass per
 token id present, over all records -- so the Python loop runs once per token *position*
-(a dozen or so), never once per record.  The result says where every token is; reading
-their fields is :mod:`extract`'s job.
+(a dozen or so), never once per record.  A round costs the same for one record as for
+thousands, so once few records are still open (long ones: many args, paths, or a hostile
+record of 100,000 tiny tokens) they are finished by :func:`chase.chase`, which is linear
+in their bytes.  The result says where every token is; reading their fields is
+:mod:`extract`'s job.
 """
 
 from __future__ import annotations
@@ -16,11 +19,16 @@ import pyarrow as pa
 
 from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.bytesview import ByteView
+from knox_analytics.bsm.chase import chase
 from knox_analytics.bsm.walker import walk
 
 # Token ids that may not appear between a header and its trailer.  (A file token may:
 # praudit prints it like any other; OpenBSM's test vectors carry one.)
 NOT_IN_BODY = {*T.HEADER_IDS, T.AUT_TRAILER}
+#: Hand the open records to the chase after this many rounds once at most
+#: CHASE_BELOW remain: a round then costs more per token than the chase does.
+CHASE_AFTER = 8
+CHASE_BELOW = 64
 
 
 @dataclass
@@ -54,6 +62,9 @@ def wavefront(view: ByteView, starts: np.ndarray, limit: np.ndarray) -> Walk:
     active = np.arange(nrec, dtype=np.int32)
     k = 0
     while len(active):
+        if k >= CHASE_AFTER and len(active) <= CHASE_BELOW:
+            _chase_rest(view, active, cur, limit, k, ntok, parts, raw, undecodable)
+            break
         ids = view.u8[cur[active]]
         order = np.argsort(ids, kind="stable")
         bounds = np.concatenate(([0], np.cumsum(np.bincount(ids, minlength=256))))
@@ -82,14 +93,43 @@ def wavefront(view: ByteView, starts: np.ndarray, limit: np.ndarray) -> Walk:
         k += 1
     by_id = {}
     for tid, chunks in parts.items():
-        pos, rec, end = (np.concatenate([c[i] for c in chunks]).astype(np.int64)
-                         for i in (0, 1, 3))
-        kk = np.repeat([c[2] for c in chunks], [len(c[0]) for c in chunks])
-        if len(chunks) > 1:
+        # int32 throughout: a hostile record holds tens of millions of tokens.
+        pos, rec, end = (np.concatenate([c[i] for c in chunks], dtype=np.int32,
+                                        casting="same_kind") for i in (0, 1, 3))
+        kk = np.concatenate([np.broadcast_to(np.asarray(c[2], dtype=np.int32), len(c[0]))
+                             for c in chunks])
+        if len(chunks) > 1 and np.any(pos[1:] < pos[:-1]):
             order = np.argsort(pos, kind="stable")  # ascending runs: a cheap merge
             pos, rec, kk, end = pos[order], rec[order], kk[order], end[order]
         by_id[tid] = Tokens(pos, rec, kk, end)
     return Walk(ntok, by_id, raw, undecodable)
+
+
+def _chase_rest(view: ByteView, active: np.ndarray, cur: np.ndarray, limit: np.ndarray,
+                k: int, ntok: np.ndarray, parts: dict[int, list[tuple]], raw: list[tuple],
+                undecodable: list[tuple]) -> None:
+    """Walk the rest of the ``active`` records (each has read ``k`` tokens) by chase."""
+    ch = chase(view, cur[active], limit[active])
+    # Record and token index of each token found, record by record.
+    rec = np.repeat(active, ch.found)
+    kk = np.arange(len(rec), dtype=np.int32)
+    kk -= np.repeat((np.cumsum(ch.found) - ch.found - k).astype(np.int32), ch.found)
+    ids = view.u8[ch.pos]
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(ids, minlength=256))))
+    present = np.flatnonzero(bounds[1:] > bounds[:-1])
+    if len(present) == 1:  # one token id (a hostile record, typically): no regrouping
+        parts[int(present[0])].append((ch.pos, rec, kk, ch.end))
+    elif len(present):
+        order = np.argsort(ids, kind="stable")
+        for tid in present:
+            sel = order[bounds[tid]:bounds[tid + 1]]
+            parts[int(tid)].append((ch.pos[sel], rec[sel], kk[sel], ch.end[sel]))
+    for r, p in ch.bad:
+        one = np.array([active[r]])
+        raw.append((one, np.array([k + ch.found[r]]), np.array([p]), limit[one]))
+        undecodable.append((one, np.array([p]), np.array([view.u8[p]])))
+    ntok[active] += (ch.found + np.isin(np.arange(len(active)),
+                                        [r for r, _p in ch.bad])).astype(ntok.dtype)
 
 
 def token_ids(view: ByteView, walked: Walk, starts: np.ndarray) -> pa.Array:

@@ -6,7 +6,7 @@ but a record of 100,000 three-byte tokens would need 100,000 rounds for itself a
 Once few records remain open, their remaining bytes come here:
 
 1. For *every* byte offset of those spans, where a body token starting there would end
-   (:func:`walker.body_token_ends`: one pass for the fixed-size ids, one
+   (:func:`walker.token_sizes`: one pass for the fixed-size ids, one
    :func:`walker.walk` per variable-size id present -- the walker the wavefront uses).
    Most offsets are not token starts; computing them all costs a few numpy passes over
    the bytes, in windows of :data:`WINDOW` bytes so memory stays bounded.
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from knox_analytics.bsm.bytesview import ByteView
-from knox_analytics.bsm.walker import BODY_VARIABLE, NulIndex, body_token_sizes, walk
+from knox_analytics.bsm.walker import BODY_VARIABLE, NulIndex, token_sizes, walk
 
 #: Offsets whose token sizes are computed at once: small enough to stay in cache.
 WINDOW = 1 << 18
@@ -114,7 +114,7 @@ def _walk_batch(view: ByteView, batch: list[tuple[int, int, int]], limit: np.nda
 
         def pos_at(i: np.ndarray) -> np.ndarray:
             return i + shift[i]
-    size, ok = body_token_sizes(view, ids, room, pos_at, NulIndex(view, a, b))
+    size, ok = token_sizes(view, ids, room, pos_at, NulIndex(view, a, b))
     # A token that is not known to be fine, or that leaves its window, is a fixed
     # point of the jump (a stop, looked at by _follow).
     local_end = here + size

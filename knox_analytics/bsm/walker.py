@@ -187,33 +187,41 @@ def walk(view: ByteView, token_id: int, pos: np.ndarray, limit: np.ndarray,
     return cur, ok
 
 
-#: Token id -> size for the fixed-size ids allowed between header and trailer (else 0).
-BODY_FIXED_SIZE = np.zeros(256, dtype=np.int32)
-#: Token ids allowed in a record body whose size depends on their fields.
-BODY_VARIABLE = np.zeros(256, dtype=bool)
-for _t in T.TOKEN_TYPES:
-    if _t.id in (*T.HEADER_IDS, T.AUT_TRAILER):
-        continue
-    if _t.id in T.FIXED_TOKEN_SIZES:
-        BODY_FIXED_SIZE[_t.id] = T.FIXED_TOKEN_SIZES[_t.id]
-    else:
-        BODY_VARIABLE[_t.id] = True
+class IdSet:
+    """Token ids allowed at some place in a record, as lookup tables by id byte."""
+
+    def __init__(self, ids: set[int]) -> None:
+        #: id -> size for the fixed-size ids (else 0)
+        self.fixed = np.zeros(256, dtype=np.int32)
+        #: ids whose size depends on their fields
+        self.variable = np.zeros(256, dtype=bool)
+        for tid in ids:
+            if tid in T.FIXED_TOKEN_SIZES:
+                self.fixed[tid] = T.FIXED_TOKEN_SIZES[tid]
+            else:
+                self.variable[tid] = True
 
 
-def body_token_sizes(view: ByteView, ids: np.ndarray, room: np.ndarray,
-                     pos_at: Callable[[np.ndarray], np.ndarray],
-                     nuls: NulIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(size, ok) of a body token at each of many offsets, whatever its id.
+#: What may open a record, and what may come between header and trailer.  (A file
+#: token may: praudit prints it like any other; OpenBSM's test vectors carry one.)
+HEADER = IdSet(set(T.HEADER_IDS))
+BODY = IdSet(set(T.TOKENS_BY_ID) - {*T.HEADER_IDS, T.AUT_TRAILER})
+BODY_FIXED_SIZE, BODY_VARIABLE = BODY.fixed, BODY.variable
+
+
+def token_sizes(view: ByteView, ids: np.ndarray, room: np.ndarray,
+                pos_at: Callable[[np.ndarray], np.ndarray], nuls: NulIndex | None = None,
+                allowed: IdSet = BODY) -> tuple[np.ndarray, np.ndarray]:
+    """(size, ok) of a token at each of many offsets, whatever its id.
 
     ``ids`` are the bytes at those offsets, ``room`` the bytes from each to its record's
     trailer, ``pos_at(i)`` the chunk offsets of the i-th ones (asked only for the
     variable-size ids).  One pass for the fixed-size ids, one :func:`walk` per
-    variable-size id present.  Ids that cannot appear in a body (headers, trailer,
-    unknown) are not ok.
+    variable-size id present.  Ids not ``allowed`` there are not ok.
     """
-    size = BODY_FIXED_SIZE[ids]
+    size = allowed.fixed[ids]
     ok = (size > 0) & (size <= room)
-    var = np.flatnonzero(BODY_VARIABLE[ids])
+    var = np.flatnonzero(allowed.variable[ids])
     if len(var):
         pos = pos_at(var)
         limit = pos + room[var]

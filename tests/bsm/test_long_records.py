@@ -103,25 +103,24 @@ def test_damaged_token_deep_in_a_long_record(monkeypatch: pytest.MonkeyPatch,
 
 
 def _rounds(monkeypatch: pytest.MonkeyPatch, data: bytes) -> dict[str, int]:
-    """Numpy rounds spent on ``data``: wavefront token walks, chase windows, and the
-    offsets the chase computed token sizes for."""
-    counts = {"walk": 0, "windows": 0, "offsets": 0}
-    real_walk, real_sizes = W.walk, C.body_token_sizes
+    """Numpy rounds spent on ``data``: wavefront rounds, chase windows, and the offsets
+    the chase computed token sizes for."""
+    counts = {"rounds": 0, "windows": 0, "offsets": 0}
+    real = walker.token_sizes
 
-    def counting_walk(*args: Any, **kw: Any) -> Any:
-        counts["walk"] += 1
-        return real_walk(*args, **kw)
+    def in_wavefront(*args: Any, **kw: Any) -> Any:
+        counts["rounds"] += 1
+        return real(*args, **kw)
 
-    def counting_sizes(view: Any, ids: np.ndarray, *args: Any, **kw: Any) -> Any:
+    def in_chase(view: Any, ids: np.ndarray, *args: Any, **kw: Any) -> Any:
         counts["windows"] += 1
         counts["offsets"] += len(ids)
-        return real_sizes(view, ids, *args, **kw)
+        return real(view, ids, *args, **kw)
 
-    monkeypatch.setattr(W, "walk", counting_walk)
-    monkeypatch.setattr(C, "body_token_sizes", counting_sizes)
-    decode_bytes(data, "long", tables=TABLES)
-    monkeypatch.setattr(W, "walk", real_walk)
-    monkeypatch.setattr(C, "body_token_sizes", real_sizes)
+    with monkeypatch.context() as m:
+        m.setattr(W, "token_sizes", in_wavefront)
+        m.setattr(C, "token_sizes", in_chase)
+        decode_bytes(data, "long", tables=TABLES)
     return counts
 
 
@@ -129,18 +128,18 @@ def _rounds(monkeypatch: pytest.MonkeyPatch, data: bytes) -> dict[str, int]:
                                    encode_token("path", path="")])
 def test_rounds_do_not_grow_with_tokens_in_a_record(monkeypatch: pytest.MonkeyPatch,
                                                     token: bytes) -> None:
-    """4x the tokens in one record: the same number of numpy rounds, and the bytes
+    """4x the tokens in one record: the same number of wavefront rounds, and the bytes
     looked at grow 4x (linear), not 16x.  Before the fix: one round per token."""
     monkeypatch.setattr(C, "WINDOW", 1 << 16)
     small = _rounds(monkeypatch, _record([token] * 20_000))
     big = _rounds(monkeypatch, _record([token] * 80_000))
-    assert big["walk"] == small["walk"] < 4 * W.CHASE_AFTER
+    assert big["rounds"] == small["rounds"] <= W.CHASE_AFTER
     assert big["windows"] <= 4 * small["windows"] + 1
     assert big["offsets"] <= 4.1 * small["offsets"]
 
 
 def test_walker_sizes_agree_with_walk_at_every_offset() -> None:
-    """body_token_sizes (every offset at once, NULs by index) and walk (one id at a
+    """token_sizes (every offset at once, NULs by index) and walk (one id at a
     time, NULs by scanning) are the same layouts read two ways: they must agree
     wherever the index vouches for a token."""
     from knox_analytics.bsm.bytesview import ByteView
@@ -149,7 +148,7 @@ def test_walker_sizes_agree_with_walk_at_every_offset() -> None:
     view = ByteView(data)
     n = len(data)
     here = np.arange(n)
-    size, ok = walker.body_token_sizes(
+    size, ok = walker.token_sizes(
         view, view.u8[:n], n - here, lambda i: i,
         walker.NulIndex(view, np.array([0]), np.array([n])))
     for p in range(n):

@@ -15,7 +15,7 @@ Once few records remain open, their remaining bytes come here:
    runs once per 32 tokens; the tokens in between are filled in by 32 vectorized rounds
    over all those anchors at once.  Every step is linear in bytes.
 
-NUL-terminated fields are counted through a :class:`walker.NulIndex` (a binary search,
+NUL-terminated fields are counted through a :class:`nuls.NulIndex` (a binary search,
 never a scan from a false start); a token whose NULs run past its window, or that looks
 malformed, is settled by the scanning walk when the chain reaches it -- at most once per
 window or record.
@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from knox_analytics.bsm.bytesview import ByteView
-from knox_analytics.bsm.walker import BODY_VARIABLE, NulIndex, token_sizes, walk
+from knox_analytics.bsm.nuls import NulIndex
+from knox_analytics.bsm.walker import BODY_VARIABLE, token_sizes, walk
 
 #: Offsets whose token sizes are computed at once: small enough to stay in cache.
 WINDOW = 1 << 18

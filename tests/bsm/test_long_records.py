@@ -21,6 +21,8 @@ from knox_analytics.bsm import walker
 from knox_analytics.bsm import wavefront as W
 from knox_analytics.bsm.decode import decode_bytes
 from knox_analytics.bsm.encode import encode_record, encode_token
+from knox_analytics.bsm.kinds import KINDS
+from knox_analytics.bsm.nuls import NulIndex
 from knox_analytics.bsm.reference import decode_reference
 from knox_analytics.bsm.tables import load_tables
 
@@ -150,7 +152,7 @@ def test_walker_sizes_agree_with_walk_at_every_offset() -> None:
     here = np.arange(n)
     size, ok = walker.token_sizes(
         view, view.u8[:n], n - here, lambda i: i,
-        walker.NulIndex(view, np.array([0]), np.array([n])))
+        NulIndex(view, np.array([0]), np.array([n])))
     for p in range(n):
         tid = int(view.u8[p])
         if not (walker.BODY_VARIABLE[tid] or walker.BODY_FIXED_SIZE[tid]):
@@ -159,3 +161,14 @@ def test_walker_sizes_agree_with_walk_at_every_offset() -> None:
         end, good = walker.walk(view, tid, np.array([p]), np.array([n]))
         if ok[p]:  # the index may only say "not sure", never a different answer
             assert good[0] and end[0] - p == size[p], p
+
+
+def test_every_layout_kind_has_one_home() -> None:
+    """Each field kind of the layouts is described once (kinds.KINDS), with the same
+    fixed size the layouts' table declares."""
+    from knox_analytics.bsm import tokens as T
+
+    used = {kind for t in T.TOKEN_TYPES for kind, _name in t.layout}
+    assert used <= set(KINDS)
+    assert {k for k, kind in KINDS.items() if kind.size is not None} == set(T.FIXED_FIELD_SIZES)
+    assert all(KINDS[k].size == size for k, size in T.FIXED_FIELD_SIZES.items())

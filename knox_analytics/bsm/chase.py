@@ -137,7 +137,7 @@ def _walk_batch(view: ByteView, batch: list[tuple[int, int, int]], limit: np.nda
         base += pb - pa_
     _fill(np.array(anchors, dtype=np.int64), jump, far, mark)
     idx = np.flatnonzero(mark)
-    pos = pos_at(idx)
+    pos = pos_at(idx).astype(np.int32)
     ends = pos + size[idx]
     if len(batch) == 1:
         return pos, ends, np.array([len(idx)])

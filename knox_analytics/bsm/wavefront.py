@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.bytesview import ByteView
 from knox_analytics.bsm.chase import chase
 from knox_analytics.bsm.walker import BODY, HEADER, token_sizes
@@ -92,26 +93,35 @@ def _in_trail_order(view: ByteView, nrec: int, ntok: np.ndarray, limit: np.ndarr
     offsets = np.zeros(nrec + 1, dtype=np.int64)
     np.cumsum(ntok + 1, out=offsets[1:])  # + the trailer
     slot_pos = np.empty(int(offsets[-1]), dtype=np.int32)
-    slot_end = np.full(int(offsets[-1]), -1, dtype=np.int32)  # -1: not a typed token
+    slot_end = np.empty(int(offsets[-1]), dtype=np.int32)
+    step = 1 << 20  # a hostile record holds tens of millions: bound the temporaries
     for rec, pos, end, k in found:
-        slot = offsets[rec] + k
-        slot_pos[slot] = pos
-        slot_end[slot] = end
+        for a in range(0, len(rec), step):
+            slot = offsets[rec[a:a + step]] + (k if np.isscalar(k) else k[a:a + step])
+            slot_pos[slot] = pos[a:a + step]
+            slot_end[slot] = end[a:a + step]
     for rec, pos, _tid in undecodable:
         slot_pos[offsets[rec] + ntok[rec] - 1] = pos
     slot_pos[offsets[1:] - 1] = limit  # the trailers
     ids = view.u8[slot_pos]
-    typed = np.flatnonzero(slot_end >= 0)
-    typed_ids = ids[typed]
-    order = typed[np.argsort(typed_ids, kind="stable")]  # by id, trail order within
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(typed_ids, minlength=256))))
+    # Group by id; the trailer id (never a typed token) also stands for undecodable ones.
+    key = ids.copy()
+    for rec, _pos, _tid in undecodable:
+        key[offsets[rec] + ntok[rec] - 1] = T.AUT_TRAILER
+    order = np.argsort(key, kind="stable")  # by id, trail order within (a radix sort)
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(key, minlength=256))))
     rec_of = np.repeat(np.arange(nrec, dtype=np.int32), ntok + 1)
+    first_of = offsets[:-1].astype(np.int32)
+    del key
     by_id = {}
     for tid in np.flatnonzero(bounds[1:] > bounds[:-1]):
+        if tid == T.AUT_TRAILER:
+            continue
         idx = order[bounds[tid]:bounds[tid + 1]]
         rec = rec_of[idx]
-        by_id[int(tid)] = Tokens(slot_pos[idx], rec, (idx - offsets[rec]).astype(np.int32),
-                                 slot_end[idx])
+        k = idx.astype(np.int32)
+        k -= first_of[rec]
+        by_id[int(tid)] = Tokens(slot_pos[idx], rec, k, slot_end[idx])
     return Walk(ntok, by_id, raw, undecodable, ids, offsets)
 
 

@@ -61,7 +61,8 @@ def wavefront(view: ByteView, starts: np.ndarray, limit: np.ndarray) -> Walk:
     found: list[tuple] = []  # (rec, pos, end, k) of well-formed tokens, round by round
     raw: list[tuple] = []
     undecodable: list[tuple] = []
-    active = np.arange(nrec, dtype=np.int32)
+    # Record numbers stay intp: numpy converts narrower index arrays on every gather.
+    active = np.arange(nrec, dtype=np.intp)
     k = 0
     while len(active):
         if k >= CHASE_AFTER and len(active) <= CHASE_BELOW:
@@ -131,7 +132,7 @@ def _chase_rest(view: ByteView, active: np.ndarray, cur: np.ndarray, limit: np.n
     """Walk the rest of the ``active`` records (each has read ``k`` tokens) by chase."""
     ch = chase(view, cur[active], limit[active])
     # Record and token index of each token found, record by record.
-    rec = np.repeat(active, ch.found)
+    rec = np.repeat(active.astype(np.int32), ch.found)  # may be millions: narrow
     kk = np.arange(len(rec), dtype=np.int32)
     kk -= np.repeat((np.cumsum(ch.found) - ch.found - k).astype(np.int32), ch.found)
     found.append((rec, ch.pos, ch.end, kk))

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from knox_analytics.bsm import arrowcols as A
 from knox_analytics.bsm import tokens as T
@@ -149,8 +148,7 @@ def _c_strings(view: ByteView, start: np.ndarray, n: np.ndarray) -> tuple[pa.Arr
     body = A.binary_spans(view, start, start + np.maximum(n - 1, 0))
     last = view.u8[np.maximum(start + n - 1, 0)]
     exact = (n >= 1) & (last == 0)
-    if len(body):
-        exact &= pc.equal(pc.find_substring(body, _NUL), -1).to_numpy(zero_copy_only=False)
+    exact &= ~A.holds_nul(body)
     if not exact.all():
         body = _cut_at_nul(view, body, start, n, exact)
     values, bad_utf8 = A.to_utf8(body)

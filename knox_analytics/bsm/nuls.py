@@ -60,24 +60,23 @@ def _nth_nul_in_window(view: ByteView, start: np.ndarray, span: np.ndarray,
 def nul_positions(view: ByteView, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
     """Every NUL offset inside the ascending, disjoint spans ``[start, stop)``, in order.
 
-    Spans are read as row windows, grouped by size so a long one does not widen all.
+    The spans are copied back to back (one Arrow take) and scanned in one numpy pass.
     """
-    span = stop - start
-    found = []
-    lower = 0
-    for upper in (64, 512, 4096, 1 << 62):
-        group = np.flatnonzero((span > lower) & (span <= upper))
-        lower = upper
-        if not len(group):
-            continue
-        width = int(span[group].max())
-        block = view.rows(start[group], width)
-        nul = (block == 0) & (np.arange(width) < span[group][:, None])
-        row, col = np.divmod(np.flatnonzero(nul), width)
-        found.append(start[group][row] + col)
-    if not found:
-        return np.zeros(0, dtype=np.int64)
-    return np.sort(np.concatenate(found)) if len(found) > 1 else found[0]
+    from knox_analytics.bsm.arrowcols import binary_spans
+
+    start, stop = start.astype(np.int64), stop.astype(np.int64)
+    keep = stop > start
+    start, stop = start[keep], stop[keep]
+    if len(start) <= 1:
+        if not len(start):
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(view.u8[start[0]:stop[0]] == 0) + start[0]
+    body = binary_spans(view, start, stop)
+    _validity, offsets, data = body.buffers()
+    offs = np.frombuffer(offsets, dtype=np.int32)[:len(body) + 1].astype(np.int64)
+    local = np.flatnonzero(np.frombuffer(data, dtype=np.uint8)[:offs[-1]] == 0)
+    span = np.searchsorted(offs, local, side="right") - 1
+    return start[span] + (local - offs[span])
 
 
 class NulIndex:

@@ -24,7 +24,7 @@ import pyarrow as pa
 from knox_analytics.bsm import arrowcols as A
 from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.bytesview import ByteView, ranges_index
-from knox_analytics.bsm.nuls import NulIndex, nth_end, nul_positions
+from knox_analytics.bsm.nuls import NulIndex, nth_end
 
 _UNIT_SIZES = np.array([T.DATA_UNIT_SIZES[u] for u in range(4)], dtype=np.int64)
 _NUL = b"\x00"
@@ -177,21 +177,28 @@ class Strings(Kind):
         return end
 
     def read(self, r: Reading, cur: np.ndarray, name: str) -> np.ndarray:
+        # The walker ended each token just past its count-th NUL, so the tokens' string
+        # bytes, copied back to back, are exactly "string NUL string NUL ...": every NUL
+        # ends a string, and dropping the NULs leaves the strings' bytes.
         view, end = r.view, r.end
         count = view.read("u32", cur).astype(np.int64)
-        start = cur + 4
-        nuls = nul_positions(view, start, end)  # exactly the terminators of every string
-        str_starts = np.empty(len(nuls), dtype=np.int64)
-        str_starts[1:] = nuls[:-1] + 1
-        first = np.cumsum(count) - count
-        has = count > 0
-        str_starts[first[has]] = start[has]
-        values, bad = A.to_utf8(A.binary_spans(view, str_starts, nuls))
+        body = A.binary_spans(view, cur + 4, end)
+        _validity, _offsets, buf = body.buffers()
+        data = np.frombuffer(buf, dtype=np.uint8) if buf is not None else np.zeros(0, np.uint8)
+        data = data[:int(np.sum(end - cur - 4))]
+        is_nul = data == 0
+        nuls = np.flatnonzero(is_nul)
+        offsets = np.zeros(len(nuls) + 1, dtype=np.int32)
+        offsets[1:] = nuls - np.arange(len(nuls))  # string ends, NULs dropped
+        strings = pa.BinaryArray.from_buffers(
+            pa.binary(), len(nuls), [None, pa.py_buffer(offsets),
+                                     pa.py_buffer(data[~is_nul])])
+        values, bad = A.to_utf8(strings)
         token_of_string = np.repeat(np.arange(len(cur)), count)
         r.inexact[token_of_string[bad]] = True
-        offsets = np.zeros(len(cur) + 1, dtype=np.int32)
-        np.cumsum(count, out=offsets[1:])
-        r.cols[name] = pa.ListArray.from_arrays(pa.array(offsets), values)
+        lists = np.zeros(len(cur) + 1, dtype=np.int32)
+        np.cumsum(count, out=lists[1:])
+        r.cols[name] = pa.ListArray.from_arrays(pa.array(lists), values)
         return end
 
 

@@ -10,9 +10,9 @@ Once few records remain open, their remaining bytes come here:
    :func:`walker.walk` per variable-size id present -- the walker the wavefront uses).
    Most offsets are not token starts; computing them all costs a few numpy passes over
    the bytes, in windows of :data:`WINDOW` bytes so memory stays bounded.
-2. The chain of tokens from each record's cursor is followed 32 tokens at a time, through
-   a jump table built by doubling (five gathers over the window), so the Python loop
-   runs once per 32 tokens; the tokens in between are filled in by 32 vectorized rounds
+2. The chain of tokens from each record's cursor is followed 16 tokens at a time, through
+   a jump table built by doubling (four gathers over the window), so the Python loop
+   runs once per 16 tokens; the tokens in between are filled in by 16 vectorized rounds
    over all those anchors at once.  Every step is linear in bytes.
 
 NUL-terminated fields are counted through a :class:`nuls.NulIndex` (a binary search,
@@ -61,7 +61,7 @@ def _pieces(cur: np.ndarray, limit: np.ndarray) -> list[list[tuple[int, int, int
     return [b for b in batches if b]
 
 
-JUMP_DOUBLINGS = 5  # the chain is followed 2**5 = 32 tokens per Python step
+JUMP_DOUBLINGS = 4  # the chain is followed 2**4 = 16 tokens per Python step
 
 
 def chase(view: ByteView, cur: np.ndarray, limit: np.ndarray) -> Chased:
@@ -152,13 +152,13 @@ def _follow(view: ByteView, far: memoryview, ok: memoryview, size: memoryview,
 
     Works in the batch's local indices (``p + shift``).  Returns where the chain goes
     on (at or past ``stop``), or ``-p - 1`` when the token at ``p`` is undecodable.
-    Anchors (starts of 32-token runs) are collected for :func:`_fill`; tokens at stops
+    Anchors (starts of 16-token runs) are collected for :func:`_fill`; tokens at stops
     are marked here, and a settled token's size is written back into ``size``.
     """
     i, stop_i = p + shift, stop + shift
     while i < stop_i:
         j = far[i]
-        if j != i:  # 32 tokens (or up to a stop) in one step
+        if j != i:  # 16 tokens (or up to a stop) in one step
             anchors.append(i)
             i = j
             continue

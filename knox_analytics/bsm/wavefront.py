@@ -95,12 +95,15 @@ def _in_trail_order(view: ByteView, nrec: int, ntok: np.ndarray, limit: np.ndarr
     np.cumsum(ntok + 1, out=offsets[1:])  # + the trailer
     slot_pos = np.empty(int(offsets[-1]), dtype=np.int32)
     slot_end = np.empty(int(offsets[-1]), dtype=np.int32)
-    step = 1 << 20  # a hostile record holds tens of millions: bound the temporaries
     for rec, pos, end, k in found:
-        for a in range(0, len(rec), step):
-            slot = offsets[rec[a:a + step]] + (k if np.isscalar(k) else k[a:a + step])
-            slot_pos[slot] = pos[a:a + step]
-            slot_end[slot] = end[a:a + step]
+        if isinstance(rec, _Runs):  # the chase's: each record's tokens fill a run of slots
+            for _r, first, a, b in rec.runs(offsets):
+                slot_pos[first:first + b - a] = pos[a:b]
+                slot_end[first:first + b - a] = end[a:b]
+            continue
+        slot = offsets[rec] + k
+        slot_pos[slot] = pos
+        slot_end[slot] = end
     for rec, pos, _tid in undecodable:
         slot_pos[offsets[rec] + ntok[rec] - 1] = pos
     slot_pos[offsets[1:] - 1] = limit  # the trailers
@@ -109,21 +112,70 @@ def _in_trail_order(view: ByteView, nrec: int, ntok: np.ndarray, limit: np.ndarr
     key = ids.copy()
     for rec, _pos, _tid in undecodable:
         key[offsets[rec] + ntok[rec] - 1] = T.AUT_TRAILER
-    order = np.argsort(key, kind="stable")  # by id, trail order within (a radix sort)
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(key, minlength=256))))
-    rec_of = np.repeat(np.arange(nrec, dtype=np.int32), ntok + 1)
     first_of = offsets[:-1].astype(np.int32)
-    del key
+    rec_of = None
     by_id = {}
-    for tid in np.flatnonzero(bounds[1:] > bounds[:-1]):
+    for tid, idx in _group_slots(key):
         if tid == T.AUT_TRAILER:
             continue
-        idx = order[bounds[tid]:bounds[tid + 1]]
+        if not isinstance(idx, slice) and idx[-1] - idx[0] == len(idx) - 1:
+            idx = slice(int(idx[0]), int(idx[-1]) + 1)
+        if isinstance(idx, slice):  # consecutive slots: views, no gathers
+            r = int(np.searchsorted(offsets, idx.start, side="right")) - 1
+            if idx.stop <= offsets[r + 1]:  # all in one (long) record
+                k = np.arange(idx.start - first_of[r], idx.stop - first_of[r], dtype=np.int32)
+                rec = np.broadcast_to(np.int32(r), len(k))
+                by_id[tid] = Tokens(slot_pos[idx], rec, k, slot_end[idx])
+                continue
+        if rec_of is None:
+            rec_of = np.repeat(np.arange(nrec, dtype=np.int32), ntok + 1)
         rec = rec_of[idx]
-        k = idx.astype(np.int32)
+        k = (np.arange(idx.start, idx.stop, dtype=np.int32) if isinstance(idx, slice)
+             else idx.astype(np.int32))
         k -= first_of[rec]
-        by_id[int(tid)] = Tokens(slot_pos[idx], rec, k, slot_end[idx])
+        by_id[tid] = Tokens(slot_pos[idx], rec, k, slot_end[idx])
     return Walk(ntok, by_id, raw, undecodable, ids, offsets)
+
+
+def _group_slots(key: np.ndarray) -> list[tuple[int, np.ndarray | slice]]:
+    """(id, its slots in trail order) for every id in ``key``.  An id holding most slots
+    (a hostile record's one token kind) is picked out by one comparison; the rest are
+    grouped by a radix sort."""
+    counts = np.bincount(key, minlength=256)
+    top = int(np.argmax(counts))
+    groups = []
+    rest = None
+    if counts[top] * 2 > len(key):
+        is_top = key == top
+        first = int(np.argmax(is_top))
+        stop = len(key) - int(np.argmax(is_top[::-1]))
+        run = stop - first == counts[top]  # one run of slots: a slice, no index array
+        groups.append((top, slice(first, stop) if run else np.flatnonzero(is_top)))
+        rest = np.flatnonzero(~is_top)
+        counts[top] = 0
+    keys = key if rest is None else key[rest]
+    order = np.argsort(keys, kind="stable")
+    if rest is not None:
+        order = rest[order]
+    bounds = np.concatenate(([0], np.cumsum(counts)))
+    groups += [(int(t), order[bounds[t]:bounds[t + 1]])
+               for t in np.flatnonzero(counts)]
+    return groups
+
+
+@dataclass
+class _Runs:
+    """Records whose tokens from index ``k`` on come as one run each (the chase's)."""
+
+    records: np.ndarray
+    k: int
+    counts: np.ndarray
+
+    def runs(self, offsets: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """(record, first slot, start, stop in the found arrays) per record."""
+        ends = np.cumsum(self.counts)
+        return [(int(r), int(offsets[r]) + self.k, int(e - c), int(e))
+                for r, c, e in zip(self.records, self.counts, ends, strict=True)]
 
 
 def _chase_rest(view: ByteView, active: np.ndarray, cur: np.ndarray, limit: np.ndarray,
@@ -131,11 +183,7 @@ def _chase_rest(view: ByteView, active: np.ndarray, cur: np.ndarray, limit: np.n
                 undecodable: list[tuple]) -> None:
     """Walk the rest of the ``active`` records (each has read ``k`` tokens) by chase."""
     ch = chase(view, cur[active], limit[active])
-    # Record and token index of each token found, record by record.
-    rec = np.repeat(active.astype(np.int32), ch.found)  # may be millions: narrow
-    kk = np.arange(len(rec), dtype=np.int32)
-    kk -= np.repeat((np.cumsum(ch.found) - ch.found - k).astype(np.int32), ch.found)
-    found.append((rec, ch.pos, ch.end, kk))
+    found.append((_Runs(active, k, ch.found), ch.pos, ch.end, k))
     for r, p in ch.bad:
         one = np.array([active[r]])
         raw.append((one, np.array([k + ch.found[r]]), np.array([p]), limit[one]))

@@ -55,34 +55,39 @@ def wavefront(view: ByteView, starts: np.ndarray, limit: np.ndarray) -> Walk:
     """Walk all records' tokens in lockstep (see module docstring)."""
     nrec = len(starts)
     # int32 offsets (a chunk is far below 2 GiB): half the memory traffic of int64.
-    cur = starts.astype(np.int32)
     limit = limit.astype(np.int32)
-    ntok = np.zeros(nrec, dtype=np.int32)
+    ntok = np.zeros(nrec, dtype=np.int32)  # set as each record finishes
     found: list[tuple] = []  # (rec, pos, end, k) of well-formed tokens, round by round
     raw: list[tuple] = []
     undecodable: list[tuple] = []
-    # Record numbers stay intp: numpy converts narrower index arrays on every gather.
+    # The open records, where each is, and where its trailer starts: carried from round
+    # to round and narrowed as records finish.  Record numbers stay intp: numpy converts
+    # narrower index arrays on every gather.
     active = np.arange(nrec, dtype=np.intp)
+    pos = starts.astype(np.int32)
+    lim = limit
     k = 0
     while len(active):
         if k >= CHASE_AFTER and len(active) <= CHASE_BELOW:
-            _chase_rest(view, active, cur, limit, k, ntok, found, raw, undecodable)
+            _chase_rest(view, active, pos, lim, k, ntok, found, raw, undecodable)
             break
-        pos = cur[active]
         # Round 0 reads the header (framing guarantees one); later rounds body tokens.
-        size, ok = token_sizes(view, view.u8[pos], limit[active] - pos, pos.__getitem__,
+        size, ok = token_sizes(view, view.u8[pos], lim - pos, pos.__getitem__,
                                None, HEADER if k == 0 else BODY)
         if not ok.all():  # the rest of these records is kept raw
             bad = active[~ok]
-            raw.append((bad, np.full(len(bad), k), pos[~ok], limit[bad]))
+            raw.append((bad, np.full(len(bad), k), pos[~ok], lim[~ok]))
             undecodable.append((bad, pos[~ok], view.u8[pos[~ok]]))
-            ntok[bad] += 1
-            active, pos, size = active[ok], pos[ok], size[ok]
+            ntok[bad] = k + 1
+            active, pos, size, lim = active[ok], pos[ok], size[ok], lim[ok]
         end = pos + size
         found.append((active, pos, end, k))
-        cur[active] = end
-        ntok[active] += 1
-        active = active[end < limit[active]]
+        more = end < lim
+        if more.all():
+            pos = end
+        else:
+            ntok[active[~more]] = k + 1
+            active, pos, lim = active[more], end[more], lim[more]
         k += 1
     return _in_trail_order(view, nrec, ntok, limit, found, raw, undecodable)
 
@@ -178,18 +183,20 @@ class _Runs:
                 for r, c, e in zip(self.records, self.counts, ends, strict=True)]
 
 
-def _chase_rest(view: ByteView, active: np.ndarray, cur: np.ndarray, limit: np.ndarray,
+def _chase_rest(view: ByteView, active: np.ndarray, pos: np.ndarray, lim: np.ndarray,
                 k: int, ntok: np.ndarray, found: list[tuple], raw: list[tuple],
                 undecodable: list[tuple]) -> None:
-    """Walk the rest of the ``active`` records (each has read ``k`` tokens) by chase."""
-    ch = chase(view, cur[active], limit[active])
+    """Walk the rest of the ``active`` records (at ``pos``, each has read ``k`` tokens;
+    trailers at ``lim``) by chase."""
+    ch = chase(view, pos, lim)
     found.append((_Runs(active, k, ch.found), ch.pos, ch.end, k))
+    bad = np.zeros(len(active), dtype=bool)
     for r, p in ch.bad:
         one = np.array([active[r]])
-        raw.append((one, np.array([k + ch.found[r]]), np.array([p]), limit[one]))
+        raw.append((one, np.array([k + ch.found[r]]), np.array([p]), lim[[r]]))
         undecodable.append((one, np.array([p]), np.array([view.u8[p]])))
-    ntok[active] += (ch.found + np.isin(np.arange(len(active)),
-                                        [r for r, _p in ch.bad])).astype(ntok.dtype)
+        bad[r] = True
+    ntok[active] = k + ch.found + bad
 
 
 def token_ids(view: ByteView, walked: Walk, starts: np.ndarray) -> pa.Array:

@@ -7,9 +7,12 @@ Usage::
 
 The trail (unless given) comes from the deterministic workload generator
 (``python -m knox_analytics.workload --seed 1 --size 300MB``) and is cached in
-``$TMPDIR/knox-bench/``.  Output goes to /dev/null.  Arrow is limited to one thread, so the
-figure is for one core.  Reported: decode+render (what ``knox print -ln`` does) and the
-render step alone.
+``benchmarks/.cache/`` (or ``$KNOX_BENCH_CACHE``).  Output goes to /dev/null.  Arrow is
+limited to one thread, so the figure is for one core.  Reported: decode+render (what
+``knox print -ln`` does), the decode and render steps alone, and the ratio to praudit's
+bare decoding (measured if praudit is installed, else issue 12's 25 MB/s, labelled so).
+
+Target (issue 12): ``knox print -ln`` >= 100 MB/s, 4x bare praudit.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
-from common import workload_trail
+from common import bare_praudit_mb_s, workload_trail
 
 from knox_analytics.bsm.reader import read_trail
 from knox_analytics.render.jsonl import render_jsonl
@@ -29,6 +32,7 @@ from knox_analytics.render.praudit import render_table
 from knox_analytics.render.tokenfmt import Ctx, PrintOptions
 
 DEFAULT_SIZE = "300MB"
+TARGET_MB_S = 100
 
 
 def run(path: Path, opts: PrintOptions, json: bool) -> tuple[float, float, int]:
@@ -67,9 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     mode = "--json" if args.json else ("-xn" if args.x else ("-n" if args.n else "-ln"))
     run(path, opts, args.json)  # warm caches (tables, page cache)
     total, render_s, out_bytes = run(path, opts, args.json)
+    rate = mb / total
     print(f"knox print {mode} {path.name}: {mb:.0f} MB in {total:.2f} s = "
-          f"{mb / total:.1f} MB/s end to end; render alone {mb / render_s:.1f} MB/s; "
-          f"{out_bytes / 1e6:.0f} MB of output")
+          f"{rate:.1f} MB/s end to end; decode alone {mb / (total - render_s):.1f} MB/s, "
+          f"render alone {mb / render_s:.1f} MB/s; {out_bytes / 1e6:.0f} MB of output")
+    praudit, label = bare_praudit_mb_s(path)
+    print(f"vs bare praudit: {rate / praudit:.1f}x ({label})")
+    if mode == "-ln":
+        print(f"target: >= {TARGET_MB_S} MB/s (4x bare praudit): "
+              f"{'met' if rate >= TARGET_MB_S else 'NOT met'}")
     return 0
 
 

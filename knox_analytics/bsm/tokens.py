@@ -199,6 +199,18 @@ TOKENS_BY_NAME: dict[str, TokenType] = {t.name: t for t in TOKEN_TYPES}
 FIXED_FIELD_SIZES = {"u8": 1, "u16": 2, "u32": 4, "u64": 8, "ip4": 4, "ip6": 16, "uuid": 16}
 
 
+def fixed_size(layout: Layout) -> int | None:
+    """Bytes of a token (id included) whose fields all have a fixed size, else None."""
+    if any(kind not in FIXED_FIELD_SIZES for kind, _ in layout):
+        return None
+    return 1 + sum(FIXED_FIELD_SIZES[kind] for kind, _ in layout)
+
+
+#: Token id -> its size, for the ids whose layout is all fixed-size fields.
+FIXED_TOKEN_SIZES: dict[int, int] = {
+    t.id: size for t in TOKEN_TYPES if (size := fixed_size(t.layout)) is not None}
+
+
 def token_name(token_id: int) -> str:
     """Our name for a token id, or ``unknown_0xNN``."""
     t = TOKENS_BY_ID.get(token_id)

@@ -152,6 +152,11 @@ def local_offsets(seconds: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     time.tzset()
     buckets = seconds // _TZ_STEP
+    change = buckets[1:] != buckets[:-1]
+    if not np.any(buckets[1:][change] < buckets[:-1][change]):  # in time order: runs
+        starts = np.flatnonzero(np.r_[True, change])
+        offs = np.array([_gmtoff(int(b) * _TZ_STEP) for b in buckets[starts]], dtype=np.int64)
+        return np.repeat(offs, np.diff(np.r_[starts, len(buckets)]))
     uniq, inverse = np.unique(buckets, return_inverse=True)
     offs = np.array([_gmtoff(int(b) * _TZ_STEP) for b in uniq], dtype=np.int64)
     return offs[inverse.reshape(-1)]

@@ -119,6 +119,8 @@ def _event(ctx: Ctx, event: Any) -> pa.Array:
         return F.dec(pa.array(ev))
     table = ctx.text.event_name if ctx.opts.short else ctx.text.event_desc
     named = F.lookup(table, ev)
+    if not named.null_count:
+        return named
     # print_event: an event missing from audit_event prints as a number
     return pc.if_else(pc.is_null(named), F.dec(pa.array(ev)), named)
 
@@ -151,14 +153,16 @@ def trailer(v: dict[str, Any], _tid: int, _ctx: Ctx) -> Fmt:
 
 
 def _subject_fields(v: dict[str, Any], tid: int, ctx: Ctx, sep: str) -> list[Any]:
-    port = v["tid_port"]
-    return [("audit-uid", _user(ctx, v["auid"])), ("uid", _user(ctx, v["euid"])),
-            ("gid", _group(ctx, v["egid"])), ("ruid", _user(ctx, v["ruid"])),
-            ("rgid", _group(ctx, v["rgid"])), ("pid", F.dec(v["pid"])),
-            ("sid", F.dec(v["sid"])), (None, F.dec(port)), (None, F.as_bin(v["tid_addr"])),
-            # XML: one "tid" attribute; praudit glues port and address together for all
-            # but subject32 (quirk, fixed here: always "port address")
-            ("@tid", F.join_with(sep, F.dec(port), v["tid_addr"]))]
+    port = F.dec(v["tid_port"])
+    fields = [("audit-uid", _user(ctx, v["auid"])), ("uid", _user(ctx, v["euid"])),
+              ("gid", _group(ctx, v["egid"])), ("ruid", _user(ctx, v["ruid"])),
+              ("rgid", _group(ctx, v["rgid"])), ("pid", F.dec(v["pid"])),
+              ("sid", F.dec(v["sid"])), (None, port), (None, F.as_bin(v["tid_addr"]))]
+    if ctx.opts.xml:  # built only where printed (text output skips "@" fields)
+        # XML: one "tid" attribute; praudit glues port and address together for all
+        # but subject32 (quirk, fixed here: always "port address")
+        fields.append(("@tid", F.join_with(sep, port, v["tid_addr"])))
+    return fields
 
 
 _SUBJECT_NAMES = {T.AUT_SUBJECT32: ("subject", "subject"),

@@ -9,16 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from knox_analytics.errors import KnoxError, NotBSMError
-from knox_analytics.schema import SCHEMA, SCHEMA_VERSION
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "Catalog", "KnoxError", "NotBSMError"]
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    # Catalog imports duckdb: load it on first use, not with every `import knox_analytics`.
+    # Catalog imports duckdb and the schema pyarrow: load them on first use, not with
+    # every `import knox_analytics` (`knox --help` must start fast).
     if name == "Catalog":
         from knox_analytics.catalog import Catalog
 
         return Catalog
+    if name in ("SCHEMA", "SCHEMA_VERSION"):
+        from knox_analytics import schema
+
+        return getattr(schema, name)
     raise AttributeError(f"module 'knox_analytics' has no attribute {name!r}")

@@ -13,20 +13,24 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from knox_analytics.cli.common import warn
-from knox_analytics.cli.query import Force, Inputs, Users, open_catalog
-from knox_analytics.cli.questions import (
+from knox_analytics.cli.common import (
     Classes,
     Command,
     Event,
     Failed,
+    Force,
+    Inputs,
     PathGlob,
     Since,
     Until,
     User,
+    Users,
+    filters,
+    open_catalog,
+    warn,
 )
-from knox_analytics.errors import OutputExistsError, UsageError
-from knox_analytics.questions import Filters
+from knox_analytics.cli.output import check_output
+from knox_analytics.errors import UsageError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -63,11 +67,10 @@ def _draw(inputs: list[Path] | None, users: str | None, output: Path, force: boo
 
 
 def _check_output(output: Path, force: bool) -> None:
-    # Refuse a bad name before decoding anything (save() checks again).
+    # Refuse a bad name or place before decoding anything (save() checks again).
     if output.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UsageError(f"--output {output}: expected a name ending in .png, .svg or .pdf")
-    if output.exists() and not force:
-        raise OutputExistsError(f"{output}: exists (use --force to replace it)")
+    check_output(output, force)
 
 
 @plot_app.command("timeline")
@@ -82,7 +85,7 @@ def timeline(output: Out, inputs: Inputs = None,
 
     Example: knox plot timeline audit-parquet --session 100012 -o timeline.png
     """
-    f = Filters(since=since, until=until, user=user, command=command)
+    f = filters(since=since, until=until, user=user, command=command)
     _draw(inputs, users, output, force, "timeline", filters=f, session=session, pid=pid,
           top_commands=top)
 
@@ -97,7 +100,7 @@ def tree(output: Out, inputs: Inputs = None, session: Session = None,
 
     Example: knox plot tree /var/audit/current --pid 740 -o tree.svg
     """
-    f = Filters(since=since, until=until, user=user, command=command)
+    f = filters(since=since, until=until, user=user, command=command)
     _draw(inputs, users, output, force, "tree", filters=f, session=session, pid=pid)
 
 
@@ -122,8 +125,8 @@ def errors(output: Out, inputs: Inputs = None,
     """
     if show not in ERROR_PICTURES:
         raise UsageError(f"--show {show!r}: expected one of {', '.join(ERROR_PICTURES)}")
-    f = Filters(since=since, until=until, user=user, command=command, path=path, classes=classes,
-                events=tuple(event or ()))
+    f = filters(since=since, until=until, user=user, command=command, path=path, classes=classes,
+                event=event)
     _draw(inputs, users, output, force, ERROR_PICTURES[show], filters=f, top=top)
 
 
@@ -144,7 +147,7 @@ def files(output: Out, inputs: Inputs = None, pid: Pid = None,
 
     Example: knox plot files audit-parquet --pid 740 -o files.png
     """
-    f = Filters(since=since, until=until, user=user, command=command, path=path, failed=failed)
+    f = filters(since=since, until=until, user=user, command=command, path=path, failed=failed)
     if show == "timeline":
         _draw(inputs, users, output, force, "files", filters=f, pid=pid, max_paths=top)
     elif show == "directories":
@@ -165,7 +168,7 @@ def network(output: Out, inputs: Inputs = None, since: Since = None,
 
     Example: knox plot network audit-parquet --user alice -o network.png
     """
-    f = Filters(since=since, until=until, user=user, command=command, failed=failed)
+    f = filters(since=since, until=until, user=user, command=command, failed=failed)
     _draw(inputs, users, output, force, "connections", filters=f, top=top)
 
 
@@ -179,7 +182,7 @@ def logins(output: Out, inputs: Inputs = None, since: Since = None,
 
     Example: knox plot logins /var/audit -o logins.svg
     """
-    f = Filters(since=since, until=until, user=user, failed=failed)
+    f = filters(since=since, until=until, user=user, failed=failed)
     _draw(inputs, users, output, force, "logins", filters=f)
 
 

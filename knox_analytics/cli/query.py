@@ -120,7 +120,7 @@ def _dot_command(cat: Catalog, line: str) -> bool:
     if word in (".tables", ".views"):
         typer.echo("  ".join(cat.views()))
     elif word == ".schema" and arg.strip():
-        _statement(cat, f"SELECT column_name, data_type FROM (DESCRIBE {arg.strip()});",
+        _statement(cat, f"SELECT column_name, column_type FROM (DESCRIBE {arg.strip()});",
                    "UTC")
     elif word == ".help":
         typer.echo(SHELL_HELP)

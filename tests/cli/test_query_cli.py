@@ -130,6 +130,12 @@ def test_every_command_help_ends_with_an_example(app: typer.Typer) -> None:
 
 
 def test_shell_runs_statements(app: typer.Typer) -> None:
+    """A statement over two lines runs once it ends with ';', and prints its table: one
+    column n, one row holding the truth sidecar's 644 execs, nothing else."""
     result = CliRunner().invoke(app, ["shell", TRAIL],
                                 input="SELECT count(*) AS n\nFROM commands;\n.quit\n")
-    assert result.exit_code == 0 and "644" in result.stdout
+    assert result.exit_code == 0, result.output
+    cells = [line.strip("│┃ ") for line in result.stdout.splitlines()
+             if line.startswith(("│", "┃"))]
+    assert cells == ["n", "644"], result.stdout
+    assert "1 row" in result.stderr

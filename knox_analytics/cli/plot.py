@@ -50,6 +50,9 @@ Session = Annotated[int | None, typer.Option(
     show_default=False)]
 Pid = Annotated[int | None, typer.Option(
     "--pid", help="This process and its descendants only.", show_default=False)]
+PlotLimit = Annotated[int, typer.Option(
+    "--limit", help="Draw at most this many processes / accesses / records (the first in "
+    "time); the picture says how many were left out. 0: no limit.")]
 Top = Annotated[int, typer.Option("--top", help="Rows/columns (or colours) shown; the rest "
                                   "is gathered as (other).")]
 
@@ -63,6 +66,8 @@ def _draw(inputs: list[Path] | None, users: str | None, output: Path, force: boo
     with open_catalog(inputs, users) as cat:
         fig: Figure = getattr(plot, picture)(cat, **kwargs)
         plot.save(fig, output, force=force)
+    if getattr(fig, "knox_note", None):
+        warn(f"knox: {fig.knox_note}")
     warn(f"wrote {output}")
 
 
@@ -77,7 +82,8 @@ def _check_output(output: Path, force: bool) -> None:
 def timeline(output: Out, inputs: Inputs = None,
              session: Session = None, pid: Pid = None, since: Since = None,
              until: Until = None, user: User = None, command: Command = None,
-             top: Top = 10, force: Force = False, users: Users = None) -> None:
+             top: Top = 10, limit: PlotLimit = 2000, force: Force = False,
+             users: Users = None) -> None:
     """Gantt chart of processes: fork/spawn → exec → exit, coloured by command.
 
     One bar per process instance, ticks at its execs; --since/--until select processes
@@ -87,13 +93,14 @@ def timeline(output: Out, inputs: Inputs = None,
     """
     f = filters(since=since, until=until, user=user, command=command)
     _draw(inputs, users, output, force, "timeline", filters=f, session=session, pid=pid,
-          top_commands=top)
+          top_commands=top, limit=limit or None)
 
 
 @plot_app.command("tree")
 def tree(output: Out, inputs: Inputs = None, session: Session = None,
          pid: Pid = None, since: Since = None, until: Until = None, user: User = None,
-         command: Command = None, force: Force = False, users: Users = None) -> None:
+         command: Command = None, limit: PlotLimit = 1000, force: Force = False,
+         users: Users = None) -> None:
     """Process tree of a session (--session) or of a process and its descendants (--pid).
 
     Who started whom, with user, start time and non-zero exit statuses (in red).
@@ -101,7 +108,8 @@ def tree(output: Out, inputs: Inputs = None, session: Session = None,
     Example: knox plot tree /var/audit/current --pid 740 -o tree.svg
     """
     f = filters(since=since, until=until, user=user, command=command)
-    _draw(inputs, users, output, force, "tree", filters=f, session=session, pid=pid)
+    _draw(inputs, users, output, force, "tree", filters=f, session=session, pid=pid,
+          limit=limit or None)
 
 
 ERROR_PICTURES = {"heatmap": "errors_heatmap", "time": "failures_over_time",
@@ -139,7 +147,7 @@ def files(output: Out, inputs: Inputs = None, pid: Pid = None,
           command: Command = None, path: PathGlob = None, failed: Failed = False,
           top: Annotated[int, typer.Option("--top", help="Paths (or directories) shown.")
                          ] = 40,
-          force: Force = False, users: Users = None) -> None:
+          limit: PlotLimit = 20000, force: Force = False, users: Users = None) -> None:
     """Files a process and its descendants (--pid) touched over time, failures ringed.
 
     One row per path, one point per access coloured by kind of operation; --show
@@ -149,7 +157,8 @@ def files(output: Out, inputs: Inputs = None, pid: Pid = None,
     """
     f = filters(since=since, until=until, user=user, command=command, path=path, failed=failed)
     if show == "timeline":
-        _draw(inputs, users, output, force, "files", filters=f, pid=pid, max_paths=top)
+        _draw(inputs, users, output, force, "files", filters=f, pid=pid, max_paths=top,
+              limit=limit or None)
     elif show == "directories":
         _draw(inputs, users, output, force, "directories", filters=f, pid=pid, top=top)
     else:
@@ -175,7 +184,7 @@ def network(output: Out, inputs: Inputs = None, since: Since = None,
 @plot_app.command("logins")
 def logins(output: Out, inputs: Inputs = None, since: Since = None,
            until: Until = None, user: User = None, failed: Failed = False,
-           force: Force = False, users: Users = None) -> None:
+           limit: PlotLimit = 20000, force: Force = False, users: Users = None) -> None:
     """Login/logout, su, sudo, ssh and authorisation over time, with outcomes.
 
     One row per operation and user; a green dot per success, a red cross per failure.
@@ -183,7 +192,7 @@ def logins(output: Out, inputs: Inputs = None, since: Since = None,
     Example: knox plot logins /var/audit -o logins.svg
     """
     f = filters(since=since, until=until, user=user, failed=failed)
-    _draw(inputs, users, output, force, "logins", filters=f)
+    _draw(inputs, users, output, force, "logins", filters=f, limit=limit or None)
 
 
 def register(app: typer.Typer) -> None:

@@ -79,18 +79,36 @@ def _local_zone() -> str:
 
 
 def _times(column: pa.ChunkedArray, zone: str, sep: str, offset: bool) -> pa.ChunkedArray:
+    """ISO 8601 text of a timestamp column in ``zone``.  Casting a zone-less timestamp to
+    text is ~30x faster in Arrow than strftime or a zoned cast, so the wall-clock time is
+    made zone-less first (``local_timestamp``) and the offset computed apart."""
     unit = column.type.unit
     if column.type.tz is None:  # knox times are UTC; a naive one (from SQL) is UTC too
         column = column.cast(pa.timestamp(unit, tz="UTC"))
-    shown = column.cast(pa.timestamp(unit, tz=zone))
-    text = pc.strftime(shown, format=f"%Y-%m-%d{sep}%H:%M:%S")
+    naive_utc = column.cast(pa.timestamp(unit))
+    wall = naive_utc if zone == "UTC" else pc.local_timestamp(
+        column.cast(pa.timestamp(unit, tz=zone)))
+    text = wall.cast(pa.string())
+    if sep != " ":
+        text = pc.replace_substring(text, " ", sep, max_replacements=1)
     if not offset:
         return text
     if zone == "UTC":
         return pc.binary_join_element_wise(text, "Z", "")
-    zoned = pc.strftime(shown, format="%z")
-    zoned = pc.replace_substring_regex(zoned, r"^([+-]\d\d)(\d\d)$", r"\1:\2")
-    return pc.binary_join_element_wise(text, zoned, "")
+    return pc.binary_join_element_wise(text, _offsets(wall, naive_utc), "")
+
+
+def _offsets(wall: pa.ChunkedArray, utc: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``+01:00`` per row: wall-clock minus UTC, in minutes (it changes with DST)."""
+    per_minute = {"s": 60, "ms": 60_000, "us": 60_000_000, "ns": 60_000_000_000}
+    minutes = pc.divide(pc.subtract(wall.cast(pa.int64()), utc.cast(pa.int64())),
+                        per_minute[wall.type.unit])
+    sign = pc.if_else(pc.less(minutes, 0), "-", "+")
+    minutes = pc.abs(minutes)
+    hours = pc.utf8_lpad(pc.divide(minutes, 60).cast(pa.string()), 2, "0")
+    mins = pc.utf8_lpad(pc.subtract(minutes, pc.multiply(pc.divide(minutes, 60), 60))
+                        .cast(pa.string()), 2, "0")
+    return pc.binary_join_element_wise(sign, hours, ":", mins, "")
 
 
 # -- intervals --------------------------------------------------------------------------------

@@ -135,11 +135,18 @@ def _unwrap(cmd: Any) -> None:
     Indented paragraphs and lists keep their lines."""
     if cmd.help:
         paras = cmd.help.split("\n\n")
-        cmd.help = "\n\n".join(
-            p if p.startswith((" ", "-", "*", "\b")) or "\n-" in p or "\n " in p
-            else " ".join(p.split()) for p in paras)
+        cmd.help = "\n\n".join(p if _keeps_lines(p) else " ".join(p.split())
+                                 for p in paras)
     for sub in getattr(cmd, "commands", {}).values():
         _unwrap(sub)
+
+
+def _keeps_lines(paragraph: str) -> bool:
+    """A list ("- item"), an indented block or click's \\b marker keeps its lines."""
+    lines = paragraph.strip("\n").splitlines()
+    return paragraph.startswith(("\b", " ")) or any(
+        x.lstrip().startswith(("- ", "* ")) for x in lines) or any(
+        x.startswith("  ") for x in lines[1:])
 
 
 def _version_callback(value: bool) -> None:

@@ -25,6 +25,7 @@ from knox_analytics.cli.common import (
     Until,
     User,
     Users,
+    damaged_exit,
     filters,
     open_catalog,
     warn,
@@ -69,6 +70,7 @@ def _draw(inputs: list[Path] | None, users: str | None, output: Path, force: boo
     if getattr(fig, "knox_note", None):
         warn(f"knox: {fig.knox_note}")
     warn(f"wrote {output}")
+    damaged_exit(cat.damage)
 
 
 def _check_output(output: Path, force: bool) -> None:

@@ -21,6 +21,7 @@ from knox_analytics.cli.common import (
     Output,
     Tz,
     Users,
+    damaged_exit,
     emit,
     open_catalog,
     warn,
@@ -56,6 +57,7 @@ def query(
         return
     with open_catalog(inputs, users) as cat:
         emit(cat.query(sql), fmt, output, force=force, tz=tz)
+    damaged_exit(cat.damage)
 
 
 def shell(inputs: Inputs = None, users: Users = None, tz: Tz = "UTC") -> None:

@@ -87,9 +87,9 @@ def print_cmd(
 ) -> None:
     """Print audit records like praudit (byte-identical text), as XML, or as JSON Lines.
 
-    The question filters (--since/--until/--user/--event/--class/--pid/--path/--command/
-    --failed) select records as auditreduce does, from trails and datasets alike. Times
-    are shown in --tz (UTC by default; --tz local prints as praudit does).
+    The question filters (--since, --until, --user, --event, --class, --pid, --path,
+    --command, --failed) select records as auditreduce does, from trails and datasets
+    alike. Times are shown in --tz (UTC by default; --tz local prints as praudit does).
 
     Example: knox print -ln /var/audit/current | grep execve
     """

@@ -292,3 +292,13 @@ def test_tree_takes_inputs_like_every_command() -> None:
 def test_version_and_help_start_fast_paths() -> None:
     assert knox("--version").stdout.decode().startswith("knox ")
     assert b"summary" in knox("--help").stdout
+
+
+def test_print_shows_utc_unless_asked_whatever_tz() -> None:
+    golden = (TRAILS / "synthetic-workload.praudit-ln.txt").read_bytes()  # made in UTC
+    paris = knox("print", "-ln", TRAIL, env={"TZ": "Europe/Paris"}).stdout
+    assert paris == golden
+    local = knox("print", "-ln", "--tz", "local", TRAIL, env={"TZ": "Europe/Paris"}).stdout
+    assert local != golden and b"Sun Mar  1 10:00:00 2026" in local
+    named = knox("print", "-ln", "--tz", "Europe/Paris", TRAIL).stdout
+    assert named == local

@@ -54,7 +54,8 @@ def _noted(fig: Figure, table: object, what: str, narrow: str) -> Figure:
         note = (f"showing the first {shown:,} of {total:,} {what}; narrow with {narrow} "
                 "or raise --limit")
         fig.knox_note = note  # type: ignore[attr-defined]
-        fig.text(0.01, 0.005, note, fontsize="small", color="#a00000", va="bottom")
+        ax = fig.axes[0]  # under the title, where it is read first
+        ax.set_title(f"{ax.get_title()}\n{note}", fontsize="medium")
     return fig
 
 

@@ -110,6 +110,24 @@ def test_unreadable_directory_is_one_line(tmp_path: Path, monkeypatch: pytest.Mo
         inputs.discover([str(tmp_path)])
 
 
+def test_trail_in_a_directory_that_cannot_be_entered(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from knox_analytics import inputs
+    from knox_analytics.errors import InputError
+
+    trail = tmp_path / "locked" / "current"
+    real_stat = Path.stat
+
+    def stat(self: Path, **kw: object) -> object:
+        if self == trail:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, **kw)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    with pytest.raises(InputError, match=r"locked/current: permission denied \(a directory"):
+        inputs.discover([str(trail)])
+
+
 def test_ctrl_c_during_start_up_is_one_line() -> None:
     code = ("import sys\n"
             "class Stop:\n"

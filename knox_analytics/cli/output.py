@@ -17,6 +17,7 @@ command:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -82,9 +83,12 @@ def _times(column: pa.ChunkedArray, zone: str, sep: str, offset: bool) -> pa.Chu
     """ISO 8601 text of a timestamp column in ``zone``.  Casting a zone-less timestamp to
     text is ~30x faster in Arrow than strftime or a zoned cast, so the wall-clock time is
     made zone-less first (``local_timestamp``) and the offset computed apart."""
-    unit = column.type.unit
     if column.type.tz is None:  # knox times are UTC; a naive one (from SQL) is UTC too
-        column = column.cast(pa.timestamp(unit, tz="UTC"))
+        column = column.cast(pa.timestamp(column.type.unit, tz="UTC"))
+    if column.type.unit in ("us", "ns"):  # audit times are milliseconds: say no more
+        with contextlib.suppress(pa.ArrowInvalid):
+            column = column.cast(pa.timestamp("ms", tz=column.type.tz), safe=True)
+    unit = column.type.unit
     naive_utc = column.cast(pa.timestamp(unit))
     wall = naive_utc if zone == "UTC" else pc.local_timestamp(
         column.cast(pa.timestamp(unit, tz=zone)))
@@ -282,7 +286,7 @@ def write_parquet(table: pa.Table, output: Path) -> None:
 # -- the terminal -----------------------------------------------------------------------------
 #: Columns never wrapped: a time or an address cut in two reads wrong.
 _NO_WRAP = ("time", "addr", "port", "pid", "uid", "gid", "errno", "event", "instance")
-_WIDE_CELL = 60  # a text column wider than this wraps instead of widening the table
+_FOLDED = 16  # a text column can be folded down to this width and still be read
 
 
 def print_table(table: pa.Table, title: str | None = None, tz: str = "UTC") -> None:
@@ -294,13 +298,22 @@ def print_table(table: pa.Table, title: str | None = None, tz: str = "UTC") -> N
     header = time_header(table, zone)
     rows = _cells(text_columns(table, zone, for_table=True))
     console = Console(soft_wrap=False)
-    widths = [min(max([len(h)] + [len(r[i]) for r in rows[:500]]), _WIDE_CELL)
-              for i, h in enumerate(header)]
-    if sum(widths) + 3 * len(widths) + 1 > console.width and len(header) > 4:
+    if _least_width(header, rows) > console.width:
         _print_expanded(console, header, rows)
     else:
         _print_rich(console, header, rows, title)
     warn_rows(table.num_rows)
+
+
+def _least_width(header: list[str], rows: list[list[str]]) -> int:
+    """The narrowest a readable table can be: columns that must not wrap at full width,
+    the others folded down to :data:`_FOLDED` characters (or their own width)."""
+    total = 1
+    for i, name in enumerate(header):
+        natural = max([len(name)] + [len(r[i]) for r in rows[:500]])
+        keep = any(k in name for k in _NO_WRAP)
+        total += 3 + (natural if keep else min(natural, max(_FOLDED, len(name))))
+    return total
 
 
 def _cells(table: pa.Table) -> list[list[str]]:

@@ -222,13 +222,13 @@ def test_csv_keeps_argument_boundaries_and_iso_times() -> None:
                                            .stdout.decode())))
     argv = json.loads(rows[0]["argv"])
     assert argv[0] == "tar" and any(" " in a for a in argv), argv  # a space inside one
-    assert re.fullmatch(r"2026-03-01T\d\d:\d\d:\d\d\.\d{6}Z", rows[0]["time"])
+    assert re.fullmatch(r"2026-03-01T\d\d:\d\d:\d\d\.\d{3}Z", rows[0]["time"])  # ms
 
 
 def test_tz_moves_times_and_names_the_zone() -> None:
     sql = "SELECT time FROM commands ORDER BY time LIMIT 1"
     paris = knox("query", sql, TRAIL, "-f", "csv", "--tz", "Europe/Paris").stdout.decode()
-    assert list(csv.reader(io.StringIO(paris)))[1] == ["2026-03-01T10:00:00.064000+01:00"]
+    assert list(csv.reader(io.StringIO(paris)))[1] == ["2026-03-01T10:00:00.064+01:00"]
     table = knox("query", sql, TRAIL, env={"COLUMNS": "120"}).stdout.decode()
     assert "time (UTC)" in table and "2026-03-01 09:00:00.064" in table
     err = one_line(knox("query", sql, TRAIL, "--tz", "Mars/Olympus"), 2)

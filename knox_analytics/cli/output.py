@@ -286,7 +286,8 @@ def write_parquet(table: pa.Table, output: Path) -> None:
 # -- the terminal -----------------------------------------------------------------------------
 #: Columns never wrapped: a time or an address cut in two reads wrong.
 _NO_WRAP = ("time", "addr", "port", "pid", "uid", "gid", "errno", "event", "instance")
-_FOLDED = 16  # a text column can be folded down to this width and still be read
+_FOLDED = 6  # a text column can be folded down to this width (its header too)
+_READABLE = 16  # ... but is given this much when the terminal has it
 
 
 def print_table(table: pa.Table, title: str | None = None, tz: str = "UTC") -> None:
@@ -298,11 +299,21 @@ def print_table(table: pa.Table, title: str | None = None, tz: str = "UTC") -> N
     header = time_header(table, zone)
     rows = _cells(text_columns(table, zone, for_table=True))
     console = Console(soft_wrap=False)
-    if _least_width(header, rows) > console.width:
+    # A pipe has no width: write the table whole (`| less -S`, `| head`).  A terminal
+    # (or COLUMNS) has one: fold long text, and past it show one record per block.
+    if not (console.is_terminal or "COLUMNS" in os.environ):
+        width = min(_natural_width(header, rows), 4000)
+        _print_rich(Console(soft_wrap=False, width=width), header, rows, title)
+    elif _least_width(header, rows) > console.width:
         _print_expanded(console, header, rows)
     else:
         _print_rich(console, header, rows, title)
     warn_rows(table.num_rows)
+
+
+def _natural_width(header: list[str], rows: list[list[str]]) -> int:
+    return 1 + sum(3 + max([len(h)] + [len(r[i]) for r in rows[:500]])
+                   for i, h in enumerate(header))
 
 
 def _least_width(header: list[str], rows: list[list[str]]) -> int:
@@ -312,7 +323,7 @@ def _least_width(header: list[str], rows: list[list[str]]) -> int:
     for i, name in enumerate(header):
         natural = max([len(name)] + [len(r[i]) for r in rows[:500]])
         keep = any(k in name for k in _NO_WRAP)
-        total += 3 + (natural if keep else min(natural, max(_FOLDED, len(name))))
+        total += 3 + (natural if keep else min(natural, _FOLDED))
     return total
 
 
@@ -331,13 +342,19 @@ def _cell(value: Any) -> str:
 
 def _print_rich(console: Any, header: list[str], rows: list[list[str]],
                 title: str | None) -> None:
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    view = Table(title=title, header_style="bold")
-    for name in header:
+    # No outer edge and a header rule only: two columns fewer of frame per column, so that
+    # at 80 columns the text that must wrap (command lines, paths) gets the room.
+    view = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, show_edge=False,
+                 pad_edge=False)
+    for i, name in enumerate(header):
         keep = any(k in name for k in _NO_WRAP)
-        view.add_column(Text(name), no_wrap=keep, overflow="ellipsis" if keep else "fold")
+        natural = max([len(name)] + [len(r[i]) for r in rows[:500]])
+        view.add_column(Text(name), no_wrap=keep, overflow="ellipsis" if keep else "fold",
+                        min_width=None if keep else min(natural, _READABLE))
     for row in rows:  # Text: a cell's "[...]" is data, not rich markup
         view.add_row(*(Text(c) for c in row))
     console.print(view)

@@ -30,7 +30,7 @@ import pyarrow as pa
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.errors import InputError, UsageError
 from knox_analytics.schema import SCHEMA
-from knox_analytics.store import dataset_glob, dataset_root
+from knox_analytics.store import dataset_glob
 from knox_analytics.store.cache import cache_key, cached_path, prepare, writable
 from knox_analytics.userdb import read_id_file
 
@@ -153,11 +153,20 @@ class Catalog:
         """A lazy DuckDB relation for ``query`` (UsageError on bad SQL)."""
         self.define(_WORD.findall(query))
         try:
-            if params:
-                return self.con.sql(query, params=list(params))
-            return self.con.sql(query)
+            return self._run(query, params)
+        except duckdb.CatalogException as exc:
+            # A misspelt view: define them all, so DuckDB's "Did you mean" names the view
+            # that was meant rather than one of those defined so far.
+            self.define()
+            try:
+                return self._run(query, params)
+            except duckdb.Error as again:
+                raise UsageError(f"SQL: {_first_line(again)}") from exc
         except duckdb.Error as exc:
             raise UsageError(f"SQL: {_first_line(exc)}") from exc
+
+    def _run(self, query: str, params: Sequence[Any] | None) -> duckdb.DuckDBPyRelation:
+        return self.con.sql(query, params=list(params)) if params else self.con.sql(query)
 
     def query(self, query: str, params: Sequence[Any] | None = None) -> pa.Table:
         """Run ``query`` and return the whole result as an Arrow table."""
@@ -195,32 +204,17 @@ class Catalog:
 
 # -- inputs -------------------------------------------------------------------------
 def classify_inputs(inputs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
-    """Split inputs into dataset directories and trail files (a plain directory: its
-    files, sorted by name; ``current`` is skipped when it links to a listed file)."""
-    datasets: list[Path] = []
-    trails: list[Path] = []
-    for path in inputs:
-        if (root := dataset_root(path)) is not None:
-            datasets.append(root)
-        elif path.is_dir():
-            trails.extend(_trails_in(path))
-        elif path.is_file():
-            trails.append(path)
-        else:
-            raise InputError(f"{path}: no such file or directory")
-    return datasets, trails
+    """Split inputs into dataset directories and trail files, by the one discovery rule
+    of :mod:`knox_analytics.inputs` (a directory of trails: its trails, sorted by name;
+    a README beside them is skipped).  A dataset without records adds none."""
+    from knox_analytics.inputs import discover, has_records
 
-
-def _trails_in(directory: Path) -> list[Path]:
-    seen: set[Path] = set()
-    out = []
-    for path in sorted(directory.iterdir()):
-        real = path.resolve()
-        if path.name.startswith(".") or not real.is_file() or real in seen:
-            continue
-        seen.add(real)
-        out.append(path)
-    return out
+    found = discover(list(inputs), sniff=True)
+    if found.of("parquet"):
+        raise InputError(f"{found.of('parquet')[0].path}: a single Parquet file; questions "
+                         "read knox datasets (directories written by knox convert)")
+    datasets = [Path(i.path) for i in found.datasets if has_records(i.path)]
+    return datasets, [Path(i.path) for i in found.trails]
 
 
 def decode_trail(path: Path) -> Iterator[Any]:
@@ -334,4 +328,9 @@ def _sql_str(text: str) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """DuckDB's message in one line, keeping its hint ("Did you mean ...?")."""
+    lines = [x.strip() for x in str(exc).strip().splitlines() if x.strip()]
+    if not lines:
+        return type(exc).__name__
+    hints = [x for x in lines[1:] if x.startswith(("Did you mean", "Candidate"))]
+    return " ".join([lines[0], *hints])

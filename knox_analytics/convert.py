@@ -21,9 +21,10 @@ import pyarrow as pa
 
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.bsm.decode import DecodeResult
-from knox_analytics.bsm.reader import DEFAULT_CHUNK, STDIN, expand_inputs_found, read_trail
+from knox_analytics.bsm.reader import DEFAULT_CHUNK, STDIN, read_trail
 from knox_analytics.bsm.tables import Tables, load_tables
 from knox_analytics.errors import NotBSMError
+from knox_analytics.inputs import expand
 from knox_analytics.store import DatasetWriter
 from knox_analytics.store.plan import SourcePlan
 
@@ -96,7 +97,7 @@ def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[
     summary = ConvertSummary(Path(output))
     started = time.perf_counter()
     options = _Options(strict, tables, chunk_size or DEFAULT_CHUNK)
-    paths = expand_inputs_found([os.fspath(p) for p in inputs])
+    paths = expand([os.fspath(p) for p in inputs])
     with DatasetWriter(Path(output), host=host, overwrite=overwrite) as store, \
             _BackgroundWriter(store) as writer:
         if jobs > 1:

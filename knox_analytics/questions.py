@@ -15,12 +15,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from knox_analytics.catalog import Catalog
 from knox_analytics.errors import UsageError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from knox_analytics.catalog import Catalog
 
 #: What each question shows (columns of its view), in display order.
 QUESTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -236,3 +238,72 @@ def class_list(cat: Catalog) -> pa.Table:
     """The audit_class table: class code, mask, description."""
     return cat.query("SELECT class, printf('0x%08x', mask) AS mask, description "
                      "FROM audit_classes ORDER BY mask")
+
+
+# -- why an answer is empty ---------------------------------------------------------------
+def why_empty(cat: Catalog, question: str, filters: Filters = Filters()) -> str:
+    """One line saying why ``question`` found nothing: no records at all, an unknown user
+    name (or names unknown without ``--users``), no such event, an event that is not of
+    this question, or simply no match for the filters."""
+    total = _count(cat, "SELECT count(*) FROM records")
+    if not total:
+        return "the input holds no records"
+    for reason in (_why_user(cat, filters.user), *_why_events(cat, question, filters)):
+        if reason:
+            return reason
+    if filters == Filters():
+        return f"no {question} among the {total:,} records of the input"
+    return f"no {question} matched the filters ({total:,} records in the input)"
+
+
+def _count(cat: Catalog, sql: str, params: list[Any] | None = None) -> int:
+    return int(cat.sql(sql, params).fetchall()[0][0])
+
+
+def _why_user(cat: Catalog, user: str | None) -> str | None:
+    if not user:
+        return None
+    if user.isdigit():
+        n = _count(cat, "SELECT count(*) FROM records WHERE auid = ? OR euid = ? OR ruid = ?",
+                    [int(user)] * 3)
+        return None if n else f"--user {user}: no record of uid {user} in the input"
+    if _count(cat, "SELECT count(*) FROM users WHERE name = ?", [user]):
+        return None
+    named = _count(cat, "SELECT count(*) FROM users")
+    if named <= 1:  # only uid 0 (root) is known without --users
+        return (f"--user {user}: user names are not known; give --users FILE (the passwd "
+                "file of the machine that wrote the trail) or a uid")
+    return f"--user {user}: no such user in --users (give a uid, or check the name)"
+
+
+def _why_events(cat: Catalog, question: str, filters: Filters) -> list[str | None]:
+    out: list[str | None] = []
+    for given in (p.strip() for item in filters.events for p in item.split(",")):
+        if not given:
+            continue
+        where, params = _events((given,))[1:]
+        known = _count(cat, f"SELECT count(*) FROM audit_events WHERE "
+                        f"{where.replace('event_name', 'name')}", params)
+        if not known:
+            out.append(f"--event {given}: no such event (knox events --list shows them)")
+            continue
+        seen = _count(cat, f"SELECT count(*) FROM records WHERE {where}", params)
+        if not seen:
+            out.append(f"--event {given}: no such record in the input{_alike(cat, given)}")
+        elif question not in ("events", "errors"):
+            view = QUESTIONS[question][0]
+            mine = _count(cat, f"SELECT count(*) FROM {view} WHERE {where}", params)
+            if not mine:
+                out.append(f"--event {given}: its {seen:,} record(s) are not {question} "
+                           f"(knox events --event {given} shows them)")
+    return out
+
+
+def _alike(cat: Catalog, given: str) -> str:
+    """Events of the input whose name contains ``given`` (``open`` -> AUE_OPEN_R ...)."""
+    stem = given.upper().removeprefix("AUE_")
+    if stem.isdigit():
+        return ""
+    rows = cat.sql("SELECT DISTINCT event_name FROM records WHERE upper(event_name) LIKE ? "
+                   "ORDER BY 1 LIMIT 6", [f"%{stem}%"]).fetchall()
+    return f"; seen here: {', '.join(r[0] for r in rows)}" if rows else ""

@@ -76,7 +76,33 @@ def open_trail(path: str | os.PathLike[str]) -> TrailInput:
 
 
 def _stdin() -> BinaryIO:
-    return sys.stdin.buffer
+    """stdin, decompressed when its first bytes are a gzip/bzip2/xz magic number."""
+    head = sys.stdin.buffer.read(6)  # the longest magic; blocks only until 6 bytes arrive
+    stream = io.BufferedReader(_Replay(head, sys.stdin.buffer))
+    for magic, opener in _MAGIC:
+        if head.startswith(magic):
+            return opener(stream)  # type: ignore[return-value]
+    return stream
+
+
+class _Replay(io.RawIOBase):
+    """The bytes already read from a pipe, then the rest of the pipe (never closed)."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head, self._rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(target), len(self._head))
+            target[:n], self._head = self._head[:n], self._head[n:]
+            return n
+        rest = self._rest
+        data = rest.read1(len(target)) if hasattr(rest, "read1") else rest.read(len(target))
+        target[: len(data)] = data
+        return len(data)
 
 
 def _size(p: Path) -> int | None:

@@ -1,24 +1,37 @@
 """Options and output helpers shared by every command, so flags are spelled the same
-everywhere (STYLE.md: shared options are defined once)."""
+everywhere (STYLE.md: shared options are defined once).
+
+One spelling per meaning: inputs are the positional TRAIL|DATASET arguments of every
+command; ``-f/--format`` is the output format, ``-o/--output`` the output file,
+``--force`` replaces it; ``--users FILE`` / ``--groups FILE`` name ids (old spellings
+``--passwd``/``--group`` are kept as aliases); ``--tz`` is the zone times are shown in.
+
+Nothing heavy is imported here (no pyarrow, duckdb, rich at import time): ``knox --help``
+loads this module for every command.
+"""
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
-#: Tables: where event and class names come from.
-TablesOption = Annotated[
-    str,
-    typer.Option("--tables", help="Event/class tables: auto (host's /etc/security when "
-                 "present), builtin, host, or a directory holding audit_event/audit_class."),
-]
+from knox_analytics.errors import UsageError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from knox_analytics.bsm.damage import Damage
+    from knox_analytics.catalog import Catalog
+    from knox_analytics.questions import Filters
 
 #: Exit codes of every command, documented in the README: done; error; bad usage;
-#: converted, but damaged byte ranges were skipped.
+#: done, but damaged byte ranges were skipped; interrupted (Ctrl-C, as shells count it).
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DAMAGED = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
 
 
 class Engine(StrEnum):
@@ -28,6 +41,13 @@ class Engine(StrEnum):
     spark = "spark"
 
 
+# -- options every command spells the same ------------------------------------------------
+#: Tables: where event and class names come from.
+TablesOption = Annotated[
+    str,
+    typer.Option("--tables", help="Event/class tables: auto (host's /etc/security when "
+                 "present), builtin, host, or a directory holding audit_event/audit_class."),
+]
 #: --engine / --master, spelled the same in `knox convert` and `knox query`.
 EngineOption = Annotated[
     Engine,
@@ -39,10 +59,139 @@ MasterOption = Annotated[
     typer.Option("--master", help="Spark master for --engine spark: local[2], "
                  "spark://host:7077, yarn, ..."),
 ]
+Inputs = Annotated[list[Path] | None, typer.Argument(
+    help="Datasets (from knox convert), trail files (.gz/.bz2/.xz too) or directories of "
+    "trails.", show_default=False)]
+FORMATS = ("table", "csv", "json", "ndjson", "parquet")
+Format = Annotated[str, typer.Option(
+    "--format", "-f", help="table | csv | json | ndjson | parquet (parquet needs --output).")]
+Output = Annotated[Path | None, typer.Option(
+    "--output", "-o", help="Write to FILE instead of stdout.", show_default=False)]
+Force = Annotated[bool, typer.Option("--force", help="Replace an existing --output file.")]
+Users = Annotated[str | None, typer.Option(
+    "--users", "--passwd", help="uid → name: the passwd(5) file of the machine that wrote "
+    "the trail (sample_trails/passwd), or 'local' for this machine's. Without it only "
+    "uid 0 is named (root).", show_default=False)]
+Groups = Annotated[str | None, typer.Option(
+    "--groups", "--group", help="gid → name: the group(5) file of the machine that wrote "
+    "the trail, or 'local' for this machine's. Without it only gid 0 is named (wheel).",
+    show_default=False)]
+Tz = Annotated[str, typer.Option(
+    "--tz", help="Time zone times are shown in: UTC, local (TZ or this machine's zone) or "
+    "a name such as Europe/Paris. Named in the table header.")]
+Since = Annotated[str | None, typer.Option(
+    "--since", help="From this time on (ISO 8601, YYYYMMDD[HH[MM[SS]]] or 30m/2h/7d ago; "
+    "UTC unless an offset is given). auditreduce -a.", show_default=False)]
+Until = Annotated[str | None, typer.Option(
+    "--until", help="Before this time (same forms). auditreduce -b.", show_default=False)]
+User = Annotated[str | None, typer.Option(
+    "--user", "-u", help="User name (needs --users) or uid: login, effective or real user. "
+    "auditreduce -u/-e/-r.", show_default=False)]
+Pid = Annotated[int | None, typer.Option("--pid", help="Process id. auditreduce -p.",
+                                         show_default=False)]
+Command = Annotated[str | None, typer.Option(
+    "--command", "-c", help="Command name or path, glob allowed ('ssh*').",
+    show_default=False)]
+PathGlob = Annotated[str | None, typer.Option(
+    "--path", help="File path, glob allowed ('/etc/*'). auditreduce -o file=.",
+    show_default=False)]
+Failed = Annotated[bool, typer.Option("--failed", help="Failed records only.")]
+Classes = Annotated[str | None, typer.Option(
+    "--class", help="audit_control class expression: 'pc,+fc,-fr' (+ successes, "
+    "- failures). auditreduce -c.", show_default=False)]
+Event = Annotated[list[str] | None, typer.Option(
+    "--event", "-e", help="Event name (execve, AUE_OPEN_R) or number; repeatable or "
+    "comma-separated. auditreduce -m.", show_default=False)]
+Limit = Annotated[int | None, typer.Option("--limit", "-n", help="At most N rows.",
+                                           show_default=False)]
 
-stderr = Console(stderr=True, highlight=False)
+
+def filters(since: str | None = None, until: str | None = None, user: str | None = None,
+            pid: int | None = None, command: str | None = None, path: str | None = None,
+            failed: bool = False, classes: str | None = None,
+            event: list[str] | None = None) -> Filters:
+    """The shared filter options as one :class:`~knox_analytics.questions.Filters`."""
+    from knox_analytics.questions import Filters
+
+    return Filters(since=since, until=until, user=user, pid=pid, command=command,
+                   path=path, failed=failed, classes=classes, events=tuple(event or ()))
 
 
+# -- messages -------------------------------------------------------------------------------
 def warn(message: str) -> None:
-    """One line on stderr, never a traceback."""
-    stderr.print(message, markup=False, soft_wrap=True)
+    """One line on stderr, never a traceback (no markup, no wrapping)."""
+    sys.stderr.write(message.rstrip("\n") + "\n")
+    sys.stderr.flush()
+
+
+def stderr() -> Any:
+    """A rich console on stderr (progress bars), made on first use."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def report_damage(damage: list[Damage], limit: int = 20) -> None:
+    """Damaged byte ranges, said the same way by every command that reads trails."""
+    for d in damage[:limit]:
+        warn(f"knox: damaged: {d}")
+    if len(damage) > limit:
+        warn(f"knox: ... and {len(damage) - limit} more damaged range(s)")
+
+
+def report_skipped(skipped: list[tuple[str, str]]) -> None:
+    """Files found in a directory and not read (a README beside the trails)."""
+    by_reason: dict[str, list[str]] = {}
+    for path, reason in skipped:
+        by_reason.setdefault(reason, []).append(path)
+    for reason, paths in by_reason.items():
+        shown = ", ".join(paths[:3]) + (f", ... ({len(paths)} in all)" if len(paths) > 3
+                                        else "")
+        warn(f"knox: skipped ({reason}): {shown}")
+
+
+def damaged_exit(damage: list[Damage]) -> None:
+    """Exit 3 after a complete answer when damaged ranges were skipped (README)."""
+    if damage:
+        raise typer.Exit(EXIT_DAMAGED)
+
+
+# -- the catalog ----------------------------------------------------------------------------
+def open_catalog(inputs: list[Path] | None, users: str | None = None,
+                 tables: str = "auto") -> Catalog:
+    """The catalog over the command line's inputs: files found in a directory that are
+    not trails are listed, empty datasets named, damage of raw trails reported."""
+    from knox_analytics.catalog import Catalog
+    from knox_analytics.inputs import discover, has_records
+
+    found = discover(list(inputs or []), sniff=True)
+    report_skipped(found.skipped)
+    for item in found.datasets:
+        if not has_records(item.path):
+            warn(f"knox: {item.path}: the dataset holds no records yet")
+    names = [i.path for i in found.items]
+    if inputs and not found.items:
+        warn("knox: no trail found in the inputs")
+    cat = Catalog(names, users=users, tables=tables)
+    report_damage(cat.damage)
+    return cat
+
+
+# -- output ---------------------------------------------------------------------------------
+def emit(table: pa.Table, fmt: str, output: Path | None, *, force: bool = False,
+         title: str | None = None, tz: str = "UTC") -> None:
+    """Write ``table`` in ``fmt`` to ``output`` (or stdout), through Arrow's writers."""
+    from knox_analytics.cli import output as out
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if output is not None:
+        out.check_output(output, force)
+    if fmt == "parquet":
+        if output is None:
+            raise UsageError("--format parquet needs --output FILE")
+        out.write_parquet(table, output)
+    elif fmt == "table" and output is None:
+        out.print_table(table, title, tz)
+    else:
+        out.write_text(table, "csv" if fmt == "table" else fmt, output, tz)

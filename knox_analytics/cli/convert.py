@@ -15,7 +15,6 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from knox_analytics.bsm.reader import STDIN, expand_inputs
 from knox_analytics.bsm.tables import load_tables
 from knox_analytics.cli.common import (
     EXIT_DAMAGED,
@@ -24,16 +23,17 @@ from knox_analytics.cli.common import (
     EngineOption,
     MasterOption,
     TablesOption,
+    report_damage,
+    report_skipped,
     stderr,
     warn,
 )
 from knox_analytics.convert import ConvertSummary, convert
-
-_SHOW_DAMAGE = 20
+from knox_analytics.inputs import STDIN, expand
 
 
 def _total_bytes(inputs: list[str]) -> int | None:
-    files = expand_inputs(inputs)
+    files = [path for path, _found in expand(inputs)]
     if STDIN in files:
         return None
     try:
@@ -81,7 +81,7 @@ def convert_command(
     total = _total_bytes(inputs)
     columns = [TextColumn("converting"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=stderr, disable=quiet, transient=True) as progress:
+    with Progress(*columns, console=stderr(), disable=quiet, transient=True) as progress:
         task = progress.add_task("convert", total=total)
         summary = convert(inputs, output, overwrite=overwrite, strict=strict, host=host,
                           tables=load_tables(tables), jobs=jobs,
@@ -103,17 +103,10 @@ def _print_summary(summary: ConvertSummary) -> None:
     if summary.known:
         warn(f"  {summary.known:,} record(s) read were already in the dataset and were not "
              "added again (record identity: docs/dataset.md)")
-    by_reason: dict[str, list[str]] = {}
-    for f in skipped:
-        by_reason.setdefault(f.reason, []).append(f.path)
-    for reason, paths in by_reason.items():
-        shown = ", ".join(paths[:3]) + (f", ... ({len(paths)} in all)" if len(paths) > 3 else "")
-        warn(f"  skipped ({reason}): {shown}")
-    for d in damage[:_SHOW_DAMAGE]:
-        warn(f"  damaged: {d}")
-    if len(damage) > _SHOW_DAMAGE:
-        warn(f"  ... and {len(damage) - _SHOW_DAMAGE} more damaged range(s)")
+    report_skipped([(f.path, f.reason) for f in skipped])
+    report_damage(damage)
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``knox convert`` to the app."""
     app.command("convert")(convert_command)

@@ -2,22 +2,28 @@
 
 Each command module defines ``register(app)``; library errors (``KnoxError``) become one
 line on stderr and a non-zero exit code, never a traceback.
+
+Command modules are imported only when one of their commands runs (or shows its help):
+``knox --help`` lists :data:`COMMANDS` from the one-line summaries below, so it starts
+without numpy, pyarrow or duckdb.  A test checks each summary against the command's own
+help text, so the two cannot drift.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from typing import TYPE_CHECKING, Any
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
-from knox_analytics.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE
-from knox_analytics.errors import KnoxError, UsageError
-
-#: Command modules under knox_analytics.cli, each with register(app).
+# Command modules under knox_analytics.cli, each with register(app).
 COMMAND_MODULES: list[str] = [
     "convert",
     "print",
+    "summary",
     "live",
     "capture",
     "query",
@@ -25,56 +31,183 @@ COMMAND_MODULES: list[str] = [
     "plot",
 ]
 
-#: Commands that need neither DuckDB nor Polars (and, for auditpipe and auditon, neither
-#: numpy nor pyarrow): `knox <one of these>` loads only its own module, so the live tools
-#: run on a host with the smallest install (FreeBSD, docs/real-hosts.md).
-LIGHT_COMMANDS: dict[str, str] = {
-    "auditpipe": "live", "auditon": "live", "paudit": "live", "pwait": "live",
+#: command -> (module, the first line of its help), in the order `knox --help` lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "convert": ("convert", "Convert BSM trails into a hive-partitioned Parquet dataset "
+                "(zstd)."),
+    "print": ("print", "Print audit records like praudit (byte-identical text), as XML, "
+              "or as JSON Lines."),
+    "summary": ("summary", "What a trail or dataset holds, on one screen: the first thing "
+                "to run on unknown data."),
+    "commands": ("questions", "Which commands ran: time, pid, parent pid, user, outcome, "
+                 "command line."),
+    "files": ("questions", "Which files processes touched: operation, path(s), open flags, "
+              "outcome."),
+    "errors": ("questions", "Where errors came from: every failed record, or a summary "
+               "--by errno|command|path."),
+    "tree": ("questions", "Process tree of a --pid (or of every process running "
+             "--command): ancestors, the process, its descendants."),
+    "network": ("questions", "Network activity: connect/bind/accept/send/recv with "
+                "addresses, ports, outcome."),
+    "logins": ("questions", "Logins, logouts, su/sudo, ssh and authorisation (classes lo, "
+               "aa), with outcome."),
+    "events": ("questions", "Every record with readable names — or, with --list, the known "
+               "audit events."),
+    "classes": ("questions", "The audit classes (code, mask, description) used by --class."),
+    "query": ("query", "Run SQL over datasets or trails, with every knox view defined."),
+    "shell": ("query", "Interactive DuckDB SQL prompt with the knox views loaded (end with "
+              "; — .quit leaves)."),
+    "plot": ("plot", "Draw the pictures of the notebooks to a PNG, SVG or PDF file."),
+    "auditpipe": ("live", "Stream raw audit records of CLASSES to stdout (never to a "
+                  "terminal)."),
+    "capture": ("capture", "Capture records crash-safely into raw segments and a Parquet "
+                "dataset."),
+    "paudit": ("live", "Pass through raw records of processes NAME... and all their "
+               "descendants."),
+    "pwait": ("live", "Block until a process named NAME execs; print its pid and command "
+              "line."),
+    "auditon": ("live", "Read and change the kernel audit settings through auditon(2) "
+                "(macOS, FreeBSD)."),
 }
 
-
-def build_app(modules: list[str]) -> typer.Typer:
-    """The knox app with the commands of ``modules``."""
-    application = typer.Typer(
-        name="knox",
-        help="Know what's happening: decode, convert and query BSM audit trails "
-        "(macOS / FreeBSD auditing).\n\nExample: knox convert /var/audit -o audit-parquet",
-        no_args_is_help=True,
-        add_completion=False,
-        rich_markup_mode="rich",
-    )
-    for name in modules:
-        importlib.import_module(f"knox_analytics.cli.{name}").register(application)
-    return application
+HELP = ("Know what's happening: decode, convert and query BSM audit trails "
+        "(macOS / FreeBSD auditing).\n\nExample: knox convert /var/audit -o audit-parquet")
 
 
-def __getattr__(name: str) -> typer.Typer:
-    # `from knox_analytics.cli.main import app`: every command, built on first use
+def version() -> str:
+    """knox's version, without importing the package's heavy parts."""
+    from knox_analytics import __version__
+
+    return __version__
+
+
+def _group_class() -> type:
+    from typer.core import TyperCommand, TyperGroup
+    from typer.exceptions import Exit
+
+    class KnoxGroup(TyperGroup):
+        """Commands resolved on use; `knox --help` lists them from :data:`COMMANDS`."""
+
+        _loaded: dict[str, Any] = {}  # noqa: RUF012 - one per process, on purpose
+
+        def list_commands(self, ctx: Any) -> list[str]:
+            return list(COMMANDS)
+
+        def get_command(self, ctx: Any, cmd_name: str) -> Any:
+            if cmd_name in self._loaded:
+                return self._loaded[cmd_name]
+            if cmd_name not in COMMANDS:
+                return None
+            return TyperCommand(cmd_name, help=COMMANDS[cmd_name][1])  # listing only
+
+        def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+            if args and args[0] in COMMANDS:
+                self._loaded.update(load_commands(COMMANDS[args[0]][0]))
+            return super().resolve_command(ctx, args)
+
+        def invoke(self, ctx: Any) -> Any:
+            try:
+                return super().invoke(ctx)
+            except BrokenPipeError:
+                # `knox ... | head` closed the pipe: not an error (click would exit 1).
+                # stdout now points at /dev/null so the last flush is quiet too.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                raise Exit(0) from None
+
+    return KnoxGroup
+
+
+def load_commands(*modules: str) -> dict[str, Any]:
+    """The click commands the given command modules register (all of them: none given)."""
+    import typer
+
+    sub = typer.Typer(rich_markup_mode="rich")
+    for name in modules or COMMAND_MODULES:
+        importlib.import_module(f"knox_analytics.cli.{name}").register(sub)
+    group = typer.main.get_group(sub)
+    for cmd in group.commands.values():
+        _unwrap(cmd)
+    return dict(group.commands)
+
+
+def _unwrap(cmd: Any) -> None:
+    """Join the source's line breaks inside each help paragraph, so that the terminal
+    wraps the text at its own width instead of reflowing 80-column lines raggedly.
+    Indented paragraphs and lists keep their lines."""
+    if cmd.help:
+        paras = cmd.help.split("\n\n")
+        cmd.help = "\n\n".join(p if _keeps_lines(p) else " ".join(p.split())
+                                 for p in paras)
+    for sub in getattr(cmd, "commands", {}).values():
+        _unwrap(sub)
+
+
+def _keeps_lines(paragraph: str) -> bool:
+    """A list ("- item"), an indented block or click's \\b marker keeps its lines."""
+    lines = paragraph.strip("\n").splitlines()
+    return paragraph.startswith(("\b", " ")) or any(
+        x.lstrip().startswith(("- ", "* ")) for x in lines) or any(
+        x.startswith("  ") for x in lines[1:])
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        import typer
+
+        typer.echo(f"knox {version()}")
+        raise typer.Exit()
+
+
+def build_app() -> typer.Typer:
+    """The knox Typer app."""
+    import typer
+
+    app = typer.Typer(name="knox", help=HELP, no_args_is_help=True, add_completion=False,
+                      rich_markup_mode="rich", cls=_group_class())
+
+    @app.callback()
+    def _root(version: bool = typer.Option(
+            False, "--version", help="Print knox's version and exit.", is_eager=True,
+            callback=_version_callback)) -> None:
+        pass
+
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    # `from knox_analytics.cli.main import app` (tests, docs) builds it on first use, so
+    # that run() can guard everything, imports included, against Ctrl-C.
     if name == "app":
-        application = build_app(COMMAND_MODULES)
-        globals()["app"] = application
-        return application
+        globals()["app"] = app = build_app()
+        return app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _app_for(argv: list[str]) -> typer.Typer:
-    command = argv[1] if len(argv) > 1 else None
-    if command in LIGHT_COMMANDS:
-        return build_app([LIGHT_COMMANDS[command]])
-    return __getattr__("app")
 
 
 def run() -> None:
     """Console-script entry point."""
     try:
-        _app_for(sys.argv)()
+        _run()
+    except KeyboardInterrupt:
+        sys.stderr.write("knox: interrupted\n")
+        sys.exit(130)
+
+
+def _run() -> None:
+    from knox_analytics.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, warn
+    from knox_analytics.errors import KnoxError, UsageError
+
+    try:
+        build_app()()
     except UsageError as exc:  # arguments that do not fit together: like typer's own
-        typer.echo(f"knox: {exc}", err=True)
+        warn(f"knox: {exc}")
         sys.exit(EXIT_USAGE)
     except KnoxError as exc:
-        typer.echo(f"knox: {exc}", err=True)
+        warn(f"knox: {exc}")
         sys.exit(EXIT_ERROR)
-    except BrokenPipeError:
-        # `knox print ... | head` closes the pipe early: not an error.
-        sys.stderr.close()
+    except BrokenPipeError:  # closed while typer itself wrote (help text | head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(EXIT_OK)
+    except OSError as exc:  # a file system refusal we did not foresee: still one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        warn(f"knox: {where}{exc.strerror or exc}")
+        sys.exit(EXIT_ERROR)

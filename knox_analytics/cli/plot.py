@@ -13,20 +13,25 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from knox_analytics.cli.common import warn
-from knox_analytics.cli.query import Force, Inputs, Users, open_catalog
-from knox_analytics.cli.questions import (
+from knox_analytics.cli.common import (
     Classes,
     Command,
     Event,
     Failed,
+    Force,
+    Inputs,
     PathGlob,
     Since,
     Until,
     User,
+    Users,
+    damaged_exit,
+    filters,
+    open_catalog,
+    warn,
 )
-from knox_analytics.errors import OutputExistsError, UsageError
-from knox_analytics.questions import Filters
+from knox_analytics.cli.output import check_output
+from knox_analytics.errors import UsageError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -46,6 +51,9 @@ Session = Annotated[int | None, typer.Option(
     show_default=False)]
 Pid = Annotated[int | None, typer.Option(
     "--pid", help="This process and its descendants only.", show_default=False)]
+PlotLimit = Annotated[int, typer.Option(
+    "--limit", help="Draw at most this many processes / accesses / records (the first in "
+    "time); the picture says how many were left out. 0: no limit.")]
 Top = Annotated[int, typer.Option("--top", help="Rows/columns (or colours) shown; the rest "
                                   "is gathered as (other).")]
 
@@ -59,22 +67,25 @@ def _draw(inputs: list[Path] | None, users: str | None, output: Path, force: boo
     with open_catalog(inputs, users) as cat:
         fig: Figure = getattr(plot, picture)(cat, **kwargs)
         plot.save(fig, output, force=force)
+    if getattr(fig, "knox_note", None):
+        warn(f"knox: {fig.knox_note}")
     warn(f"wrote {output}")
+    damaged_exit(cat.damage)
 
 
 def _check_output(output: Path, force: bool) -> None:
-    # Refuse a bad name before decoding anything (save() checks again).
+    # Refuse a bad name or place before decoding anything (save() checks again).
     if output.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UsageError(f"--output {output}: expected a name ending in .png, .svg or .pdf")
-    if output.exists() and not force:
-        raise OutputExistsError(f"{output}: exists (use --force to replace it)")
+    check_output(output, force)
 
 
 @plot_app.command("timeline")
 def timeline(output: Out, inputs: Inputs = None,
              session: Session = None, pid: Pid = None, since: Since = None,
              until: Until = None, user: User = None, command: Command = None,
-             top: Top = 10, force: Force = False, users: Users = None) -> None:
+             top: Top = 10, limit: PlotLimit = 2000, force: Force = False,
+             users: Users = None) -> None:
     """Gantt chart of processes: fork/spawn → exec → exit, coloured by command.
 
     One bar per process instance, ticks at its execs; --since/--until select processes
@@ -82,23 +93,25 @@ def timeline(output: Out, inputs: Inputs = None,
 
     Example: knox plot timeline audit-parquet --session 100012 -o timeline.png
     """
-    f = Filters(since=since, until=until, user=user, command=command)
+    f = filters(since=since, until=until, user=user, command=command)
     _draw(inputs, users, output, force, "timeline", filters=f, session=session, pid=pid,
-          top_commands=top)
+          top_commands=top, limit=limit or None)
 
 
 @plot_app.command("tree")
 def tree(output: Out, inputs: Inputs = None, session: Session = None,
          pid: Pid = None, since: Since = None, until: Until = None, user: User = None,
-         command: Command = None, force: Force = False, users: Users = None) -> None:
+         command: Command = None, limit: PlotLimit = 1000, force: Force = False,
+         users: Users = None) -> None:
     """Process tree of a session (--session) or of a process and its descendants (--pid).
 
     Who started whom, with user, start time and non-zero exit statuses (in red).
 
     Example: knox plot tree /var/audit/current --pid 740 -o tree.svg
     """
-    f = Filters(since=since, until=until, user=user, command=command)
-    _draw(inputs, users, output, force, "tree", filters=f, session=session, pid=pid)
+    f = filters(since=since, until=until, user=user, command=command)
+    _draw(inputs, users, output, force, "tree", filters=f, session=session, pid=pid,
+          limit=limit or None)
 
 
 ERROR_PICTURES = {"heatmap": "errors_heatmap", "time": "failures_over_time",
@@ -122,8 +135,8 @@ def errors(output: Out, inputs: Inputs = None,
     """
     if show not in ERROR_PICTURES:
         raise UsageError(f"--show {show!r}: expected one of {', '.join(ERROR_PICTURES)}")
-    f = Filters(since=since, until=until, user=user, command=command, path=path, classes=classes,
-                events=tuple(event or ()))
+    f = filters(since=since, until=until, user=user, command=command, path=path, classes=classes,
+                event=event)
     _draw(inputs, users, output, force, ERROR_PICTURES[show], filters=f, top=top)
 
 
@@ -136,7 +149,7 @@ def files(output: Out, inputs: Inputs = None, pid: Pid = None,
           command: Command = None, path: PathGlob = None, failed: Failed = False,
           top: Annotated[int, typer.Option("--top", help="Paths (or directories) shown.")
                          ] = 40,
-          force: Force = False, users: Users = None) -> None:
+          limit: PlotLimit = 20000, force: Force = False, users: Users = None) -> None:
     """Files a process and its descendants (--pid) touched over time, failures ringed.
 
     One row per path, one point per access coloured by kind of operation; --show
@@ -144,9 +157,10 @@ def files(output: Out, inputs: Inputs = None, pid: Pid = None,
 
     Example: knox plot files audit-parquet --pid 740 -o files.png
     """
-    f = Filters(since=since, until=until, user=user, command=command, path=path, failed=failed)
+    f = filters(since=since, until=until, user=user, command=command, path=path, failed=failed)
     if show == "timeline":
-        _draw(inputs, users, output, force, "files", filters=f, pid=pid, max_paths=top)
+        _draw(inputs, users, output, force, "files", filters=f, pid=pid, max_paths=top,
+              limit=limit or None)
     elif show == "directories":
         _draw(inputs, users, output, force, "directories", filters=f, pid=pid, top=top)
     else:
@@ -165,22 +179,22 @@ def network(output: Out, inputs: Inputs = None, since: Since = None,
 
     Example: knox plot network audit-parquet --user alice -o network.png
     """
-    f = Filters(since=since, until=until, user=user, command=command, failed=failed)
+    f = filters(since=since, until=until, user=user, command=command, failed=failed)
     _draw(inputs, users, output, force, "connections", filters=f, top=top)
 
 
 @plot_app.command("logins")
 def logins(output: Out, inputs: Inputs = None, since: Since = None,
            until: Until = None, user: User = None, failed: Failed = False,
-           force: Force = False, users: Users = None) -> None:
+           limit: PlotLimit = 20000, force: Force = False, users: Users = None) -> None:
     """Login/logout, su, sudo, ssh and authorisation over time, with outcomes.
 
     One row per operation and user; a green dot per success, a red cross per failure.
 
     Example: knox plot logins /var/audit -o logins.svg
     """
-    f = Filters(since=since, until=until, user=user, failed=failed)
-    _draw(inputs, users, output, force, "logins", filters=f)
+    f = filters(since=since, until=until, user=user, failed=failed)
+    _draw(inputs, users, output, force, "logins", filters=f, limit=limit or None)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,8 @@
 """The question commands: commands, files, errors, tree, network, logins, events, classes.
 
-Each is parse → one :mod:`knox_analytics.questions` call → render; the filters are
-declared once here (:func:`_filters`) and spelled the same on every command.
+Each is parse → one :mod:`knox_analytics.questions` call → render; the options are the
+shared ones of :mod:`knox_analytics.cli.common`, spelled the same on every command.  An
+empty answer says on stderr why nothing matched (:func:`questions.why_empty`).
 """
 
 from __future__ import annotations
@@ -9,58 +10,46 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import pyarrow as pa
 import typer
 
-from knox_analytics.cli.live_commands import Follow, LiveSource, Sudo, live_commands_cli
-from knox_analytics.cli.query import Force, Format, Inputs, Output, Users, emit, open_catalog
-from knox_analytics.errors import UsageError
-from knox_analytics.questions import (
-    Filters,
-    ask,
-    class_list,
-    errors_by,
-    event_list,
-    process_tree,
+from knox_analytics.cli.common import (
+    Classes,
+    Command,
+    Event,
+    Failed,
+    Force,
+    Format,
+    Inputs,
+    Limit,
+    Output,
+    PathGlob,
+    Pid,
+    Since,
+    Tz,
+    Until,
+    User,
+    Users,
+    damaged_exit,
+    emit,
+    filters,
+    open_catalog,
+    warn,
 )
-
-Since = Annotated[str | None, typer.Option(
-    "--since", help="From this time on (ISO 8601, YYYYMMDD[HH[MM[SS]]] or 30m/2h/7d ago; "
-    "UTC). auditreduce -a.", show_default=False)]
-Until = Annotated[str | None, typer.Option(
-    "--until", help="Before this time (same forms). auditreduce -b.", show_default=False)]
-User = Annotated[str | None, typer.Option(
-    "--user", "-u", help="User name or uid (login, effective or real). auditreduce -u/-e/-r.",
-    show_default=False)]
-Pid = Annotated[int | None, typer.Option("--pid", help="Process id.", show_default=False)]
-Command = Annotated[str | None, typer.Option(
-    "--command", "-c", help="Command name or path, glob allowed ('ssh*').",
-    show_default=False)]
-PathGlob = Annotated[str | None, typer.Option(
-    "--path", help="File path, glob allowed ('/etc/*'). auditreduce -o file=.",
-    show_default=False)]
-Failed = Annotated[bool, typer.Option("--failed", help="Failed records only.")]
-Classes = Annotated[str | None, typer.Option(
-    "--class", help="audit_control class expression: 'pc,+fc,-fr' (+ successes, "
-    "- failures). auditreduce -c.", show_default=False)]
-Event = Annotated[list[str] | None, typer.Option(
-    "--event", "-e", help="Event name (execve, AUE_OPEN_R) or number; repeatable or "
-    "comma-separated. auditreduce -m.", show_default=False)]
-Limit = Annotated[int | None, typer.Option("--limit", "-n", help="At most N rows.",
-                                           show_default=False)]
-
-
-def _filters(since: str | None, until: str | None, user: str | None, pid: int | None,
-             command: str | None, path: str | None, failed: bool, classes: str | None,
-             event: list[str] | None) -> Filters:
-    return Filters(since=since, until=until, user=user, pid=pid, command=command,
-                   path=path, failed=failed, classes=classes, events=tuple(event or ()))
+from knox_analytics.cli.live_commands import Follow, LiveSource, Sudo, live_commands_cli
+from knox_analytics.errors import UsageError
+from knox_analytics.questions import Filters
 
 
 def _answer(question: str, inputs: list[Path] | None, users: str | None, f: Filters,
-            limit: int | None, fmt: str, output: Path | None, force: bool) -> None:
+            limit: int | None, fmt: str, output: Path | None, force: bool, tz: str) -> None:
+    from knox_analytics.questions import ask, why_empty
+
     with open_catalog(inputs, users) as cat:
-        emit(ask(cat, question, f, limit=limit), fmt, output, force=force, title=question)
+        table = ask(cat, question, f, limit=limit)
+        if not table.num_rows:
+            warn(f"knox: {why_empty(cat, question, f)}")
+        emit(table, fmt, output, force=force, title=question, tz=tz)
+    damaged_exit(cat.damage)
 
 
 def commands(inputs: Inputs = None, since: Since = None, until: Until = None,
@@ -68,7 +57,8 @@ def commands(inputs: Inputs = None, since: Since = None, until: Until = None,
              path: PathGlob = None, failed: Failed = False, classes: Classes = None,
              event: Event = None, limit: Limit = None, fmt: Format = "table",
              output: Output = None, force: Force = False, users: Users = None,
-             source: LiveSource = None, follow: Follow = None, sudo: Sudo = False) -> None:
+             tz: Tz = "UTC", source: LiveSource = None, follow: Follow = None,
+             sudo: Sudo = False) -> None:
     """Which commands ran: time, pid, parent pid, user, outcome, command line.
 
     With no TRAIL or DATASET, answers live as execs happen: from the audit pipe, from
@@ -76,7 +66,7 @@ def commands(inputs: Inputs = None, since: Since = None, until: Until = None,
 
     Example: knox commands audit-parquet --user alice --since 2026-03-01T09:00
     """
-    f = _filters(since, until, user, pid, command, path, failed, classes, event)
+    f = filters(since, until, user, pid, command, path, failed, classes, event)
     if not inputs:
         live_commands_cli(f, fmt, output, source=source, follow=follow, sudo=sudo,
                           users=users, limit=limit)
@@ -84,20 +74,21 @@ def commands(inputs: Inputs = None, since: Since = None, until: Until = None,
     if source is not None or follow is not None:
         raise UsageError("--source and --follow are for live commands: give no TRAIL or "
                          "DATASET with them")
-    _answer("commands", inputs, users, f, limit, fmt, output, force)
+    _answer("commands", inputs, users, f, limit, fmt, output, force, tz)
 
 
 def files(inputs: Inputs = None, since: Since = None, until: Until = None,
           user: User = None, pid: Pid = None, command: Command = None,
           path: PathGlob = None, failed: Failed = False, classes: Classes = None,
           event: Event = None, limit: Limit = None, fmt: Format = "table",
-          output: Output = None, force: Force = False, users: Users = None) -> None:
+          output: Output = None, force: Force = False, users: Users = None,
+          tz: Tz = "UTC") -> None:
     """Which files processes touched: operation, path(s), open flags, outcome.
 
     Example: knox files audit-parquet --path '/etc/*' --failed
     """
-    f = _filters(since, until, user, pid, command, path, failed, classes, event)
-    _answer("files", inputs, users, f, limit, fmt, output, force)
+    f = filters(since, until, user, pid, command, path, failed, classes, event)
+    _answer("files", inputs, users, f, limit, fmt, output, force, tz)
 
 
 def errors(inputs: Inputs = None,
@@ -107,43 +98,50 @@ def errors(inputs: Inputs = None,
            since: Since = None, until: Until = None, user: User = None, pid: Pid = None,
            command: Command = None, path: PathGlob = None, classes: Classes = None,
            event: Event = None, limit: Limit = None, fmt: Format = "table",
-           output: Output = None, force: Force = False, users: Users = None) -> None:
+           output: Output = None, force: Force = False, users: Users = None,
+           tz: Tz = "UTC") -> None:
     """Where errors came from: every failed record, or a summary --by errno|command|path.
 
     Example: knox errors audit-parquet --by command --since 2h
     """
-    f = _filters(since, until, user, pid, command, path, False, classes, event)
+    from knox_analytics.questions import ask, errors_by, why_empty
+
+    f = filters(since, until, user, pid, command, path, False, classes, event)
     with open_catalog(inputs, users) as cat:
         table = errors_by(cat, by, f) if by else ask(cat, "errors", f, limit=limit)
         if by and limit:
             table = table.slice(0, limit)
-        emit(table, fmt, output, force=force, title=f"errors by {by}" if by else "errors")
+        if not table.num_rows:
+            warn(f"knox: {why_empty(cat, 'errors', f)}")
+        emit(table, fmt, output, force=force, title=f"errors by {by}" if by else "errors",
+             tz=tz)
+    damaged_exit(cat.damage)
 
 
 def network(inputs: Inputs = None, since: Since = None, until: Until = None,
             user: User = None, pid: Pid = None, command: Command = None,
             failed: Failed = False, classes: Classes = None, event: Event = None,
             limit: Limit = None, fmt: Format = "table", output: Output = None,
-            force: Force = False, users: Users = None) -> None:
+            force: Force = False, users: Users = None, tz: Tz = "UTC") -> None:
     """Network activity: connect/bind/accept/send/recv with addresses, ports, outcome.
 
     Example: knox network audit-parquet --command 'curl' --failed
     """
-    f = _filters(since, until, user, pid, command, None, failed, classes, event)
-    _answer("network", inputs, users, f, limit, fmt, output, force)
+    f = filters(since, until, user, pid, command, None, failed, classes, event)
+    _answer("network", inputs, users, f, limit, fmt, output, force, tz)
 
 
 def logins(inputs: Inputs = None, since: Since = None, until: Until = None,
            user: User = None, pid: Pid = None, failed: Failed = False,
            classes: Classes = None, event: Event = None, limit: Limit = None,
            fmt: Format = "table", output: Output = None, force: Force = False,
-           users: Users = None) -> None:
+           users: Users = None, tz: Tz = "UTC") -> None:
     """Logins, logouts, su/sudo, ssh and authorisation (classes lo, aa), with outcome.
 
     Example: knox logins /var/audit --failed
     """
-    f = _filters(since, until, user, pid, None, None, failed, classes, event)
-    _answer("logins", inputs, users, f, limit, fmt, output, force)
+    f = filters(since, until, user, pid, None, None, failed, classes, event)
+    _answer("logins", inputs, users, f, limit, fmt, output, force, tz)
 
 
 def events(inputs: Inputs = None,
@@ -151,17 +149,25 @@ def events(inputs: Inputs = None,
                "--list", help="List the event table (number, name, classes) instead.")
            ] = False,
            since: Since = None, until: Until = None, user: User = None, pid: Pid = None,
-           path: PathGlob = None, failed: Failed = False, classes: Classes = None,
-           event: Event = None, limit: Limit = None, fmt: Format = "table",
-           output: Output = None, force: Force = False, users: Users = None) -> None:
+           path: PathGlob = None, failed: Failed = False,
+           classes: Classes = None, event: Event = None, limit: Limit = None,
+           fmt: Format = "table", output: Output = None, force: Force = False,
+           users: Users = None, tz: Tz = "UTC") -> None:
     """Every record with readable names — or, with --list, the known audit events.
 
     Example: knox events --list --class lo
     """
-    f = _filters(since, until, user, pid, None, path, failed, classes, event)
-    with open_catalog(None if list_ else inputs, users) as cat:
-        table = event_list(cat, f) if list_ else ask(cat, "events", f, limit=limit)
-        emit(table, fmt, output, force=force, title="events")
+    from knox_analytics.questions import event_list
+
+    f = filters(since, until, user, pid, None, path, failed, classes, event)
+    if list_:
+        with open_catalog(None, users) as cat:
+            table = event_list(cat, f)
+            if not table.num_rows:
+                warn("knox: no known event matches --event/--class")
+            emit(table, fmt, output, force=force, title="events", tz=tz)
+        return
+    _answer("events", inputs, users, f, limit, fmt, output, force, tz)
 
 
 def classes_(fmt: Format = "table", output: Output = None, force: Force = False) -> None:
@@ -169,39 +175,53 @@ def classes_(fmt: Format = "table", output: Output = None, force: Force = False)
 
     Example: knox classes
     """
+    from knox_analytics.questions import class_list
+
     with open_catalog(None, None) as cat:
         emit(class_list(cat), fmt, output, force=force, title="audit classes")
 
 
-def tree(pid: Annotated[int | None, typer.Argument(help="Process id.", show_default=False)
-                        ] = None,
-         inputs: Annotated[list[Path] | None, typer.Option(
-             "--input", "-i", help="Dataset or trail (repeatable).", show_default=False)
-         ] = None,
-         command: Command = None, fmt: Format = "table", output: Output = None,
-         force: Force = False, users: Users = None) -> None:
-    """Process tree of a pid (or of every process running --command): ancestors, the
+def tree(inputs: Annotated[list[str] | None, typer.Argument(
+             help="Datasets, trail files or directories of trails (as every command).",
+             show_default=False)] = None,
+         pid: Pid = None, command: Command = None,
+         old_inputs: Annotated[list[Path] | None, typer.Option(
+             "--input", "-i", hidden=True, help="Old spelling of the inputs.")] = None,
+         fmt: Format = "table", output: Output = None, force: Force = False,
+         users: Users = None, tz: Tz = "UTC") -> None:
+    """Process tree of a --pid (or of every process running --command): ancestors, the
     process, its descendants, with command, user, start and exit.
 
-    Example: knox tree 1202 -i audit-parquet
+    Example: knox tree audit-parquet --pid 1202
     """
-    with open_catalog(inputs, users) as cat:
+    from knox_analytics.questions import process_tree
+
+    paths, pid = _tree_inputs(list(inputs or []), pid)
+    paths += [Path(p) for p in old_inputs or []]
+    with open_catalog(paths, users) as cat:
         table = process_tree(cat, pid, command)
-        if fmt == "table" and output is None:
+        if not table.num_rows:
+            warn(f"knox: no process {pid if pid is not None else command!r} in the input")
+        elif fmt == "table" and output is None:
             draw_tree(table)
         else:
-            emit(table, fmt, output, force=force)
+            emit(table, fmt, output, force=force, tz=tz)
+    damaged_exit(cat.damage)
 
 
-def draw_tree(table: pa.Table) -> None:
+def _tree_inputs(given: list[str], pid: int | None) -> tuple[list[Path], int | None]:
+    """`knox tree 1202 -i DS` (the old form: a leading number that is no file) still works."""
+    if given and pid is None and given[0].isdigit() and not Path(given[0]).exists():
+        return [Path(p) for p in given[1:]], int(given[0])
+    return [Path(p) for p in given], pid
+
+
+def draw_tree(table: Any) -> None:
     """Draw process_tree rows as a rich tree per root instance."""
     from rich.console import Console
     from rich.tree import Tree
 
     rows = table.to_pylist()
-    if not rows:
-        typer.echo("no such process", err=True)
-        return
     console = Console()
     for root in dict.fromkeys(r["root"] for r in rows):
         mine = {r["instance"]: r for r in rows if r["root"] == root}
@@ -216,12 +236,14 @@ def _subtree(node: Any, instance: str, rows: dict[str, dict], root: str) -> Any:
     return node
 
 
-def _label(r: dict, root: str) -> str:
+def _label(r: dict, root: str) -> Any:
+    from rich.text import Text
+
     start = r["start_time"].strftime("%H:%M:%S.%f")[:-3] if r["start_time"] else "?"
     end = f", exit {r['exit_status']}" if r["exit_time"] else ""
-    mark = "[bold]" if r["instance"] == root else ""
-    close = "[/bold]" if mark else ""
-    return f"{mark}{r['pid']} {r['command'] or '?'}{close} ({r['user'] or '?'}, {start}{end})"
+    label = Text(f"{r['pid']} {r['command'] or '?'}",
+                 style="bold" if r["instance"] == root else "")
+    return label + Text(f" ({r['user'] or '?'}, {start} UTC{end})")
 
 
 def register(app: typer.Typer) -> None:

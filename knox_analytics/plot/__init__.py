@@ -38,28 +38,58 @@ __all__ = ["FORMATS", "connections", "data", "directories", "draw", "errors_heat
 #: Picture formats ``save`` writes (by file suffix).
 FORMATS = (".png", ".svg", ".pdf")
 
+#: What a picture draws at most by default (``limit=``, ``knox plot --limit``): beyond a
+#: few thousand bars or points a picture is unreadable and slow to draw (a 300 MB trail
+#: holds 400 k processes).  The first rows in time are drawn and the picture says how
+#: many were left out; ``limit=None`` draws everything.
+LIMITS = {"timeline": 2_000, "tree": 1_000, "files": 20_000, "logins": 20_000}
+
+
+def _noted(fig: Figure, table: object, what: str, narrow: str) -> Figure:
+    """Say on the picture (and in ``fig.knox_note``) what the limit left out."""
+    gone = data.left_out(table)  # type: ignore[arg-type]
+    fig.knox_note = None  # type: ignore[attr-defined]
+    if gone:
+        shown, total = gone
+        note = (f"showing the first {shown:,} of {total:,} {what}; narrow with {narrow} "
+                "or raise --limit")
+        fig.knox_note = note  # type: ignore[attr-defined]
+        ax = fig.axes[0]  # under the title, where it is read first
+        ax.set_title(f"{ax.get_title()}\n{note}", fontsize="medium")
+    return fig
+
+
+_NARROW = "--session, --pid, --since/--until or --user"
+
 
 def timeline(cat: Catalog, filters: Filters = Filters(), *, session: int | None = None,
-             pid: int | None = None, top_commands: int = 10) -> Figure:
-    """Gantt chart of process instances (fork → exec → exit), coloured by command."""
-    return draw.timeline_figure(data.timeline_data(cat, filters, session=session, pid=pid),
-                                top_commands=top_commands, title=_title(
-                                    "process timeline", session, pid))
+             pid: int | None = None, top_commands: int = 10,
+             limit: int | None = LIMITS["timeline"]) -> Figure:
+    """Gantt chart of process instances (fork → exec → exit), coloured by command; at
+    most ``limit`` processes (the first by start time)."""
+    table = data.timeline_data(cat, filters, session=session, pid=pid, limit=limit)
+    fig = draw.timeline_figure(table, top_commands=top_commands,
+                               title=_title("process timeline", session, pid))
+    return _noted(fig, table, "processes", _NARROW)
 
 
 def tree(cat: Catalog, filters: Filters = Filters(), *, session: int | None = None,
-         pid: int | None = None) -> Figure:
-    """The process tree of a session (or of ``pid`` and its descendants)."""
-    return draw.tree_figure(data.tree_data(cat, filters, session=session, pid=pid),
-                            title=_title("process tree", session, pid))
+         pid: int | None = None, limit: int | None = LIMITS["tree"]) -> Figure:
+    """The process tree of a session (or of ``pid`` and its descendants); at most
+    ``limit`` processes."""
+    table = data.tree_data(cat, filters, session=session, pid=pid, limit=limit)
+    fig = draw.tree_figure(table, title=_title("process tree", session, pid))
+    return _noted(fig, table, "processes", _NARROW)
 
 
 def files(cat: Catalog, filters: Filters = Filters(), *, pid: int | None = None,
-          max_paths: int = 40) -> Figure:
-    """Every file ``pid`` and its descendants touched over time, failures ringed."""
+          max_paths: int = 40, limit: int | None = LIMITS["files"]) -> Figure:
+    """Every file ``pid`` and its descendants touched over time, failures ringed; at
+    most ``limit`` accesses (the first in time)."""
     scope = f" of pid {pid} and descendants" if pid is not None else ""
-    return draw.file_figure(data.file_data(cat, filters, pid=pid, max_paths=max_paths),
-                            title=f"file access{scope} (top {max_paths} paths)")
+    table = data.file_data(cat, filters, pid=pid, max_paths=max_paths, limit=limit)
+    fig = draw.file_figure(table, title=f"file access{scope} (top {max_paths} paths)")
+    return _noted(fig, table, "file accesses", "--pid, --path, --since/--until or --user")
 
 
 def directories(cat: Catalog, filters: Filters = Filters(), *, pid: int | None = None,
@@ -91,9 +121,13 @@ def connections(cat: Catalog, filters: Filters = Filters(), *, top: int = 12) ->
     return draw.connections_figure(data.connection_data(cat, filters), top=top)
 
 
-def logins(cat: Catalog, filters: Filters = Filters()) -> Figure:
-    """Login/logout, su, sudo, ssh and authorisation over time, with outcomes."""
-    return draw.logins_figure(data.login_data(cat, filters))
+def logins(cat: Catalog, filters: Filters = Filters(), *,
+           limit: int | None = LIMITS["logins"]) -> Figure:
+    """Login/logout, su, sudo, ssh and authorisation over time, with outcomes; at most
+    ``limit`` records."""
+    table = data.login_data(cat, filters, limit=limit)
+    return _noted(draw.logins_figure(table), table, "login records",
+                  "--since/--until, --user or --failed")
 
 
 def save(fig: Figure, path: str | Path, *, force: bool = False, dpi: int = 100) -> Path:

@@ -43,17 +43,34 @@ LEFT JOIN (SELECT instance, max(time) AS last_time FROM process_events GROUP BY 
 
 
 def select(cat: Catalog, relation: str, filters: Filters = Filters(), *,
-           where: str = "TRUE", params: Sequence[Any] = (), order: str = "time") -> pa.Table:
+           where: str = "TRUE", params: Sequence[Any] = (), order: str = "time",
+           limit: int | None = None) -> pa.Table:
     """Rows of ``relation`` (a view name or a SELECT) that pass ``filters`` and ``where``.
 
     The filters are the question commands' (:class:`~knox_analytics.questions.Filters`),
     so ``--user``/``--since``/… mean the same in ``knox plot`` as in ``knox commands``.
+    ``limit`` keeps the first rows only; how many there were is in the schema metadata
+    (:func:`left_out` reads it), so a picture can say what it does not show.
     """
     source = relation if relation.isidentifier() else f"({relation})"
     columns = set(cat.sql(f"SELECT * FROM {source} AS r LIMIT 0").columns)
     clause, values = filters.where(columns, relation if relation.isidentifier() else "plot")
-    return cat.query(f"SELECT * FROM {source} AS r WHERE ({clause}) AND ({where}) "
-                     f"ORDER BY {order}", [*values, *params])
+    body = f"FROM {source} AS r WHERE ({clause}) AND ({where})"
+    if limit is None:
+        return cat.query(f"SELECT * {body} ORDER BY {order}", [*values, *params])
+    table = cat.query(f"SELECT * {body} ORDER BY {order} LIMIT {int(limit)}",
+                      [*values, *params])
+    if table.num_rows < limit:
+        return table
+    total = cat.sql(f"SELECT count(*) {body}", [*values, *params]).fetchall()[0][0]
+    return table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                          b"knox.total": str(total).encode()})
+
+
+def left_out(table: pa.Table) -> tuple[int, int] | None:
+    """(shown, total) when :func:`select` left rows out, else None."""
+    total = int((table.schema.metadata or {}).get(b"knox.total", b"0"))
+    return (table.num_rows, total) if total > table.num_rows else None
 
 
 def sessions(cat: Catalog) -> pa.Table:
@@ -70,7 +87,7 @@ def sessions(cat: Catalog) -> pa.Table:
 
 # -- processes ----------------------------------------------------------------------------
 def timeline_data(cat: Catalog, filters: Filters = Filters(), *, session: int | None = None,
-                  pid: int | None = None) -> pa.Table:
+                  pid: int | None = None, limit: int | None = None) -> pa.Table:
     """Process instances to draw as bars: start → end, successful exec times, command.
 
     ``session`` keeps one audit session (sid); ``pid`` keeps that process with its
@@ -78,20 +95,23 @@ def timeline_data(cat: Catalog, filters: Filters = Filters(), *, session: int | 
     """
     where, params = _scope(cat, session, pid)
     return select(cat, _PROCESSES, filters, where=where, params=params,
-                  order="start_time, instance")
+                  order="start_time, instance", limit=limit)
 
 
 def tree_data(cat: Catalog, filters: Filters = Filters(), *, session: int | None = None,
-              pid: int | None = None) -> pa.Table:
+              pid: int | None = None, limit: int | None = None) -> pa.Table:
     """Process instances laid out as an indented tree: ``depth`` (x) and ``row`` (y).
 
     A node's ``parent_instance`` is kept only when the parent is drawn too (the others
     are roots).  Children follow their parent, by start time, as ``pstree`` prints them.
     """
-    table = timeline_data(cat, filters, session=session, pid=pid)
+    table = timeline_data(cat, filters, session=session, pid=pid, limit=limit)
     rows = table.select(["instance", "parent_instance", "pid", "ppid", "command", "user",
                          "start_time", "end", "exited", "exit_status"]).to_pylist()
-    return pa.Table.from_pylist(layout_tree(rows)) if rows else _empty_tree()
+    if not rows:
+        return _empty_tree()
+    tree = pa.Table.from_pylist(layout_tree(rows))
+    return tree.replace_schema_metadata(table.schema.metadata)
 
 
 def layout_tree(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -141,13 +161,14 @@ def subtree(cat: Catalog, pid: int) -> list[str]:
 
 # -- files --------------------------------------------------------------------------------
 def file_data(cat: Catalog, filters: Filters = Filters(), *, pid: int | None = None,
-              max_paths: int = 40) -> pa.Table:
+              max_paths: int = 40, limit: int | None = None) -> pa.Table:
     """File accesses of ``pid`` and its descendants (or of everything the filters keep),
     on the ``max_paths`` most-touched paths, with a coarse ``kind`` of operation
     (read, write, create, delete, rename, attributes, other) for colouring."""
     where, params = _scope(cat, None, pid)
     table = select(cat, "file_access", filters, where=f"path IS NOT NULL AND {where}",
-                   params=params, order='time, "offset"')
+                   params=params, order='time, "offset"', limit=limit)
+    metadata = table.schema.metadata
     table = table.select(["time", "pid", "instance", "command", "operation", "open_flags",
                           "path", "path2", "success", "errno_name"])
     keep = [p for p, _ in Counter(table.column("path").to_pylist()).most_common(max_paths)]
@@ -156,7 +177,8 @@ def file_data(cat: Catalog, filters: Filters = Filters(), *, pid: int | None = N
     kinds = [operation_kind(o, f) for o, f in zip(table.column("operation").to_pylist(),
                                                   table.column("open_flags").to_pylist(),
                                                   strict=True)]
-    return table.append_column("kind", pa.array(kinds, pa.string()))
+    table = table.append_column("kind", pa.array(kinds, pa.string()))
+    return table.replace_schema_metadata(metadata)
 
 
 #: Operation (file_access.operation, AUE_ name in lower case) → kind, for the non-opens.
@@ -270,11 +292,12 @@ def _destination(family: str | None, addr: str | None, port: int | None,
     return f"{host}:{port}" if port is not None else host
 
 
-def login_data(cat: Catalog, filters: Filters = Filters()) -> pa.Table:
+def login_data(cat: Catalog, filters: Filters = Filters(), *, limit: int | None = None
+               ) -> pa.Table:
     """Login/logout, su, sudo, ssh and authorisation records: time, user, operation,
     success, text (the first text token, e.g. sudo's command line)."""
-    table = select(cat, "logins", filters, order='time, "offset"')
-    return pa.table({"time": table.column("time"),
+    table = select(cat, "logins", filters, order='time, "offset"', limit=limit)
+    return pa.table(metadata=table.schema.metadata, data={"time": table.column("time"),
                      "user": _named(table.column("user").to_pylist()),
                      "operation": table.column("operation"),
                      "success": table.column("success"),

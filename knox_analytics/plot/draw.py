@@ -125,8 +125,12 @@ def _exec_ticks(ax: Any, exec_times: list[list[Any] | None]) -> None:
 
 
 def _row_labels(ax: Any, labels: list[str], limit: int = 120) -> None:
-    ax.set_yticks(range(len(labels)), labels if len(labels) <= limit else [""] * len(labels),
-                  fontsize="x-small")
+    # Past `limit` rows the labels cannot be read, and a tick per row costs seconds of
+    # matplotlib layout (2,000 rows: 7 s): no ticks then, the rows speak for themselves.
+    if len(labels) <= limit:
+        ax.set_yticks(range(len(labels)), labels, fontsize="x-small")
+    else:
+        ax.set_yticks([])
     ax.set_ylim(len(labels) - 0.5, -0.5)  # first row on top
 
 
@@ -316,6 +320,14 @@ def failing_paths_figure(table: Any, *, title: str | None = None) -> Figure:
 
 
 # -- logins ---------------------------------------------------------------------------------
+def _mark_size(points: int) -> tuple[float, float]:
+    """Marker area and opacity for ``points`` marks: large and solid for a few, small and
+    translucent for thousands."""
+    if points <= 200:
+        return 40.0, 1.0
+    return max(4.0, 40.0 * (200 / points) ** 0.5), max(0.25, (200 / points) ** 0.25)
+
+
 def logins_figure(table: Any, *, title: str | None = None) -> Figure:
     """Login/logout, su, sudo, ssh and authorisation over time: one row per (operation,
     user), a green dot per success and a red cross per failure."""
@@ -329,8 +341,19 @@ def logins_figure(table: Any, *, title: str | None = None) -> Figure:
     x = _times(t.column("time"))
     ok = np.array([s is not False for s in t.column("success").to_pylist()])
     fig, ax = new_figure(11, 1.5 + 0.3 * len(order))
-    ax.scatter(x[ok], y[ok], marker="o", s=30, color=SUCCEEDED, label="succeeded", zorder=3)
-    ax.scatter(x[~ok], y[~ok], marker="X", s=50, color=FAILED, label="failed", zorder=3)
+    # Many marks on one row hide each other: shrink and thin them as they grow, and draw
+    # the failures under the successes, so an 80 % success row does not look all red.
+    size, alpha = _mark_size(len(x))
+    ax.scatter(x[~ok], y[~ok] - 0.15, marker="x", s=size, color=FAILED, alpha=alpha,
+               label="failed", zorder=2)
+    ax.scatter(x[ok], y[ok] + 0.15, marker="o", s=size, color=SUCCEEDED, alpha=alpha,
+               label="succeeded", zorder=3)
+    rates = {k: (0, 0) for k in order}
+    for k, good in zip(keys, ok, strict=True):
+        n, g = rates[k]
+        rates[k] = (n + 1, g + int(good))
+    order = {f"{k} ({g * 100 // n} % ok of {n})": i for k, i in order.items()
+             for n, g in [rates[k]]}
     _row_labels(ax, list(order))
     ax.grid(axis="y", color="#eeeeee")
     _time_axis(ax)

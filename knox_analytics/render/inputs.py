@@ -1,8 +1,10 @@
 """Where ``knox print`` gets its tables: trail files, stdin, or a converted Parquet dataset.
 
-The one module of the render package that opens files: trails go through
+The one module of the render package that opens files.  What an input is comes from
+:func:`knox_analytics.inputs.discover`, the rule every command shares (a directory of
+trails: its trails, a README beside them skipped and listed).  Trails go through
 :func:`knox_analytics.bsm.reader.read_trail` (chunked, decompressing, stdin-aware); a
-directory or ``.parquet`` file is read back with pyarrow and put in trail order
+dataset or ``.parquet`` file is read back with pyarrow and put in trail order
 (``source``, ``offset``), so a converted dataset prints exactly like its trails.
 
 Example::
@@ -23,7 +25,8 @@ import pyarrow.dataset as ds
 
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.bsm.reader import TrailInput, read_trail
-from knox_analytics.errors import InputError
+from knox_analytics.errors import InputError, NotBSMError
+from knox_analytics.inputs import Input, discover, skip_or_raise
 from knox_analytics.schema import SCHEMA
 
 #: Bytes read from stdin at a time: small, so output starts while input still arrives.
@@ -41,12 +44,21 @@ def iter_parquet(path: Path) -> Iterator[pa.Table]:
     files = [path] if path.is_file() else sorted(
         p for p in path.rglob("*.parquet") if not p.name.startswith("."))
     if not files:
-        raise InputError(f"{path}: no Parquet files found (expected a knox dataset)")
+        return  # a dataset without records yet (an empty trail converts to none)
     try:
-        table = ds.dataset([str(f) for f in files], format="parquet").to_table(
-            columns=SCHEMA.names)
+        dataset = ds.dataset([str(f) for f in files], format="parquet")
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"{path}: cannot read as a knox Parquet dataset ({exc})") from exc
+        raise InputError(f"{path}: cannot read as Parquet ({_first_line(exc)})") from None
+    missing = [n for n in SCHEMA.names if n not in dataset.schema.names]
+    if missing:
+        raise InputError(f"{path}: not knox records (no column {missing[0]!r}): knox print "
+                         "reads trails and datasets written by knox convert; an export of "
+                         "a question (knox events -f parquet) holds only its columns")
+    try:
+        table = dataset.to_table(columns=SCHEMA.names)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{path}: cannot read as a knox Parquet dataset "
+                         f"({_first_line(exc)})") from None
     table = table.cast(SCHEMA)
     order = pa.compute.sort_indices(
         pa.table({"s": table.column("source").cast(pa.string()),
@@ -72,13 +84,25 @@ def iter_trail(name: str, on_damage: Callable[[Damage], None],
 
 
 def iter_inputs(names: list[str], on_damage: Callable[[Damage], None],
-                stdin: BinaryIO | None = None) -> Iterator[pa.Table]:
-    """Tables of every input in order; no names means stdin (like praudit)."""
-    for name in names or ["-"]:
-        path = Path(name)
-        if name != "-" and not path.exists():
-            raise InputError(f"{name}: no such file or directory")
-        if name != "-" and is_parquet_input(path):
-            yield from iter_parquet(path)
+                stdin: BinaryIO | None = None,
+                skipped: list[tuple[str, str]] | None = None) -> Iterator[pa.Table]:
+    """Tables of every input in order; no names means stdin (like praudit).  Files found
+    in a directory that are not trails are appended to ``skipped``, not an error."""
+    skipped = [] if skipped is None else skipped
+    for item in discover(names or ["-"]).items:
+        if item.kind in ("dataset", "parquet"):
+            yield from iter_parquet(Path(item.path))
         else:
-            yield from iter_trail(name, on_damage, stdin)
+            yield from _iter_found(item, on_damage, stdin, skipped)
+
+
+def _iter_found(item: Input, on_damage: Callable[[Damage], None], stdin: BinaryIO | None,
+                skipped: list[tuple[str, str]]) -> Iterator[pa.Table]:
+    try:
+        yield from iter_trail(item.path, on_damage, stdin)
+    except NotBSMError as exc:
+        skip_or_raise(exc, item, skipped)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

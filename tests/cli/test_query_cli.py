@@ -130,6 +130,14 @@ def test_every_command_help_ends_with_an_example(app: typer.Typer) -> None:
 
 
 def test_shell_runs_statements(app: typer.Typer) -> None:
+    """A statement over two lines runs once it ends with ';', and prints its table: one
+    column n, one row holding the truth sidecar's 644 execs, nothing else."""
     result = CliRunner().invoke(app, ["shell", TRAIL],
                                 input="SELECT count(*) AS n\nFROM commands;\n.quit\n")
-    assert result.exit_code == 0 and "644" in result.stdout
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    rule = next(i for i, line in enumerate(lines) if set(line.strip()) == {"─"})
+    # the prompts ("knox> ", "  ... ") share the header's line: the header is its last word
+    assert lines[rule - 1].split()[-1] == "n" and lines[rule + 1].strip() == "644", lines
+    assert lines[rule + 2:] == ["knox> "], lines  # nothing else, then the next prompt
+    assert "1 row" in result.stderr

@@ -8,6 +8,7 @@ sample_trails/README.md), which their first cell names.  Needs the ``notebooks``
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from knoxtest import ROOT
@@ -65,3 +66,36 @@ def test_notebook_runs_top_to_bottom(name: str) -> None:
         assert not errors, (cell.source[:80], errors)
         if cell.source.strip().splitlines()[-1].startswith("plot."):  # a picture, inline PNG
             assert any("image/png" in o.get("data", {}) for o in cell.outputs), cell.source
+
+
+#: Every trail of tests/data (macOS, FreeBSD, OpenBSM vectors, synthetic): "change the one
+#: line DATA" must work on any of them (issue 14: 02 and 04 raised IndexError on the
+#: macOS and FreeBSD trails).
+ALL_TRAILS = sorted((ROOT / "tests" / "data" / "trails").glob("*.bsm"))
+
+
+def run_with(name: str, data: Path) -> object:
+    """Execute notebook ``name`` with its first cell's DATA pointing at ``data``."""
+    nb = read(name)
+    first = code_cells(nb)[0]
+    first.source = re.sub(r'^DATA = ".*"$', f"DATA = {str(data)!r}", first.source,
+                          flags=re.MULTILINE)
+    assert str(data) in first.source
+    nbclient.NotebookClient(nb, timeout=180, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    return nb
+
+
+@pytest.mark.parametrize("trail", ALL_TRAILS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("name", EXPECTED)
+def test_notebook_runs_on_every_trail(name: str, trail: Path) -> None:
+    nb = run_with(name, trail)
+    for cell in code_cells(nb):
+        assert not [o for o in cell.outputs if o.output_type == "error"], cell.source[:80]
+
+
+def test_quickstart_leaves_no_temporary_dataset(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the kernel's tempfile looks here
+    run_with("01-quickstart.ipynb", ROOT / "sample_trails" / "generated-workday.bsm")
+    assert list(tmp_path.glob("knox-*")) == []

@@ -241,9 +241,42 @@ def test_logins_one_point_per_record_failures_crossed(cat: Catalog) -> None:
     failed = scalar(cat, "SELECT count(*) FROM logins WHERE NOT success")
     assert points(ax, "succeeded") + points(ax, "failed") == total == 50
     assert points(ax, "failed") == failed == 15
-    keys = cat.query("SELECT DISTINCT operation || ' · ' || \"user\" AS k FROM logins "
-                     "ORDER BY k").column("k").to_pylist()
-    assert [t.get_text() for t in ax.get_yticklabels()] == keys
+    rows = cat.query("SELECT operation || ' · ' || \"user\" AS k, count(*) AS n, "
+                     "count(*) FILTER (WHERE success) AS ok FROM logins GROUP BY 1 "
+                     "ORDER BY k").to_pylist()
+    want = [f"{r['k']} ({r['ok'] * 100 // r['n']} % ok of {r['n']})" for r in rows]
+    assert [t.get_text() for t in ax.get_yticklabels()] == want  # each row's success rate
+
+
+def test_many_logins_do_not_bury_successes_under_failures() -> None:
+    size, alpha = draw._mark_size(20_000)
+    assert size < 10 and alpha < 0.5 and draw._mark_size(50) == (40.0, 1.0)
+
+
+def test_pictures_have_a_limit_and_say_what_they_left_out(cat: Catalog) -> None:
+    total = scalar(cat, "SELECT count(*) FROM processes")
+    fig = plot.timeline(cat, limit=5)
+    assert len(data.timeline_data(cat, limit=5)) == 5
+    assert fig.knox_note == (f"showing the first 5 of {total:,} processes; narrow with "
+                             "--session, --pid, --since/--until or --user or raise --limit")
+    assert fig.axes[0].get_title().endswith("\n" + fig.knox_note)
+    assert plot.timeline(cat, session=None, limit=None).knox_note is None
+    assert plot.logins(cat, limit=3).knox_note.startswith("showing the first 3 of 50 login")
+    assert plot.LIMITS["timeline"] == 2000
+
+
+def test_plot_cli_says_what_it_left_out(tmp_path: Path) -> None:
+    import typer as _typer
+
+    from knox_analytics.cli import plot as plot_cli
+
+    app = _typer.Typer()
+    plot_cli.register(app)
+    out = tmp_path / "t.png"
+    result = CliRunner().invoke(app, ["plot", "timeline", str(TRAIL), "--limit", "4", "-o",
+                                      str(out)])
+    assert result.exit_code == 0, result.output
+    assert "knox: showing the first 4 of" in result.stderr and out.is_file()
 
 
 # -- inputs, empty pictures, files ----------------------------------------------------------

@@ -1,0 +1,194 @@
+"""What the command line's inputs are: one discovery rule for every command.
+
+``knox convert``, ``print``, ``summary``, ``plot`` and the question commands all take the
+same inputs — trail files (compressed too), directories of trails (a copy of
+``/var/audit``), knox datasets, Parquet files and ``-`` for stdin — and read them through
+:func:`discover`, so a directory means the same thing to every command:
+
+- its files, sorted by name; hidden files, sub-directories and auditd's configuration
+  files are left out; ``current`` (a link to a trail also listed under its own name) is
+  read once;
+- a file *found* in a directory that is not a trail (a README, a checksum list) is skipped
+  and listed (:attr:`Inputs.skipped`); a file *named* on the command line that is not a
+  trail is an error;
+- a directory that cannot be read, or a missing path, is one :class:`InputError` line.
+
+    >>> found = discover(["/var/audit"])                    # doctest: +SKIP
+    >>> [i.path for i in found.trails], found.skipped
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from knox_analytics.errors import InputError, NotBSMError
+
+STDIN = "-"
+#: auditd's own files that live beside the trails in /var/audit.
+NOT_TRAILS = frozenset({"audit_control", "audit_user", "audit_class", "audit_event",
+                        "audit_warn"})
+#: Bytes a found file is decoded from to tell a trail from a README (records are small;
+#: a trail holds several in its first 256 KiB).
+SNIFF_BYTES = 256 << 10
+NOT_A_TRAIL = "not a BSM trail"
+
+Kind = Literal["trail", "dataset", "parquet", "stdin"]
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input: its path (``-`` for stdin), what it is, and whether it was *found* in a
+    directory (then a non-trail is skipped) rather than named."""
+
+    path: str
+    kind: Kind
+    found: bool = False
+
+
+@dataclass
+class Inputs:
+    """The result of :func:`discover`: inputs in command-line order, and what was skipped
+    (``(path, reason)``)."""
+
+    items: list[Input] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def of(self, *kinds: Kind) -> list[Input]:
+        return [i for i in self.items if i.kind in kinds]
+
+    @property
+    def trails(self) -> list[Input]:
+        return self.of("trail", "stdin")
+
+    @property
+    def datasets(self) -> list[Input]:
+        return self.of("dataset")
+
+
+def discover(paths: list[str] | list[Path] | tuple[str | Path, ...], *,
+             sniff: bool = False) -> Inputs:
+    """Classify ``paths`` (see the module text).  ``sniff``: decode the start of each file
+    found in a directory and skip those that are not trails now, for readers that
+    cannot skip them later (the catalog); without it the caller skips a found file on
+    :class:`NotBSMError` (see :func:`skip_or_raise`)."""
+    out = Inputs()
+    seen: set[str] = set()
+    for given in paths:
+        name = os.fspath(given)
+        if name == STDIN:
+            out.items.append(Input(STDIN, "stdin"))
+            continue
+        path = Path(name)
+        _check_readable(path)
+        if (root := _dataset_root(path)) is not None:
+            out.items.append(Input(str(root), "dataset"))
+        elif path.is_dir() and next(path.glob("*.parquet"), None) is not None:
+            out.items.append(Input(name, "parquet"))  # Parquet files, not a knox dataset
+        elif path.is_dir():
+            _add_directory(path, out, seen, sniff)
+        elif path.suffix == ".parquet":
+            out.items.append(Input(name, "parquet"))
+        else:
+            out.items.append(Input(name, "trail"))
+    return out
+
+
+def _dataset_root(path: Path) -> Path | None:
+    from knox_analytics.store import dataset_root
+
+    return dataset_root(path)
+
+
+def _add_directory(directory: Path, out: Inputs, seen: set[str], sniff: bool) -> None:
+    for child in _listing(directory):
+        if child.name.startswith(".") or child.name in NOT_TRAILS or child.is_dir():
+            continue
+        real = os.path.realpath(child)
+        if real in seen:
+            continue
+        seen.add(real)
+        if not os.access(child, os.R_OK):
+            raise InputError(f"{child}: permission denied (audit trails are usually "
+                             "readable by root only: run with sudo, or copy the trail)")
+        if sniff and not is_trail(child):
+            out.skipped.append((str(child), NOT_A_TRAIL))
+            continue
+        out.items.append(Input(str(child), "trail", found=True))
+
+
+def _listing(directory: Path) -> list[Path]:
+    try:
+        return sorted(directory.iterdir())
+    except PermissionError:
+        raise InputError(f"{directory}: permission denied (cannot list the directory; "
+                         "/var/audit is usually readable by root only: run with sudo, "
+                         "or copy it)") from None
+    except OSError as exc:
+        raise InputError(f"{directory}: cannot list ({exc.strerror or exc})") from None
+
+
+def _check_readable(path: Path) -> None:
+    """A missing path, or one inside a directory the user cannot enter, is one line."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file or directory") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied (a directory on the way cannot be "
+                         "entered: run with sudo, or copy the trail)") from None
+    except OSError as exc:
+        raise InputError(f"{path}: {exc.strerror or exc}") from None
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: permission denied (audit trails are usually readable "
+                         "by root only: run with sudo, or copy the trail)")
+
+
+def is_trail(path: str | Path) -> bool:
+    """Whether the start of ``path`` (decompressed) holds a BSM record: the decoder's own
+    rule for "not a trail", applied to the first :data:`SNIFF_BYTES`."""
+    from knox_analytics.bsm.decode import decode_bytes
+    from knox_analytics.bsm.reader import open_trail
+
+    trail = open_trail(path)
+    try:
+        head = trail.stream.read(SNIFF_BYTES)
+    except OSError:
+        return False  # a .gz that is not one: the reader will say so if it is named
+    finally:
+        trail.stream.close()
+    try:
+        decode_bytes(head, str(path), final=True)
+    except NotBSMError:
+        return False
+    return True
+
+
+def skip_or_raise(error: NotBSMError, item: Input, skipped: list[tuple[str, str]]) -> None:
+    """A named input that is not a trail is an error; one found in a directory (a README
+    beside the trails) is skipped and listed."""
+    if not item.found:
+        raise error
+    skipped.append((item.path, NOT_A_TRAIL))
+
+
+def has_records(dataset: str | Path) -> bool:
+    """Whether a dataset holds any committed part (an empty trail converts to none)."""
+    from knox_analytics.store import PART_GLOB
+
+    return next(Path(dataset).glob(PART_GLOB), None) is not None
+
+
+def expand(paths: list[str]) -> list[tuple[str, bool]]:
+    """``(path, found)`` for every file to read, datasets left as they are: the converter's
+    view (it decides itself what a found non-trail means).  A dataset or Parquet file is
+    not a trail: one line saying so."""
+    out = []
+    for item in discover(paths).items:
+        if item.kind in ("dataset", "parquet"):
+            raise InputError(f"{item.path}: is a knox dataset / Parquet file, not a trail "
+                             "(knox convert reads trails; query the dataset directly)")
+        out.append((item.path, item.found))
+    return out

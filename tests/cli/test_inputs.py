@@ -1,0 +1,60 @@
+"""The one input discovery every command uses (knox_analytics/inputs.py).
+
+Fixture: a copy of ``tests/data/trails/synthetic-workload.bsm`` laid out as a
+``/var/audit`` directory would be (provenance in tests/data/trails/README.md).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import pytest
+from knoxtest import WORKLOAD
+
+from knox_analytics.convert import convert
+from knox_analytics.errors import InputError
+from knox_analytics.inputs import discover, expand, has_records, is_trail
+
+
+@pytest.fixture
+def var_audit(tmp_path: Path) -> Path:
+    d = tmp_path / "audit"
+    d.mkdir()
+    (d / "20260301090000.20260301091715").write_bytes(WORKLOAD.read_bytes())
+    (d / "20260302090000.not_terminated").write_bytes(gzip.compress(WORKLOAD.read_bytes()))
+    os.symlink("20260302090000.not_terminated", d / "current")
+    (d / "audit_control").write_text("dir:/var/audit\n")
+    (d / ".hidden").write_text("x")
+    (d / "README.md").write_text("# trails of my Mac\n")
+    (d / "sub").mkdir()
+    return d
+
+
+def test_a_directory_is_its_trails_once_each(var_audit: Path) -> None:
+    found = discover([str(var_audit)])
+    names = [Path(i.path).name for i in found.items]
+    assert names == ["20260301090000.20260301091715", "20260302090000.not_terminated",
+                     "README.md"]  # current read once (its target); config, hidden, dirs out
+    assert all(i.found and i.kind == "trail" for i in found.items)
+
+
+def test_sniffing_skips_the_readme_and_says_so(var_audit: Path) -> None:
+    found = discover([str(var_audit)], sniff=True)
+    assert [Path(i.path).name for i in found.trails] == [
+        "20260301090000.20260301091715", "20260302090000.not_terminated"]
+    assert found.skipped == [(str(var_audit / "README.md"), "not a BSM trail")]
+    assert is_trail(var_audit / "20260302090000.not_terminated")  # compressed: by content
+
+
+def test_named_files_datasets_and_stdin(var_audit: Path, tmp_path: Path) -> None:
+    convert([str(WORKLOAD)], tmp_path / "ds")
+    found = discover(["-", str(tmp_path / "ds"), str(var_audit / "README.md")], sniff=True)
+    assert [i.kind for i in found.items] == ["stdin", "dataset", "trail"]
+    assert not found.items[2].found  # named: the reader will say it is not a trail
+    assert has_records(tmp_path / "ds")
+    with pytest.raises(InputError, match="no such file or directory"):
+        discover([str(tmp_path / "nothing")])
+    with pytest.raises(InputError, match="is a knox dataset"):
+        expand([str(tmp_path / "ds")])

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -16,3 +17,20 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+@pytest.fixture(params=["vectorized", "reference"])
+def decoder(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``decoder(data, source)`` -> DecodeResult, once with the vectorized decoder (the
+    product) and once with the per-record oracle: a test that takes it holds for both."""
+    from knox_analytics.bsm.decode import decode_bytes
+    from knox_analytics.bsm.reference import decode_reference
+    from knox_analytics.bsm.tables import load_tables
+
+    tables = load_tables("builtin")
+    impl = decode_bytes if request.param == "vectorized" else decode_reference
+
+    def decode(data: bytes, source: str = "<bytes>") -> Any:
+        return impl(data, source, tables=tables)
+
+    return decode

@@ -56,8 +56,8 @@ def _record_offsets(data: bytes) -> list[tuple[int, int]]:
 
 
 @pytest.mark.parametrize("name", sorted(RECORD_COUNTS))
-def test_every_trail_decodes_completely(name: str) -> None:
-    result = decode_bytes((TRAILS / name).read_bytes(), name, tables=TABLES)
+def test_every_trail_decodes_completely(name: str, decoder) -> None:
+    result = decoder((TRAILS / name).read_bytes(), name)
     assert result.table.schema == SCHEMA
     records = sum(1 for t in result.table["header_token"].to_pylist() if t != 0x11)
     assert records == RECORD_COUNTS[name]
@@ -121,10 +121,11 @@ def test_not_bsm_is_one_clear_error(tmp_path: Path) -> None:
         _read_all(text)
 
 
-def test_truncated_trail_keeps_every_whole_record() -> None:
+def test_truncated_trail_keeps_every_whole_record(decoder) -> None:
     data = WORKLOAD.read_bytes()
     cut = len(data) - 50
-    table, damage = _read_all_bytes(data[:cut])
+    result = decoder(data[:cut], "t")
+    table, damage = result.table, result.damage
     whole = [o for o, n in _record_offsets(data) if o + n <= cut]
     assert table["offset"].to_pylist() == whole
     assert len(damage) == 1 and damage[0].kind == "skipped"
@@ -138,12 +139,13 @@ def _read_all_bytes(data: bytes) -> tuple[pa.Table, list]:
     return result.table, result.damage
 
 
-def test_bad_length_field_is_skipped_and_reported() -> None:
+def test_bad_length_field_is_skipped_and_reported(decoder) -> None:
     data = bytearray(WORKLOAD.read_bytes())
     records = _record_offsets(bytes(data))
     victim, victim_len = records[10]
     data[victim + 1 : victim + 5] = b"\xff\xff\xff\xff"
-    table, damage = _read_all_bytes(bytes(data))
+    result = decoder(bytes(data), "t")
+    table, damage = result.table, result.damage
     assert table["offset"].to_pylist() == [o for o, _ in records if o != victim]
     assert [(d.offset, d.length) for d in damage] == [(victim, victim_len)]
     assert "4294967295" in damage[0].reason

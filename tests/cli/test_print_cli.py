@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -29,10 +28,8 @@ APPLE = TRAILS / "macos-10.9-apple.bsm"
 ALL = TRAILS / "synthetic-all-tokens.bsm"
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
+# the goldens were made with TZ=UTC (the `utc` fixture of tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 @pytest.fixture

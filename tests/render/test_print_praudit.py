@@ -30,11 +30,8 @@ Decoder = Callable[..., Any]
 DECODERS: dict[str, Decoder] = {"vectorized": decode_bytes, "reference": decode_reference}
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The goldens were made with TZ=UTC."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
+# the goldens were made with TZ=UTC (the `utc` fixture of tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 @pytest.fixture(params=sorted(DECODERS))

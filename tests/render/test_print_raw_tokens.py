@@ -9,7 +9,6 @@ tests/data/trails/synthetic-all-tokens.bsm (provenance in its README.md).
 from __future__ import annotations
 
 import random
-import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -26,10 +25,8 @@ SUBJECT = dict(auid=501, euid=0, egid=0, ruid=501, rgid=20, pid=7, sid=9, tid_po
                tid_addr="10.0.0.1")
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
+# the goldens were made with TZ=UTC (the `utc` fixture of tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 def _print(body: list[bytes], **opts: object) -> list[bytes]:

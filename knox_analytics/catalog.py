@@ -30,15 +30,16 @@ import pyarrow as pa
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.errors import InputError, UsageError
 from knox_analytics.schema import SCHEMA
-from knox_analytics.store import dataset_glob, dataset_root
-from knox_analytics.store.cache import cache_key, cached_path, prepare, writable
+from knox_analytics.store import dataset_glob, dataset_root, derived
+from knox_analytics.store.cache import cache_key
+from knox_analytics.store.manifest import load_manifest
 from knox_analytics.userdb import read_id_file
 
 #: uid → name known everywhere; more come from ``users=`` (a passwd file or a mapping).
 DEFAULT_USERS = {0: "root"}
-UNSET_UID = 4294967295
-#: Views computed once (a pass over every record with as-of joins) and then reused.
-MATERIALIZED = ("process_instances", "execs", "record_process", "processes")
+#: Views computed once (as-of joins over every record) and then reused: per catalog, or
+#: kept with a dataset as derived state that grows with it (knox_analytics.store.derived).
+MATERIALIZED = derived.VIEWS
 
 
 class Catalog:
@@ -62,9 +63,16 @@ class Catalog:
         self.damage: list[Damage] = []
         self.inputs = [Path(p) for p in inputs]
         self._users = load_users(users)
+        self._tables = tables
+        self._threads = threads
         self._files = sql_files()
         self._defined: set[str] = set()
-        self._cache: tuple[Path, str] | None = None
+        self._derived: tuple[Path, str] | None = None
+        self._segments: list[Path] | None = None
+        #: view -> the query that replaces it once its file has run (an epoch's carry)
+        self._overrides: dict[str, str] = {}
+        #: the parts each derivation this catalog ran has read (tests look at it)
+        self.derived_parts: list[list[str]] = []
         self._register_lookups(self._users, tables)
         self._attach_records(self.inputs)
 
@@ -83,27 +91,30 @@ class Catalog:
 
     def _attach_records(self, inputs: Sequence[Path]) -> None:
         datasets, trails = classify_inputs(inputs)
-        if len(datasets) == 1 and not trails and writable(datasets[0]):
-            users = ",".join(f"{k}={v}" for k, v in sorted(self._users.items()))
-            key = cache_key(datasets, *(f.text for f in self._files), users)
-            self._cache = (datasets[0], key) if key else None
+        if len(datasets) == 1 and not trails and load_manifest(datasets[0]) is not None:
+            self._derived = (datasets[0], self._derived_key())
         parts = []
         if datasets:
-            globs = ", ".join(_sql_str(dataset_glob(d)) for d in datasets)
-            parts.append(f"SELECT * FROM read_parquet([{globs}], hive_partitioning = true, "
-                         "union_by_name = true)")
+            parts.append(_parquet_sql([dataset_glob(d) for d in datasets]))
         if trails:
             self.con.register("_decoded", self._decode(trails))
             parts.append("SELECT *, CAST(time AS DATE) AS date FROM _decoded")
         if not parts:
             self.con.register("_decoded", SCHEMA.empty_table())
             parts.append("SELECT *, CAST(time AS DATE) AS date FROM _decoded")
+        self._define_records(" UNION ALL BY NAME ".join(parts))
+
+    def _define_records(self, source: str) -> None:
         # In a dataset the hive key `host` is the header address or the --host label; give
         # decoded trails the same meaning so that both kinds of input read alike.
-        union = " UNION ALL BY NAME ".join(parts)
         self.con.execute(
-            "CREATE VIEW records AS SELECT * REPLACE (COALESCE(host, 'unknown') AS host) "
-            f"FROM ({union})")
+            "CREATE OR REPLACE VIEW records AS SELECT * REPLACE "
+            f"(COALESCE(host, 'unknown') AS host) FROM ({source})")
+
+    def _derived_key(self) -> str:
+        users = ",".join(f"{k}={v}" for k, v in sorted(self._users.items()))
+        return cache_key(*(f.text for f in self._files), derived.CARRY_OUT, users,
+                         self._tables, str(SCHEMA))
 
     def _decode(self, trails: Sequence[Path]) -> pa.Table:
         tables = []
@@ -117,8 +128,9 @@ class Catalog:
         """Define the views (and macros) ``names`` need, or all of them.
 
         Views are defined on first use, not at open: binding every view costs more than
-        most questions.  The views in :data:`MATERIALIZED` are computed once (per dataset
-        version, cached beside it when it is writable; per catalog otherwise).
+        most questions.  The views in :data:`MATERIALIZED` are computed once: for a
+        dataset, kept as derived state that only new records add to (see
+        :mod:`knox_analytics.store.derived`); per catalog otherwise.
         """
         wanted = _closure(self._files, None if names is None else set(names))
         for sql_file in self._files:
@@ -130,23 +142,57 @@ class Catalog:
                 raise RuntimeError(f"knox_analytics/sql/{sql_file.name}: {exc}") from exc
             self._defined.add(sql_file.name)
             for view in sql_file.defines:
+                if view in self._overrides:
+                    self.con.execute(f"CREATE OR REPLACE VIEW {view} AS "
+                                     f"{self._overrides[view]}")
                 if view in MATERIALIZED:
                     self._materialize_view(view)
 
     def _materialize_view(self, view: str) -> None:
-        if self._cache is not None:
-            root, key = self._cache
-            path = cached_path(root, key, view)
-            if not path.exists():
-                tmp = prepare(root, key) / f".{view}.tmp"
-                self.con.execute(f"COPY (SELECT * FROM {view}) TO {_sql_str(str(tmp))} "
-                                 "(FORMAT parquet, COMPRESSION zstd)")
-                os.replace(tmp, path)
-            source = f"read_parquet({_sql_str(str(path))})"
+        segments = self._derived_segments()
+        if segments:
+            source = _segments_sql(view, segments)
         else:
             self.con.execute(f"CREATE OR REPLACE TABLE _cached_{view} AS SELECT * FROM {view}")
-            source = f"_cached_{view}"
-        self.con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}")
+            source = f"SELECT * FROM _cached_{view}"
+        self.con.execute(f"CREATE OR REPLACE VIEW {view} AS {source}")
+
+    # -- derived state --------------------------------------------------------------
+    def _derived_segments(self) -> list[Path] | None:
+        """The dataset's derived segments, brought up to date once per catalog (None: not
+        a dataset, or nowhere to keep them: computed in memory)."""
+        if self._derived is None:
+            return None
+        if self._segments is None:
+            root, key = self._derived
+            directory = derived.derived_dir(root, key)
+            if directory is None:
+                self._derived = None
+                return None
+            done = derived.refresh(root, directory, key, self._derive_epoch)
+            if done.derived_parts:
+                self.derived_parts.append(done.derived_parts)
+            self._segments = done.segments
+        return self._segments
+
+    def _derive_epoch(self, parts: list[Path], carry: Path | None, out: Path) -> None:
+        """Derive the process views of ``parts`` (all later than the data ``carry`` was
+        left by) into ``out``: the same SQL, with ``records`` = these parts and
+        ``process_carry`` = the carry."""
+        with Catalog(users=self._users, tables=self._tables, threads=self._threads) as cat:
+            cat._define_records(_parquet_sql([str(p) for p in parts]))
+            if carry is not None:
+                cat._overrides["process_carry"] = (
+                    f"SELECT * FROM read_parquet({_sql_str(str(carry))})")
+            cat.define([*MATERIALIZED, "process_carry", "instance_lookup", "exec_successes",
+                        "instance_commands", "process_starts"])
+            outputs = {view: f"SELECT * FROM {view}" for view in MATERIALIZED}
+            outputs[derived.CARRY] = derived.CARRY_OUT
+            for name, query in outputs.items():
+                tmp = out / f".{name}.tmp"
+                cat.con.execute(f"COPY ({query}) TO {_sql_str(str(tmp))} "
+                                "(FORMAT parquet, COMPRESSION zstd)")
+                os.replace(tmp, out / f"{name}.parquet-cache")
 
     # -- use ----------------------------------------------------------------------
     def sql(self, query: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyRelation:
@@ -327,6 +373,30 @@ def _closure(files: Sequence[SqlFile], names: set[str] | None) -> set[str]:
         needed.add(f.name)
         todo.extend(by_view[n] for n in f.uses if n in by_view and n not in f.defines)
     return needed
+
+
+def _parquet_sql(paths: Sequence[str]) -> str:
+    """Records from Parquet files or globs, with the hive keys (host, date)."""
+    files = ", ".join(_sql_str(p) for p in paths)
+    return (f"SELECT * FROM read_parquet([{files}], hive_partitioning = true, "
+            "union_by_name = true)")
+
+
+def _segments_sql(view: str, segments: Sequence[Path]) -> str:
+    """``view`` read from derived segments.  ``processes`` holds, per segment, the rows of
+    the instances that segment created or added to: the latest segment's row wins."""
+    files = [_sql_str(str(s / f"{view}.parquet-cache")) for s in segments]
+    if view != "processes":
+        return f"SELECT * FROM read_parquet([{', '.join(files)}])"
+    pieces = []
+    for k, name in enumerate(files):
+        later = files[k + 1:]
+        if later:
+            pieces.append(f"SELECT s.* FROM read_parquet({name}) AS s ANTI JOIN "
+                          f"read_parquet([{', '.join(later)}]) AS t ON t.instance = s.instance")
+        else:
+            pieces.append(f"SELECT * FROM read_parquet({name})")
+    return " UNION ALL ".join(pieces)
 
 
 def _sql_str(text: str) -> str:

@@ -224,6 +224,7 @@ def plan(state: State, current: dict[str, str],
     state is up to date.  Epochs before the returned index stay as they are.
     """
     epochs = [_relabel(e, current, compacted) for e in state.epochs]
+    state.epochs = epochs
     known = {p: s for e in epochs for p, s in zip(e.parts, e.stamps, strict=True)}
     new = [p for p in current if known.get(p) != current[p]]
     gone = {p for p in known if current.get(p) != known[p]}
@@ -241,7 +242,6 @@ def plan(state: State, current: dict[str, str],
     if first == len(epochs) and not new:
         return first, []
     redo = [p for e in epochs[first:] for p in e.parts if p not in gone]
-    state.epochs = epochs
     return first, redo + [p for p in new if p not in redo]
 
 
@@ -273,6 +273,7 @@ def refresh(root: Path, directory: Path, key: str, derive: Derive) -> Refreshed:
                 cache[part] = time_range(root / part)
             return cache[part]
 
+        before = state.parts()
         first, parts = plan(state, current, ranges, compactions(root))
         if parts:
             carry = (directory / state.epochs[first - 1].segment / f"{CARRY}.parquet-cache"
@@ -287,6 +288,8 @@ def refresh(root: Path, directory: Path, key: str, derive: Derive) -> Refreshed:
             save_state(directory, state)
         elif first < len(state.epochs):  # parts vanished and nothing replaced them
             state.epochs = state.epochs[:first]
+            save_state(directory, state)
+        elif state.parts() != before:  # compacted: the same records in other parts
             save_state(directory, state)
         _collect(directory, state)
         return Refreshed(directory, [directory / e.segment for e in state.epochs], parts)

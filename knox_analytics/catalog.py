@@ -169,11 +169,21 @@ class Catalog:
             if directory is None:
                 self._derived = None
                 return None
-            done = derived.refresh(root, directory, key, self._derive_epoch)
+            done = derived.refresh(root, directory, key, self._derive_epoch,
+                                   self._merge_segments)
             if done.derived_parts:
                 self.derived_parts.append(done.derived_parts)
             self._segments = done.segments
         return self._segments
+
+    def _merge_segments(self, segments: list[Path], out: Path) -> None:
+        """One segment holding the rows of ``segments`` (consecutive epochs, in order)
+        and the carry of the last."""
+        for view in (*MATERIALIZED, derived.CARRY):
+            carry = _sql_str(str(segments[-1] / f"{derived.CARRY}.parquet-cache"))
+            query = (f"SELECT * FROM read_parquet({carry})" if view == derived.CARRY
+                     else _segments_sql(view, segments))
+            _copy(self.con, query, out / f"{view}.parquet-cache")
 
     def _derive_epoch(self, parts: list[Path], carry: Path | None, out: Path) -> None:
         """Derive the process views of ``parts`` (all later than the data ``carry`` was
@@ -189,10 +199,7 @@ class Catalog:
             outputs = {view: f"SELECT * FROM {view}" for view in MATERIALIZED}
             outputs[derived.CARRY] = derived.CARRY_OUT
             for name, query in outputs.items():
-                tmp = out / f".{name}.tmp"
-                cat.con.execute(f"COPY ({query}) TO {_sql_str(str(tmp))} "
-                                "(FORMAT parquet, COMPRESSION zstd)")
-                os.replace(tmp, out / f"{name}.parquet-cache")
+                _copy(cat.con, query, out / f"{name}.parquet-cache")
 
     # -- use ----------------------------------------------------------------------
     def sql(self, query: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyRelation:
@@ -237,6 +244,17 @@ class Catalog:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def update_derived(root: str | Path, *, users: Mapping[int, str] | str | Path | None = None,
+                   tables: str = "auto") -> list[str]:
+    """Bring the derived process state of the dataset at ``root`` up to date; the parts
+    that had to be read (none when it was).  The first process question does this anyway;
+    calling it right after a commit (``knox convert``, capture) makes that question fast.
+    ``users`` and ``tables`` as for :class:`Catalog` (the state is kept per choice)."""
+    with Catalog([Path(root)], users=users, tables=tables) as cat:
+        cat._derived_segments()
+        return [part for parts in cat.derived_parts for part in parts]
 
 
 # -- inputs -------------------------------------------------------------------------
@@ -373,6 +391,13 @@ def _closure(files: Sequence[SqlFile], names: set[str] | None) -> set[str]:
         needed.add(f.name)
         todo.extend(by_view[n] for n in f.uses if n in by_view and n not in f.defines)
     return needed
+
+
+def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
+    """Write ``query``'s rows to ``path`` (Parquet), whole or not at all."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    con.execute(f"COPY ({query}) TO {_sql_str(str(tmp))} (FORMAT parquet, COMPRESSION zstd)")
+    os.replace(tmp, path)
 
 
 def _parquet_sql(paths: Sequence[str]) -> str:

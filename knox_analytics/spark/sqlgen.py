@@ -26,7 +26,7 @@ range)                                    mode)
                                           ``length``)
 ``CAST(x AS UINTEGER)`` (unsigned)        ``CAST(x AS BIGINT)`` (Spark reads u32 as bigint)
 table macro over ``query_table(src)``     inlined into the view that calls it
-scalar macro ``m(x)`` (``basename``)       its body over ``x``, inlined
+scalar macro ``m(x)`` (``basename``)      its body over ``x``, inlined
 ========================================  ==================================================
 
 Everything else (lambdas, ``list_filter``, ``arg_max``, ``string_split``, ...) is sqlglot's

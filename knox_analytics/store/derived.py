@@ -56,6 +56,8 @@ STALE_AFTER_S = 600.0
 
 #: derive(parts, carry file or None, output directory): writes VIEWS and CARRY there.
 Derive = Callable[[list[Path], Path | None, Path], None]
+#: merge(segments in time order, output directory): one segment holding all their rows.
+Merge = Callable[[list[Path], Path], None]
 
 
 @dataclass
@@ -260,9 +262,13 @@ def _relabel(epoch: Epoch, current: dict[str, str],
 
 
 # -- refresh -----------------------------------------------------------------------------
-def refresh(root: Path, directory: Path, key: str, derive: Derive) -> Refreshed:
+def refresh(root: Path, directory: Path, key: str, derive: Derive,
+            merge: Merge | None = None) -> Refreshed:
     """Bring the derived state in ``directory`` up to date with the dataset at ``root``,
-    deriving only what new or changed parts can change; the segments to read, in order."""
+    deriving only what new or changed parts can change; the segments to read, in order.
+    With ``merge``, a new epoch that is not much smaller than the one before is merged
+    into it (as a log-structured merge does), so that a dataset that grows by small
+    steps keeps a logarithmic number of segments."""
     with _locked(directory):
         state = load_state(directory, key)
         current = {p: stamp(root, p) for p in committed_parts(root)}
@@ -285,6 +291,8 @@ def refresh(root: Path, directory: Path, key: str, derive: Derive) -> Refreshed:
             epoch = Epoch(parts, [current[p] for p in parts], min(lows, default=None),
                           max(highs, default=None), segment)
             state.epochs = [*state.epochs[:first], epoch]
+            if merge is not None:
+                _merge_tail(directory, state, merge)
             save_state(directory, state)
         elif first < len(state.epochs):  # parts vanished and nothing replaced them
             state.epochs = state.epochs[:first]
@@ -293,6 +301,26 @@ def refresh(root: Path, directory: Path, key: str, derive: Derive) -> Refreshed:
             save_state(directory, state)
         _collect(directory, state)
         return Refreshed(directory, [directory / e.segment for e in state.epochs], parts)
+
+
+def _merge_tail(directory: Path, state: State, merge: Merge) -> None:
+    """Merge the last two epochs while the last is at least half the size of the one
+    before (sizes: bytes of their segment files)."""
+    while len(state.epochs) > 1:
+        *_, before, last = state.epochs
+        if 2 * _size(directory / last.segment) < _size(directory / before.segment):
+            return
+        segment = _new_segment(directory, state)
+        merge([directory / before.segment, directory / last.segment], directory / segment)
+        lows = [t for t in (before.tmin, last.tmin) if t is not None]
+        highs = [t for t in (before.tmax, last.tmax) if t is not None]
+        state.epochs[-2:] = [Epoch(before.parts + last.parts, before.stamps + last.stamps,
+                                   min(lows, default=None), max(highs, default=None),
+                                   segment)]
+
+
+def _size(segment: Path) -> int:
+    return sum(f.stat().st_size for f in segment.glob("*.parquet-cache"))
 
 
 def _new_segment(directory: Path, state: State) -> str:

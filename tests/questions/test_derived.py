@@ -107,9 +107,11 @@ def test_a_later_trail_is_derived_from_its_own_parts(tmp_path: Path) -> None:
     inc = assert_like_full(root)
     assert [set(p) for p in inc.derived_parts] == [new]  # the old parts were not read
     # the new epoch's rows are exactly the new records' (record_process: one per record)
+    # (the two epochs, of similar size, were then merged into one segment: seg-2)
     state = json.loads(next(root.glob("_knox_cache/derived-*/state.json")).read_text())
-    assert [len(e["parts"]) for e in state["epochs"]] == [len(before), len(new)]
-    segment = next(root.glob("_knox_cache/derived-*")) / state["epochs"][1]["segment"]
+    assert [(len(e["parts"]), e["segment"]) for e in state["epochs"]] \
+        == [(len(before) + len(new), "seg-2")]
+    segment = next(root.glob("_knox_cache/derived-*")) / "seg-1"
     got = pq.read_table(segment / "record_process.parquet-cache").num_rows
     with Catalog([root]) as cat:
         files = ", ".join(f"'{root / p}'" for p in new)
@@ -121,9 +123,11 @@ def test_a_later_trail_is_derived_from_its_own_parts(tmp_path: Path) -> None:
         assert cat.derived_parts == []
 
 
-def test_an_earlier_trail_rederives_from_the_epoch_it_overlaps(tmp_path: Path) -> None:
+def test_an_earlier_trail_rederives_from_the_epoch_it_overlaps(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(derived, "_merge_tail", lambda *args: None)  # keep every epoch
     offsets = OFFSETS[WORKLOAD]
-    first, second, third = cut(WORKLOAD, [offsets[1000], offsets[2000]], tmp_path / "in")
+    first, second, third = cut(WORKLOAD, [offsets[2000], offsets[2500]], tmp_path / "in")
     root = tmp_path / "ds"
     parts: dict[Path, set[str]] = {}
     for piece in (first, third, second):
@@ -174,3 +178,15 @@ def test_compaction_keeps_the_derived_epochs() -> None:
                         Epoch(["c"], ["3"], 11, 20, "seg-1")])
     first, redo = plan(state, {"a": "1", "c": "3"}, lambda p: (0, 10))
     assert (first, redo) == (0, ["a", "c"])
+
+
+def test_update_derived_after_a_commit(tmp_path: Path) -> None:
+    from knox_analytics.catalog import update_derived
+
+    root = tmp_path / "ds"
+    convert([WORKLOAD], root, host="mac")
+    assert set(update_derived(root)) == set(derived.committed_parts(root))
+    assert update_derived(root) == []
+    with Catalog([root]) as cat:  # the question finds it ready
+        assert cat.sql("SELECT count(*) FROM processes").fetchall()[0][0] > 0
+        assert cat.derived_parts == []

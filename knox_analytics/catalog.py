@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -132,9 +132,20 @@ class Catalog:
         dataset, kept as derived state that only new records add to (see
         :mod:`knox_analytics.store.derived`); per catalog otherwise.
         """
-        wanted = _closure(self._files, None if names is None else set(names))
+        asked = None if names is None else set(names)
+        wanted = _closure(self._files, asked)
+        # With derived segments, a materialised view is read from them: its SQL (and the
+        # views only it needs) need not be bound, which costs more than small questions.
+        stored = {f.name for f in self._files if f.defines and set(f.defines) <= set(MATERIALIZED)}
+        if stored & wanted - self._defined and self._derived_segments():
+            wanted = _closure(self._files, asked, stored)
         for sql_file in self._files:
             if sql_file.name in self._defined or sql_file.name not in wanted:
+                continue
+            if sql_file.name in stored and self._segments:
+                for view in sql_file.defines:
+                    self._materialize_view(view)
+                self._defined.add(sql_file.name)
                 continue
             try:
                 self.con.execute(sql_file.text)
@@ -191,13 +202,22 @@ class Catalog:
         ``process_carry`` = the carry."""
         with Catalog(users=self._users, tables=self._tables, threads=self._threads) as cat:
             cat._define_records(_parquet_sql([str(p) for p in parts]))
+            carry_out = derived.CARRY_OUT
             if carry is not None:
-                cat._overrides["process_carry"] = (
-                    f"SELECT * FROM read_parquet({_sql_str(str(carry))})")
+                # Only the carried pids these records name can change or matter; the
+                # others pass through to the next carry as they are.
+                cat.define(["process_starts"])
+                cat.con.execute("CREATE TABLE _carry_all AS SELECT * FROM "
+                                f"read_parquet({_sql_str(str(carry))})")
+                cat.con.execute("CREATE TABLE _carry AS SELECT c.* FROM _carry_all AS c "
+                                f"SEMI JOIN ({derived.CARRY_PIDS}) AS r ON r.pid = c.pid")
+                cat._overrides["process_carry"] = "SELECT * FROM _carry"
+                carry_out = (f"{carry_out} UNION ALL SELECT c.* FROM _carry_all AS c "
+                             "ANTI JOIN _carry AS r ON r.pid = c.pid")
             cat.define([*MATERIALIZED, "process_carry", "instance_lookup", "exec_successes",
                         "instance_commands", "process_starts"])
             outputs = {view: f"SELECT * FROM {view}" for view in MATERIALIZED}
-            outputs[derived.CARRY] = derived.CARRY_OUT
+            outputs[derived.CARRY] = carry_out
             for name, query in outputs.items():
                 _copy(cat.con, query, out / f"{name}.parquet-cache")
 
@@ -377,8 +397,10 @@ def sql_files() -> list[SqlFile]:
     return out
 
 
-def _closure(files: Sequence[SqlFile], names: set[str] | None) -> set[str]:
-    """File names needed to define ``names`` (None: every file)."""
+def _closure(files: Sequence[SqlFile], names: set[str] | None,
+             leaves: Collection[str] = ()) -> set[str]:
+    """File names needed to define ``names`` (None: every file); the files in ``leaves``
+    are defined without the views they use."""
     if names is None:
         return {f.name for f in files}
     by_view = {view: f for f in files for view in f.defines}
@@ -389,6 +411,8 @@ def _closure(files: Sequence[SqlFile], names: set[str] | None) -> set[str]:
         if f.name in needed:
             continue
         needed.add(f.name)
+        if f.name in leaves:
+            continue
         todo.extend(by_view[n] for n in f.uses if n in by_view and n not in f.defines)
     return needed
 

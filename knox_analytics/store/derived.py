@@ -14,7 +14,7 @@ command and its ``processes`` row so far), and leaves a carry for the next.  So:
 * a part that disappeared re-derives its epoch, unless a ``compact`` entry of the
   manifest's commit log says its records live on in parts of the same epoch.
 
-What is stored, per epoch, under ``<dir>/seg-<n>/``: the four views' rows for that epoch
+What is stored, per epoch, under ``<dir>/seg-<n>/``: the stored views' rows for that epoch
 (``processes``: the rows of instances the epoch created or added to; a later epoch's row
 replaces an earlier one) and ``carry``.  ``state.json`` (replaced atomically) lists the
 epochs, their parts (by name, size and mtime: parts are immutable once committed), their
@@ -47,7 +47,7 @@ from knox_analytics.store.cache import CACHE_DIR
 from knox_analytics.store.manifest import MANIFEST_NAME, load_manifest
 
 #: The views stored per epoch, and the carried state (file names ``<view>.parquet-cache``).
-VIEWS = ("process_instances", "execs", "record_process", "processes")
+VIEWS = ("process_instances", "execs", "commands", "record_process", "processes")
 CARRY = "carry"
 STATE_NAME = "state.json"
 STATE_FORMAT = 1
@@ -339,6 +339,17 @@ def _collect(directory: Path, state: State) -> None:
         if seg.name not in live and _older_than(seg, STALE_AFTER_S):
             shutil.rmtree(seg, ignore_errors=True)
 
+
+#: The pids whose carried state an epoch's records can read or change: the records' own,
+#: the children their forks and spawns name (execs attributes a posix_spawn to its child).
+CARRY_PIDS = """
+SELECT pid FROM records WHERE pid IS NOT NULL
+UNION
+SELECT child_pid FROM process_starts WHERE child_pid IS NOT NULL
+UNION
+SELECT TRY_CAST(list_filter(args, lambda a: a.name = 'child PID')[1].value AS UINTEGER)
+FROM records WHERE event_name = 'AUE_POSIX_SPAWN'
+"""
 
 #: The carry an epoch leaves (same columns as the ``process_carry`` view, 19_process_carry
 #: .sql): per pid the latest instance among the carried and the new ones, with its

@@ -280,7 +280,10 @@ def refresh(root: Path, directory: Path, key: str, derive: Derive,
             return cache[part]
 
         before = state.parts()
-        first, parts = plan(state, current, ranges, compactions(root))
+        compacted = compactions(root)
+        if merge is not None:
+            _merge_compacted(directory, state, current, compacted, merge)
+        first, parts = plan(state, current, ranges, compacted)
         if parts:
             carry = (directory / state.epochs[first - 1].segment / f"{CARRY}.parquet-cache"
                      if first > 0 else None)
@@ -310,13 +313,33 @@ def _merge_tail(directory: Path, state: State, merge: Merge) -> None:
         *_, before, last = state.epochs
         if 2 * _size(directory / last.segment) < _size(directory / before.segment):
             return
-        segment = _new_segment(directory, state)
-        merge([directory / before.segment, directory / last.segment], directory / segment)
-        lows = [t for t in (before.tmin, last.tmin) if t is not None]
-        highs = [t for t in (before.tmax, last.tmax) if t is not None]
-        state.epochs[-2:] = [Epoch(before.parts + last.parts, before.stamps + last.stamps,
-                                   min(lows, default=None), max(highs, default=None),
-                                   segment)]
+        _merge_epochs(directory, state, len(state.epochs) - 2, len(state.epochs), merge)
+
+
+def _merge_compacted(directory: Path, state: State, current: dict[str, str],
+                     compacted: Sequence[tuple[list[str], list[str]]], merge: Merge) -> None:
+    """A compaction whose parts came from several epochs: merge those epochs (their
+    derived rows, not their records) so that :func:`_relabel` can keep them."""
+    for removed, added in compacted:
+        if not removed or any(p in current for p in removed) \
+                or not all(a in current for a in added):
+            continue
+        where = {i for i, e in enumerate(state.epochs) for p in removed if p in e.parts}
+        found = sum(p in e.parts for e in state.epochs for p in removed)
+        if len(where) > 1 and found == len(removed):
+            _merge_epochs(directory, state, min(where), max(where) + 1, merge)
+
+
+def _merge_epochs(directory: Path, state: State, lo: int, hi: int, merge: Merge) -> None:
+    """Replace epochs[lo:hi] (consecutive) by one epoch whose segment holds their rows."""
+    group = state.epochs[lo:hi]
+    segment = _new_segment(directory, state)
+    merge([directory / e.segment for e in group], directory / segment)
+    lows = [e.tmin for e in group if e.tmin is not None]
+    highs = [e.tmax for e in group if e.tmax is not None]
+    state.epochs[lo:hi] = [Epoch([p for e in group for p in e.parts],
+                                 [s for e in group for s in e.stamps],
+                                 min(lows, default=None), max(highs, default=None), segment)]
 
 
 def _size(segment: Path) -> int:

@@ -190,3 +190,32 @@ def test_update_derived_after_a_commit(tmp_path: Path) -> None:
     with Catalog([root]) as cat:  # the question finds it ready
         assert cat.sql("SELECT count(*) FROM processes").fetchall()[0][0] > 0
         assert cat.derived_parts == []
+
+
+def test_compaction_across_epochs_derives_nothing(tmp_path: Path) -> None:
+    offsets = OFFSETS[WORKLOAD]
+    early, late = cut(WORKLOAD, [offsets[2600]], tmp_path / "in")
+    root = tmp_path / "ds"
+    for piece in (early, late):
+        convert([piece], root, host="mac")
+        with Catalog([root]) as cat:
+            cat.sql("SELECT count(*) FROM processes").fetchall()
+    state = next(root.glob("_knox_cache/derived-*/state.json"))
+    assert len(json.loads(state.read_text())["epochs"]) == 2
+    # compact one partition's parts (one from each epoch) into one, as the store does
+    manifest = json.loads((root / "_knox_manifest.json").read_text())
+    parts = [p for p in manifest["parts"] if p.startswith("host=mac/date=2026-03-01/")]
+    assert len(parts) == 2
+    merged = "host=mac/date=2026-03-01/part-compacted-00001.parquet"
+    pq.write_table(pa.concat_tables([pq.read_table(root / p, partitioning=None)
+                                     for p in parts]), root / merged)
+    for p in parts:
+        (root / p).unlink()
+    manifest["parts"] = [p for p in manifest["parts"] if p not in parts] + [merged]
+    manifest["commits"] = [{"version": 1, "kind": "compact", "added": [merged],
+                            "removed": parts, "at": ""}]
+    (root / "_knox_manifest.json").write_text(json.dumps(manifest))
+    inc = assert_like_full(root)
+    assert inc.derived_parts == []  # the two epochs' rows were merged, not derived again
+    epochs = json.loads(state.read_text())["epochs"]
+    assert len(epochs) == 1 and merged in epochs[0]["parts"]

@@ -99,8 +99,9 @@ def derived_dir(root: Path, key: str) -> Path | None:
     if _can_write(root):
         try:
             beside.mkdir(parents=True, exist_ok=True)
-            _drop_other_keys(beside)
-            return beside
+            if os.access(beside, os.W_OK):
+                _drop_other_keys(beside)
+                return beside
         except OSError:
             pass
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "knox-analytics"
@@ -109,6 +110,8 @@ def derived_dir(root: Path, key: str) -> Path | None:
     try:
         mine.mkdir(parents=True, exist_ok=True)
     except OSError:
+        return None
+    if not os.access(mine, os.W_OK):
         return None
     _drop_other_keys(mine)
     return mine

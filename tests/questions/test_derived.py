@@ -219,3 +219,16 @@ def test_compaction_across_epochs_derives_nothing(tmp_path: Path) -> None:
     assert inc.derived_parts == []  # the two epochs' rows were merged, not derived again
     epochs = json.loads(state.read_text())["epochs"]
     assert len(epochs) == 1 and merged in epochs[0]["parts"]
+
+
+def test_nowhere_to_keep_state_computes_in_memory(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "ds"
+    convert([WORKLOAD], root, host="mac")
+    (tmp_path / "file").write_text("not a directory")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    monkeypatch.setattr(derived, "_can_write", lambda path: False)
+    with Catalog([root]) as cat, full(root) as whole:
+        assert rows(cat, "SELECT * FROM processes") == rows(whole, "SELECT * FROM processes")
+        assert cat.derived_parts == [] and cat._derived is None
+    assert not (root / "_knox_cache").exists()

@@ -189,35 +189,28 @@ class Catalog:
 
     def _merge_segments(self, segments: list[Path], out: Path) -> None:
         """One segment holding the rows of ``segments`` (consecutive epochs, in order)
-        and the carry of the last."""
+        and each pid's latest carry row."""
         for view in (*MATERIALIZED, derived.CARRY):
-            carry = _sql_str(str(segments[-1] / f"{derived.CARRY}.parquet-cache"))
-            query = (f"SELECT * FROM read_parquet({carry})" if view == derived.CARRY
-                     else _segments_sql(view, segments))
+            query = (_latest_carry([s / f"{view}.parquet-cache" for s in segments])
+                     if view == derived.CARRY else _segments_sql(view, segments))
             _copy(self.con, query, out / f"{view}.parquet-cache")
 
-    def _derive_epoch(self, parts: list[Path], carry: Path | None, out: Path) -> None:
+    def _derive_epoch(self, parts: list[Path], carry: list[Path], out: Path) -> None:
         """Derive the process views of ``parts`` (all later than the data ``carry`` was
         left by) into ``out``: the same SQL, with ``records`` = these parts and
         ``process_carry`` = the carry."""
         with Catalog(users=self._users, tables=self._tables, threads=self._threads) as cat:
             cat._define_records(_parquet_sql([str(p) for p in parts]))
-            carry_out = derived.CARRY_OUT
-            if carry is not None:
-                # Only the carried pids these records name can change or matter; the
-                # others pass through to the next carry as they are.
+            if carry:
+                # Only the carried pids these records name can change or matter.
                 cat.define(["process_starts"])
-                cat.con.execute("CREATE TABLE _carry_all AS SELECT * FROM "
-                                f"read_parquet({_sql_str(str(carry))})")
-                cat.con.execute("CREATE TABLE _carry AS SELECT c.* FROM _carry_all AS c "
-                                f"SEMI JOIN ({derived.CARRY_PIDS}) AS r ON r.pid = c.pid")
+                cat.con.execute(f"CREATE TABLE _pids AS {derived.CARRY_PIDS}")
+                cat.con.execute(f"CREATE TABLE _carry AS {_latest_carry(carry, '_pids')}")
                 cat._overrides["process_carry"] = "SELECT * FROM _carry"
-                carry_out = (f"{carry_out} UNION ALL SELECT c.* FROM _carry_all AS c "
-                             "ANTI JOIN _carry AS r ON r.pid = c.pid")
             cat.define([*MATERIALIZED, "process_carry", "instance_lookup", "exec_successes",
                         "instance_commands", "process_starts"])
             outputs = {view: f"SELECT * FROM {view}" for view in MATERIALIZED}
-            outputs[derived.CARRY] = carry_out
+            outputs[derived.CARRY] = derived.CARRY_OUT
             for name, query in outputs.items():
                 _copy(cat.con, query, out / f"{name}.parquet-cache")
 
@@ -429,6 +422,20 @@ def _parquet_sql(paths: Sequence[str]) -> str:
     files = ", ".join(_sql_str(p) for p in paths)
     return (f"SELECT * FROM read_parquet([{files}], hive_partitioning = true, "
             "union_by_name = true)")
+
+
+def _latest_carry(files: Sequence[Path], pids: str | None = None) -> str:
+    """Each pid's row in the latest of the carry ``files`` (only the pids in the table
+    ``pids``, if given)."""
+    def rows(n: int, path: Path) -> str:
+        sql = f"SELECT c.*, {n} AS _epoch FROM read_parquet({_sql_str(str(path))}) AS c"
+        return sql + (f" SEMI JOIN {pids} AS r ON r.pid = c.pid" if pids else "")
+
+    if len(files) == 1:
+        return f"SELECT * EXCLUDE (_epoch) FROM ({rows(0, files[0])})"
+    union = " UNION ALL ".join(rows(n, f) for n, f in enumerate(files))
+    return (f"SELECT * EXCLUDE (_epoch) FROM ({union}) "
+            "QUALIFY row_number() OVER (PARTITION BY pid ORDER BY _epoch DESC) = 1")
 
 
 def _segments_sql(view: str, segments: Sequence[Path]) -> str:

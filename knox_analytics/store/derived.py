@@ -16,7 +16,8 @@ command and its ``processes`` row so far), and leaves a carry for the next.  So:
 
 What is stored, per epoch, under ``<dir>/seg-<n>/``: the stored views' rows for that epoch
 (``processes``: the rows of instances the epoch created or added to; a later epoch's row
-replaces an earlier one) and ``carry``.  ``state.json`` (replaced atomically) lists the
+replaces an earlier one) and ``carry`` (the rows of the pids the epoch changed; a pid's
+carry is its row in the latest epoch that has one).  ``state.json`` (replaced atomically) lists the
 epochs, their parts (by name, size and mtime: parts are immutable once committed), their
 time range and segment.  ``<dir>`` is ``ROOT/_knox_cache/derived-<key>`` (the underscore
 keeps it out of every hive reader) or, for a dataset this user cannot write, a directory
@@ -54,8 +55,10 @@ STATE_FORMAT = 1
 #: Segments no state names any more are removed once this old (a reader may still use them).
 STALE_AFTER_S = 600.0
 
-#: derive(parts, carry file or None, output directory): writes VIEWS and CARRY there.
-Derive = Callable[[list[Path], Path | None, Path], None]
+#: derive(parts, carry files of the epochs before, in order, output directory): writes
+#: VIEWS and CARRY there.  A carry file holds the rows of the pids its epoch changed; a
+#: pid's carry is its row in the latest file that has one.
+Derive = Callable[[list[Path], list[Path], Path], None]
 #: merge(segments in time order, output directory): one segment holding all their rows.
 Merge = Callable[[list[Path], Path], None]
 
@@ -288,8 +291,8 @@ def refresh(root: Path, directory: Path, key: str, derive: Derive,
             _merge_compacted(directory, state, current, compacted, merge)
         first, parts = plan(state, current, ranges, compacted)
         if parts:
-            carry = (directory / state.epochs[first - 1].segment / f"{CARRY}.parquet-cache"
-                     if first > 0 else None)
+            carry = [directory / e.segment / f"{CARRY}.parquet-cache"
+                     for e in state.epochs[:first]]
             segment = _new_segment(directory, state)
             derive([root / p for p in parts], carry, directory / segment)
             lows = [r[0] for p in parts if (r := ranges(p))[0] is not None]

@@ -21,7 +21,7 @@ $(VENV)/.test: pyproject.toml | $(PY)
 	touch $@
 
 demo: $(VENV)/.core
-	$(PY) -m knox_analytics.demo
+	$(PY) tools/demo.py
 
 # pytest's exit status 5 means "no tests collected": treat it as a failure, not a pass.
 test: $(VENV)/.test

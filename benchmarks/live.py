@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from knox_analytics.bsm.encode import encode_record, encode_token
+from knox_analytics.store import dataset_glob
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -88,7 +89,7 @@ def latency(samples: int, tmp: Path) -> list[float]:
     cap = subprocess.Popen([*KNOX, "capture", "--source", str(fifo), "--out", str(out)],
                            stderr=subprocess.DEVNULL)
     fd = os.open(fifo, os.O_WRONLY)
-    glob = str(out / "dataset" / "**" / "*.parquet")
+    glob = dataset_glob(out / "dataset")  # committed parts only
     results = []
     try:
         for i in range(samples):

@@ -7,15 +7,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -24,7 +24,6 @@ from knox_analytics.bsm.decode import DecodeResult
 from knox_analytics.bsm.reader import DEFAULT_CHUNK, STDIN, expand_inputs_found, read_trail
 from knox_analytics.bsm.tables import Tables, load_tables
 from knox_analytics.errors import NotBSMError
-from knox_analytics.schema import SCHEMA
 from knox_analytics.store import DatasetWriter
 from knox_analytics.store.plan import SourcePlan
 
@@ -35,10 +34,11 @@ class FileReport:
 
     path: str
     action: str  # "converted", "resumed", "skipped"
-    records: int = 0
+    records: int = 0  # records added to the dataset
     bytes: int = 0
     damage: list[Damage] = field(default_factory=list)
     reason: str = ""
+    known: int = 0  # records read that the dataset already held (not added again)
 
 
 @dataclass
@@ -56,6 +56,10 @@ class ConvertSummary:
     @property
     def bytes(self) -> int:
         return sum(f.bytes for f in self.files)
+
+    @property
+    def known(self) -> int:
+        return sum(f.known for f in self.files)
 
     @property
     def damage(self) -> list[Damage]:
@@ -85,7 +89,8 @@ def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[
     Inputs already converted are skipped; a trail that grew is converted from where the
     last run stopped (see :mod:`knox_analytics.store`).  Damaged byte ranges are skipped
     and reported in the summary; ``strict`` raises at the first one instead.  ``jobs > 1``
-    decodes that many files at once in worker processes while this one writes Parquet.
+    decodes, filters and writes Parquet in that many worker processes, a big trail cut
+    into ranges at record boundaries (:mod:`knox_analytics.jobs`).
     """
     tables = tables or load_tables()
     summary = ConvertSummary(Path(output))
@@ -94,7 +99,7 @@ def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[
     paths = expand_inputs_found([os.fspath(p) for p in inputs])
     with DatasetWriter(Path(output), host=host, overwrite=overwrite) as store, \
             _BackgroundWriter(store) as writer:
-        if jobs > 1 and len(paths) > 1:
+        if jobs > 1:
             summary.files = _convert_parallel(writer, paths, options, jobs, on_bytes)
         else:
             summary.files = [_convert_guarded(writer, path, found, options, on_bytes)
@@ -146,11 +151,21 @@ class _BackgroundWriter:
     def write(self, table: pa.Table) -> None:
         self._submit(self.store.write, table)
 
+    def write_raw(self, table: pa.Table, raw: bytes | None, raw_base: int) -> None:
+        self._submit(self.store.write, table, raw, raw_base)
+
     def commit_source(self, source: Path, **kwargs: int) -> None:
         self._submit(self.store.commit_source, source, **kwargs)
 
     def plan(self, source: Path) -> SourcePlan:
-        done = self._submit(self.store.plan, source)
+        return self.call(self.store.plan, source)
+
+    def end_input(self) -> int:
+        return self.call(self.store.end_input)
+
+    def call(self, fn: Callable, *args: object) -> Any:
+        """Run ``fn`` in order with the queued calls and wait for its answer."""
+        done = self._submit(fn, *args)
         self._queue.join()
         if self._error is not None:
             raise self._error
@@ -188,7 +203,7 @@ def _convert_one(writer: _BackgroundWriter, path: str, options: _Options,
     if path == STDIN:
         report = FileReport(path, "converted")
         _pump(writer, _read(path, 0, options, on_bytes), report)
-        return report
+        return _settled(report, writer.end_input())
     plan = writer.plan(Path(path))
     if not plan.needs_work:
         return _skipped(plan, on_bytes)
@@ -197,8 +212,33 @@ def _convert_one(writer: _BackgroundWriter, path: str, options: _Options,
     if on_bytes and plan.start_offset:
         on_bytes(plan.start_offset)
     _pump(writer, _read(path, plan.start_offset, options, on_bytes), report)
-    writer.commit_source(Path(path), end_offset=plan.start_offset + report.bytes,
-                         records=report.records, damaged=len(report.damage))
+    end = _consumed_end(plan.start_offset + report.bytes, plan.size, report.damage)
+    _settled(report, writer.end_input())
+    writer.commit_source(Path(path), end_offset=end, records=report.records,
+                         damaged=len(report.damage))
+    return report
+
+
+def _consumed_end(end: int, size: int, damage: list[Damage]) -> int:
+    """Where the next conversion of this trail starts: before a record cut off by the
+    end of the file, whatever the file is called, so that a trail that grows gets that
+    record whole next time (the cut is still reported as damage now)."""
+    if damage and end == size:
+        last = damage[-1]
+        if last.offset + last.length == size and last.reason.startswith("truncated record"):
+            damage[-1] = dataclasses.replace(
+                last, reason=last.reason + " (read again if the trail grows)")
+            return last.offset
+    return end
+
+
+def _settled(report: FileReport, known: int) -> FileReport:
+    """Count the records identity dropped; an input that added nothing says so."""
+    report.known = known
+    report.records -= known
+    if report.records == 0 and known:
+        report.action = "skipped"
+        report.reason = f"all {known:,} of its records are already in the dataset"
     return report
 
 
@@ -212,87 +252,59 @@ def _read(path: str, start: int, options: _Options,
           on_bytes: Callable[[int], None] | None) -> Iterator[DecodeResult]:
     return read_trail(path, start_offset=start, strict=options.strict, tables=options.tables,
                       open_ended=path != STDIN and is_open_trail(path),
-                      chunk_size=options.chunk_size, on_bytes=on_bytes)
+                      chunk_size=options.chunk_size, on_bytes=on_bytes, keep_raw=True)
 
 
 def _pump(writer: _BackgroundWriter, results: Iterator[DecodeResult], report: FileReport) -> None:
     for result in results:
-        writer.write(result.table)
+        writer.write_raw(result.table, result.raw, result.raw_base)
         report.records += result.records
         report.bytes += result.consumed
         report.damage.extend(result.damage)
 
 
-# --- several files at once ------------------------------------------------------------
-# Workers decode whole files into Arrow IPC files in a staging directory; this process
-# streams them into the one DatasetWriter (which owns the manifest and the lock), so the
-# workers' decoding overlaps with Parquet encoding here.
-
-@dataclass
-class _Decoded:
-    ipc: str
-    consumed: int = 0
-    records: int = 0
-    damage: list[Damage] = field(default_factory=list)
-    # (source, detail) of a NotBSMError: exceptions with custom arguments do not survive
-    # the trip back from a worker process, their parts do.
-    not_bsm: tuple[str, str] | None = None
-
-
-def _decode_to_ipc(path: str, start: int, options: _Options, staging: str) -> _Decoded:
-    fd, ipc = tempfile.mkstemp(suffix=".arrow", dir=staging)
-    os.close(fd)
-    out = _Decoded(ipc)
-    try:
-        with pa.OSFile(ipc, "wb") as sink, pa.ipc.new_stream(sink, SCHEMA) as stream:
-            for result in _read(path, start, options, None):
-                stream.write_table(result.table)
-                out.consumed += result.consumed
-                out.records += result.records
-                out.damage.extend(result.damage)
-    except NotBSMError as exc:
-        out.not_bsm = (exc.source, exc.detail)
-    return out
-
+# --- several files at once: knox_analytics.jobs ---------------------------------------
 
 def _convert_parallel(writer: _BackgroundWriter, paths: list[tuple[str, bool]], options: _Options,
                       jobs: int, on_bytes: Callable[[int], None] | None) -> list[FileReport]:
-    reports: list[FileReport] = []
-    staging = tempfile.mkdtemp(prefix=".knox-staging-", dir=writer.root)
-    try:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            pending = []
-            for path, found in paths:
-                plan = None if path == STDIN else writer.plan(Path(path))
-                fut = (pool.submit(_decode_to_ipc, path, plan.start_offset, options, staging)
-                       if plan is not None and plan.needs_work else None)
-                pending.append((path, found, plan, fut))
-            for path, found, plan, fut in pending:  # in input order: deterministic output
-                if plan is None:
-                    reports.append(_convert_guarded(writer, path, found, options, on_bytes))
-                elif fut is None:
-                    reports.append(_skipped(plan, on_bytes))
-                else:
-                    reports.append(_collect(writer, found, plan, fut.result(), on_bytes))
-    finally:
-        for leftover in Path(staging).glob("*"):
-            leftover.unlink()
-        os.rmdir(staging)
-    return reports
+    """Plan here, convert in ``jobs`` workers (see :mod:`knox_analytics.jobs`); stdin and
+    inputs that overlap others of the run are converted here, one at a time."""
+    from knox_analytics.jobs import convert_parallel
 
+    reports: list[FileReport | None] = []
+    work: list[tuple[SourcePlan, bool]] = []
+    slots: list[int] = []
+    for path, found in paths:
+        plan = None if path == STDIN else writer.plan(Path(path))
+        if plan is None:
+            reports.append(_convert_guarded(writer, path, found, options, on_bytes))
+        elif not plan.needs_work:
+            reports.append(_skipped(plan, on_bytes))
+        else:
+            slots.append(len(reports))
+            reports.append(None)
+            work.append((plan, found))
 
-def _collect(writer: _BackgroundWriter, found: bool, plan: SourcePlan, decoded: _Decoded,
-             on_bytes: Callable[[int], None] | None) -> FileReport:
-    path = str(plan.source)
-    if decoded.not_bsm is not None:
-        return not_a_trail(NotBSMError(*decoded.not_bsm), found)
-    with pa.memory_map(decoded.ipc) as source:
-        for batch in pa.ipc.open_stream(source):
-            writer.write(pa.Table.from_batches([batch]))
-    os.unlink(decoded.ipc)
-    writer.commit_source(plan.source, end_offset=plan.start_offset + decoded.consumed,
-                         records=decoded.records, damaged=len(decoded.damage))
-    if on_bytes:
-        on_bytes(plan.start_offset + decoded.consumed)
-    return FileReport(path, "resumed" if plan.start_offset else "converted",
-                      decoded.records, decoded.consumed, decoded.damage, plan.reason)
+    def settle(plan: SourcePlan, found: bool, merged: Any, status: str) -> FileReport:
+        if status == "not_bsm":
+            return not_a_trail(NotBSMError(str(plan.source), merged.not_bsm or ""), found)
+        damage = [Damage(**d) for d in merged.damage]
+        end = merged.consumed_end if merged.consumed_end is not None else plan.start_offset
+        end = _consumed_end(end, plan.size, damage)
+        report = FileReport(str(plan.source), "resumed" if plan.start_offset else "converted",
+                            merged.records, end - plan.start_offset, damage, plan.reason)
+        _settled(report, merged.known)
+        writer.commit_source(plan.source, end_offset=end, records=report.records,
+                             damaged=len(damage))
+        return report
+
+    def redo(path: str, found: bool) -> FileReport:
+        return _convert_guarded(writer, path, found, options, None)
+
+    done = convert_parallel(writer, work, jobs=jobs, label=writer.store.label,
+                            compression=writer.store.compression, tables=options.tables,
+                            chunk_size=options.chunk_size, strict=options.strict,
+                            on_bytes=on_bytes, settle=settle, redo=redo)
+    for slot, report in zip(slots, done, strict=True):
+        reports[slot] = report
+    return [r for r in reports if r is not None]

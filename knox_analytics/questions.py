@@ -138,7 +138,7 @@ def _failed(_: bool) -> tuple[set[str], str, list[Any]]:
 
 
 def _classes(v: str) -> tuple[set[str], str, list[Any]]:
-    from knox_analytics.live.classes import parse_classes
+    from knox_analytics.bsm.classes import parse_classes
 
     mask = parse_classes(v)
     clause = ("(success AND event_name IN (SELECT name FROM audit_events WHERE (mask & ?) <> 0))"
@@ -223,7 +223,7 @@ def event_list(cat: Catalog, filters: Filters = Filters()) -> pa.Table:
         clauses.append(where.replace("event_name", "name"))
         params.extend(p)
     if filters.classes:
-        from knox_analytics.live.classes import parse_classes
+        from knox_analytics.bsm.classes import parse_classes
 
         mask = parse_classes(filters.classes)
         clauses.append("(mask & ?) <> 0")

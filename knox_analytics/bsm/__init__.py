@@ -1,1 +1,2 @@
-"""The BSM format: token layouts and tables (data), the vectorized decoder, the encoder."""
+"""The BSM format: token layouts, tables and the column map (data), the vectorized decoder,
+the reference decoder on the scalar token reader, the encoder.  Map: docs/architecture.md."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from knox_analytics.bsm import columns as C
 from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.arrowcols import list_array
 from knox_analytics.bsm.bytesview import ByteView
@@ -23,12 +24,8 @@ from knox_analytics.bsm.tables import Tables
 from knox_analytics.bsm.wavefront import Tokens, Walk
 from knox_analytics.schema import SCHEMA
 
-_MAX_SEC = 1 << 33  # year 2242: a later header time (or msec >= 2**32) is null
-SINGLETON_GROUPS = ("subject", "return", "exit", "argv", "envp", "groups", "seq",
-                    "zonename", "identity", "file")
-LIST_GROUPS = ("paths", "attrs", "args", "texts", "processes", "sockets", "in_addrs",
-               "ip_headers", "iports", "ipcs", "ipc_perms", "opaques", "data", "uuids",
-               "privs")
+# Which group fills which column, signedness and the time rule: columns.py.
+SINGLETON_GROUPS, LIST_GROUPS = C.SINGLETON_GROUPS, C.LIST_GROUPS
 
 
 def _as_signed(values: np.ndarray, bits: int) -> np.ndarray:
@@ -37,22 +34,20 @@ def _as_signed(values: np.ndarray, bits: int) -> np.ndarray:
 
 
 def _normalise(tid: int, ex: Extracted) -> None:
+    """Field values as the columns hold them (columns.py): signed, boolean, time."""
     c = ex.columns
-    if tid in (T.AUT_RETURN32, T.AUT_RETURN64):
-        c["value"] = _as_signed(c["value"], 32 if tid == T.AUT_RETURN32 else 64).astype(np.int64)
-    elif tid == T.AUT_EXIT:
-        c["status"] = _as_signed(c["status"], 32)
-        c["return"] = _as_signed(c["return"], 32)
-    elif tid == T.AUT_IDENTITY:
-        for flag in ("signing_id_truncated", "team_id_truncated"):
-            ex.inexact |= c[flag] > 1
-            c[flag] = c[flag] != 0
-    elif tid == T.AUT_OTHER_FILE32:
-        ex.inexact[:] = True  # its time has no column of its own: keep the bytes
-    elif tid in T.HEADER_IDS:
+    for name, bits in C.SIGNED.get(tid, {}).items():
+        c[name] = _as_signed(c[name], bits)
+    for flag in C.BOOL_FIELDS.get(tid, ()):
+        ex.inexact |= c[flag] > 1
+        c[flag] = c[flag] != 0
+    group = T.TOKENS_BY_ID[tid].group
+    if group in C.ALWAYS_RAW:
+        ex.inexact[:] = True
+    elif group in C.TIMED_GROUPS:
         sec, msec = c["sec"].astype(np.uint64), c["msec"].astype(np.uint64)
-        valid = (sec < _MAX_SEC) & (msec < (1 << 32))
-        ex.inexact |= (msec >= 1000) | ~valid
+        valid = C.time_valid(sec, msec)
+        ex.inexact |= ~C.time_exact(sec, msec)
         ms = (np.where(valid, sec, 0) * 1000 + np.where(valid, msec, 0)).astype(np.int64)
         c["time"] = pa.array(ms, mask=~valid)
 
@@ -143,23 +138,6 @@ def _scatter(nrec: int, rec: np.ndarray, values: Col, type_: pa.DataType) -> pa.
     return _arrow(values, type_).take(pa.array(where, mask=where < 0))
 
 
-_FAMILY_FIELDS = {
-    "subject": ["auid", "euid", "egid", "ruid", "rgid", "pid", "sid", "tid_port", "tid_addr"],
-    "return": ["errno", "value"], "exit": ["status", "return"], "argv": ["argv"],
-    "envp": ["envp"], "groups": ["groups"], "seq": ["seq"], "zonename": ["zonename"],
-    "paths": ["path"], "texts": ["text"], "in_addrs": ["addr"], "iports": ["port"],
-    "opaques": ["data"],
-}
-_FLAT_COLUMNS = {
-    "subject": {n: n for n in _FAMILY_FIELDS["subject"]},
-    "return": {"errno": "return_errno", "value": "return_value"},
-    "exit": {"status": "exit_status", "return": "exit_return"},
-    "argv": {"argv": "argv"}, "envp": {"envp": "envp"}, "groups": {"groups": "groups"},
-    "seq": {"seq": "seq"}, "zonename": {"zonename": "zonename"},
-    "file": {"name": "file_name"},
-}
-
-
 class Assembler:
     """Turns the walked tokens of a chunk into the schema's columns."""
 
@@ -214,13 +192,13 @@ class Assembler:
         self._note_inexact(g, ~first, False)
         # Usually one token of the kind per record: then there is nothing to drop.
         keep = None if first.all() else np.flatnonzero(first)
-        if family == "identity":
+        if family in C.STRUCT_SINGLETONS:
             values = pa.StructArray.from_arrays(
                 [_arrow(_take(g.columns[n], keep), types[n]) for n in names], names=names)
-            self.columns["identity"] = _scatter(self.nrec, g.rec[first], values,
-                                                SCHEMA.field("identity").type)
+            self.columns[family] = _scatter(self.nrec, g.rec[first], values,
+                                            SCHEMA.field(family).type)
             return
-        for src, dst in _FLAT_COLUMNS[family].items():
+        for src, dst in C.FLAT_COLUMNS[family].items():
             self.columns[dst] = _scatter(self.nrec, g.rec[first], _take(g.columns[src], keep),
                                          SCHEMA.field(dst).type)
 
@@ -236,20 +214,20 @@ class Assembler:
                       else pa.nulls(len(g.rec), f.type) for f in value_type]
             values = pa.StructArray.from_arrays(arrays, fields=list(value_type))
         else:
-            values = _arrow(g.columns[_FAMILY_FIELDS[family][0]], value_type)
+            values = _arrow(g.columns[C.LIST_ELEMENT[family]], value_type)
         counts = np.bincount(g.rec, minlength=self.nrec)
         self.columns[family] = list_array(counts, values, list_type)
 
     @staticmethod
     def _family_types(family: str) -> dict[str, pa.DataType]:
         """Field name -> schema type of the tokens of one family, as extracted."""
-        if family in _FLAT_COLUMNS:
-            return {src: SCHEMA.field(dst).type for src, dst in _FLAT_COLUMNS[family].items()}
+        if family in C.FLAT_COLUMNS:
+            return {src: SCHEMA.field(dst).type for src, dst in C.FLAT_COLUMNS[family].items()}
         value_type = SCHEMA.field(family).type
         if pa.types.is_list(value_type):
             value_type = value_type.value_type
-        if family in _FAMILY_FIELDS:  # a list of plain values
-            return {_FAMILY_FIELDS[family][0]: value_type}
+        if family in C.LIST_ELEMENT:  # a list of plain values
+            return {C.LIST_ELEMENT[family]: value_type}
         return {f.name: f.type for f in value_type}
 
 

@@ -47,7 +47,7 @@ def explain_gap(buf: bytes | memoryview, start: int, stop: int, final: bool = Tr
     if first in T.HEADER_IDS and stop - start >= 5:
         length = _u32(buf, start + 1)
         available = len(buf) - start
-        if length < 25:
+        if length < T.MIN_RECORD:
             return f"header token 0x{first:02x} with impossible record length {length}"
         if length > available:
             return (f"truncated record: header 0x{first:02x} says {length} bytes, "

@@ -11,40 +11,23 @@ Anything the typed columns cannot reproduce byte for byte is also kept verbatim 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pyarrow as pa
 
 from knox_analytics.bsm import tokens as T
-from knox_analytics.bsm.assemble import (
-    LIST_GROUPS,
-    SINGLETON_GROUPS,
-    Assembler,
-    assemble_table,
-    names,
-    raw_tokens,
-)
+from knox_analytics.bsm.assemble import Assembler, assemble_table, names, raw_tokens
 from knox_analytics.bsm.bytesview import ByteView
+from knox_analytics.bsm.columns import LIST_GROUPS, SINGLETON_GROUPS
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.bsm.framing import frame
+from knox_analytics.bsm.result import DecodeResult
 from knox_analytics.bsm.tables import Tables, load_tables
+from knox_analytics.bsm.tokenreader import Undecodable, read_strict
 from knox_analytics.bsm.wavefront import token_ids, wavefront
 from knox_analytics.errors import NotBSMError
 from knox_analytics.schema import SCHEMA
 
-
-@dataclass
-class DecodeResult:
-    """Decoded rows of one chunk (or whole input) and what could not be used."""
-
-    table: pa.Table
-    damage: list[Damage] = field(default_factory=list)
-    consumed: int = 0  # bytes of the input accounted for (the rest is an unfinished tail)
-
-    @property
-    def records(self) -> int:
-        return self.table.num_rows
+__all__ = ["DecodeResult", "decode_bytes", "decode_view"]
 
 
 def _records_table(view: ByteView, starts: np.ndarray, lengths: np.ndarray, source: str,
@@ -73,12 +56,11 @@ def _records_table(view: ByteView, starts: np.ndarray, lengths: np.ndarray, sour
 
 
 def _undecodable_reason(view: ByteView, start: int, pos: int, limit: int) -> str:
-    """Why a token could not be read, in the oracle's words (rare: one token at a time)."""
-    from knox_analytics.bsm.reference import Undecodable, read_token
-
+    """Why a token could not be read, in the strict token reader's words (rare: one token
+    at a time).  The wavefront found *where* decoding stops on its own."""
     try:
         record = view.bytes_at(start, limit + T.TRAILER_SIZE)
-        read_token(record, pos - start, limit - start, inside=pos != start)
+        read_strict(record, pos - start, limit - start, inside=pos != start)
     except Undecodable as exc:
         return str(exc)
     return f"token 0x{int(view.u8[pos]):02x} could not be read"  # pragma: no cover

@@ -23,11 +23,9 @@ from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.bytesview import ByteView
 from knox_analytics.bsm.damage import Damage, explain_gap
 
-MIN_RECORD = 25  # smallest possible: header32 (18) + trailer (7)
 #: While streaming, bytes after the last whole record are carried into the next chunk; a
 #: tail longer than this cannot be a record in progress and is reported instead.
 CARRY_LIMIT = 64 << 20
-FILE_TOKEN_FIXED = 11  # id + sec + msec + u16 name length
 
 # The trailer magic as the host reads two bytes natively (cheaper than a byte-swapped view).
 _MAGIC_NATIVE = int.from_bytes(T.TRAILER_MAGIC.to_bytes(2, "big"), sys.byteorder)
@@ -65,7 +63,7 @@ def record_candidates(view: ByteView) -> tuple[np.ndarray, np.ndarray]:
     tpos = tpos[u8[tpos] == T.AUT_TRAILER]
     length = view.u32[tpos + 3].astype(np.int64)
     start = tpos + T.TRAILER_SIZE - length
-    ok = (length >= MIN_RECORD) & (start >= 0)
+    ok = (length >= T.MIN_RECORD) & (start >= 0)
     start, length = start[ok], length[ok]
     ok = _HEADER_LUT[u8[start]] & (view.u32[start + 1] == length)
     start, length = start[ok], length[ok]
@@ -100,13 +98,13 @@ def choose_records(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 def file_token_length(view: ByteView, pos: int, limit: int) -> int:
     """Length of a well-formed stand-alone file token at ``pos`` ending by ``limit``, or 0."""
-    if pos + FILE_TOKEN_FIXED > limit or view.u8[pos] != T.AUT_OTHER_FILE32:
+    if pos + T.FILE_TOKEN_FIXED > limit or view.u8[pos] != T.AUT_OTHER_FILE32:
         return 0
     name_len = int(view.u16[pos + 9])
-    end = pos + FILE_TOKEN_FIXED + name_len
+    end = pos + T.FILE_TOKEN_FIXED + name_len
     if name_len < 1 or end > limit or view.u8[end - 1] != 0:
         return 0
-    return FILE_TOKEN_FIXED + name_len
+    return T.FILE_TOKEN_FIXED + name_len
 
 
 def _scan_gap(view: ByteView, start: int, stop: int, source: str, base: int,

@@ -141,7 +141,8 @@ def _read_into(stream: BinaryIO, target: memoryview, live: bool) -> int:
 def read_trail(path: str | os.PathLike[str] | TrailInput, *, chunk_size: int = DEFAULT_CHUNK,
                start_offset: int = 0, tables: Tables | None = None, strict: bool = False,
                live: bool | None = None, open_ended: bool = False,
-               on_bytes: Callable[[int], None] | None = None) -> Iterator[DecodeResult]:
+               on_bytes: Callable[[int], None] | None = None,
+               keep_raw: bool = False) -> Iterator[DecodeResult]:
     """Decode a trail chunk by chunk, yielding one :class:`DecodeResult` per chunk.
 
     ``start_offset`` skips bytes already converted (a trail that grew).  ``strict`` raises
@@ -150,6 +151,7 @@ def read_trail(path: str | os.PathLike[str] | TrailInput, *, chunk_size: int = D
     ``open_ended``: the trail is still being written (auditd's ``current``), so an
     unfinished record at its end is left for next time, not reported as damage.
     ``on_bytes`` is called with the number of input bytes consumed (progress bars).
+    ``keep_raw`` gives each result a copy of the bytes it consumed (``result.raw``).
 
     >>> for result in read_trail("/var/audit/current"):  # doctest: +SKIP
     ...     print(result.records, [str(d) for d in result.damage])
@@ -169,11 +171,14 @@ def read_trail(path: str | os.PathLike[str] | TrailInput, *, chunk_size: int = D
             view = ByteView(buf.arr, buf.filled)
             result = decode_view(view, trail.name, base_offset=offset,
                                  final=at_end and not open_ended, tables=tables,
-                                 require_bsm=rows == 0)
+                                 require_bsm=rows == 0 and start_offset == 0)
             if strict and result.damage:
                 d = result.damage[0]
                 raise DamagedTrailError(d.source, d.offset, d.length, d.reason)
             rows += result.records
+            if keep_raw:
+                result.raw = bytes(buf.arr[: result.consumed])
+                result.raw_base = offset
             offset += result.consumed
             buf.drop(result.consumed)
             if on_bytes and result.consumed:

@@ -15,35 +15,26 @@ Example::
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
+from knox_analytics.bsm import columns as C
 from knox_analytics.bsm import tokens as T
 from knox_analytics.bsm.damage import Damage, explain_gap
-from knox_analytics.bsm.decode import DecodeResult
+from knox_analytics.bsm.result import DecodeResult
 from knox_analytics.bsm.tables import Tables, load_tables
+from knox_analytics.bsm.tokenreader import Undecodable, read_strict
 from knox_analytics.errors import NotBSMError
 from knox_analytics.schema import SCHEMA
 
+__all__ = ["Names", "Undecodable", "decode_reference", "names_from_tables", "read_token"]
+
 RECORD_START_IDS = frozenset(T.HEADER_IDS)
 TRAILER_MAGIC_BYTES = bytes([T.AUT_TRAILER]) + T.TRAILER_MAGIC.to_bytes(2, "big")
-MIN_RECORD_LENGTH = 25  # header32 (18 bytes) + trailer (7 bytes): the smallest record
-FILE_TOKEN_FIXED = 11  # id + u32 sec + u32 msec + u16 name length
-#: ids that may not appear between a record's header and trailer.  (A file token may:
-#: praudit prints it like any other, and OpenBSM's test vectors carry one.)
-NOT_INSIDE_A_RECORD = frozenset((T.AUT_TRAILER, *T.HEADER_IDS))
-#: Groups whose first token fills flat column(s); "file" is a file token inside a record.
-SINGLETON_GROUPS = frozenset(("subject", "return", "exit", "argv", "envp", "groups", "seq",
-                              "zonename", "identity", "file"))
-MAX_HEADER_SEC = 2**33  # year 2242: later (or msec >= 2**32) is no time at all -> null
-SUBJECT_COLUMNS = ("auid", "euid", "egid", "ruid", "rgid", "pid", "sid", "tid_port",
-                   "tid_addr")
 
 
 # --- event / errno names ----------------------------------------------------------------
@@ -87,7 +78,7 @@ def record_length_at(data: bytes, pos: int) -> int | None:
     if data[pos] not in RECORD_START_IDS or pos + 5 > len(data):
         return None
     length = _u32(data, pos + 1)
-    if length < MIN_RECORD_LENGTH or pos + length > len(data):
+    if length < T.MIN_RECORD or pos + length > len(data):
         return None
     end = pos + length
     if data[end - 7:end - 4] != TRAILER_MAGIC_BYTES or _u32(data, end - 4) != length:
@@ -101,15 +92,15 @@ def file_token_length_at(data: bytes, pos: int) -> int | None:
     The token must end by the next record candidate: a file token never runs into a
     record (the vectorized framing looks for file tokens only in the gaps between records).
     """
-    if data[pos] != T.AUT_OTHER_FILE32 or pos + FILE_TOKEN_FIXED > len(data):
+    if data[pos] != T.AUT_OTHER_FILE32 or pos + T.FILE_TOKEN_FIXED > len(data):
         return None
     n = _u16(data, pos + 9)
-    end = pos + FILE_TOKEN_FIXED + n
+    end = pos + T.FILE_TOKEN_FIXED + n
     if n < 1 or end > len(data) or data[end - 1] != 0:
         return None
     if end > next_record_start(data, pos):
         return None
-    return FILE_TOKEN_FIXED + n
+    return T.FILE_TOKEN_FIXED + n
 
 
 def next_record_start(data: bytes, pos: int) -> int:
@@ -129,187 +120,44 @@ _HEADER_ID_RE = re.compile(b"[" + re.escape(bytes(sorted(T.HEADER_IDS))) + b"]")
 # --- reading one token's fields -----------------------------------------------------------
 
 
-class Undecodable(Exception):
-    """A token the decoder cannot read; the message is the damage reason."""
-
-
-def _ip(raw: bytes) -> str:
-    return str(ipaddress.ip_address(raw))
-
-
-def _utf8(raw: bytes) -> tuple[str, bool]:
-    """Decode ``raw`` as UTF-8 (backslash escapes for bad bytes); True if it was valid."""
-    try:
-        return raw.decode("utf-8"), True
-    except UnicodeDecodeError:
-        return raw.decode("utf-8", errors="backslashreplace"), False
-
-
-class TokenReader:
-    """Reads the fields of one token, never past ``limit`` (the record's trailer)."""
-
-    def __init__(self, data: bytes, pos: int, limit: int, tok: T.TokenType) -> None:
-        self.data, self.pos, self.limit, self.tok = data, pos, limit, tok
-        self.canonical = True  # False: the typed columns cannot reproduce the bytes
-
-    def take(self, n: int) -> bytes:
-        """The next ``n`` bytes of the token body."""
-        if self.pos + n > self.limit:
-            raise Undecodable(f"{self.tok.name} token runs past the trailer")
-        raw = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return raw
-
-    def uint(self, n: int) -> int:
-        """A big-endian unsigned integer of ``n`` bytes."""
-        return int.from_bytes(self.take(n), "big")
-
-    def read(self) -> dict[str, Any]:
-        """All fields of the token's layout, by field name."""
-        values: dict[str, Any] = {}
-        for kind, name in self.tok.layout:
-            value = _FIELD_READERS[kind](self, values)
-            if kind == "sockaddrs":
-                values.update(value)
-            else:
-                values[name] = value
-        return values
-
-    def address(self, atype: int) -> str:
-        """An IPv4/IPv6 address whose type (4 or 16) was read just before."""
-        if atype not in (T.AU_IPV4, T.AU_IPV6):
-            raise Undecodable(f"{self.tok.name} token has address type {atype} "
-                              "(expected 4 or 16)")
-        return _ip(self.take(atype))
-
-    def string(self, raw: bytes) -> str:
-        """Decode a string's bytes; a string that is not valid UTF-8 is not canonical."""
-        text, valid = _utf8(raw)
-        self.canonical = self.canonical and valid
-        return text
-
-
-def _read_str16(r: TokenReader, _: dict[str, Any]) -> str:
-    raw = r.take(r.uint(2))
-    # canonical: NUL-terminated with no NUL before the end (what libbsm writes)
-    if not raw or raw.find(b"\0") != len(raw) - 1:
-        r.canonical = False
-    return r.string(raw.split(b"\0", 1)[0])
-
-
-def _read_strings(r: TokenReader, _: dict[str, Any]) -> list[str]:
-    out = []
-    for _i in range(r.uint(4)):
-        nul = r.data.find(b"\0", r.pos, r.limit)
-        if nul < 0:
-            raise Undecodable(f"{r.tok.name} token runs past the trailer")
-        out.append(r.string(r.take(nul - r.pos + 1)[:-1]))
-    return out
-
-
-def _read_u32list(r: TokenReader, _: dict[str, Any]) -> list[int]:
-    return [r.uint(4) for _i in range(r.uint(2))]
-
-
-def _read_data(r: TokenReader, values: dict[str, Any]) -> bytes:
-    size = T.DATA_UNIT_SIZES.get(values["unit"])
-    if size is None:
-        raise Undecodable(f"data token has unit {values['unit']} (expected 0..3)")
-    return r.take(size * values["count"])
-
-
-def _read_cstr(r: TokenReader, _: dict[str, Any]) -> str:
-    search = max(0, min(T.SOCKUNIX_PATH_MAX, r.limit - r.pos))
-    nul = r.data.find(b"\0", r.pos, r.pos + search)
-    if nul < 0:
-        raise Undecodable(f"{r.tok.name} path has no NUL within {search} bytes")
-    return r.string(r.take(nul - r.pos + 1)[:-1])
-
-
-def _read_sockaddrs(r: TokenReader, _: dict[str, Any]) -> dict[str, Any]:
-    # praudit's fetch_socketex32_tok: u16 address type, then port + address twice
-    atype = r.uint(2)
-    local_port = r.uint(2)
-    local_addr = r.address(atype)
-    remote_port = r.uint(2)
-    return {"local_port": local_port, "local_addr": local_addr,
-            "remote_port": remote_port, "remote_addr": r.address(atype)}
-
-
-_FIELD_READERS: dict[str, Callable[[TokenReader, dict[str, Any]], Any]] = {
-    "u8": lambda r, _: r.uint(1),
-    "u16": lambda r, _: r.uint(2),
-    "u32": lambda r, _: r.uint(4),
-    "u64": lambda r, _: r.uint(8),
-    "ip4": lambda r, _: _ip(r.take(4)),
-    "ip6": lambda r, _: _ip(r.take(16)),
-    "addr": lambda r, _: r.address(r.uint(4)),
-    "str16": _read_str16,
-    "bytes16": lambda r, _: r.take(r.uint(2)),
-    "strings": _read_strings,
-    "u32list": _read_u32list,
-    "data": _read_data,
-    "cstr": _read_cstr,
-    "uuid": lambda r, _: str(uuid.UUID(bytes=r.take(16))),
-    "sockaddrs": _read_sockaddrs,
-}
-
-
 def read_token(data: bytes, pos: int, limit: int, *, inside: bool = True
                ) -> tuple[T.TokenType, dict[str, Any], int, bool]:
     """Read the token at ``pos``: (type, field values, end offset, canonical).
 
-    Raises :class:`Undecodable` (its message is the damage reason) for an unknown id, an id
-    that cannot appear ``inside`` a record, a bad address type / data unit / sock_unix
-    path, or a body that runs past ``limit``.
+    The strict reader of :mod:`tokenreader`; canonical is False when the typed columns
+    cannot reproduce the token byte for byte.  Raises :class:`Undecodable`.
     """
-    tid = data[pos]
-    tok = T.TOKENS_BY_ID.get(tid)
-    if tok is None:
-        raise Undecodable(f"unknown token id 0x{tid:02x}")
-    if inside and tid in NOT_INSIDE_A_RECORD:
-        raise Undecodable(f"{tok.name} token (0x{tid:02x}) inside a record")
-    reader = TokenReader(data, pos + 1, limit, tok)
-    values = reader.read()
-    return tok, values, reader.pos, reader.canonical and _values_canonical(tok, values)
+    tok, values, end, canonical = read_strict(data, pos, limit, inside=inside)
+    return tok, values, end, canonical and _values_canonical(tok, values)
 
 
 def _values_canonical(tok: T.TokenType, values: dict[str, Any]) -> bool:
-    """Whether field values can be reproduced from the typed columns (see schema.py)."""
-    if tok.group == "header":
-        # time is kept in ms: msec must be < 1000 and sec*1000 must fit comfortably
-        return values["msec"] < 1000 and values["sec"] < MAX_HEADER_SEC
-    if tok.group == "file":
-        return values["msec"] < 1000
-    if tok.id == T.AUT_IDENTITY:
-        return values["signing_id_truncated"] in (0, 1) and values["team_id_truncated"] in (0, 1)
-    return True
+    """Whether field values can be reproduced from the typed columns (see columns.py)."""
+    if tok.group in C.TIMED_GROUPS:
+        return bool(C.time_exact(values["sec"], values["msec"]))
+    return all(values[f] in (0, 1) for f in C.BOOL_FIELDS.get(tok.id, ()))
 
 
 # --- typed columns --------------------------------------------------------------------------
 
 
-def _signed(value: int, bits: int) -> int:
-    return value - (1 << bits) if value >= 1 << (bits - 1) else value
-
-
-def _header_time_ms(sec: int, msec: int) -> int | None:
-    """The one rule for header and file-token times: sec*1000 + msec (an msec >= 1000 is
-    kept as written: the token is kept raw too), null when it is no real time."""
-    return sec * 1000 + msec if sec < MAX_HEADER_SEC and msec < 2**32 else None
-
-
-_file_time_ms = _header_time_ms
-
-
-def _list_value(column: str, values: dict[str, Any], tok: T.TokenType) -> Any:
+def _list_value(column: str, values: dict[str, Any]) -> Any:
     """The element a list-group token adds to its column."""
+    if column in C.LIST_ELEMENT:
+        return values[C.LIST_ELEMENT[column]]
     type_ = SCHEMA.field(column).type.value_type
-    if pa.types.is_struct(type_):
-        return {type_.field(i).name: values.get(type_.field(i).name)
-                for i in range(type_.num_fields)}
-    (_kind, name), = tok.layout  # scalar list columns come from one-field tokens
-    return values[name]
+    return {type_.field(i).name: values.get(type_.field(i).name)
+            for i in range(type_.num_fields)}
+
+
+def _converted(tok: T.TokenType, values: dict[str, Any]) -> dict[str, Any]:
+    """Field values as the columns hold them: signed and boolean fields converted."""
+    out = dict(values)
+    for name, bits in C.SIGNED.get(tok.id, {}).items():
+        out[name] = C.signed(values[name], bits)
+    for name in C.BOOL_FIELDS.get(tok.id, ()):
+        out[name] = values[name] != 0
+    return out
 
 
 @dataclass
@@ -337,18 +185,27 @@ class RecordRow:
                   canonical: bool) -> None:
         """Put one decoded token into token_ids and its typed column(s)."""
         self.row["token_ids"].append(tok.id)
-        if tok.group in SINGLETON_GROUPS and tok.group in self.seen:
+        if tok.group in C.SINGLETON_GROUPS and tok.group in self.seen:
             self.add_raw(start, end, typed=False)  # a second subject, return, ...
             return
         self.seen.add(tok.group)
-        if tok.group == "file":
-            canonical = False  # its time has no column inside a record: keep the bytes
-        if tok.group in SINGLETON_GROUPS:
-            _SINGLETON_SETTERS[tok.group](self.row, values, tok, self.names)
+        if tok.group in C.ALWAYS_RAW:
+            canonical = False
+        if tok.group in C.FLAT_COLUMNS:
+            self._set_flat(tok, _converted(tok, values))
+        elif tok.group in C.STRUCT_SINGLETONS:
+            self.row[tok.group] = _converted(tok, values)
         else:
-            self.row.setdefault(tok.group, []).append(_list_value(tok.group, values, tok))
+            self.row.setdefault(tok.group, []).append(_list_value(tok.group, values))
         if not canonical:
             self.add_raw(start, end, typed=True)
+
+    def _set_flat(self, tok: T.TokenType, values: dict[str, Any]) -> None:
+        self.row.update({col: values[f] for f, col in C.FLAT_COLUMNS[tok.group].items()})
+        if tok.group == "return":  # the errno's name and the success flag come with it
+            errno = values["errno"]
+            self.row.update(errno_name=self.names.errno_name(errno) if errno else None,
+                            success=errno == 0)
 
     def add_undecodable(self, start: int, trailer: int, reason: str) -> None:
         """From ``start`` to the trailer: one raw token and a "raw" damage entry."""
@@ -356,41 +213,6 @@ class RecordRow:
         self.add_raw(start, trailer, typed=False)
         self.damage.append(Damage(self.source, self.base_offset + start, trailer - start,
                                   reason, "raw"))
-
-
-def _set_subject(row: dict[str, Any], v: dict[str, Any], _t: T.TokenType, _n: Names) -> None:
-    row.update({c: v[c] for c in SUBJECT_COLUMNS})
-
-
-def _set_return(row: dict[str, Any], v: dict[str, Any], tok: T.TokenType, names: Names) -> None:
-    bits = 32 if tok.id == T.AUT_RETURN32 else 64
-    errno = v["errno"]
-    row.update(return_errno=errno, return_value=_signed(v["value"], bits),
-               errno_name=names.errno_name(errno) if errno else None, success=errno == 0)
-
-
-def _set_exit(row: dict[str, Any], v: dict[str, Any], _t: T.TokenType, _n: Names) -> None:
-    row.update(exit_status=_signed(v["status"], 32), exit_return=_signed(v["return"], 32))
-
-
-def _set_identity(row: dict[str, Any], v: dict[str, Any], _t: T.TokenType, _n: Names) -> None:
-    row["identity"] = {**v, "signing_id_truncated": v["signing_id_truncated"] != 0,
-                       "team_id_truncated": v["team_id_truncated"] != 0}
-
-
-def _set_one(column: str, key: str) -> Callable[..., None]:
-    def setter(row: dict[str, Any], v: dict[str, Any], _t: T.TokenType, _n: Names) -> None:
-        row[column] = v[key]
-    return setter
-
-
-_SINGLETON_SETTERS: dict[str, Callable[..., None]] = {
-    "subject": _set_subject, "return": _set_return, "exit": _set_exit,
-    "identity": _set_identity, "argv": _set_one("argv", "argv"),
-    "envp": _set_one("envp", "envp"), "groups": _set_one("groups", "groups"),
-    "seq": _set_one("seq", "seq"), "zonename": _set_one("zonename", "zonename"),
-    "file": _set_one("file_name", "name"),
-}
 
 
 # --- records ---------------------------------------------------------------------------------
@@ -430,7 +252,7 @@ def _decode_header(data: bytes, pos: int, trailer: int, rec: RecordRow) -> int:
     except Undecodable as exc:
         rec.add_undecodable(pos, trailer, str(exc))
         return trailer
-    rec.row.update(time=_header_time_ms(values["sec"], values["msec"]), host=values.get("host"))
+    rec.row.update(time=C.time_ms(values["sec"], values["msec"]), host=values.get("host"))
     rec.row["token_ids"].append(tok.id)
     if not canonical:
         rec.add_raw(pos, end, typed=True)
@@ -441,7 +263,7 @@ def decode_file_token(data: bytes, pos: int, length: int, rec: RecordRow) -> Non
     """Fill ``rec`` with the stand-alone file token at ``pos``."""
     tok, values, _end, canonical = read_token(data, pos, pos + length, inside=False)
     rec.row.update(source=rec.source, offset=rec.base_offset + pos, length=length,
-                   header_token=tok.id, time=_file_time_ms(values["sec"], values["msec"]),
+                   header_token=tok.id, time=C.time_ms(values["sec"], values["msec"]),
                    file_name=values["name"], token_ids=[tok.id])
     if not canonical:
         rec.add_raw(pos, pos + length, typed=True)

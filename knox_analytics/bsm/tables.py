@@ -13,6 +13,10 @@ by ``tools/gen_tables.py``; BSD licence, see ``data/LICENSE.openbsm``):
 ``bsm_fcntl.tsv``           BSM fcntl command (audit_fcntl.h) -> ``F_*`` name
 ==========================  ===========================================================
 
+The text formats (and where the files are) live in :mod:`knox_analytics.bsm.tablefiles`,
+the class table and class expressions in :mod:`knox_analytics.bsm.classes` (both pure
+Python); this module adds the numpy/Arrow lookups the decoder needs.
+
 Every table is a small frozen object with scalar lookups and numpy lookup arrays, so a
 decoder maps a whole column at once::
 
@@ -33,19 +37,28 @@ import functools
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
 
-from knox_analytics.errors import InputError, UsageError
+from knox_analytics.bsm.classes import ClassTable, parse_class_file
+from knox_analytics.bsm.tablefiles import (
+    CLASS_FILE,
+    EVENT_FILE,
+    HOST_DIR,
+    N_EVENTS,
+    EventEntry,
+    content_lines,
+    package_file,
+    parse_event_file,
+    read_table_text,
+    resolve,
+)
 
-#: Where macOS and FreeBSD keep the event and class tables (users add events there).
-HOST_DIR = Path("/etc/security")
-EVENT_FILE, CLASS_FILE = "audit_event", "audit_class"
-N_EVENTS = 1 << 16  # event numbers are u16 in every header token
+__all__ = ["ClassTable", "EventEntry", "EventTable", "Tables", "load_tables",
+           "parse_class_file", "parse_event_file"]
 N_ERRNOS = 1 << 8  # the return token's errno is one byte
 
 Codes = np.ndarray | pa.Array | pa.ChunkedArray | Sequence[int]
@@ -108,80 +121,7 @@ def _frozen(array: np.ndarray) -> np.ndarray:
     return array
 
 
-# --- classes ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ClassTable:
-    """audit_class(5): two-letter class code <-> 32-bit mask <-> description.
-
-    >>> c = load_tables("builtin").classes
-    >>> c.mask("pc"), c.code(0x80), c.render(0x40000080)
-    (128, 'pc', 'pc,ex')
-    """
-
-    codes: tuple[str, ...]
-    masks: tuple[int, ...]
-    descriptions: tuple[str, ...]
-    source: str = "<builtin>"
-    _by_code: dict[str, int] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        by_code: dict[str, int] = {}
-        for i, code in enumerate(self.codes):
-            by_code.setdefault(code, i)  # first definition wins, as in libbsm's linear scan
-        object.__setattr__(self, "_by_code", by_code)
-
-    def mask(self, code: str) -> int | None:
-        """Mask of a class code (``"fr"`` -> 1); None when the code is not defined."""
-        i = self._by_code.get(code)
-        return None if i is None else self.masks[i]
-
-    def description(self, code: str) -> str | None:
-        """Description of a class code (``"fr"`` -> ``"file read"``)."""
-        i = self._by_code.get(code)
-        return None if i is None else self.descriptions[i]
-
-    def code(self, mask: int) -> str | None:
-        """The class whose mask is exactly ``mask`` (0 -> ``"no"``, all bits -> ``"all"``)."""
-        return next((c for c, m in zip(self.codes, self.masks, strict=True) if m == mask), None)
-
-    def mask_of(self, codes: Iterable[str]) -> int | None:
-        """OR of the masks of ``codes``; None if any code is unknown (libbsm then uses 0)."""
-        total = 0
-        for code in codes:
-            m = self.mask(code)
-            if m is None:
-                return None
-            total |= m
-        return total
-
-    def render(self, mask: int) -> str:
-        """``"pc,ex"``: an exact class, else the single-bit classes set, in table order.
-
-        Bits that no single-bit class names are appended in hex (``"fr,0x01000000"``).
-        """
-        exact = self.code(mask)
-        if exact is not None:
-            return exact
-        parts, left = [], mask
-        for code, m in zip(self.codes, self.masks, strict=True):
-            if m and m & (m - 1) == 0 and mask & m and left & m:
-                parts.append(code)
-                left &= ~m
-        if left:
-            parts.append(f"0x{left:08x}")
-        return ",".join(parts)
-
-
 # --- events -------------------------------------------------------------------------------
-class EventEntry(NamedTuple):
-    """One audit_event(5) line."""
-
-    number: int
-    name: str
-    description: str
-    classes: tuple[str, ...]  # the class codes as written (may name undefined classes)
-
-
 @dataclass(frozen=True, eq=False)
 class EventTable:
     """audit_event(5) with O(1) scalar and vectorized lookups by event number.
@@ -379,76 +319,11 @@ class Tables:
 
 
 # --- parsing ------------------------------------------------------------------------------
-def _content_lines(text: str) -> Iterable[tuple[int, str]]:
-    """(line number, line) of the lines that are not blank or ``#`` comments."""
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if line.strip() and not line.lstrip().startswith("#"):
-            yield lineno, line
-
-
-def _int(text: str) -> int:
-    """An integer as libbsm's strtoul(s, NULL, 0) reads it: 0x.. hex, 0.. octal, decimal."""
-    text = text.strip()
-    if text[:2].lower() == "0x":
-        return int(text[2:], 16)
-    return int(text, 8) if len(text) > 1 and text.startswith("0") else int(text, 10)
-
-
-def parse_class_file(text: str, source: str) -> ClassTable:
-    """Parse audit_class(5) text; a malformed line raises UsageError naming file and line."""
-    rows = []
-    for lineno, line in _content_lines(text):
-        parts = line.split(":")
-        try:
-            if len(parts) != 3 or not parts[1].strip():
-                raise ValueError
-            mask = _int(parts[0])
-            if not 0 <= mask <= 0xFFFFFFFF:
-                raise ValueError
-        except ValueError:
-            raise UsageError(
-                f"{source}: line {lineno}: expected 'mask:code:description' with a 32-bit "
-                f"mask, found {line!r}"
-            ) from None
-        rows.append((parts[1].strip(), mask, parts[2]))
-    codes, masks, descriptions = zip(*rows, strict=True) if rows else ((), (), ())
-    return ClassTable(tuple(codes), tuple(masks), tuple(descriptions), source)
-
-
-def parse_event_file(text: str, source: str) -> list[EventEntry]:
-    """Parse audit_event(5) text; a malformed line raises UsageError naming file and line.
-
-    Descriptions are kept verbatim (OpenBSM's ``6180:AUE_prof_cmd: profile command:ad``
-    keeps its leading space, as praudit prints it); numbers, names and classes are stripped.
-    """
-    entries = []
-    for lineno, line in _content_lines(text):
-        parts = line.rstrip("\r").split(":")
-        try:
-            if len(parts) != 4 or not parts[1].strip():
-                raise ValueError
-            number = int(parts[0].strip(), 10)
-            if not 0 <= number < N_EVENTS:
-                raise ValueError
-        except ValueError:
-            raise UsageError(
-                f"{source}: line {lineno}: expected 'number:name:description:classes' with "
-                f"a number 0..65535, found {line!r}"
-            ) from None
-        classes = tuple(c.strip() for c in parts[3].split(",") if c.strip())
-        entries.append(EventEntry(number, parts[1].strip(), parts[2], classes))
-    return entries
-
-
 def _read_tsv(name: str) -> list[list[str]]:
     """Rows of a packaged .tsv data file (comments and the column line skipped)."""
-    text = _package_file(name)
-    rows = [line.split("\t") for _, line in _content_lines(text)]
+    text = package_file(name)
+    rows = [line.split("\t") for _, line in content_lines(text)]
     return rows[1:]
-
-
-def _package_file(name: str) -> str:
-    return (resources.files("knox_analytics") / "data" / name).read_text(encoding="utf-8")
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -480,12 +355,7 @@ _FileKey = tuple[str, int, int] | None  # (path, mtime_ns, size); None = the pac
 
 def _read_text(key: _FileKey, name: str) -> tuple[str, str]:
     """(text, source label) of a host/directory file or of the packaged copy."""
-    if key is None:
-        return _package_file(name), f"<builtin {name}>"
-    try:
-        return Path(key[0]).read_bytes().decode("utf-8", errors="replace"), key[0]
-    except OSError as exc:
-        raise InputError(f"{key[0]}: cannot read: {exc.strerror}") from None
+    return read_table_text(None if key is None else Path(key[0]), name)
 
 
 @functools.lru_cache(maxsize=8)
@@ -510,23 +380,7 @@ def _file_key(path: Path | None) -> _FileKey:
 
 def _resolve(source: str | os.PathLike[str]) -> tuple[Path | None, Path | None]:
     """(audit_event, audit_class) paths for ``source``; None means the packaged copy."""
-    if source == "builtin":
-        return None, None
-    if source in ("auto", "host"):
-        paths = [HOST_DIR / EVENT_FILE, HOST_DIR / CLASS_FILE]
-        if source == "host" and not all(p.is_file() for p in paths):
-            raise InputError(f"{HOST_DIR}: no {EVENT_FILE} and {CLASS_FILE} on this host")
-        return tuple(p if p.is_file() else None for p in paths)  # type: ignore[return-value]
-    directory = Path(source)
-    if not directory.is_dir():
-        raise InputError(
-            f"{directory}: expected 'auto', 'builtin', 'host' or a directory holding "
-            f"{EVENT_FILE} and/or {CLASS_FILE}"
-        )
-    paths = [directory / EVENT_FILE, directory / CLASS_FILE]
-    if not any(p.is_file() for p in paths):
-        raise InputError(f"{directory}: holds neither {EVENT_FILE} nor {CLASS_FILE}")
-    return tuple(p if p.is_file() else None for p in paths)  # type: ignore[return-value]
+    return resolve(source, HOST_DIR)
 
 
 def load_tables(source: str | os.PathLike[str] = "auto") -> Tables:

@@ -77,9 +77,16 @@ AUT_IDENTITY = 0xED
 
 TRAILER_MAGIC = 0xB105
 TRAILER_SIZE = 7  # id + u16 magic + u32 length
+#: The smallest possible record: header32 (18 bytes) + trailer (7 bytes).
+MIN_RECORD = 25
+#: The fixed part of a stand-alone file token: id, u32 sec, u32 msec, u16 name length.
+FILE_TOKEN_FIXED = 11
 HEADER_IDS = (AUT_HEADER32, AUT_HEADER32_EX, AUT_HEADER64, AUT_HEADER64_EX)
 AU_IPV4 = 4
 AU_IPV6 = 16
+#: The audit user id of a process no user logged in to (daemons): AU_DEFAUDITID, -1 as
+#: the u32 the subject token holds (bsm/audit.h).  praudit prints it as -1.
+UNSET_AUID = 0xFFFFFFFF
 SOCKUNIX_PATH_MAX = 104  # sizeof(au_socketunix_t.path)
 #: Basic unit sizes of the data token (audit_record.h AUR_*): unit code -> bytes.
 DATA_UNIT_SIZES = {0: 1, 1: 2, 2: 4, 3: 8}

@@ -100,6 +100,9 @@ def _print_summary(summary: ConvertSummary) -> None:
     damage = summary.damage
     line += f"; {len(damage)} damaged range(s)" if damage else ""
     warn(line)
+    if summary.known:
+        warn(f"  {summary.known:,} record(s) read were already in the dataset and were not "
+             "added again (record identity: docs/dataset.md)")
     by_reason: dict[str, list[str]] = {}
     for f in skipped:
         by_reason.setdefault(f.reason, []).append(f.path)

@@ -1,26 +1,28 @@
 """Live commands: ``auditpipe``, ``capture``, ``auditon``, ``paudit``, ``pwait``.
 
 Each is parse -> one library call in :mod:`knox_analytics.live` -> render.  On Linux,
-``--source FILE|FIFO|-`` replaces ``/dev/auditpipe``.
+``--source FILE|FIFO|-`` replaces ``/dev/auditpipe``.  The decoder (numpy, pyarrow) is
+imported only by the commands that decode (paudit, pwait, capture, auditpipe --parquet):
+``auditpipe`` and ``auditon`` run without it (docs/real-hosts.md).
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from knox_analytics.bsm.classes import AuMask, load_class_table, parse_classes
 from knox_analytics.errors import UsageError
 from knox_analytics.live import auditon as A
 from knox_analytics.live import privilege, proc
-from knox_analytics.live.capture import Capture, CaptureConfig
-from knox_analytics.live.classes import AuMask, load_class_table, parse_classes
-from knox_analytics.live.device import PipeStats
+from knox_analytics.live.device import PipeStats, report_stats
 from knox_analytics.live.source import Source, framed_chunks, open_source
-from knox_analytics.live.stream import report_stats
 from knox_analytics.live.units import parse_duration, parse_rotate
 
 SourceOpt = Annotated[str | None, typer.Option(
@@ -45,8 +47,19 @@ def _escalate_if_needed(source: str | None, sudo: bool) -> None:
         privilege.reexec_with_sudo()
 
 
+def _warn_if_not_auditing(source: str | None, platform: str = sys.platform,
+                          api: Callable[[], A.Auditon] = A.Auditon) -> None:
+    """From the audit pipe: say at once when the kernel is not auditing (it stays silent)."""
+    if source is not None or not platform.startswith(("darwin", "freebsd")):
+        return
+    warning = A.condition_warning(api())
+    if warning is not None:
+        _err(warning)
+
+
 def _open(source: str | None, classes: str, naflags: str | None, sudo: bool) -> Source:
     _escalate_if_needed(source, sudo)
+    _warn_if_not_auditing(source)
     flags = parse_classes(classes)
     na = parse_classes(naflags) if naflags is not None else flags
     return open_source(source, flags, na)
@@ -88,6 +101,8 @@ def auditpipe(
     src = _open(source, classes, naflags, sudo)
     try:
         if parquet is not None:
+            from knox_analytics.live.capture import Capture, CaptureConfig
+
             summary = Capture(parquet, CaptureConfig(), on_message=_err).run(src)
             _err(_summary_lines(summary))
             return
@@ -121,6 +136,8 @@ def capture(
 
     Example: knox capture --classes pc,lo,aa --out /var/audit/knox --rotate 64MiB --rotate 1h
     """
+    from knox_analytics.live.capture import Capture, CaptureConfig
+
     size, seconds = parse_rotate(rotate or [])
     config = CaptureConfig(flush_seconds=parse_duration(flush), host=host)
     if size is not None:
@@ -135,8 +152,33 @@ def capture(
     _err(_summary_lines(summary))
 
 
+def _running_processes(source: str | None, platform: str = sys.platform,
+                       lister: Callable[[str], list[proc.Process]] | None = None
+                       ) -> proc.ProcessList | None:
+    """The platform's process list when reading the live audit pipe, else None.
+
+    A list that cannot be read is said once and paudit goes on with new processes only.
+    """
+    if source is not None or not platform.startswith(("darwin", "freebsd")):
+        return None
+    from knox_analytics.live.processes import ProcessListError, list_processes
+
+    def running() -> list[proc.Process]:
+        try:
+            return (lister or list_processes)(platform)
+        except ProcessListError as exc:
+            _err(f"{exc}; following only processes started from now on")
+            return []
+
+    return running
+
+
 def paudit(
-    names: Annotated[list[str], typer.Argument(help="Program names (exec'd path basename).")],
+    names: Annotated[list[str] | None, typer.Argument(
+        help="Program names (exec'd path basename).")] = None,
+    pid: Annotated[list[int] | None, typer.Option(
+        "--pid", help="Also follow this running process and its descendants; repeatable."
+    )] = None,
     source: SourceOpt = None,
     follow: Annotated[bool, typer.Option(
         "--follow", "-f", help="SOURCE is a trail file being appended to: tail -f it.")] = False,
@@ -144,12 +186,18 @@ def paudit(
 ) -> None:
     """Pass through raw records of processes NAME... and all their descendants.
 
+    From the audit pipe it also follows those already running (the kernel's process list).
+
     Example: knox paudit sshd | knox print
     """
+    if not names and not pid:
+        raise UsageError("paudit: give a program NAME or --pid PID")
     _refuse_terminal()
     _escalate_if_needed(source, sudo)
+    _warn_if_not_auditing(source)
     out = sys.stdout.buffer
-    for record in proc.paudit(names, source, follow=follow, on_stats=_print_stats):
+    for record in proc.paudit(names or [], source, follow=follow, on_stats=_print_stats,
+                              pids=pid or (), processes=_running_processes(source)):
         out.write(record)
         out.flush()
 
@@ -158,15 +206,16 @@ def pwait(
     names: Annotated[list[str], typer.Argument(help="Program names to wait for.")],
     source: SourceOpt = None,
     timeout: Annotated[str | None, typer.Option(
-        "--timeout", help="Give up after this long (e.g. 30s, 5m): exit status 1.")] = None,
+        "--timeout", help="Give up after this long (e.g. 30s, 5min): exit status 1.")] = None,
     sudo: SudoOpt = False,
 ) -> None:
     """Block until a process named NAME execs; print its pid and command line.
 
-    Example: knox pwait --timeout 5m make && echo "make started"
+    Example: knox pwait --timeout 5min make && echo "make started"
     """
-    _escalate_if_needed(source, sudo)
     seconds = parse_duration(timeout) if timeout is not None else None
+    _escalate_if_needed(source, sudo)
+    _warn_if_not_auditing(source)
     row = proc.pwait(names, source, timeout=seconds)
     if row is None:
         _err(f"pwait: no exec of {', '.join(names)} "
@@ -184,7 +233,17 @@ auditon_app = typer.Typer(
 PidArg = Annotated[int, typer.Argument(help="Process id.")]
 EventArg = Annotated[str, typer.Argument(help="Event number or name, e.g. 23 or AUE_EXECVE.")]
 ClassesArg = Annotated[str, typer.Argument(help="audit_control(5) classes, e.g. pc,+fc.")]
-PolicyArg = Annotated[str, typer.Argument(help="Policy flags, e.g. cnt,argv.")]
+PolicyArg = Annotated[str, typer.Argument(
+    help="Policy flags: cnt, ahlt, argv, arge (all the macOS and FreeBSD kernels accept).")]
+AuditonSudoOpt = Annotated[bool, typer.Option(
+    "--sudo", help="Run through sudo: the kernel audit settings need root.")]
+
+
+def _api(sudo: bool) -> A.Auditon:
+    """The auditon(2) commands, re-running knox through sudo first when asked."""
+    if sudo and os.geteuid() != 0:
+        privilege.reexec_with_sudo()
+    return A.Auditon()
 
 
 def _mask_text(mask: AuMask) -> str:
@@ -202,85 +261,87 @@ def _class_bits(expr: str) -> int:
 
 
 @auditon_app.command("getpolicy")
-def getpolicy() -> None:
+def getpolicy(sudo: AuditonSudoOpt = False) -> None:
     """Print the audit policy flags.
 
     Example: knox auditon getpolicy
     """
-    typer.echo(A.policy_names(A.Auditon().getpolicy()))
+    typer.echo(A.policy_names(_api(sudo).getpolicy()))
 
 
 @auditon_app.command("setpolicy")
-def setpolicy(policy: PolicyArg) -> None:
+def setpolicy(policy: PolicyArg, sudo: AuditonSudoOpt = False) -> None:
     """Add policy flags.
 
-    Example: sudo knox auditon setpolicy argv,arge
+    Example: knox auditon setpolicy argv,arge --sudo
     """
-    typer.echo(A.policy_names(A.change_policy(A.Auditon(), policy, on=True)))
+    A.parse_policy(policy)  # a name the kernel rejects: say so before asking for sudo
+    typer.echo(A.policy_names(A.change_policy(_api(sudo), policy, on=True)))
 
 
 @auditon_app.command("unsetpolicy")
-def unsetpolicy(policy: PolicyArg) -> None:
+def unsetpolicy(policy: PolicyArg, sudo: AuditonSudoOpt = False) -> None:
     """Remove policy flags.
 
     Example: sudo knox auditon unsetpolicy arge
     """
-    typer.echo(A.policy_names(A.change_policy(A.Auditon(), policy, on=False)))
+    A.parse_policy(policy)
+    typer.echo(A.policy_names(A.change_policy(_api(sudo), policy, on=False)))
 
 
 @auditon_app.command("getmask")
-def getmask(pid: PidArg) -> None:
+def getmask(pid: PidArg, sudo: AuditonSudoOpt = False) -> None:
     """Print the preselection mask of process PID.
 
     Example: knox auditon getmask 1
     """
-    typer.echo(_mask_text(A.Auditon().getpinfo(pid).mask))
+    typer.echo(_mask_text(_api(sudo).getpinfo(pid).mask))
 
 
 @auditon_app.command("setmask")
-def setmask(pid: PidArg, classes: ClassesArg) -> None:
+def setmask(pid: PidArg, classes: ClassesArg, sudo: AuditonSudoOpt = False) -> None:
     """Add CLASSES to the preselection mask of process PID.
 
     Example: sudo knox auditon setmask 4242 +fc,-fr
     """
-    typer.echo(_mask_text(A.change_mask(A.Auditon(), pid, parse_classes(classes), on=True)))
+    typer.echo(_mask_text(A.change_mask(_api(sudo), pid, parse_classes(classes), on=True)))
 
 
 @auditon_app.command("unsetmask")
-def unsetmask(pid: PidArg, classes: ClassesArg) -> None:
+def unsetmask(pid: PidArg, classes: ClassesArg, sudo: AuditonSudoOpt = False) -> None:
     """Remove CLASSES from the preselection mask of process PID.
 
     Example: sudo knox auditon unsetmask 4242 fr
     """
-    typer.echo(_mask_text(A.change_mask(A.Auditon(), pid, parse_classes(classes), on=False)))
+    typer.echo(_mask_text(A.change_mask(_api(sudo), pid, parse_classes(classes), on=False)))
 
 
 @auditon_app.command("getclass")
-def getclass(event: EventArg) -> None:
+def getclass(event: EventArg, sudo: AuditonSudoOpt = False) -> None:
     """Print the classes of EVENT.
 
     Example: knox auditon getclass AUE_EXECVE
     """
-    typer.echo(_class_text(A.Auditon().getclass(A.event_number(event))))
+    typer.echo(_class_text(_api(sudo).getclass(A.event_number(event))))
 
 
 @auditon_app.command("setclass")
-def setclass(event: EventArg, classes: ClassesArg) -> None:
+def setclass(event: EventArg, classes: ClassesArg, sudo: AuditonSudoOpt = False) -> None:
     """Add CLASSES to EVENT.
 
     Example: sudo knox auditon setclass AUE_OPEN_R fr
     """
-    bits = A.change_class(A.Auditon(), A.event_number(event), _class_bits(classes), on=True)
+    bits = A.change_class(_api(sudo), A.event_number(event), _class_bits(classes), on=True)
     typer.echo(_class_text(bits))
 
 
 @auditon_app.command("unsetclass")
-def unsetclass(event: EventArg, classes: ClassesArg) -> None:
+def unsetclass(event: EventArg, classes: ClassesArg, sudo: AuditonSudoOpt = False) -> None:
     """Remove CLASSES from EVENT.
 
     Example: sudo knox auditon unsetclass AUE_OPEN_R fr
     """
-    bits = A.change_class(A.Auditon(), A.event_number(event), _class_bits(classes), on=False)
+    bits = A.change_class(_api(sudo), A.event_number(event), _class_bits(classes), on=False)
     typer.echo(_class_text(bits))
 
 
@@ -290,48 +351,48 @@ def _echo_fields(values: dict[str, int]) -> None:
 
 
 @auditon_app.command("getqctrl")
-def getqctrl() -> None:
+def getqctrl(sudo: AuditonSudoOpt = False) -> None:
     """Print the kernel audit queue parameters.
 
     Example: knox auditon getqctrl
     """
-    _echo_fields(A.Auditon().getqctrl())
+    _echo_fields(_api(sudo).getqctrl())
 
 
 @auditon_app.command("getstat")
-def getstat() -> None:
-    """Print the audit statistics (not implemented by FreeBSD's kernel).
+def getstat(sudo: AuditonSudoOpt = False) -> None:
+    """Print the audit statistics (the macOS and FreeBSD kernels do not implement it).
 
     Example: knox auditon getstat
     """
-    _echo_fields(A.Auditon().getstat())
+    _echo_fields(_api(sudo).getstat())
 
 
 @auditon_app.command("getcond")
-def getcond() -> None:
+def getcond(sudo: AuditonSudoOpt = False) -> None:
     """Print the audit condition (auditing, noaudit, unset, disabled).
 
     Example: knox auditon getcond
     """
-    typer.echo(A.Auditon().getcond())
+    typer.echo(_api(sudo).getcond())
 
 
 @auditon_app.command("getkmask")
-def getkmask() -> None:
+def getkmask(sudo: AuditonSudoOpt = False) -> None:
     """Print the kernel mask for non-attributable events.
 
     Example: knox auditon getkmask
     """
-    typer.echo(_mask_text(A.Auditon().getkmask()))
+    typer.echo(_mask_text(_api(sudo).getkmask()))
 
 
 @auditon_app.command("getfsize")
-def getfsize() -> None:
+def getfsize(sudo: AuditonSudoOpt = False) -> None:
     """Print the maximum and current trail file size.
 
     Example: knox auditon getfsize
     """
-    _echo_fields(A.Auditon().getfsize())
+    _echo_fields(_api(sudo).getfsize())
 
 
 

@@ -1,4 +1,4 @@
-"""Live auditing: the audit pipe device, class expressions, auditon(2), crash-safe capture.
+"""Live auditing: the audit pipe device, auditon(2), process tracking, crash-safe capture.
 
 On macOS and FreeBSD the source is ``/dev/auditpipe``; on Linux (development, CI) the same
 code reads any file, FIFO or stdin given as ``--source``.  Nothing here imports typer.

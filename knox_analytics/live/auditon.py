@@ -1,15 +1,24 @@
 """auditon(2) through ctypes: policy, process masks, event classes and read-only views.
 
-Struct layouts follow OpenBSM ``bsm/audit.h`` (../bsm/include/bsm/audit.h) and command
-numbers its ``A_*`` defines.  ``dev_t`` (in ``au_tid_t``) is 32 bits on macOS and 64 bits
-on FreeBSD >= 12, so the structures are built per platform.  The syscall is injectable:
-tests pass a fake kernel; on systems without auditon(2) a clear error is raised.
+Command numbers are OpenBSM's ``A_*`` (../bsm/include/bsm/audit.h), which FreeBSD and
+macOS both use.  The structures are declared per platform from the platform's *own*
+``<bsm/audit.h>``, which differs from OpenBSM's copy in ``au_tid_t.port``:
+
+- FreeBSD 12-14 ``sys/bsm/audit.h``: ``u_int32_t port; /* XXX dev_t compatibility */``
+  (dev_t became 64 bits in FreeBSD 12, the audit ABI stayed 32);
+- macOS 11-15 xnu ``bsd/bsm/audit.h``: ``dev_t port`` with ``dev_t`` = ``__int32_t``.
+
+So ``auditpinfo_t`` is 28 bytes on both; the kernels reject any other length with EINVAL
+(``if (uap->length != sizeof(udata.au_aupinfo)) return (EINVAL)`` in both kernels'
+``security/audit/audit_syscalls.c``).  tests/live/test_live_auditon.py states every size
+and offset.  The syscall is injectable: tests pass a fake kernel.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 import sys
 from collections.abc import Callable
@@ -17,8 +26,9 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+from knox_analytics.bsm import tablefiles
+from knox_analytics.bsm.classes import AuMask
 from knox_analytics.errors import KnoxError, UsageError
-from knox_analytics.live.classes import AuMask
 
 # --- commands (audit.h A_*) --------------------------------------------------------------
 A_GETKMASK, A_GETSTAT, A_GETCLASS, A_SETCLASS = 4, 12, 22, 23
@@ -31,24 +41,56 @@ POLICIES: dict[str, int] = {
     "windata": 0x0020, "user": 0x0040, "group": 0x0080, "trail": 0x0100, "path": 0x0200,
     "scnt": 0x0400, "public": 0x0800, "zonename": 0x1000, "perzone": 0x2000,
 }
+#: The flags A_SETPOLICY accepts: both kernels return EINVAL for any other bit
+#: (``udata.au_policy & ~(AUDIT_CNT|AUDIT_AHLT|AUDIT_ARGV|AUDIT_ARGE)`` in FreeBSD's and
+#: xnu's audit_syscalls.c); the others are Solaris names OpenBSM only declares.
+KERNEL_POLICIES: dict[str, tuple[str, ...]] = {
+    "freebsd": ("cnt", "ahlt", "argv", "arge"),
+    "darwin": ("cnt", "ahlt", "argv", "arge"),
+}
 #: audit.h AUC_*: what A_GETCOND returns.
 CONDITIONS = {0: "unset", 1: "auditing", 2: "noaudit", -1: "disabled"}
+#: What to run to turn auditing on (A_GETCOND says "noaudit" until auditd has started;
+#: until then the kernel has no event-to-class map and preselects nothing).
+ENABLE_AUDITING: dict[str, str] = {
+    "freebsd": "sysrc auditd_enable=YES && service auditd start",
+    "darwin": ("cp -n /etc/security/audit_control.example /etc/security/audit_control; "
+               "launchctl enable system/com.apple.auditd && launchctl bootstrap system "
+               "/System/Library/LaunchDaemons/com.apple.auditd.plist; audit -i"),
+}
+#: au_tid_t.port as each platform's own header declares it (see the module docstring).
+PORT_TYPE: dict[str, type[ctypes._SimpleCData]] = {
+    "freebsd": ctypes.c_uint32,
+    "darwin": ctypes.c_int32,
+}
 
 Syscall = Callable[[int, Any, int], int]
+#: The platform whose kernel the defaults talk to.
+HOST = sys.platform
 
 
 class AuditonError(KnoxError, OSError):
     """auditon(2) failed or does not exist here."""
 
 
-def make_structs(dev_t: type[ctypes._SimpleCData]) -> SimpleNamespace:
-    """The audit.h structures for a platform whose ``dev_t`` is ``dev_t``."""
+def family(platform: str) -> str:
+    """``'darwin'`` or ``'freebsd'`` for a ``sys.platform`` value; AuditonError otherwise."""
+    for name in ("darwin", "freebsd"):
+        if platform.startswith(name):
+            return name
+    raise AuditonError(f"auditon(2) is not available on {_os_name(platform)} "
+                       "(macOS and FreeBSD only)")
+
+
+def make_structs(platform: str) -> SimpleNamespace:
+    """The audit.h structures of ``platform`` (``darwin`` or ``freebsd``)."""
+    port = PORT_TYPE[family(platform)]
 
     class au_mask_t(ctypes.Structure):  # C names, as in audit.h
         _fields_ = (("am_success", ctypes.c_uint), ("am_failure", ctypes.c_uint))
 
     class au_tid_t(ctypes.Structure):
-        _fields_ = (("port", dev_t), ("machine", ctypes.c_uint32))
+        _fields_ = (("port", port), ("machine", ctypes.c_uint32))
 
     class auditpinfo_t(ctypes.Structure):
         _fields_ = (("ap_pid", ctypes.c_int32), ("ap_auid", ctypes.c_uint32),
@@ -78,16 +120,9 @@ def make_structs(dev_t: type[ctypes._SimpleCData]) -> SimpleNamespace:
                            au_stat_t=au_stat_t, au_fstat_t=au_fstat_t)
 
 
-def dev_t_for(platform: str) -> type[ctypes._SimpleCData]:
-    """``dev_t`` of a platform: int32 on macOS, uint64 on FreeBSD (>= 12) and Linux."""
-    return ctypes.c_int32 if platform == "darwin" else ctypes.c_uint64
-
-
 def libc_auditon(platform: str = sys.platform) -> Syscall:
     """libc's ``auditon`` as a callable; :class:`AuditonError` where there is none."""
-    if not platform.startswith(("darwin", "freebsd")):
-        raise AuditonError(f"auditon(2) is not available on {_os_name(platform)} "
-                           "(macOS and FreeBSD only)")
+    family(platform)
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     fn = libc.auditon
     fn.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
@@ -96,15 +131,31 @@ def libc_auditon(platform: str = sys.platform) -> Syscall:
 
 
 def _os_name(platform: str) -> str:
-    return {"linux": "Linux", "win32": "Windows"}.get(platform, platform)
+    names = {"linux": "Linux", "win32": "Windows", "darwin": "macOS", "freebsd": "FreeBSD"}
+    return next((v for k, v in names.items() if platform.startswith(k)), platform)
 
 
-def parse_policy(text: str) -> int:
-    """``'cnt,argv'`` -> 0x5; unknown names raise a :class:`UsageError` listing valid ones."""
+def _hint(err: int) -> str:
+    """What to do about an auditon errno the user can act on."""
+    if err == errno.EPERM:
+        return ("; the kernel audit settings need root: rerun as root or add --sudo, "
+                "e.g. knox auditon getpolicy --sudo")
+    if err == errno.ENOSYS:
+        return " (this kernel does not implement it; inside a FreeBSD jail none is)"
+    return ""
+
+
+def parse_policy(text: str, platform: str | None = None) -> int:
+    """``'cnt,argv'`` -> 0x5; a name the ``platform``'s kernel (default: this host's)
+    rejects raises a :class:`UsageError` listing the ones it accepts."""
+    platform = platform or HOST
+    accepted = KERNEL_POLICIES[family(platform)]
     bits = 0
     for name in filter(None, (t.strip() for t in text.split(","))):
-        if name not in POLICIES:
-            raise UsageError(f"unknown audit policy {name!r}; valid: {', '.join(POLICIES)}")
+        if name not in accepted:
+            what = "not accepted by the" if name in POLICIES else "unknown to the"
+            raise UsageError(f"audit policy {name!r} is {what} {_os_name(platform)} kernel; "
+                             f"it accepts: {', '.join(accepted)}")
         bits |= POLICIES[name]
     return bits
 
@@ -140,15 +191,16 @@ class Auditon:
     """
 
     def __init__(self, syscall: Syscall | None = None, platform: str = sys.platform) -> None:
-        self.s = make_structs(dev_t_for(platform))
         self._syscall = syscall if syscall is not None else libc_auditon(platform)
+        self.platform = family(platform)
+        self.s = make_structs(self.platform)
 
     def _call(self, cmd: int, obj: Any, what: str) -> Any:
         rc = self._syscall(cmd, obj, ctypes.sizeof(obj))
         if rc != 0:
             err = ctypes.get_errno() or (-rc if rc < 0 else 0)
             reason = os.strerror(err) if err else f"returned {rc}"
-            raise AuditonError(f"auditon({what}) failed: {reason}")
+            raise AuditonError(f"auditon({what}) failed: {reason}{_hint(err)}")
         return obj
 
     def getpolicy(self) -> int:
@@ -191,7 +243,7 @@ class Auditon:
         return _struct_dict(self._call(A_GETQCTRL, self.s.au_qctrl_t(), "A_GETQCTRL"))
 
     def getstat(self) -> dict[str, int]:
-        """Audit statistics (FreeBSD: ENOSYS, not implemented)."""
+        """Audit statistics (both kernels answer ENOSYS: A_GETSTAT is not implemented)."""
         return _struct_dict(self._call(A_GETSTAT, self.s.au_stat_t(), "A_GETSTAT"))
 
     def getcond(self) -> str:
@@ -207,7 +259,7 @@ class Auditon:
 # --- the knox auditon verbs: read-modify-write on top of the commands ---------------------
 def change_policy(api: Auditon, names: str, on: bool) -> int:
     """setpolicy/unsetpolicy: add or remove named flags; returns the new flags."""
-    bits = parse_policy(names)
+    bits = parse_policy(names, api.platform)
     new = api.getpolicy() | bits if on else api.getpolicy() & ~bits
     api.setpolicy(new)
     return new
@@ -236,9 +288,25 @@ def event_number(spec: str) -> int:
     """``'23'`` or ``'AUE_EXECVE'`` -> 23, from the audit_event table."""
     if spec.isdigit():
         return int(spec)
-    from knox_analytics.bsm.tables import load_tables
-
-    number = load_tables().events.number(spec)
+    number = tablefiles.event_number(spec)
     if number is None:
         raise UsageError(f"unknown audit event {spec!r} (not in audit_event; give a number)")
     return number
+
+
+def condition_warning(api: Auditon) -> str | None:
+    """None when the kernel is auditing, else a sentence saying what to run to enable it.
+
+    With auditing off the audit pipe stays silent (no event-to-class map is loaded, so
+    nothing is preselected): say so at start rather than wait forever.  A condition that
+    cannot be read (not root, a jail) is no reason to stop: None.
+    """
+    try:
+        cond = api.getcond()
+    except AuditonError:
+        return None
+    if cond == "auditing":
+        return None
+    return (f"auditing is off on this host (audit condition: {cond}); the audit pipe will "
+            f"stay silent until it is on. Enable it as root: "
+            f"{ENABLE_AUDITING[api.platform]}")

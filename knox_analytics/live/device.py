@@ -9,12 +9,14 @@ records queued under the old settings are discarded.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
+from knox_analytics.bsm.classes import AuMask
 from knox_analytics.errors import InputError
 from knox_analytics.live import ioctl as I
-from knox_analytics.live.classes import AuMask
 
 AUDITPIPE_PATH = "/dev/auditpipe"
 #: Fallback read size when GET_MAXAUDITDATA is unavailable: MAXAUDITDATA of OpenBSM.
@@ -94,3 +96,23 @@ class AuditPipe:
     def close(self) -> None:
         """Close the clone (its queue goes away with it)."""
         os.close(self.fd)
+
+
+def report_stats(chunks: Iterator[tuple[bytes, int]], src: Any,
+                 on_stats: Callable[[PipeStats], None] | None,
+                 every: float) -> Iterator[tuple[bytes, int]]:
+    """Pass ``chunks`` through; hand the audit pipe's drop counters (``src.pipe``, a
+    :class:`AuditPipe` or None: a live source) to ``on_stats`` every ``every`` seconds and
+    at the end (nothing for other sources)."""
+    if on_stats is None or src.pipe is None:
+        yield from chunks
+        return
+    due = time.monotonic() + every
+    try:
+        for item in chunks:
+            yield item
+            if time.monotonic() >= due:
+                on_stats(src.pipe.stats())
+                due = time.monotonic() + every
+    finally:
+        on_stats(src.pipe.stats())

@@ -1,8 +1,12 @@
 """BSD ioctl request encoding and the audit pipe request numbers.
 
 Source: ``sys/sys/ioccom.h`` of FreeBSD / ``sys/ioccom.h`` of macOS (identical encoding)
-and OpenBSM ``security/audit/audit_ioctl.h`` (../bsm/include/security/audit/).  A request
-word is ``direction | (parameter size & IOCPARM_MASK) << 16 | group << 8 | number``.
+and ``security/audit/audit_ioctl.h``: OpenBSM's (../bsm/include/security/audit/), FreeBSD
+13/14's sys/security/audit/audit_ioctl.h and xnu's bsd/security/audit/audit_ioctl.h declare
+the same requests and the same ``struct auditpipe_ioctl_preselect`` {au_id_t aip_auid;
+au_mask_t aip_mask;} (12 bytes).  A request word is
+``direction | (parameter size & IOCPARM_MASK) << 16 | group << 8 | number``; the size is
+part of the number, so a wrong size is a different (unknown: ENOTTY) request.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ IOC_VOID = 0x20000000  # no parameters
 IOC_OUT = 0x40000000  # copy parameters out (kernel -> user): _IOR
 IOC_IN = 0x80000000  # copy parameters in (user -> kernel): _IOW
 
-#: C type sizes the audit pipe ioctls use (LP64 macOS and FreeBSD).
+#: C type sizes the audit pipe ioctls use (LP64 macOS and FreeBSD): u_int/int/au_id_t 4,
+#: u_int64_t 8, au_mask_t two u_int, the preselect struct au_id_t + au_mask_t.
 SIZEOF = {"u_int": 4, "int": 4, "u_int64_t": 8, "au_mask_t": 8, "au_id_t": 4,
           "struct auditpipe_ioctl_preselect": 12}
 
@@ -70,3 +75,4 @@ U_INT = struct.Struct("=I")
 INT = struct.Struct("=i")
 U_INT64 = struct.Struct("=Q")
 AU_MASK = struct.Struct("=II")  # au_mask_t {am_success, am_failure}
+PRESELECT = struct.Struct("=III")  # auditpipe_ioctl_preselect {aip_auid, aip_mask}

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from knox_analytics.errors import InputError
 
-#: Set in the environment of the re-executed process so that it never loops into sudo.
+#: When set in the environment, never escalate (a guard for wrappers that re-run knox).
 REEXEC_MARK = "KNOX_SUDO_REEXEC"
 
 
@@ -50,15 +50,25 @@ def needs_sudo(paths: Sequence[str]) -> bool:
                for p in paths if p != "-")
 
 
+#: Flags that ask for escalation: the re-executed command must not carry them.
+SUDO_FLAGS = ("--sudo",)
+
+
 def sudo_argv(argv: Sequence[str] | None = None) -> list[str]:
-    """The command line that re-runs this knox invocation through sudo."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    """The command line that re-runs this knox invocation through sudo.
+
+    Python runs in isolated mode (``-I``: neither the working directory nor PYTHONPATH nor
+    the user's site-packages on ``sys.path``, no PYTHON* variables), so a ``typer.py`` in the
+    directory the user happens to be in never runs as root, and a sudoers rule can name
+    the command exactly: ``/path/to/python -I -m knox_analytics auditpipe *``.
+    Nothing is passed through the environment (sudo resets it, and ``sudo VAR=1`` needs
+    SETENV in sudoers): the re-executed knox runs as root and so never escalates again.
+    """
+    args = [a for a in (sys.argv[1:] if argv is None else argv) if a not in SUDO_FLAGS]
     sudo = shutil.which("sudo")
     if sudo is None:
         raise InputError("--sudo: no sudo on PATH; run knox as root instead")
-    # `-c` rather than the console script: works from a venv, an editable install or -m.
-    return [sudo, f"{REEXEC_MARK}=1", sys.executable, "-c",
-            "from knox_analytics.cli.main import run; run()", *args]
+    return [sudo, sys.executable, "-I", "-m", "knox_analytics", *args]
 
 
 def reexec_with_sudo(argv: Sequence[str] | None = None) -> None:  # pragma: no cover

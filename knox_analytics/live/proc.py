@@ -5,17 +5,21 @@ Pids come from the decoded columns, so every subject/process token variant (32/6
 ``_ex`` with IPv4/IPv6 terminal) is handled alike (knox handled only 32-bit tokens).
 A fork's child pid is its ``child PID`` argument or, failing that, the return value (the
 kernel records fork from the parent's side); posix_spawn names the child in its argument
-and the program in its path, so the spawned child is what a name matches.
+and the program in its path, so the spawned child is what a name matches.  A posix_spawn
+without a child (``POSIX_SPAWN_SETEXEC``, how launchd starts daemons on macOS) is an exec
+in place: the subject's pid runs the program.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:  # the tracker itself needs no pyarrow (FreeBSD installs, docs/real-hosts.md)
+    import pyarrow as pa
 
 #: Event names (audit_event) that create a process, replace its image, or end it.
 FORK_EVENTS = frozenset(("AUE_FORK", "AUE_VFORK", "AUE_RFORK", "AUE_FORK1", "AUE_PDFORK"))
@@ -42,7 +46,12 @@ def program_name(row: dict[str, Any]) -> str | None:
 
 
 def child_pid(row: dict[str, Any]) -> int | None:
-    """The pid a fork/posix_spawn record created, when it says."""
+    """The pid a fork/posix_spawn record created, when it says.
+
+    None for a posix_spawn with ``POSIX_SPAWN_SETEXEC`` (launchd -> xpcproxy -> service
+    on macOS): it replaces the caller's image in place, creates no child and its record
+    carries no ``child PID`` argument.
+    """
     for arg in row.get("args") or ():
         if arg["name"] == "child PID":
             return int(arg["value"])
@@ -60,13 +69,38 @@ def is_exec(row: dict[str, Any]) -> bool:
 
 
 def exec_pid(row: dict[str, Any]) -> int | None:
-    """Pid of the process running the exec'd program (the child for posix_spawn)."""
-    return child_pid(row) if row.get("event_name") in SPAWN_EVENTS else row.get("pid")
+    """Pid of the process running the exec'd program: the child of a posix_spawn, the
+    subject itself for an execve or a SETEXEC spawn (exec in place, no child)."""
+    if row.get("event_name") in SPAWN_EVENTS:
+        child = child_pid(row)
+        return child if child is not None else row.get("pid")
+    return row.get("pid")
+
+
+#: Most pids the tracker remembers a parent for.  Pids are bounded by the kernel
+#: (99999 on macOS and FreeBSD, pid_max on Linux), and an entry goes on exit; the cap
+#: bounds memory even on a stream that never shows exits (a month-long run).
+MAX_REMEMBERED = 1 << 17
+
+
+@dataclass
+class Process:
+    """A running process as the platform's process list shows it (for seeding)."""
+
+    pid: int
+    ppid: int
+    name: str
 
 
 @dataclass
 class ProcessTracker:
     """Follows ``names`` and their descendants through a stream of decoded rows.
+
+    A tracked pid is dropped when the process exits, and also when a fork/spawn from a
+    process that is not tracked announces the same pid: the tracked process died without
+    an exit record (killed by a signal) and the pid now belongs to an unrelated process.
+    So ``tracked`` holds at most one entry per live pid, and ``parents`` (kept for the
+    ``ppid`` of live ``commands``) at most ``max_remembered``, oldest dropped first.
 
     >>> t = ProcessTracker({"zsh"})
     >>> t.observe({"event_name": "AUE_EXECVE", "pid": 7, "paths": ["/bin/zsh"]})
@@ -76,25 +110,73 @@ class ProcessTracker:
     names: set[str]
     tracked: set[int] = field(default_factory=set)
     parents: dict[int, int] = field(default_factory=dict)
+    max_remembered: int = MAX_REMEMBERED
+
+    def seed(self, processes: Iterable[Process], pids: Iterable[int] = ()) -> set[int]:
+        """Track running processes named in ``names`` or listed in ``pids``, and all their
+        running descendants; returns the pids now tracked."""
+        procs = list(processes)
+        for p in procs:
+            self._remember(p.pid, p.ppid)
+        self.tracked |= {p.pid for p in procs if os.path.basename(p.name) in self.names}
+        self.tracked |= set(pids)
+        children: dict[int, list[int]] = {}
+        for p in procs:
+            children.setdefault(p.ppid, []).append(p.pid)
+        todo = list(self.tracked)
+        while todo:
+            for child in children.get(todo.pop(), ()):
+                if child not in self.tracked:
+                    self.tracked.add(child)
+                    todo.append(child)
+        return set(self.tracked)
+
+    def _remember(self, child: int, parent: int) -> None:
+        self.parents.pop(child, None)  # re-insert: the newest entries are kept longest
+        self.parents[child] = parent
+        while len(self.parents) > self.max_remembered:
+            del self.parents[next(iter(self.parents))]
+
+    def _forget(self, pid: int) -> None:
+        self.tracked.discard(pid)
+        self.parents.pop(pid, None)
 
     def observe(self, row: dict[str, Any]) -> bool:
         """Update the tracked set with ``row``; True when the record is of a tracked process."""
         event, pid = row.get("event_name"), row.get("pid")
+        ok = row.get("success") is not False
         mine = pid in self.tracked
-        if event in FORK_EVENTS | SPAWN_EVENTS and row.get("success") is not False:
-            child = child_pid(row)
-            if child is not None and pid is not None:
-                self.parents[child] = pid
-                if mine or (event in SPAWN_EVENTS and program_name(row) in self.names):
-                    self.tracked.add(child)
-                    mine = True
-        elif event in EXEC_EVENTS and row.get("success") is not False:
-            if program_name(row) in self.names and pid is not None:
-                self.tracked.add(pid)
-                mine = True
-        elif event in EXIT_EVENTS and mine:
-            self.tracked.discard(pid)  # the pid may be reused by an unrelated process
+        if pid is None:
+            return mine
+        if event in EXIT_EVENTS:
+            self._forget(pid)  # the pid may be reused by an unrelated process
+            return mine
+        if not ok:  # a failed fork/exec changes nothing
+            return mine
+        if event in SPAWN_EVENTS and child_pid(row) is None:
+            return self._exec(row, pid, mine)  # SETEXEC: the caller becomes the program
+        if event in FORK_EVENTS | SPAWN_EVENTS:
+            return self._fork(row, pid, mine)
+        if event in EXEC_EVENTS:
+            return self._exec(row, pid, mine)
         return mine
+
+    def _exec(self, row: dict[str, Any], pid: int, mine: bool) -> bool:
+        if program_name(row) in self.names:
+            self.tracked.add(pid)
+            return True
+        return mine
+
+    def _fork(self, row: dict[str, Any], pid: int, mine: bool) -> bool:
+        child = child_pid(row)
+        if child is None:
+            return mine
+        self._remember(child, pid)
+        if mine or (row.get("event_name") in SPAWN_EVENTS and program_name(row) in self.names):
+            self.tracked.add(child)
+            return True
+        self.tracked.discard(child)  # a reused pid: not the process we were following
+        return False
 
 
 def select_records(chunk: bytes, base_offset: int, table_rows: Iterable[dict[str, Any]],
@@ -114,9 +196,19 @@ def first_exec(table_rows: Iterable[dict[str, Any]], names: set[str]) -> dict[st
     return None
 
 
+ProcessList = Callable[[], Iterable[Process]]
+
+
 def paudit(names: Iterable[str], source: str | None = None, *, follow: bool = False,
-           stop: Any = None, on_stats: Any = None) -> Iterator[bytes]:
-    """Raw records of processes named ``names`` and their descendants, as they arrive.
+           stop: Any = None, on_stats: Any = None, pids: Iterable[int] = (),
+           processes: ProcessList | None = None) -> Iterator[bytes]:
+    """Raw records of processes named ``names`` (or with a pid in ``pids``) and their
+    descendants, as they arrive.
+
+    ``processes`` lists the processes running now (the platform's process list, see
+    :func:`knox_analytics.live.processes.list_processes`): those named, and their
+    descendants, are followed from the first record on.  The source is closed when the
+    iteration ends or the generator is closed.
 
     >>> for record in paudit(["sshd"], source="/tmp/audit.fifo"):  # doctest: +SKIP
     ...     sys.stdout.buffer.write(record)
@@ -124,13 +216,19 @@ def paudit(names: Iterable[str], source: str | None = None, *, follow: bool = Fa
     from knox_analytics.live.stream import live_chunks
 
     tracker = ProcessTracker(set(names))
-    for chunk in live_chunks(source, follow=follow, stop=stop, on_stats=on_stats):
-        yield from select_records(chunk.data, chunk.offset, rows(chunk.table), tracker)
+    tracker.seed(processes() if processes is not None else (), pids)
+    with closing(live_chunks(source, follow=follow, stop=stop, on_stats=on_stats)) as chunks:
+        for chunk in chunks:
+            yield from select_records(chunk.data, chunk.offset, rows(chunk.table), tracker)
 
 
 def pwait(names: Iterable[str], source: str | None = None, *,
           timeout: float | None = None) -> dict[str, Any] | None:
     """Block until a program named in ``names`` execs; its row, or None on timeout/end.
+
+    The row's ``pid`` is the process running the program (see :func:`exec_pid`).  The
+    source is closed before returning: on macOS each open audit pipe holds one of a
+    limited number of clones.
 
     >>> pwait(["make"], source="/tmp/audit.fifo", timeout=5)  # doctest: +SKIP
     """
@@ -140,8 +238,9 @@ def pwait(names: Iterable[str], source: str | None = None, *,
 
     wanted = set(names)
     deadline = None if timeout is None else time.monotonic() + timeout
-    for chunk in live_chunks(source, deadline=deadline):
-        row = first_exec(rows(chunk.table), wanted)
-        if row is not None:
-            return {**row, "pid": exec_pid(row)}
+    with closing(live_chunks(source, deadline=deadline)) as chunks:
+        for chunk in chunks:
+            row = first_exec(rows(chunk.table), wanted)
+            if row is not None:
+                return {**row, "pid": exec_pid(row)}
     return None

@@ -14,8 +14,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from knox_analytics.bsm.classes import AuMask
 from knox_analytics.errors import InputError
-from knox_analytics.live.classes import AuMask
 from knox_analytics.live.device import AUDITPIPE_PATH, AuditPipe, PipeStats
 from knox_analytics.live.framer import StreamFramer
 from knox_analytics.live.privilege import check_readable
@@ -45,6 +45,12 @@ class Source:
     def stats(self) -> PipeStats | None:
         """Drop/truncate counters of the audit pipe (None for other sources)."""
         return self.pipe.stats() if self.pipe is not None else None
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Close the source (stdin is left open)."""

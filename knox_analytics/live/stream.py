@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
 
 import pyarrow as pa
 
-from knox_analytics.live.classes import parse_classes
+from knox_analytics.bsm.classes import parse_classes
 from knox_analytics.live.decoding import decode_chunk
-from knox_analytics.live.device import PipeStats
+from knox_analytics.live.device import PipeStats, report_stats
 from knox_analytics.live.follow import follow_file
 from knox_analytics.live.framer import StreamFramer
 from knox_analytics.live.source import Source, framed_chunks, open_source
+
+__all__ = ["PROCESS_CLASSES", "Chunk", "live_chunks", "report_stats"]
 
 #: What the process tools need from the audit pipe: process lifecycle and exec.
 PROCESS_CLASSES = "pc,ex"
@@ -51,6 +54,7 @@ def live_chunks(source: str | None = None, *, classes: str = PROCESS_CLASSES,
     (``time.monotonic()``) ends the iteration when reached while waiting for input;
     ``on_stats`` receives the audit pipe's drop counters periodically and at the end."""
     name = source or "/dev/auditpipe"
+    src: Source | None = None
     if follow:
         if source is None or source == "-":
             raise ValueError("follow needs a trail file")
@@ -63,25 +67,8 @@ def live_chunks(source: str | None = None, *, classes: str = PROCESS_CLASSES,
         mask = parse_classes(classes)
         src = open_source(source, mask, mask)
         raw = report_stats(framed_chunks(src, deadline), src, on_stats, stats_seconds)
-    for data, offset in raw:
-        result = decode_chunk(data, name, offset)
-        yield Chunk(data, offset, result.table)
-
-
-def report_stats(chunks: Iterator[tuple[bytes, int]], src: Source,
-                 on_stats: Callable[[PipeStats], None] | None,
-                 every: float) -> Iterator[tuple[bytes, int]]:
-    """Pass ``chunks`` through; hand the audit pipe's drop counters to ``on_stats`` every
-    ``every`` seconds and at the end (nothing for other sources)."""
-    if on_stats is None or src.pipe is None:
-        yield from chunks
-        return
-    due = time.monotonic() + every
-    try:
-        for item in chunks:
-            yield item
-            if time.monotonic() >= due:
-                on_stats(src.pipe.stats())
-                due = time.monotonic() + every
-    finally:
-        on_stats(src.pipe.stats())
+    # closing() first: the stats reader must see the pipe before the source is closed
+    with src if src is not None else nullcontext(), closing(raw):
+        for data, offset in raw:
+            result = decode_chunk(data, name, offset)
+            yield Chunk(data, offset, result.table)

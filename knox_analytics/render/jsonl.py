@@ -20,16 +20,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from knox_analytics.bsm import columns as C
 from knox_analytics.bsm import tokens as T
+from knox_analytics.bsm.tokenreader import RawToken, iter_lenient
 from knox_analytics.render.names import IdNames, event_errno_text
-from knox_analytics.render.rawtok import RawToken, iter_tokens
 
-#: list columns copied as they are (key in the JSON object -> schema column)
-_LISTS = {"attributes": "attrs", "arguments": "args", "texts": "texts",
-          "processes": "processes", "sockets": "sockets", "in_addrs": "in_addrs",
-          "ip_headers": "ip_headers", "iports": "iports", "ipcs": "ipcs",
-          "ipc_perms": "ipc_perms", "data": "data", "uuids": "uuids", "privileges": "privs"}
-_SUBJECT = ("auid", "euid", "egid", "ruid", "rgid", "pid", "sid")
+#: JSON keys of list columns whose name would be cryptic in a JSON object
+_JSON_KEYS = {"attrs": "attributes", "args": "arguments", "privs": "privileges"}
+#: list columns copied as they are (key in the JSON object -> schema column); paths is a
+#: common field, opaques are written as hex strings
+_LISTS = {_JSON_KEYS.get(g, g): g for g in C.LIST_GROUPS if g not in ("paths", "opaques")}
+#: the subject's ids; its terminal is an object of its own
+_SUBJECT = tuple(f for f in C.SUBJECT_FIELDS if f not in C.TERMINAL_FIELDS)
 
 
 class _Namer:
@@ -103,7 +105,7 @@ def _extra(row: dict[str, Any]) -> list[dict[str, Any]]:
         if raw["typed"]:
             continue  # the typed columns hold it (best effort) already
         data = raw["data"]
-        out += [_raw_token(t) for t in iter_tokens(data)] if data else []
+        out += [_raw_token(t) for t in iter_lenient(data)] if data else []
     return out
 
 

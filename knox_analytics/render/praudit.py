@@ -7,7 +7,7 @@ How a chunk is printed without a Python loop per token:
    ``r`` for singletons (header, subject, return, ...), the k-th element of the kind's
    flattened list column for repeated tokens (the k-th path of the chunk is the k-th
    element of ``paths``).  Tokens kept in ``raw_tokens`` are read again from their bytes
-   (:mod:`knox_analytics.render.rawtok`), the rare per-token path.
+   (praudit's policy of :mod:`knox_analytics.bsm.tokenreader`), the rare per-token path.
 3. For each token id, all its tokens are formatted at once
    (:mod:`knox_analytics.render.tokenfmt`), giving one text piece per token.
 4. One ``take`` puts the pieces in token order; the output is the resulting buffer.
@@ -29,11 +29,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from knox_analytics.bsm import columns as C
 from knox_analytics.bsm import tokens as T
+from knox_analytics.bsm.tokenreader import RawToken, iter_lenient, read_lenient
 from knox_analytics.render import fields as F
 from knox_analytics.render.escape import xml_array, xml_vis_array
 from knox_analytics.render.rare import RARE, format_rare
-from knox_analytics.render.rawtok import RawToken, iter_tokens, read_one
 from knox_analytics.render.tokenfmt import FORMATTERS, Ctx, Fmt, PrintOptions
 from knox_analytics.schema import SCHEMA
 
@@ -42,11 +43,7 @@ __all__ = ["SCHEMA", "XML_FOOTER", "XML_HEADER", "render_table"]
 XML_HEADER = b"<?xml version='1.0' ?>\n<audit>\n"
 XML_FOOTER = b"</audit>\n"
 
-_ROW_GROUPS = {"header", "trailer", "subject", "return", "exit", "argv", "envp", "groups",
-               "seq", "zonename", "identity", "file"}
-#: list column and the field name(s) its elements carry, per token group
-_LIST_COLUMNS = {"paths": "path", "texts": "text", "in_addrs": "addr", "iports": "port",
-                 "opaques": "data"}
+_ROW_GROUPS = {*C.ROW_COLUMNS, *C.STRUCT_SINGLETONS}
 _RECORD_BOUNDS = frozenset((*T.HEADER_IDS, T.AUT_TRAILER))
 _GROUPS = sorted({t.group for t in T.TOKEN_TYPES})
 _GROUP_CODE = np.full(256, -1, dtype=np.int16)
@@ -175,25 +172,13 @@ def _row_values(table: pa.Table, group: str, rows: np.ndarray) -> dict[str, Any]
         column = table.column(name)
         return (column if idx is None else column.take(idx)).combine_chunks()
 
-    if group in ("header", "file"):
+    if group in C.STRUCT_SINGLETONS:
+        return _struct_fields(col(group))
+    vals = {f: col(c) for f, c in C.ROW_COLUMNS[group].items()}
+    if group in C.TIMED_GROUPS:
         ms = col("time").cast(pa.int64()).to_numpy(zero_copy_only=False)
-        vals = {"sec": ms // 1000, "msec": ms % 1000}
-        if group == "file":
-            return {**vals, "name": col("file_name")}
-        return {**vals, **{k: col(k) for k in ("length", "version", "event", "modifier",
-                                                "host")}}
-    if group == "trailer":
-        return {"length": col("length")}
-    if group == "subject":
-        return {k: col(k) for k in ("auid", "euid", "egid", "ruid", "rgid", "pid", "sid",
-                                    "tid_port", "tid_addr")}
-    if group == "return":
-        return {"errno": col("return_errno"), "value": col("return_value")}
-    if group == "exit":
-        return {"status": col("exit_status"), "return": col("exit_return")}
-    if group == "identity":
-        return _struct_fields(col("identity"))
-    return {group: col(group)}  # argv, envp, groups, seq, zonename
+        vals.update(sec=ms // 1000, msec=ms % 1000)
+    return vals
 
 
 def _struct_fields(arr: pa.Array) -> dict[str, Any]:
@@ -203,8 +188,8 @@ def _struct_fields(arr: pa.Array) -> dict[str, Any]:
 def _list_values(flat: dict[str, pa.Array], group: str, elems: np.ndarray
                  ) -> dict[str, Any]:
     values = flat[group].take(pa.array(elems))
-    if group in _LIST_COLUMNS:
-        return {_LIST_COLUMNS[group]: values}
+    if group in C.LIST_ELEMENT:
+        return {C.LIST_ELEMENT[group]: values}
     return _struct_fields(values)
 
 
@@ -348,8 +333,8 @@ def _raw_pieces(plan: _Plan, raw_idx: np.ndarray, ctx: Ctx, sep: bytes, end: byt
     where: list[list[tuple[tuple[int, bool], int]]] = []
     for i in raw_idx.tolist():
         data = plan.raw_data[i]
-        toks = [read_one(data, 0, len(data))] if not plan.untyped[i] else \
-            list(iter_tokens(data))
+        toks = [read_lenient(data, 0, len(data))] if not plan.untyped[i] else \
+            list(iter_lenient(data))
         refs = []
         for k, tok in enumerate(toks):
             if ctx.opts.xml and (k or plan.pos[i]) and tok.id in _RECORD_BOUNDS:
@@ -374,7 +359,6 @@ def _raw_pieces(plan: _Plan, raw_idx: np.ndarray, ctx: Ctx, sep: bytes, end: byt
 def _raw_values(tok: RawToken) -> dict[str, Any]:
     values = dict(tok.values)
     if tok.id in (T.AUT_RETURN32, T.AUT_RETURN64) and not tok.invalid:
-        bits = 32 if tok.id == T.AUT_RETURN32 else 64
-        v = values["value"]
-        values["value"] = v - (1 << bits) if v >= 1 << (bits - 1) else v
+        # the return value as the typed column holds it (praudit prints exit's %u)
+        values.update({f: C.signed(values[f], bits) for f, bits in C.SIGNED[tok.id].items()})
     return values

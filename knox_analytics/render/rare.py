@@ -3,7 +3,7 @@
 ip, ipc, ipc_perm, newgroups, opaque, data, arg_uuid/return_uuid, upriv, priv, file,
 identity and unknown tokens are rare in real trails, so a plain per-token function is
 simpler than a column-wise one and costs nothing measurable.  Each function takes the
-token's field values (as :mod:`knox_analytics.render.rawtok` reads them, or as the typed
+token's field values (as :mod:`knox_analytics.bsm.tokenreader` reads them, or as the typed
 columns hold them) and returns the printed fields; :func:`format_rare` turns a batch into
 the same :class:`~knox_analytics.render.tokenfmt.Fmt` as the column-wise formatters.
 

@@ -36,6 +36,7 @@ from knox_analytics.spark.parts import remove_parts
 from knox_analytics.spark.ranges import DEFAULT_SPLIT, TrailRange, split_trail
 from knox_analytics.spark.tasks import REPORT_DDL, damage_from, task_batches
 from knox_analytics.store import DatasetWriter
+from knox_analytics.store.identity import Run
 from knox_analytics.store.plan import SourcePlan
 
 
@@ -66,9 +67,12 @@ def convert(spark: Any, inputs: Sequence[str | os.PathLike[str]],
         except BaseException:
             remove_parts(str(writer.root), parts)
             raise
-        # Parts first: a checkpoint inside commit_source must never list a trail as
+        # Parts first: a commit inside commit_source must never list a trail as
         # converted without the parts that hold its rows.
-        writer.manifest.parts.extend(parts)
+        writer.adopt(tuple(pair) for pair in parts)
+        writer.index.add((Run(bytes.fromhex(d), n, lo, hi), occ)
+                         for r in reports.values() for rng in r["ranges"]
+                         for d, n, lo, hi, occ in rng.get("runs", []))
         for report, (plan, _found) in zip(summary.files, plans, strict=True):
             if report.action != "skipped":
                 writer.commit_source(plan.source, end_offset=plan.start_offset + report.bytes,

@@ -73,6 +73,10 @@ class RangeResult:
     table: pa.Table
     damage: list[Damage] = field(default_factory=list)
     end: int | None = None
+    #: The bytes the rows were decoded from (starting at input offset ``raw_base``), for
+    #: record identity.
+    raw: bytes = b""
+    raw_base: int = 0
 
 
 def split_trail(path: str, start: int, size: int, *, split_bytes: int = DEFAULT_SPLIT,
@@ -114,8 +118,10 @@ def decode_range(rng: TrailRange, tables: Tables | None = None) -> RangeResult:
         if rng.stop is not None and hi < size and lo + result.consumed < rng.stop:
             tail *= 2  # a record that starts before stop runs past the window
             continue
-        return _owned(rng, result.table, result.damage,
-                      lo + result.consumed if rng.last else None)
+        owned = _owned(rng, result.table, result.damage,
+                       lo + result.consumed if rng.last else None)
+        owned.raw, owned.raw_base = result.raw or b"", lo
+        return owned
 
 
 def _decode_window(rng: TrailRange, lo: int, hi: int, size: int,
@@ -124,8 +130,10 @@ def _decode_window(rng: TrailRange, lo: int, hi: int, size: int,
         fh.seek(lo)
         data = fh.read(hi - lo)
     final = hi >= size and not rng.open_ended
-    return decode_view(ByteView(data), rng.path, base_offset=lo, final=final, tables=tables,
-                       require_bsm=rng.first)
+    result = decode_view(ByteView(data), rng.path, base_offset=lo, final=final,
+                         tables=tables, require_bsm=rng.first and rng.start == 0)
+    result.raw = data
+    return result
 
 
 def _has_record_before(table: pa.Table, start: int) -> bool:

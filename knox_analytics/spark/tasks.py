@@ -8,6 +8,7 @@ reports come back as strings.  Testable, and runnable, without Spark.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict
 
@@ -18,6 +19,7 @@ from knox_analytics.bsm.tables import load_tables
 from knox_analytics.errors import NotBSMError
 from knox_analytics.spark.parts import write_parts
 from knox_analytics.spark.ranges import TrailRange, decode_range
+from knox_analytics.store.identity import RecordFilter, RunIndex
 
 #: The schema of the task reports coming back to the driver (Spark DDL).
 REPORT_DDL = "task INT, report STRING"
@@ -44,10 +46,23 @@ def run_task(spec: dict) -> dict:
         else:
             decoded.append(result.table)
             report.update(rows=result.table.num_rows, end=result.end,
-                          damage=[asdict(d) for d in result.damage])
+                          damage=[asdict(d) for d in result.damage],
+                          runs=identity_runs(result.table, result.raw, result.raw_base))
         reports.append(report)
     parts = write_parts(spec["root"], decoded, label=spec["label"], prefix=spec["prefix"])
     return {"parts": parts, "ranges": reports}
+
+
+def identity_runs(table: pa.Table, raw: bytes, raw_base: int) -> list[list]:
+    """The record-identity runs of a range's rows (``[digest hex, records, tmin, tmax,
+    occurrence]``), so that the driver's run index knows what Spark converted and a later
+    ``knox convert`` of overlapping trails adds nothing twice."""
+    if not raw:  # a compressed trail is streamed whole; its bytes are not kept
+        return []
+    filt = RecordFilter(RunIndex(), lambda _lo, _hi: Counter())
+    filt.feed(table, raw, raw_base)
+    filt.finish()
+    return [[r.digest.hex(), r.records, r.tmin, r.tmax, occ] for r, occ in filt.runs]
 
 
 def task_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -45,7 +45,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from knox_analytics.store.cache import CACHE_DIR
-from knox_analytics.store.manifest import MANIFEST_NAME, load_manifest
+from knox_analytics.store.manifest import load_manifest
 
 #: The views stored per epoch, and the carried state (file names ``<view>.parquet-cache``).
 VIEWS = ("process_instances", "execs", "commands", "record_process", "processes")
@@ -182,14 +182,12 @@ def committed_parts(root: Path) -> list[str]:
 
 
 def compactions(root: Path) -> list[tuple[list[str], list[str]]]:
-    """(removed, added) of every ``compact`` entry of the manifest's commit log (none
-    while the store keeps no log)."""
-    try:
-        doc = json.loads((root / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """(removed, added) of every ``compact`` entry of the manifest's commit log (the
+    manifest keeps its recent versions: an older compaction re-derives, it is not lost)."""
+    manifest = load_manifest(root)
+    if manifest is None:
         return []
-    return [(list(c.get("removed", [])), list(c.get("added", [])))
-            for c in doc.get("commits", []) if c.get("kind") == "compact"]
+    return [(list(c.removed), list(c.added)) for c in manifest.commits if c.kind == "compact"]
 
 
 def stamp(root: Path, part: str) -> str:

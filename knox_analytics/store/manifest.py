@@ -1,9 +1,13 @@
 """The manifest: which inputs a dataset holds, up to which byte, in which part files.
 
 One JSON document, ``_knox_manifest.json`` at the dataset root (the leading underscore
-makes pyarrow, polars and Spark ignore it), replaced atomically on every checkpoint so a
-crash leaves either the old or the new manifest, never half of one.  Part files that the
-manifest does not list are leftovers of an interrupted run; the writer removes them.
+makes pyarrow, polars and Spark ignore it), replaced atomically on every commit so a
+crash leaves either the old or the new manifest, never half of one.  It is the commit
+point of the protocol in :mod:`.commit`: ``pending`` lists the moves a commit still has
+to make visible (a crash between the manifest and the moves is rolled forward by the
+next writer), and ``commits`` logs every version: which parts each one added or removed
+(``append`` adds records, ``compact`` only rewrites them), for readers that derive state
+incrementally.
 """
 
 from __future__ import annotations
@@ -15,9 +19,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from knox_analytics.errors import InputError
+from knox_analytics.store.commit import fsync_dir
 
 MANIFEST_NAME = "_knox_manifest.json"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
+#: Versions the manifest's commit log keeps.
+COMMITS_KEPT = 1000
+#: Older manifests this knox reads (and upgrades on the next commit).
+READABLE_FORMATS = (1, 2)
 
 
 @dataclass
@@ -42,12 +51,42 @@ class SourceEntry:
 
 
 @dataclass
+class CommitEntry:
+    """One version of the dataset: the parts it made visible and those it retired."""
+
+    version: int
+    kind: str  # "append" (new records) or "compact" (the same records, fewer files)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    at: str = ""
+
+
+@dataclass
 class Manifest:
     """Everything the dataset remembers between runs (one serialisable object)."""
 
     schema_version: int
     sources: list[SourceEntry] = field(default_factory=list)
     parts: list[str] = field(default_factory=list)
+    commits: list[CommitEntry] = field(default_factory=list)
+    #: The run index of record identity (:mod:`.identity`): files under ``_knox_ids/``.
+    id_files: list[str] = field(default_factory=list)
+    #: Moves of a commit not yet known to be done: ``{"staged": rel, "final": rel,
+    #: "kind": "file"|"exchange", "part": rel}`` (see :mod:`.commit`).
+    pending: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def version(self) -> int:
+        """The number of the latest committed version (0: nothing committed yet)."""
+        return self.commits[-1].version if self.commits else 0
+
+    def log_commit(self, kind: str, added: list[str], removed: list[str], at: str) -> None:
+        """Append the next version to the log, keeping the last :data:`COMMITS_KEPT`
+        (a capture commits every second: the manifest must not grow with every one).
+        A reader that derived state at a version older than the log's first entry must
+        derive it afresh."""
+        self.commits.append(CommitEntry(self.version + 1, kind, added, removed, at))
+        del self.commits[:-COMMITS_KEPT]
 
     def to_json(self) -> str:
         """Serialise (stable key order, one part per line for readable diffs)."""
@@ -59,10 +98,12 @@ class Manifest:
         """Parse a manifest; a foreign or corrupt file raises :class:`InputError`."""
         try:
             doc = json.loads(text)
-            if doc.get("format") != MANIFEST_FORMAT:
+            if doc.get("format") not in READABLE_FORMATS:
                 raise ValueError(f"format {doc.get('format')!r}, expected {MANIFEST_FORMAT}")
             sources = [SourceEntry(**s) for s in doc["sources"]]
-            return cls(doc["schema_version"], sources, list(doc["parts"]))
+            commits = [CommitEntry(**c) for c in doc.get("commits", [])]
+            return cls(doc["schema_version"], sources, list(doc["parts"]), commits,
+                       list(doc.get("id_files", [])), list(doc.get("pending", [])))
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{where}: not a knox manifest ({exc})") from exc
 
@@ -84,6 +125,7 @@ def save_manifest(root: Path, manifest: Manifest) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, root / MANIFEST_NAME)
+        fsync_dir(root)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

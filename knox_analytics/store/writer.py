@@ -9,30 +9,48 @@ Usage (the converter's loop)::
                 writer.write(result.table)
             writer.commit_source(trail, end_offset=..., records=..., damaged=...)
 
-Memory stays flat: rows are buffered per partition and flushed to a new part file when
-a partition (or the whole buffer) reaches a size bound.  Crash safety: the manifest is
-the commit point.  It lists the part files and the converted inputs; parts that it does
-not list are removed when the dataset is next opened, so an interrupted run leaves no
-duplicate records and is simply converted again.
+Memory stays flat: rows are buffered per partition and flushed to a part file when a
+partition (or the whole buffer) reaches a size bound.  Nothing is visible before a
+commit (:meth:`DatasetWriter.commit`, the protocol of :mod:`.commit`): part files are
+staged under ``ROOT/_staging/`` (no hive reader looks there, no ``*.parquet`` glob
+matches them), fsynced, named in the manifest, and only then renamed into
+``host=…/date=…/``.  After a crash or Ctrl-C at any moment readers see the previous
+version; the next writer rolls a half-done commit forward and drops uncommitted parts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import json
 import os
 import shutil
 import time
 import uuid
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from knox_analytics.errors import InputError, OutputExistsError, UsageError
 from knox_analytics.schema import SCHEMA, SCHEMA_VERSION
 from knox_analytics.store import plan as planning
 from knox_analytics.store.cache import CACHE_DIR
+from knox_analytics.store.commit import (
+    exchange_dirs,
+    fsync_dir,
+    fsync_file,
+    move_into_place,
+    signals_held,
+)
+from knox_analytics.store.identity import RecordFilter, RunIndex, split_records
 from knox_analytics.store.manifest import (
     MANIFEST_NAME,
     Manifest,
@@ -40,13 +58,9 @@ from knox_analytics.store.manifest import (
     load_manifest,
     save_manifest,
 )
-from knox_analytics.store.partition import check_label, split_by_partition
+from knox_analytics.store.partition import NULL_VALUE, check_label
+from knox_analytics.store.parts import STAGED_SUFFIX, STAGING_DIR, PartBuffer
 
-#: In-memory (Arrow) bytes per partition before it is written as a part file.
-PARTITION_FLUSH_BYTES = 48 << 20
-#: In-memory bytes over all partitions before the largest one is flushed.  With a decoded
-#: chunk in flight and Parquet's own buffers this keeps `knox convert` under 512 MiB.
-TOTAL_FLUSH_BYTES = 96 << 20
 #: Seconds between manifest checkpoints while converting many inputs.
 CHECKPOINT_SECONDS = 10.0
 #: Dictionaries where values repeat (names, addresses); statistics on the columns people
@@ -62,6 +76,8 @@ WRITE_OPTIONS = {
 ROW_GROUP_ROWS = 256_000
 LOCK_NAME = "_knox.lock"
 PART_GLOB = "host=*/date=*/part-*.parquet"
+#: The run index of record identity (see :mod:`.identity`).
+IDS_DIR = "_knox_ids"
 FILE_METADATA = {"knox_analytics.schema_version": str(SCHEMA_VERSION),
                  "knox_analytics.writer": "knox_analytics.store.DatasetWriter"}
 
@@ -74,24 +90,31 @@ class DatasetWriter:
         self.root = Path(root)
         self.label = check_label(host) if host is not None else None
         self.compression = compression
-        self._buffers: dict[str, list[pa.Table]] = {}
-        self._buffered: dict[str, int] = {}
         self._plans: dict[str, planning.SourcePlan] = {}
         self._run = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        self._seq = 0
+        self._parts = PartBuffer(self.root, self._run, self.label, compression)
+        self._adopted: list[tuple[str, str]] = []  # staged by others (Spark, --jobs)
+        self._dirty = False
         self._last_checkpoint = time.monotonic()
         self._lock_fh = None
+        self._filter: RecordFilter | None = None
         self.manifest = self._open(overwrite)
+        self.index = self._load_index()
 
     # -- opening ------------------------------------------------------------------
     def _open(self, overwrite: bool) -> Manifest:
         existing = load_manifest(self.root) if self.root.is_dir() else None
+        self._legacy = existing is not None and _format_of(self.root) == 1
         if self.root.exists() and not self.root.is_dir():
             raise OutputExistsError(f"{self.root}: exists and is not a directory")
         if existing is None and self._has_foreign_content() and not overwrite:
             raise OutputExistsError(f"{self.root}: exists, is not empty and is not a knox "
                                     "dataset (no manifest); pass overwrite to replace it")
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{self.root}: cannot create the dataset directory "
+                             f"({exc.strerror})") from None
         self._lock()
         if overwrite:
             self._remove_dataset()
@@ -101,7 +124,7 @@ class DatasetWriter:
                              f"{existing.schema_version}, this knox writes {SCHEMA_VERSION}; "
                              "convert into a new directory or pass overwrite")
         manifest = existing or Manifest(SCHEMA_VERSION)
-        self._remove_orphans(manifest)
+        self._recover(manifest)
         save_manifest(self.root, manifest)
         return manifest
 
@@ -109,7 +132,11 @@ class DatasetWriter:
         return self.root.is_dir() and any(self.root.iterdir())
 
     def _lock(self) -> None:
-        self._lock_fh = open(self.root / LOCK_NAME, "a+b")  # noqa: SIM115
+        try:
+            self._lock_fh = open(self.root / LOCK_NAME, "a+b")  # noqa: SIM115
+        except OSError as exc:
+            raise InputError(f"{self.root}: cannot write the dataset ({exc.strerror})") \
+                from None
         try:
             fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -119,19 +146,40 @@ class DatasetWriter:
 
     def _remove_dataset(self) -> None:
         """overwrite=True: drop our partitions and manifest; leave other files alone."""
-        for part_dir in [*self.root.glob("host=*"), self.root / CACHE_DIR]:
+        for part_dir in [*self.root.glob("host=*"), self.root / CACHE_DIR,
+                         self.root / STAGING_DIR]:
             if part_dir.is_dir():
                 shutil.rmtree(part_dir)
+        shutil.rmtree(self.root / IDS_DIR, ignore_errors=True)
         (self.root / MANIFEST_NAME).unlink(missing_ok=True)
 
-    def _remove_orphans(self, manifest: Manifest) -> None:
-        """Delete part files an interrupted run wrote but never committed."""
+    def _recover(self, manifest: Manifest) -> None:
+        """Finish a commit a crash interrupted (roll forward), then drop what no commit
+        names: staged parts of interrupted runs and parts the manifest does not list."""
+        for move in manifest.pending:
+            self._redo(move)
+        manifest.pending = []
+        staging = self.root / STAGING_DIR
+        if staging.is_dir():
+            shutil.rmtree(staging)
         listed = set(manifest.parts)
         for part in self.root.glob(PART_GLOB):
             if part.relative_to(self.root).as_posix() not in listed:
                 part.unlink()
         for tmp in self.root.glob("host=*/date=*/.part-*.tmp"):
             tmp.unlink()
+        ids = set(manifest.id_files)
+        for leftover in (self.root / IDS_DIR).glob("*"):
+            if leftover.relative_to(self.root).as_posix() not in ids:
+                leftover.unlink()
+
+    def _redo(self, move: dict[str, str]) -> None:
+        staged, final = self.root / move["staged"], self.root / move["final"]
+        if move["kind"] == "file":
+            if staged.exists():
+                move_into_place(staged, final)
+        elif not (self.root / move["part"]).exists() and staged.is_dir():
+            exchange_dirs(staged, final)
 
     # -- the converter's API ------------------------------------------------------
     def plan(self, source: Path) -> planning.SourcePlan:
@@ -143,28 +191,53 @@ class DatasetWriter:
         self._plans[str(source)] = result
         return result
 
-    def write(self, table: pa.Table) -> None:
-        """Buffer decoded records (exactly :data:`SCHEMA`) into their partitions."""
+    def write(self, table: pa.Table, raw: bytes | None = None, raw_base: int = 0) -> None:
+        """Buffer decoded records (exactly :data:`SCHEMA`) into their partitions.
+
+        With ``raw`` (the input bytes the rows were decoded from, starting at input offset
+        ``raw_base``) only the records the dataset does not hold yet are kept (record
+        identity, :mod:`.identity`); call :meth:`end_input` when the input ends.
+        Without it every row is written.
+        """
         if not table.schema.equals(SCHEMA, check_metadata=False):
             raise UsageError("DatasetWriter.write: table does not have the knox SCHEMA "
                              f"(got columns {table.column_names[:5]}…)")
-        if table.num_rows == 0:
-            return
-        for key, part in split_by_partition(table, self.label).items():
-            self._buffers.setdefault(key, []).append(part)
-            self._buffered[key] = self._buffered.get(key, 0) + part.nbytes
-            if self._buffered[key] >= PARTITION_FLUSH_BYTES:
-                self._flush(key)
-        while sum(self._buffered.values()) >= TOTAL_FLUSH_BYTES:
-            self._flush(max(self._buffered, key=self._buffered.__getitem__))
+        if raw is not None:
+            if self._filter is None:
+                self._filter = RecordFilter(self.index, self._known_bytes)
+            table = self._filter.feed(table, raw, raw_base)
+        self._buffer(table)
+
+    def end_input(self) -> int:
+        """The input whose bytes :meth:`write` was given has ended: decide its last
+        records and remember its runs.  Returns how many of its records the dataset
+        already held (and were not written again)."""
+        filt, self._filter = self._filter, None
+        if filt is None:
+            return 0
+        rest = filt.finish()
+        if rest is not None:
+            self._buffer(rest)
+        self.index.add(filt.runs)
+        self._dirty = True
+        return filt.known
+
+    def _buffer(self, table: pa.Table) -> None:
+        self._parts.add(table)
+
+    @property
+    def touched(self) -> set[str]:
+        """Partition keys (``host=…/date=…``) written through this writer."""
+        return self._parts.touched
 
     def commit_source(self, source: Path, *, end_offset: int, records: int,
                       damaged: int) -> None:
         """Record that ``source`` is converted up to ``end_offset`` (bytes of content).
 
-        Call after every :meth:`write` of that source.  The manifest is written at the
+        Call after every :meth:`write` of that source.  The manifest is committed at the
         next checkpoint (at most every few seconds) and at :meth:`close`.
         """
+        self.end_input()
         source = Path(source)
         plan = self._plans.pop(str(source), None)
         entry = self._entry(plan.entry_id) if plan and plan.entry_id else None
@@ -174,28 +247,89 @@ class DatasetWriter:
         else:
             self.manifest.sources.append(planning.new_entry(
                 source, end_offset=end_offset, records=records, damaged=damaged))
+        self._dirty = True
         if time.monotonic() - self._last_checkpoint >= CHECKPOINT_SECONDS:
-            self.checkpoint()
+            self.commit()
+
+    def commit(self) -> list[str]:
+        """Make everything written so far visible and durable, as one new version.
+
+        Buffers become staged part files (fsynced); the manifest naming them is written
+        (the commit point); then each is renamed into its partition with Ctrl-C held,
+        and the manifest is written again without the pending moves.  Returns the parts
+        this commit added (paths relative to the root).
+        """
+        staged = self._parts.flush_all() + self._adopted
+        self._adopted = []
+        added = [final for _, final in staged]
+        m = self.manifest
+        moves = [{"kind": "file", "staged": s, "final": f} for s, f in staged]
+        if self.index.unsaved:
+            moves.append(self._stage_ids(self.index.take_unsaved()))
+            m.id_files.append(moves[-1]["final"])
+        if added:
+            m.parts.extend(added)
+            m.log_commit("append", added, [], _now())
+        m.pending = moves
+        if moves or self._dirty:
+            self._publish()
+        self._dirty = False
+        self._last_checkpoint = time.monotonic()
+        return added
 
     def checkpoint(self) -> None:
-        """Flush every buffer and write the manifest (the commit point)."""
-        for key in list(self._buffers):
-            self._flush(key)
-        save_manifest(self.root, self.manifest)
-        self._last_checkpoint = time.monotonic()
+        """Commit (the name the converter has always used)."""
+        self.commit()
+
+    def adopt(self, staged: Iterable[tuple[str, str]]) -> None:
+        """Take part files staged by someone else (Spark tasks, see
+        :func:`stage_part_file`) into the next commit: ``(staged, final)`` pairs relative
+        to the root."""
+        for pair in staged:
+            self._adopted.append(pair)
+            self.touched.add(pair[1].rsplit("/", 1)[0])
+
+    def compact(self, keys: Iterable[str] | None = None, *, min_parts: int = 2) -> int:
+        """Rewrite each partition with at least ``min_parts`` parts into one part.
+
+        ``keys``: partition keys (``host=…/date=…``); default: those this writer
+        touched.  Pending rows are committed first.  Each partition directory is swapped
+        for its rebuilt copy in one atomic exchange, so a reader sees either every old
+        part or the one new part, never both and never neither.  Returns how many part
+        files were retired.
+        """
+        self.commit()
+        self._compact_ids()
+        retired = 0
+        for key in sorted(self.touched if keys is None else set(keys)):
+            olds = [p for p in self.manifest.parts if p.rsplit("/", 1)[0] == key]
+            if len(olds) >= min_parts:
+                self._compact_one(key, olds)
+                retired += len(olds)
+        return retired
 
     def close(self) -> None:
-        """Flush, commit the manifest and release the dataset lock."""
+        """Commit and release the dataset lock."""
         if self._lock_fh is None:
             return
-        self.checkpoint()
+        self.commit()
+        self._drop_staging()
         self._lock_fh.close()
         self._lock_fh = None
 
+    def _drop_staging(self) -> None:
+        shutil.rmtree(self.root / STAGING_DIR / self._run, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (self.root / STAGING_DIR).rmdir()  # only when no other run stages there
+
     def abort(self) -> None:
-        """Drop buffered rows and uncommitted parts' manifest update; release the lock."""
-        self._buffers.clear()
-        self._buffered.clear()
+        """Drop buffered and staged rows (nothing uncommitted ever shows); release the
+        lock."""
+        self._parts.discard()
+        for staged, _final in self._adopted:
+            (self.root / staged).unlink(missing_ok=True)
+        self._adopted.clear()
+        self._drop_staging()
         if self._lock_fh is not None:
             self._lock_fh.close()
             self._lock_fh = None
@@ -214,29 +348,165 @@ class DatasetWriter:
     def _entry(self, entry_id: str) -> SourceEntry | None:
         return next((e for e in self.manifest.sources if e.id == entry_id), None)
 
-    def _flush(self, key: str) -> None:
-        tables = self._buffers.pop(key, [])
-        self._buffered.pop(key, None)
-        if not tables:
+    def _next_name(self) -> str:
+        return self._parts.next_name()
+
+    def _staging(self) -> Path:
+        return self._parts.directory
+
+    def _load_index(self) -> RunIndex:
+        if self._legacy and self.manifest.parts and not self.manifest.id_files:
+            self._index_existing()
+        return RunIndex.from_tables(pq.read_table(self.root / f) for f in self.manifest.id_files)
+
+    def _index_existing(self) -> None:
+        """A dataset written before record identity: build its run index once, from its
+        records rebuilt byte for byte (every source in offset order)."""
+        from knox_analytics.bsm.encode import table_to_trail
+
+        index = RunIndex()
+        data = pa.concat_tables(pq.read_table(self.root / p).cast(SCHEMA)
+                                for p in self.manifest.parts)
+        for source in pc.unique(data.column("source")).to_pylist():
+            rows = data.filter(pc.equal(data.column("source"), source)) \
+                .sort_by([("offset", "ascending")])
+            raw = table_to_trail(rows)
+            filt = RecordFilter(RunIndex(), lambda *_: Counter())
+            offsets = rows.column("offset").to_numpy()
+            lengths = rows.column("length").to_numpy()
+            # rebuilt bytes are contiguous: give each record its place in them
+            rebased = rows.set_column(rows.schema.get_field_index("offset"), "offset",
+                                      pa.array(np.concatenate(([0], np.cumsum(lengths)[:-1]))
+                                               .astype(np.int64)))
+            del offsets
+            filt.feed(rebased, raw, 0)
+            filt.finish()
+            index.add(filt.runs)
+        if index.unsaved:
+            move = self._stage_ids(index.take_unsaved())
+            self.manifest.id_files.append(move["final"])
+            self.manifest.pending = [move]
+            self._publish()
+
+    def _stage_ids(self, runs: pa.Table) -> dict[str, str]:
+        # Not *.parquet: a reader globbing ROOT/**/*.parquet must see only the records.
+        name = f"runs-{self._run}-{self._next_name()[-14:-8]}.ids"
+        staged = self._staging() / (name + STAGED_SUFFIX)
+        pq.write_table(runs, staged, compression=self.compression)
+        fsync_file(staged)
+        return {"kind": "file", "staged": staged.relative_to(self.root).as_posix(),
+                "final": f"{IDS_DIR}/{name}"}
+
+    def _compact_ids(self) -> None:
+        """Merge the run index files into one (a capture commits one every second)."""
+        m = self.manifest
+        if len(m.id_files) < 2:
             return
-        self._seq += 1
-        name = f"part-{self._run}-{self._seq:05d}.parquet"
-        write_part_file(self.root / key, name, pa.concat_tables(tables), self.compression)
-        self.manifest.parts.append(f"{key}/{name}")
+        olds = list(m.id_files)
+        move = self._stage_ids(pa.concat_tables(pq.read_table(self.root / f) for f in olds))
+        m.id_files = [move["final"]]
+        m.pending = [move]
+        self._publish()
+        for old in olds:
+            (self.root / old).unlink(missing_ok=True)
+
+    def _known_bytes(self, tmin: int, tmax: int) -> Counter:
+        """The records the dataset holds between two times (ms), rebuilt byte for byte,
+        counted; rows not committed yet are committed first."""
+        if self._parts or self._adopted:
+            self.commit()
+        return records_between(self.root, self.manifest.parts, tmin, tmax)
+
+    def _publish(self) -> None:
+        """Write the manifest (the commit point), make its pending moves, write it again."""
+        save_manifest(self.root, self.manifest)
+        with signals_held():
+            for move in self.manifest.pending:
+                self._redo(move)
+            self.manifest.pending = []
+            save_manifest(self.root, self.manifest)
+
+    def _compact_one(self, key: str, olds: list[str]) -> None:
+        name = self._next_name()
+        rebuilt = self._staging() / f"compact-{name[-14:-8]}"
+        rebuilt.mkdir()
+        merge_parts([self.root / p for p in olds], rebuilt / name, self.compression)
+        fsync_dir(rebuilt)
+        part = f"{key}/{name}"
+        m = self.manifest
+        gone = set(olds)
+        m.parts = [p for p in m.parts if p not in gone] + [part]
+        m.log_commit("compact", [part], olds, _now())
+        m.pending = [{"kind": "exchange", "staged": rebuilt.relative_to(self.root).as_posix(),
+                      "final": key, "part": part}]
+        self._publish()
+        shutil.rmtree(rebuilt, ignore_errors=True)  # now holds the retired parts
 
 
-def write_part_file(directory: Path, name: str, table: pa.Table,
-                    compression: str = "zstd") -> None:
+def records_between(root: Path, parts: list[str], tmin: int, tmax: int) -> Counter:
+    """The records that committed ``parts`` of the dataset at ``root`` hold between two
+    times (ms, inclusive), rebuilt byte for byte and counted (record identity's check)."""
+    from knox_analytics.bsm.encode import table_to_trail
+
+    days = {str(d) for d in np.arange(np.datetime64(tmin, "ms").astype("datetime64[D]"),
+                                      np.datetime64(tmax, "ms").astype("datetime64[D]")
+                                      + np.timedelta64(1, "D"))}
+    if tmin == 0:
+        days.add(NULL_VALUE)  # records without a time (identity treats them as 0)
+    files = [root / p for p in parts if p.split("/")[1][5:] in days]
+    if not files:
+        return Counter()
+    table = ds.dataset(files, format="parquet", schema=SCHEMA).to_table()
+    ms = pc.fill_null(pc.cast(table.column("time"), pa.int64()), 0)
+    table = table.filter(pc.and_(pc.greater_equal(ms, tmin), pc.less_equal(ms, tmax)))
+    return split_records(table_to_trail(table), table.column("length").to_pylist())
+
+
+def _format_of(root: Path) -> int | None:
+    """The format number a manifest was written in (1: before record identity)."""
+    return json.loads((root / MANIFEST_NAME).read_text(encoding="utf-8")).get("format")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _with_metadata(table: pa.Table) -> pa.Table:
+    return table.replace_schema_metadata({**(SCHEMA.metadata or {}), **FILE_METADATA})
+
+
+def stage_part_file(path: Path, table: pa.Table, compression: str = "zstd") -> None:
     """Write one part file of the dataset, as every writer of it must (DatasetWriter,
-    the Spark tasks): schema version in the metadata, the same Parquet options, a hidden
-    temporary name then an atomic rename, so a reader never sees half a file.
+    the Spark tasks): schema version in the metadata, the same Parquet options, then
+    fsync, at a staged path that a commit later renames into its partition.
 
-    The temporary name is unique per call: a retried or speculative Spark attempt
+    Written under a temporary name first: a retried or speculative Spark attempt
     writing the same part renames identical content over it.
     """
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
-    table = table.replace_schema_metadata({**(SCHEMA.metadata or {}), **FILE_METADATA})
-    pq.write_table(table, tmp, compression=compression, row_group_size=ROW_GROUP_ROWS,
-                   **WRITE_OPTIONS)
-    os.replace(tmp, directory / name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    pq.write_table(_with_metadata(table), tmp, compression=compression,
+                   row_group_size=ROW_GROUP_ROWS, **WRITE_OPTIONS)
+    fsync_file(tmp)
+    os.replace(tmp, path)
+
+
+def merge_parts(parts: list[Path], dest: Path, compression: str = "zstd") -> None:
+    """Concatenate part files into one (compaction), a row group at a time: memory stays
+    bounded whatever the partition's size.  The result is fsynced."""
+    schema = _with_metadata(SCHEMA.empty_table()).schema
+    pending: list[pa.Table] = []
+    rows = 0
+    with pq.ParquetWriter(dest, schema, compression=compression, **WRITE_OPTIONS) as out:
+        for part in parts:
+            source = pq.ParquetFile(part)
+            for group in range(source.num_row_groups):
+                # Small parts (a capture commits every second) merge into full row groups.
+                pending.append(source.read_row_group(group).cast(schema))
+                rows += pending[-1].num_rows
+                if rows >= ROW_GROUP_ROWS:
+                    out.write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP_ROWS)
+                    pending, rows = [], 0
+        if pending:
+            out.write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP_ROWS)
+    fsync_file(dest)

@@ -44,3 +44,43 @@ def numbered_stream(n: int, seed: int = 6) -> bytes:
     """``n`` numbered records, concatenated."""
     rng = random.Random(seed)
     return b"".join(numbered_record(i, rng) for i in range(n))
+
+
+# --- process lifecycle records (event numbers: audit_event of OpenBSM / macOS) -----------
+AUE_POSIX_SPAWN = 43190
+
+
+def _proc_record(event: int, pid: int, body: list[bytes], t: int, ok: bool = True) -> bytes:
+    ret = encode_token("return32", errno=0 if ok else 2, value=0 if ok else 0xFFFFFFFF)
+    return encode_record([*body, subject(pid), ret], event=event, time_ms=1_772_355_600_000 + t)
+
+
+def exec_record(pid: int, path: str, argv: list[str], t: int = 0) -> bytes:
+    """execve(2) of ``path`` by ``pid``."""
+    return _proc_record(AUE_EXECVE, pid, [encode_token("exec_args", argv=argv),
+                                          encode_token("path", path=path)], t)
+
+
+def spawn_record(pid: int, child: int | None, path: str, argv: list[str], t: int = 0) -> bytes:
+    """posix_spawn(2) by ``pid``; ``child=None`` is POSIX_SPAWN_SETEXEC (no child PID arg,
+    as xnu writes it: the ``child PID`` arg32 only when a child was created)."""
+    body = [encode_token("exec_args", argv=argv), encode_token("path", path=path)]
+    if child is not None:
+        body.insert(0, encode_token("arg32", num=0, value=child, name="child PID"))
+    return _proc_record(AUE_POSIX_SPAWN, pid, body, t)
+
+
+def fork_record(pid: int, child: int, t: int = 0) -> bytes:
+    """fork(2) by ``pid`` creating ``child``."""
+    return _proc_record(AUE_FORK, pid, [encode_token("arg32", num=0, value=child,
+                                                     name="child PID")], t)
+
+
+def open_record(pid: int, path: str, t: int = 0) -> bytes:
+    """open(2) for reading by ``pid``."""
+    return _proc_record(AUE_OPEN_R, pid, [encode_token("path", path=path)], t)
+
+
+def exit_record(pid: int, t: int = 0) -> bytes:
+    """exit(2) of ``pid``."""
+    return _proc_record(AUE_EXIT, pid, [encode_token("exit", status=0, **{"return": 0})], t)

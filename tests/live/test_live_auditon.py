@@ -4,6 +4,7 @@ against a fake kernel injected as the syscall, and the Linux error.  No fixture 
 from __future__ import annotations
 
 import ctypes
+import errno
 import struct
 import subprocess
 import sys
@@ -12,29 +13,52 @@ from typing import Any
 import pytest
 from live_helpers import KNOX_LIVE_ARGV
 
+from knox_analytics.bsm.classes import AuMask
 from knox_analytics.errors import UsageError
 from knox_analytics.live import auditon as A
-from knox_analytics.live.classes import AuMask
+
+#: Every structure knox passes to auditon(2), as each platform's own header declares it:
+#: size and the offset of each field (LP64).  Sources:
+#: - FreeBSD 13/14 sys/bsm/audit.h (freebsd-src stable/13, stable/14: au_tid.port is
+#:   ``u_int32_t /* XXX dev_t compatibility */`` since the 64-bit dev_t of FreeBSD 12);
+#: - macOS 13/14/15 xnu bsd/bsm/audit.h (``dev_t port``; dev_t is ``__int32_t`` in
+#:   sys/_types.h), the same OpenBSM 1.1 layout as ../shared/bsm/include/bsm/audit.h.
+#: The kernels (security/audit/audit_syscalls.c of both) return EINVAL unless the length
+#: passed equals their sizeof, so a wrong size is a failure on the real host.
+LAYOUTS = {
+    "au_mask_t": (8, {"am_success": 0, "am_failure": 4}),
+    "au_tid_t": (8, {"port": 0, "machine": 4}),
+    "auditpinfo_t": (28, {"ap_pid": 0, "ap_auid": 4, "ap_mask": 8, "ap_termid": 16,
+                          "ap_asid": 24}),
+    "au_evclass_map_t": (8, {"ec_number": 0, "ec_class": 4}),  # u16, 2 bytes padding, u32
+    "au_qctrl_t": (20, {"aq_hiwater": 0, "aq_lowater": 4, "aq_bufsz": 8, "aq_delay": 12,
+                        "aq_minfree": 16}),
+    "au_stat_t": (56, {"as_version": 0, "as_numevent": 4, "as_generated": 8,
+                       "as_dropped": 44, "as_totalsize": 48, "as_memused": 52}),
+    "au_fstat_t": (16, {"af_filesz": 0, "af_currsz": 8}),
+}
 
 
-@pytest.mark.parametrize(("platform", "sizes"), [
-    # auditpinfo_t: dev_t is int32 on macOS, uint64 on FreeBSD (8-byte aligned au_tid_t)
-    ("darwin", {"auditpinfo_t": 28, "au_tid_t": 8}),
-    ("freebsd14", {"auditpinfo_t": 40, "au_tid_t": 16}),
-])
-def test_struct_sizes(platform: str, sizes: dict[str, int]) -> None:
-    s = A.make_structs(A.dev_t_for(platform))
-    for name, size in sizes.items():
-        assert ctypes.sizeof(getattr(s, name)) == size
-    assert ctypes.sizeof(s.au_mask_t) == 8
-    assert ctypes.sizeof(s.au_evclass_map_t) == 8  # u16 event, 2 bytes padding, u32 class
-    assert ctypes.sizeof(s.au_qctrl_t) == 20
-    assert ctypes.sizeof(s.au_stat_t) == 56
-    assert ctypes.sizeof(s.au_fstat_t) == 16
+@pytest.mark.parametrize("platform", ["darwin", "freebsd14", "freebsd13"])
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_struct_sizes_and_offsets(platform: str, name: str) -> None:
+    struct_type = getattr(A.make_structs(platform), name)
+    size, offsets = LAYOUTS[name]
+    assert ctypes.sizeof(struct_type) == size
+    assert {f: getattr(struct_type, f).offset for f in offsets} == offsets
+
+
+def test_freebsd_auditpinfo_is_28_bytes_with_a_32_bit_port() -> None:
+    # the regression: a 64-bit port made it 40 bytes and every getmask failed with EINVAL
+    s = A.make_structs("freebsd14")
+    info = s.auditpinfo_t(ap_pid=4242, ap_auid=501, ap_mask=s.au_mask_t(0x80, 0x81),
+                          ap_termid=s.au_tid_t(0xFFFFFFFF, 0x0100007F), ap_asid=100003)
+    assert bytes(info) == struct.pack("=iIIIIIi", 4242, 501, 0x80, 0x81, 0xFFFFFFFF,
+                                      0x0100007F, 100003)
 
 
 def test_auditpinfo_packing_macos() -> None:
-    s = A.make_structs(A.dev_t_for("darwin"))
+    s = A.make_structs("darwin")
     info = s.auditpinfo_t(ap_pid=4242, ap_auid=501, ap_mask=s.au_mask_t(0x80, 0x81),
                           ap_termid=s.au_tid_t(-1, 0x0100007F), ap_asid=100003)
     assert bytes(info) == struct.pack("=iIIIiIi", 4242, 501, 0x80, 0x81, -1, 0x0100007F,
@@ -44,8 +68,13 @@ def test_auditpinfo_packing_macos() -> None:
 
 
 def test_evclass_packing() -> None:
-    s = A.make_structs(A.dev_t_for("darwin"))
+    s = A.make_structs("darwin")
     assert bytes(s.au_evclass_map_t(23, 0x40000080)) == struct.pack("=H2xI", 23, 0x40000080)
+
+
+def test_no_structs_for_linux() -> None:
+    with pytest.raises(A.AuditonError, match="not available on Linux"):
+        A.make_structs("linux")
 
 
 class FakeKernel:
@@ -56,12 +85,20 @@ class FakeKernel:
         self.masks = {4242: (0x80, 0x80)}
         self.classes = {23: 0x40000080}
         self.calls: list[tuple[int, int]] = []
+        self.root = True
+        self.condition = 1  # AUC_AUDITING
 
     def __call__(self, cmd: int, obj: Any, size: int) -> int:
         self.calls.append((cmd, size))
+        if not self.root:  # priv_check(PRIV_AUDIT_CONTROL) / suser() come first
+            ctypes.set_errno(errno.EPERM)
+            return -1
         if cmd == A.A_GETPOLICY:
             obj.value = self.policy
         elif cmd == A.A_SETPOLICY:
+            if obj.value & ~0xF:  # both kernels: only cnt, ahlt, argv, arge
+                ctypes.set_errno(errno.EINVAL)
+                return -1
             self.policy = obj.value
         elif cmd == A.A_GETPINFO:
             if obj.ap_pid not in self.masks:
@@ -76,7 +113,7 @@ class FakeKernel:
         elif cmd == A.A_SETCLASS:
             self.classes[obj.ec_number] = obj.ec_class
         elif cmd == A.A_GETCOND:
-            obj.value = 1
+            obj.value = self.condition
         elif cmd == A.A_GETQCTRL:
             obj.aq_hiwater, obj.aq_lowater, obj.aq_bufsz = 100, 10, 32767
         else:
@@ -96,8 +133,45 @@ def test_policy_verbs(kernel: FakeKernel) -> None:
     assert A.policy_names(A.change_policy(api, "argv,arge", on=True)) == "cnt,argv,arge"
     assert A.policy_names(A.change_policy(api, "cnt", on=False)) == "argv,arge"
     assert kernel.calls[0] == (A.A_GETPOLICY, 4)
-    with pytest.raises(UsageError, match="unknown audit policy 'bogus'; valid: cnt, ahlt"):
+    with pytest.raises(UsageError, match="'bogus' is unknown to the macOS kernel; it "
+                                         "accepts: cnt, ahlt, argv, arge"):
         A.change_policy(api, "bogus", on=True)
+
+
+@pytest.mark.parametrize("platform", ["darwin", "freebsd14"])
+def test_setpolicy_refuses_names_the_kernel_rejects(kernel: FakeKernel, platform: str) -> None:
+    # 'seq' is an OpenBSM name, but both kernels answer a bare EINVAL to it: say so first
+    api = A.Auditon(kernel, platform=platform)
+    os_name = "macOS" if platform == "darwin" else "FreeBSD"
+    with pytest.raises(UsageError, match=f"'seq' is not accepted by the {os_name} kernel; "
+                                         "it accepts: cnt, ahlt, argv, arge"):
+        A.change_policy(api, "argv,seq", on=True)
+    assert (A.A_SETPOLICY, 4) not in kernel.calls  # refused before asking the kernel
+    for name in A.KERNEL_POLICIES[A.family(platform)]:  # each accepted one the kernel takes
+        A.change_policy(api, name, on=True)
+    assert A.policy_names(api.getpolicy()) == "cnt,ahlt,argv,arge"
+
+
+def test_eperm_says_how_to_run_as_root(kernel: FakeKernel) -> None:
+    kernel.root = False
+    with pytest.raises(A.AuditonError, match=r"A_GETPOLICY\) failed: Operation not permitted;"
+                                             r" .*need root: rerun as root or add --sudo"):
+        A.Auditon(kernel, platform="freebsd").getpolicy()
+
+
+@pytest.mark.parametrize(("platform", "command"), [
+    ("freebsd14", "sysrc auditd_enable=YES && service auditd start"),
+    ("darwin", "launchctl bootstrap system /System/Library/LaunchDaemons/com.apple.auditd"),
+])
+def test_auditing_off_says_what_to_run(kernel: FakeKernel, platform: str, command: str) -> None:
+    api = A.Auditon(kernel, platform=platform)
+    assert A.condition_warning(api) is None
+    kernel.condition = 2  # AUC_NOAUDIT: no trail enabled
+    warning = A.condition_warning(api)
+    assert warning is not None and "auditing is off" in warning and "noaudit" in warning
+    assert command in warning
+    kernel.root = False  # cannot read it: no warning, the open of the pipe will say why
+    assert A.condition_warning(api) is None
 
 
 def test_mask_verbs(kernel: FakeKernel) -> None:
@@ -132,3 +206,44 @@ def test_cli_says_auditon_is_not_on_linux() -> None:
     assert r.returncode == 1
     assert r.stderr.strip() == "knox: auditon(2) is not available on Linux (macOS and " \
                                "FreeBSD only)"
+
+
+def test_live_commands_warn_at_start_when_auditing_is_off(
+        kernel: FakeKernel, capsys: pytest.CaptureFixture[str]) -> None:
+    from knox_analytics.cli import live
+
+    kernel.condition = 2  # AUC_NOAUDIT
+    api = lambda: A.Auditon(kernel, platform="freebsd")  # noqa: E731
+    live._warn_if_not_auditing(None, "freebsd14", api)
+    err = capsys.readouterr().err
+    assert err.startswith("knox: auditing is off on this host (audit condition: noaudit)")
+    assert "sysrc auditd_enable=YES && service auditd start" in err
+    live._warn_if_not_auditing("/tmp/fifo", "freebsd14", api)  # --source: not the kernel's
+    live._warn_if_not_auditing(None, "linux", api)
+    assert capsys.readouterr().err == ""
+
+
+def test_auditon_sudo_reexecs_when_not_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from knox_analytics.cli import live
+
+    calls: list[list[str]] = []
+
+    def reexec(argv: list[str] | None = None) -> None:
+        calls.append(["reexec"])
+        raise SystemExit(0)
+
+    monkeypatch.setattr(live.privilege, "reexec_with_sudo", reexec)
+    monkeypatch.setattr(live.os, "geteuid", lambda: 501)
+    monkeypatch.setattr(A, "HOST", "darwin")  # the policy names are checked first
+    r = CliRunner().invoke(live.auditon_app, ["setpolicy", "seq", "--sudo"])
+    assert isinstance(r.exception, UsageError) and calls == []  # refused before sudo
+    r = CliRunner().invoke(live.auditon_app, ["setpolicy", "argv", "--sudo"])
+    assert r.exit_code == 0 and calls == [["reexec"]]
+    monkeypatch.setattr(live.os, "geteuid", lambda: 0)  # already root: no re-exec
+    real = A.Auditon
+    monkeypatch.setattr(live.A, "Auditon", lambda: real(FakeKernel(), platform="darwin"))
+    r = CliRunner().invoke(live.auditon_app, ["setpolicy", "argv", "--sudo"])
+    assert r.exit_code == 0, r.output
+    assert r.output == "cnt,argv\n" and calls == [["reexec"]]

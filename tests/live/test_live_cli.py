@@ -17,9 +17,7 @@ from knoxtest import TRAILS
 from live_helpers import KNOX_LIVE_ARGV
 
 from knox_analytics.cli import live
-from knox_analytics.errors import UsageError
 from knox_analytics.live import privilege
-from knox_analytics.live.units import parse_duration, parse_rotate, parse_size
 
 WORKLOAD = TRAILS / "synthetic-workload.bsm"
 
@@ -88,17 +86,6 @@ def test_capture_sigterm_converts_and_summarises(tmp_path: Path) -> None:
     assert "0 damaged spans" in err
 
 
-def test_units() -> None:
-    assert parse_size("64MiB") == 64 << 20
-    assert parse_size("500k") == 500_000
-    assert parse_duration("1h") == 3600
-    assert parse_duration("0.5s") == 0.5
-    assert parse_rotate(["64MiB", "1h"]) == (64 << 20, 3600.0)
-    assert parse_rotate(["10m,1GB"]) == (1_000_000_000, 600.0)
-    with pytest.raises(UsageError, match="bad size '64 parsecs'"):
-        parse_size("64 parsecs")
-
-
 def test_never_sudo_for_a_readable_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 501)
     monkeypatch.delenv(privilege.REEXEC_MARK, raising=False)
@@ -120,6 +107,6 @@ def test_sudo_for_an_unreadable_device(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_sudo_argv_reruns_the_same_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(privilege.shutil, "which", lambda name: "/usr/bin/sudo")
-    argv = privilege.sudo_argv(["capture", "--out", "x"])
-    assert argv[:3] == ["/usr/bin/sudo", f"{privilege.REEXEC_MARK}=1", sys.executable]
-    assert argv[-3:] == ["capture", "--out", "x"]
+    argv = privilege.sudo_argv(["capture", "--out", "x", "--sudo"])
+    assert argv == ["/usr/bin/sudo", sys.executable, "-I", "-m", "knox_analytics",
+                    "capture", "--out", "x"]

@@ -12,15 +12,14 @@ import struct
 
 import pytest
 
-from knox_analytics.errors import InputError, UsageError
-from knox_analytics.live import ioctl as I
-from knox_analytics.live.classes import (
-    OPENBSM_CLASSES,
+from knox_analytics.bsm.classes import (
     AuMask,
     load_class_table,
-    parse_class_table,
+    parse_class_file,
     parse_classes,
 )
+from knox_analytics.errors import InputError, UsageError
+from knox_analytics.live import ioctl as I
 from knox_analytics.live.device import AuditPipe
 
 HEADER_VALUES = {
@@ -38,6 +37,18 @@ HEADER_VALUES = {
     "AUDITPIPE_GET_READS": 0x40084165, "AUDITPIPE_GET_DROPS": 0x40084166,
     "AUDITPIPE_GET_TRUNCATES": 0x40084167,
 }
+
+
+def test_ioctl_parameter_structs() -> None:
+    # FreeBSD 13/14 sys/security/audit/audit_ioctl.h, xnu bsd/security/audit/audit_ioctl.h:
+    # struct auditpipe_ioctl_preselect { au_id_t aip_auid; au_mask_t aip_mask; } -> 12 bytes,
+    # aip_auid at 0, aip_mask at 4 (all 4-byte fields: no padding)
+    assert I.SIZEOF["struct auditpipe_ioctl_preselect"] == I.PRESELECT.size == 12
+    assert I.PRESELECT.pack(501, 0x80, 0x81) == struct.pack("=I", 501) + I.AU_MASK.pack(0x80,
+                                                                                      0x81)
+    assert (I.SIZEOF["au_mask_t"], I.AU_MASK.size) == (8, 8)
+    assert (I.SIZEOF["u_int64_t"], I.U_INT64.size, I.SIZEOF["u_int"], I.U_INT.size) == \
+        (8, 8, 4, 4)
 
 
 @pytest.mark.parametrize(("name", "value"), sorted(HEADER_VALUES.items()))
@@ -96,6 +107,15 @@ def test_unreadable_pipe_says_so() -> None:
         AuditPipe(opener=deny)
 
 
+#: OpenBSM 1.1's etc/audit_class (../shared/bsm/etc/audit_class), written out by hand as
+#: the oracle for the packaged copy (knox_analytics/data/audit_class).
+OPENBSM_CLASSES = {
+    "no": 0x0, "fr": 0x1, "fw": 0x2, "fa": 0x4, "fm": 0x8, "fc": 0x10, "fd": 0x20,
+    "cl": 0x40, "pc": 0x80, "nt": 0x100, "ip": 0x200, "na": 0x400, "ad": 0x800,
+    "lo": 0x1000, "aa": 0x2000, "ap": 0x4000, "io": 0x20000000, "ex": 0x40000000,
+    "ot": 0x80000000, "all": 0xFFFFFFFF,
+}
+TABLE = load_class_table("builtin")
 C = OPENBSM_CLASSES
 
 
@@ -112,30 +132,49 @@ C = OPENBSM_CLASSES
     ("no", 0, 0),
 ])
 def test_class_expressions(expr: str, success: int, failure: int) -> None:
-    assert parse_classes(expr, C) == AuMask(success, failure)
+    assert parse_classes(expr, TABLE) == AuMask(success, failure)
 
 
 def test_unknown_class_lists_the_valid_ones() -> None:
     with pytest.raises(UsageError, match=r"unknown audit class 'zz'.*valid classes: aa, ad"):
-        parse_classes("pc,zz", C)
+        parse_classes("pc,zz", TABLE)
 
 
 def test_packaged_class_table_is_openbsm() -> None:
-    assert load_class_table() == C or os.path.exists("/etc/security/audit_class")
+    assert TABLE.as_dict() == OPENBSM_CLASSES
+    assert TABLE.source == "<builtin audit_class>"
+
+
+def test_auto_reads_the_host_table_first(tmp_path) -> None:
+    # the host's /etc/security/audit_class wins where it exists (site classes live there);
+    # without one, the packaged OpenBSM copy: checked on any OS with a stand-in host dir
+    assert load_class_table("auto", host_dir=tmp_path).as_dict() == OPENBSM_CLASSES
+    (tmp_path / "audit_class").write_text("0x00000080:pc:process\n0x01000000:xx:site\n")
+    host = load_class_table("auto", host_dir=tmp_path)
+    assert host.as_dict() == {"pc": 0x80, "xx": 0x1000000}
+    assert host.source == str(tmp_path / "audit_class")
 
 
 def test_site_classes_from_a_table_file(tmp_path) -> None:
     table = tmp_path / "audit_class"
     table.write_text("0x00000080:pc:process\n0x01000000:xx:site class # comment\n")
     classes = load_class_table(table)
-    assert classes == parse_class_table(table.read_text()) == {"pc": 0x80, "xx": 0x1000000}
+    assert classes == parse_class_file(table.read_text(), str(table))
+    assert classes.as_dict() == {"pc": 0x80, "xx": 0x1000000}
     assert parse_classes("xx,-pc", classes) == AuMask(0x1000000, 0x1000080)
 
 
+def test_malformed_class_table_names_file_and_line(tmp_path) -> None:
+    table = tmp_path / "audit_class"
+    table.write_text("0x1:fr:file read\nzz:fw:file write\n")
+    with pytest.raises(UsageError, match=r"audit_class: line 2: expected 'mask:code"):
+        load_class_table(table)
+
+
 def test_mask_renders_back_to_an_expression() -> None:
-    mask = parse_classes("pc,+fc,-fr", C)
-    assert mask.to_expression(C) == "-fr,+fc,pc"
-    assert parse_classes(mask.to_expression(C), C) == mask
+    mask = parse_classes("pc,+fc,-fr", TABLE)
+    assert mask.to_expression(TABLE) == "-fr,+fc,pc"
+    assert parse_classes(mask.to_expression(TABLE), TABLE) == mask
 
 
 def test_drops_are_reported_at_the_end_of_a_stream() -> None:

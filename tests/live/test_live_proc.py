@@ -41,10 +41,16 @@ def truth_paudit(names: set[str]) -> list[int]:
         child = next((a["value"] for a in r.get("args", []) if a["name"] == "child PID"), None)
         prog = os.path.basename(r["paths"][0]) if r["paths"] else None
         mine = pid in tracked
-        if event in ("AUE_FORK", "AUE_POSIX_SPAWN") and ok:
+        if event in ("AUE_FORK", "AUE_POSIX_SPAWN") and ok and child is None:
+            if prog in names:  # POSIX_SPAWN_SETEXEC: exec in place
+                tracked.add(pid)
+                mine = True
+        elif event in ("AUE_FORK", "AUE_POSIX_SPAWN") and ok:
             if mine or (event == "AUE_POSIX_SPAWN" and prog in names):
                 tracked.add(child)
                 mine = True
+            else:
+                tracked.discard(child)  # announced by an untracked parent: a reused pid
         elif event == "AUE_EXECVE" and ok and prog in names:
             tracked.add(pid)
             mine = True

@@ -25,7 +25,7 @@ from knoxtest import WORKDAY, WORKLOAD
 from knox_analytics import Catalog
 from knox_analytics.bsm.reader import read_trail
 from knox_analytics.convert import convert
-from knox_analytics.store import derived
+from knox_analytics.store import DatasetWriter, derived
 from knox_analytics.store.derived import Epoch, State, plan
 
 VIEWS = ["process_instances", "execs", "commands", "processes", "record_process",
@@ -205,19 +205,11 @@ def test_compaction_across_epochs_derives_nothing(tmp_path: Path) -> None:
             cat.sql("SELECT count(*) FROM processes").fetchall()
     state = next(root.glob("_knox_cache/derived-*/state.json"))
     assert len(json.loads(state.read_text())["epochs"]) == 2
-    # compact one partition's parts (one from each epoch) into one, as the store does
-    manifest = json.loads((root / "_knox_manifest.json").read_text())
-    parts = [p for p in manifest["parts"] if p.startswith("host=mac/date=2026-03-01/")]
-    assert len(parts) == 2
-    merged = "host=mac/date=2026-03-01/part-compacted-00001.parquet"
-    pq.write_table(pa.concat_tables([pq.read_table(root / p, partitioning=None)
-                                     for p in parts]), root / merged)
-    for p in parts:
-        (root / p).unlink()
-    manifest["parts"] = [p for p in manifest["parts"] if p not in parts] + [merged]
-    manifest["commits"] = [{"version": 1, "kind": "compact", "added": [merged],
-                            "removed": parts, "at": ""}]
-    (root / "_knox_manifest.json").write_text(json.dumps(manifest))
+    # the store compacts the partition: one part from each epoch becomes one part
+    with DatasetWriter(root) as writer:
+        assert writer.compact(["host=mac/date=2026-03-01"]) == 2
+    merged, = [p for p in derived.committed_parts(root)
+               if p.startswith("host=mac/date=2026-03-01/")]
     inc = assert_like_full(root)
     assert inc.derived_parts == []  # the two epochs' rows were merged, not derived again
     epochs = json.loads(state.read_text())["epochs"]

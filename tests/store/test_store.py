@@ -194,10 +194,12 @@ def test_interrupted_run_leaves_no_duplicates(tmp_path: Path) -> None:
     root = tmp_path / "ds"
     w = DatasetWriter(root)
     w.write(truth_table(str(TRAIL), TRUTH))
-    w._flush(next(iter(w._buffers)))  # a part reached disk, then the process died
-    w.abort()
-    assert len(list(root.glob("**/*.parquet"))) == 1
-    with DatasetWriter(root) as w:  # the orphan part is removed, the trail redone
+    w._parts.flush(next(iter(w._parts._tables)))  # a part reached disk, then the process died
+    w._lock_fh.close()
+    assert list(root.glob("**/*.parquet")) == []  # staged parts are invisible
+    assert list((root / "_staging").glob("*/*.staged"))
+    with DatasetWriter(root) as w:  # the staged part is removed, the trail redone
+        assert not (root / "_staging").exists()
         assert convert(w, TRAIL) == "full"
     assert count(root) == len(TRUTH)
 

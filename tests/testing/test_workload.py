@@ -1,4 +1,4 @@
-"""Tests of the workload generator (knox_analytics/workload.py).
+"""Tests of the workload generator (knox_analytics/testing/, command knox_analytics.workload).
 
 Fixtures: ``sample_trails/generated-workday.bsm`` and its ``.truth.jsonl`` were written by
 this generator (``python -m knox_analytics.workload --seed 1 --records 3000 -o
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -19,18 +21,12 @@ from typing import Any
 import pytest
 from knoxtest import ROOT
 
+from knox_analytics import workload as shim
 from knox_analytics.bsm import tokens as T
-from knox_analytics.bsm.encode import encode_record, encode_token
+from knox_analytics.bsm.decode import decode_bytes
+from knox_analytics.bsm.reference import decode_reference
 from knox_analytics.errors import UsageError
-from knox_analytics.workload import (
-    HeaderWriter,
-    Packer,
-    field_bytes,
-    generate,
-    main,
-    parse_size,
-    trailer,
-)
+from knox_analytics.testing.workload import generate, main, parse_size
 
 SAMPLE = ROOT / "sample_trails" / "generated-workday.bsm"
 SAMPLE_TRUTH = ROOT / "sample_trails" / "generated-workday.truth.jsonl"
@@ -103,14 +99,8 @@ def test_bad_targets_raise_usage_error() -> None:
 
 
 def _decoders() -> list[Any]:
-    from knox_analytics.bsm.reference import decode_reference
-
-    decoders = [pytest.param(decode_reference, id="reference")]
-    try:
-        from knox_analytics.bsm.decode import decode_bytes
-    except ImportError:  # pragma: no cover - the vectorized decoder is the lead's
-        return decoders
-    return [*decoders, pytest.param(decode_bytes, id="vectorized")]
+    return [pytest.param(decode_reference, id="reference"),
+            pytest.param(decode_bytes, id="vectorized")]
 
 
 def _socket_row(s: dict[str, Any]) -> dict[str, Any]:
@@ -309,38 +299,18 @@ def test_exec_records_name_the_command(records: list[dict[str, Any]]) -> None:
         assert r["command"] == base
 
 
-# --- the fast packers agree with the generic encoder ------------------------------------
+# --- the shim keeps the documented command ----------------------------------------------------
 
 
-@pytest.mark.parametrize("kind,host", [("header32", None), ("header64", None),
-                                       ("header32_ex", "192.168.1.23"),
-                                       ("header32_ex", "2001:db8::17"),
-                                       ("header64_ex", "2001:db8::17")])
-def test_header_writer_matches_encode_record(kind: str, host: str | None) -> None:
-    body = [encode_token("text", text="hello, world")]
-    ref = encode_record(body, event=23, time_ms=1_772_438_400_123, header=kind, host=host)
-    head = HeaderWriter(kind, host)
-    length = head.size + len(body[0]) + T.TRAILER_SIZE
-    assert head.pack(length, 23, 1_772_438_400, 123) + body[0] + trailer(length) == ref
-
-
-@pytest.mark.parametrize("kind,addr", [("subject32", "10.0.0.1"), ("subject64", "10.0.0.1"),
-                                       ("subject32_ex", "2001:db8::a1"),
-                                       ("subject64_ex", "192.168.1.47")])
-def test_subject_packer_matches_encode_token(kind: str, addr: str) -> None:
-    fields = dict(auid=501, euid=0, egid=20, ruid=501, rgid=20, pid=4242, sid=100004,
-                  tid_port=16918550)
-    fkind = dict((n, k) for k, n in T.TOKENS_BY_NAME[kind].layout)["tid_addr"]
-    raw = field_bytes(fkind, addr)
-    packed = Packer(kind, {"tid_addr": len(raw)}).pack(*fields.values(), raw)
-    assert packed == encode_token(kind, **fields, tid_addr=addr)
-
-
-def test_arg_packer_matches_encode_token() -> None:
-    name = field_bytes("str16", "child PID")
-    for kind in ("arg32", "arg64"):
-        got = Packer(kind, {"name": len(name)}).pack(0, 4242, name)
-        assert got == encode_token(kind, num=0, value=4242, name="child PID")
+def test_workload_command_runs_from_its_documented_name(tmp_path: Path) -> None:
+    """``python -m knox_analytics.workload`` (README, benchmarks) still writes the trail."""
+    out = tmp_path / "day.bsm"
+    proc = subprocess.run([sys.executable, "-m", "knox_analytics.workload", "--seed", "2",
+                           "--records", "60", "-o", str(out)], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes() == _generate(seed=2, records=60)[0]
+    assert shim.generate is generate and shim.main is main
 
 
 # --- the command line -------------------------------------------------------------------------

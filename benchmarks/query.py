@@ -8,8 +8,8 @@ knox_analytics.workload --seed 1 --size 300MB``), is converted once with ``knox 
 library function, and both are cached under ``benchmarks/.cache/``.  Each question is run
 as its command runs it (a fresh Catalog over the dataset, the same SQL), best of
 ``--repeat``; then once more by decoding the trail in memory instead, to show what the
-dataset saves.  Targets (issue 5): < 0.5 s for `knox commands`-style queries, < 2 s for
-`processes`.
+dataset saves.  Targets (issue 12): questions on the dataset <= 0.5 s once its process
+state is derived (issue 5 asked < 2 s for `processes`); on the raw trail <= 5 s.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def best(fn: Callable[[], object], repeat: int) -> float:
 
 
 def build_cache(root: Path) -> float:
-    """Seconds to compute the derived tables (done once per dataset version)."""
+    """Seconds to derive the process state from scratch (done once; a later version of
+    the dataset derives only its new records: benchmarks/living.py measures that)."""
     import shutil
 
     from knox_analytics.store.cache import CACHE_DIR
@@ -84,7 +85,7 @@ def build_cache(root: Path) -> float:
 
 
 def measure(root: Path, raw: Path, repeat: int, decode_too: bool) -> list[dict]:
-    out = [{"question": "derived tables (once per dataset version)",
+    out = [{"question": "derived process state (once)",
             "dataset_s": round(build_cache(root), 3)}]
     print(f"{out[0]['question']:40s} {out[0]['dataset_s']:7.3f} s", flush=True)
     for name, question in QUESTIONS.items():

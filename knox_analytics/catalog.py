@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -30,15 +30,16 @@ import pyarrow as pa
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.errors import InputError, UsageError
 from knox_analytics.schema import SCHEMA
-from knox_analytics.store import dataset_glob
-from knox_analytics.store.cache import cache_key, cached_path, prepare, writable
+from knox_analytics.store import dataset_glob, derived
+from knox_analytics.store.cache import cache_key
+from knox_analytics.store.manifest import load_manifest
 from knox_analytics.userdb import read_id_file
 
 #: uid → name known everywhere; more come from ``users=`` (a passwd file or a mapping).
 DEFAULT_USERS = {0: "root"}
-UNSET_UID = 4294967295
-#: Views computed once (a pass over every record with as-of joins) and then reused.
-MATERIALIZED = ("process_instances", "execs", "record_process", "processes")
+#: Views computed once (as-of joins over every record) and then reused: per catalog, or
+#: kept with a dataset as derived state that grows with it (knox_analytics.store.derived).
+MATERIALIZED = derived.VIEWS
 
 
 class Catalog:
@@ -62,9 +63,16 @@ class Catalog:
         self.damage: list[Damage] = []
         self.inputs = [Path(p) for p in inputs]
         self._users = load_users(users)
+        self._tables = tables
+        self._threads = threads
         self._files = sql_files()
         self._defined: set[str] = set()
-        self._cache: tuple[Path, str] | None = None
+        self._derived: tuple[Path, str] | None = None
+        self._segments: list[Path] | None = None
+        #: view -> the query that replaces it once its file has run (an epoch's carry)
+        self._overrides: dict[str, str] = {}
+        #: the parts each derivation this catalog ran has read (tests look at it)
+        self.derived_parts: list[list[str]] = []
         self._register_lookups(self._users, tables)
         self._attach_records(self.inputs)
 
@@ -83,27 +91,30 @@ class Catalog:
 
     def _attach_records(self, inputs: Sequence[Path]) -> None:
         datasets, trails = classify_inputs(inputs)
-        if len(datasets) == 1 and not trails and writable(datasets[0]):
-            users = ",".join(f"{k}={v}" for k, v in sorted(self._users.items()))
-            key = cache_key(datasets, *(f.text for f in self._files), users)
-            self._cache = (datasets[0], key) if key else None
+        if len(datasets) == 1 and not trails and load_manifest(datasets[0]) is not None:
+            self._derived = (datasets[0], self._derived_key())
         parts = []
         if datasets:
-            globs = ", ".join(_sql_str(dataset_glob(d)) for d in datasets)
-            parts.append(f"SELECT * FROM read_parquet([{globs}], hive_partitioning = true, "
-                         "union_by_name = true)")
+            parts.append(_parquet_sql([dataset_glob(d) for d in datasets]))
         if trails:
             self.con.register("_decoded", self._decode(trails))
             parts.append("SELECT *, CAST(time AS DATE) AS date FROM _decoded")
         if not parts:
             self.con.register("_decoded", SCHEMA.empty_table())
             parts.append("SELECT *, CAST(time AS DATE) AS date FROM _decoded")
+        self._define_records(" UNION ALL BY NAME ".join(parts))
+
+    def _define_records(self, source: str) -> None:
         # In a dataset the hive key `host` is the header address or the --host label; give
         # decoded trails the same meaning so that both kinds of input read alike.
-        union = " UNION ALL BY NAME ".join(parts)
         self.con.execute(
-            "CREATE VIEW records AS SELECT * REPLACE (COALESCE(host, 'unknown') AS host) "
-            f"FROM ({union})")
+            "CREATE OR REPLACE VIEW records AS SELECT * REPLACE "
+            f"(COALESCE(host, 'unknown') AS host) FROM ({source})")
+
+    def _derived_key(self) -> str:
+        users = ",".join(f"{k}={v}" for k, v in sorted(self._users.items()))
+        return cache_key(*(f.text for f in self._files), derived.CARRY_OUT, users,
+                         self._tables, str(SCHEMA))
 
     def _decode(self, trails: Sequence[Path]) -> pa.Table:
         tables = []
@@ -117,12 +128,24 @@ class Catalog:
         """Define the views (and macros) ``names`` need, or all of them.
 
         Views are defined on first use, not at open: binding every view costs more than
-        most questions.  The views in :data:`MATERIALIZED` are computed once (per dataset
-        version, cached beside it when it is writable; per catalog otherwise).
+        most questions.  The views in :data:`MATERIALIZED` are computed once: for a
+        dataset, kept as derived state that only new records add to (see
+        :mod:`knox_analytics.store.derived`); per catalog otherwise.
         """
-        wanted = _closure(self._files, None if names is None else set(names))
+        asked = None if names is None else set(names)
+        wanted = _closure(self._files, asked)
+        # With derived segments, a materialised view is read from them: its SQL (and the
+        # views only it needs) need not be bound, which costs more than small questions.
+        stored = {f.name for f in self._files if f.defines and set(f.defines) <= set(MATERIALIZED)}
+        if stored & wanted - self._defined and self._derived_segments():
+            wanted = _closure(self._files, asked, stored)
         for sql_file in self._files:
             if sql_file.name in self._defined or sql_file.name not in wanted:
+                continue
+            if sql_file.name in stored and self._segments:
+                for view in sql_file.defines:
+                    self._materialize_view(view)
+                self._defined.add(sql_file.name)
                 continue
             try:
                 self.con.execute(sql_file.text)
@@ -130,23 +153,66 @@ class Catalog:
                 raise RuntimeError(f"knox_analytics/sql/{sql_file.name}: {exc}") from exc
             self._defined.add(sql_file.name)
             for view in sql_file.defines:
+                if view in self._overrides:
+                    self.con.execute(f"CREATE OR REPLACE VIEW {view} AS "
+                                     f"{self._overrides[view]}")
                 if view in MATERIALIZED:
                     self._materialize_view(view)
 
     def _materialize_view(self, view: str) -> None:
-        if self._cache is not None:
-            root, key = self._cache
-            path = cached_path(root, key, view)
-            if not path.exists():
-                tmp = prepare(root, key) / f".{view}.tmp"
-                self.con.execute(f"COPY (SELECT * FROM {view}) TO {_sql_str(str(tmp))} "
-                                 "(FORMAT parquet, COMPRESSION zstd)")
-                os.replace(tmp, path)
-            source = f"read_parquet({_sql_str(str(path))})"
+        segments = self._derived_segments()
+        if segments:
+            source = _segments_sql(view, segments)
         else:
             self.con.execute(f"CREATE OR REPLACE TABLE _cached_{view} AS SELECT * FROM {view}")
-            source = f"_cached_{view}"
-        self.con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}")
+            source = f"SELECT * FROM _cached_{view}"
+        self.con.execute(f"CREATE OR REPLACE VIEW {view} AS {source}")
+
+    # -- derived state --------------------------------------------------------------
+    def _derived_segments(self) -> list[Path] | None:
+        """The dataset's derived segments, brought up to date once per catalog (None: not
+        a dataset, or nowhere to keep them: computed in memory)."""
+        if self._derived is None:
+            return None
+        if self._segments is None:
+            root, key = self._derived
+            directory = derived.derived_dir(root, key)
+            if directory is None:
+                self._derived = None
+                return None
+            done = derived.refresh(root, directory, key, self._derive_epoch,
+                                   self._merge_segments)
+            if done.derived_parts:
+                self.derived_parts.append(done.derived_parts)
+            self._segments = done.segments
+        return self._segments
+
+    def _merge_segments(self, segments: list[Path], out: Path) -> None:
+        """One segment holding the rows of ``segments`` (consecutive epochs, in order)
+        and each pid's latest carry row."""
+        for view in (*MATERIALIZED, derived.CARRY):
+            query = (_latest_carry([s / f"{view}.parquet-cache" for s in segments])
+                     if view == derived.CARRY else _segments_sql(view, segments))
+            _copy(self.con, query, out / f"{view}.parquet-cache")
+
+    def _derive_epoch(self, parts: list[Path], carry: list[Path], out: Path) -> None:
+        """Derive the process views of ``parts`` (all later than the data ``carry`` was
+        left by) into ``out``: the same SQL, with ``records`` = these parts and
+        ``process_carry`` = the carry."""
+        with Catalog(users=self._users, tables=self._tables, threads=self._threads) as cat:
+            cat._define_records(_parquet_sql([str(p) for p in parts]))
+            if carry:
+                # Only the carried pids these records name can change or matter.
+                cat.define(["process_starts"])
+                cat.con.execute(f"CREATE TABLE _pids AS {derived.CARRY_PIDS}")
+                cat.con.execute(f"CREATE TABLE _carry AS {_latest_carry(carry, '_pids')}")
+                cat._overrides["process_carry"] = "SELECT * FROM _carry"
+            cat.define([*MATERIALIZED, "process_carry", "instance_lookup", "exec_successes",
+                        "instance_commands", "process_starts"])
+            outputs = {view: f"SELECT * FROM {view}" for view in MATERIALIZED}
+            outputs[derived.CARRY] = derived.CARRY_OUT
+            for name, query in outputs.items():
+                _copy(cat.con, query, out / f"{name}.parquet-cache")
 
     # -- use ----------------------------------------------------------------------
     def sql(self, query: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyRelation:
@@ -200,6 +266,17 @@ class Catalog:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def update_derived(root: str | Path, *, users: Mapping[int, str] | str | Path | None = None,
+                   tables: str = "auto") -> list[str]:
+    """Bring the derived process state of the dataset at ``root`` up to date; the parts
+    that had to be read (none when it was).  The first process question does this anyway;
+    calling it right after a commit (``knox convert``, capture) makes that question fast.
+    ``users`` and ``tables`` as for :class:`Catalog` (the state is kept per choice)."""
+    with Catalog([Path(root)], users=users, tables=tables) as cat:
+        cat._derived_segments()
+        return [part for parts in cat.derived_parts for part in parts]
 
 
 # -- inputs -------------------------------------------------------------------------
@@ -307,8 +384,10 @@ def sql_files() -> list[SqlFile]:
     return out
 
 
-def _closure(files: Sequence[SqlFile], names: set[str] | None) -> set[str]:
-    """File names needed to define ``names`` (None: every file)."""
+def _closure(files: Sequence[SqlFile], names: set[str] | None,
+             leaves: Collection[str] = ()) -> set[str]:
+    """File names needed to define ``names`` (None: every file); the files in ``leaves``
+    are defined without the views they use."""
     if names is None:
         return {f.name for f in files}
     by_view = {view: f for f in files for view in f.defines}
@@ -319,8 +398,55 @@ def _closure(files: Sequence[SqlFile], names: set[str] | None) -> set[str]:
         if f.name in needed:
             continue
         needed.add(f.name)
+        if f.name in leaves:
+            continue
         todo.extend(by_view[n] for n in f.uses if n in by_view and n not in f.defines)
     return needed
+
+
+def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
+    """Write ``query``'s rows to ``path`` (Parquet), whole or not at all."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    con.execute(f"COPY ({query}) TO {_sql_str(str(tmp))} (FORMAT parquet, COMPRESSION zstd)")
+    os.replace(tmp, path)
+
+
+def _parquet_sql(paths: Sequence[str]) -> str:
+    """Records from Parquet files or globs, with the hive keys (host, date)."""
+    files = ", ".join(_sql_str(p) for p in paths)
+    return (f"SELECT * FROM read_parquet([{files}], hive_partitioning = true, "
+            "union_by_name = true)")
+
+
+def _latest_carry(files: Sequence[Path], pids: str | None = None) -> str:
+    """Each pid's row in the latest of the carry ``files`` (only the pids in the table
+    ``pids``, if given)."""
+    def rows(n: int, path: Path) -> str:
+        sql = f"SELECT c.*, {n} AS _epoch FROM read_parquet({_sql_str(str(path))}) AS c"
+        return sql + (f" SEMI JOIN {pids} AS r ON r.pid = c.pid" if pids else "")
+
+    if len(files) == 1:
+        return f"SELECT * EXCLUDE (_epoch) FROM ({rows(0, files[0])})"
+    union = " UNION ALL ".join(rows(n, f) for n, f in enumerate(files))
+    return (f"SELECT * EXCLUDE (_epoch) FROM ({union}) "
+            "QUALIFY row_number() OVER (PARTITION BY pid ORDER BY _epoch DESC) = 1")
+
+
+def _segments_sql(view: str, segments: Sequence[Path]) -> str:
+    """``view`` read from derived segments.  ``processes`` holds, per segment, the rows of
+    the instances that segment created or added to: the latest segment's row wins."""
+    files = [_sql_str(str(s / f"{view}.parquet-cache")) for s in segments]
+    if view != "processes":
+        return f"SELECT * FROM read_parquet([{', '.join(files)}])"
+    pieces = []
+    for k, name in enumerate(files):
+        later = files[k + 1:]
+        if later:
+            pieces.append(f"SELECT s.* FROM read_parquet({name}) AS s ANTI JOIN "
+                          f"read_parquet([{', '.join(later)}]) AS t ON t.instance = s.instance")
+        else:
+            pieces.append(f"SELECT * FROM read_parquet({name})")
+    return " UNION ALL ".join(pieces)
 
 
 def _sql_str(text: str) -> str:

@@ -26,6 +26,7 @@ range)                                    mode)
                                           ``length``)
 ``CAST(x AS UINTEGER)`` (unsigned)        ``CAST(x AS BIGINT)`` (Spark reads u32 as bigint)
 table macro over ``query_table(src)``     inlined into the view that calls it
+scalar macro ``m(x)`` (``basename``)      its body over ``x``, inlined
 ========================================  ==================================================
 
 Everything else (lambdas, ``list_filter``, ``arg_max``, ``string_split``, ...) is sqlglot's
@@ -274,9 +275,13 @@ _RULES = {
 
 # -- macros -----------------------------------------------------------------------------
 def _inline_macros(tree: exp.Expression, macros: dict[str, _Macro]) -> exp.Expression:
-    """``FROM m('errors')`` of a table macro ``m(src)`` → its body over ``errors``."""
+    """``FROM m('errors')`` of a table macro ``m(src)`` → its body over ``errors``; a
+    scalar macro's call ``m(x)`` → its body over ``x``."""
 
     def inline(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and node.name.lower() in macros \
+                and not isinstance(node.parent, exp.Table):
+            return _scalar(node, macros[node.name.lower()])
         call = node.this if isinstance(node, exp.Table) else None
         if not isinstance(call, exp.Anonymous) or call.name.lower() not in macros:
             return node
@@ -287,6 +292,12 @@ def _inline_macros(tree: exp.Expression, macros: dict[str, _Macro]) -> exp.Expre
         return exp.Subquery(this=body, alias=exp.TableAlias(this=exp.to_identifier(alias)))
 
     return tree.transform(inline)
+
+
+def _scalar(call: exp.Anonymous, macro: _Macro) -> exp.Expression:
+    """``m(x)`` of a scalar macro ``m(p) AS body`` → ``(body)`` with ``p`` bound to ``x``."""
+    args = dict(zip(macro.params, call.expressions, strict=True))
+    return exp.paren(macro.body.copy().transform(lambda n: _bind(n, args)))
 
 
 def _bind(node: exp.Expression, args: dict[str, exp.Expression]) -> exp.Expression:

@@ -6,16 +6,16 @@
 CREATE OR REPLACE VIEW events AS
 SELECT
     r.*,
-    COALESCE(un.name, CAST(COALESCE(NULLIF(r.auid, 4294967295), r.euid) AS VARCHAR)) AS "user",
+    COALESCE(un.name, CAST(COALESCE(NULLIF(r.auid, unset_uid()), r.euid) AS VARCHAR)) AS "user",
     ua.name AS auid_name,
     ue.name AS euid_name,
     ur.name AS ruid_name,
     r.paths[1] AS path,
     CASE WHEN r.return_errno <> 0 THEN en.text END AS errno_text
 FROM records AS r
-LEFT JOIN users AS un ON un.uid = COALESCE(NULLIF(r.auid, 4294967295), r.euid)
+LEFT JOIN users AS un ON un.uid = COALESCE(NULLIF(r.auid, unset_uid()), r.euid)
 LEFT JOIN users AS ua ON ua.uid = r.auid
 LEFT JOIN users AS ue ON ue.uid = r.euid
 LEFT JOIN users AS ur ON ur.uid = r.ruid
 LEFT JOIN bsm_errnos AS en ON en.errno = r.return_errno
-WHERE r.header_token <> 17;
+WHERE NOT is_file_token(r.header_token);

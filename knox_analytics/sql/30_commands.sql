@@ -17,7 +17,7 @@ SELECT
     x.event_classes,
     x.paths[1] AS path,
     x.paths[1] AS command_path,
-    COALESCE(regexp_extract(x.paths[1], '[^/]*$'), x.argv[1]) AS command,
+    COALESCE(basename(x.paths[1]), x.argv[1]) AS command,
     x.argv,
     array_to_string(list_transform(x.argv, lambda a:
         CASE WHEN regexp_full_match(a, '[A-Za-z0-9_@%+=:,./-]+') THEN a

@@ -3,7 +3,9 @@
 -- pid, parent pid and instance, start time and event (fork/spawn; null when it started
 -- before the trail), every exec in order (execs: list of {time, path, argv, success}),
 -- the command it ended up running (own latest successful exec, else inherited from the
--- parent), exit time and status, user and session of its last record.
+-- parent), exit time and status, user and session of its last record.  An instance
+-- carried from earlier data (process_carry) continues its row there and appears here
+-- only when these records add to it.
 CREATE OR REPLACE VIEW processes AS
 WITH ex AS (
     SELECT instance,
@@ -21,16 +23,28 @@ who AS (
            arg_max(euid, time) AS euid, arg_max(sid, time) AS sid,
            count(*) AS records
     FROM process_events GROUP BY instance
-)
+),
+was AS (SELECT * FROM process_carry)
 SELECT
     i.instance, i.pid, i.ppid, i.parent_instance, i.start_time, i.start_event,
-    regexp_extract(ic.command_path, '[^/]*$') AS command,
+    basename(ic.command_path) AS command,
     ic.command_path,
-    COALESCE(ex.execs, []) AS execs,
-    ends.exit_time, ends.exit_status, ends.exit_return,
-    who."user", who.auid, who.euid, who.sid, COALESCE(who.records, 0) AS records
-FROM process_instances AS i
+    list_concat(COALESCE(was.execs, []), COALESCE(ex.execs, [])) AS execs,
+    COALESCE(was.exit_time, ends.exit_time) AS exit_time,
+    CASE WHEN was.exit_time IS NULL THEN ends.exit_status ELSE was.exit_status END
+        AS exit_status,
+    CASE WHEN was.exit_time IS NULL THEN ends.exit_return ELSE was.exit_return END
+        AS exit_return,
+    CASE WHEN who.instance IS NULL THEN was."user" ELSE who."user" END AS "user",
+    CASE WHEN who.instance IS NULL THEN was.auid ELSE who.auid END AS auid,
+    CASE WHEN who.instance IS NULL THEN was.euid ELSE who.euid END AS euid,
+    CASE WHEN who.instance IS NULL THEN was.sid ELSE who.sid END AS sid,
+    COALESCE(was.records, 0) + COALESCE(who.records, 0) AS records
+FROM instance_lookup AS i
 LEFT JOIN ex USING (instance)
 LEFT JOIN ends USING (instance)
 LEFT JOIN who USING (instance)
-LEFT JOIN instance_commands AS ic USING (instance);
+LEFT JOIN instance_commands AS ic USING (instance)
+LEFT JOIN was USING (instance)
+WHERE NOT i.carried OR ex.instance IS NOT NULL OR ends.instance IS NOT NULL
+   OR who.instance IS NOT NULL;

@@ -16,4 +16,4 @@ WITH x AS (
 )
 SELECT x.*, i.instance, i.ppid AS instance_ppid
 FROM x
-ASOF LEFT JOIN process_instances AS i ON i.pid = x.exec_pid AND x.time >= i.start_time;
+ASOF LEFT JOIN instance_lookup AS i ON i.pid = x.exec_pid AND x.time >= i.start_time;

@@ -1,0 +1,9 @@
+-- Question: what did each record do, and which command did it?
+-- activity: `events` plus `instance`, `command_path` and `command` (the base name) of
+-- the process that wrote it (record_process).
+CREATE OR REPLACE VIEW activity AS
+SELECT
+    e.*, rp.instance, rp.command_path,
+    basename(rp.command_path) AS command
+FROM events AS e
+LEFT JOIN record_process AS rp ON rp.source = e.source AND rp."offset" = e."offset";

@@ -54,7 +54,11 @@ def convert_command(
     host: Annotated[str | None, typer.Option(help="Host label for the host= partition "
                                              "(default: the header_ex address).")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1,
-                                      help="Decode this many files at once.")] = 1,
+                                      help="Worker processes (a big trail is split among "
+                                           "them at record boundaries).")] = 1,
+    derive: Annotated[bool, typer.Option(
+        "--derive/--no-derive", help="Extend the derived process state by the new records "
+        "now, so that the first question is fast (docs/derived-state.md).")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     tables: TablesOption = "auto",
     engine: EngineOption = Engine.local,
@@ -84,7 +88,7 @@ def convert_command(
     with Progress(*columns, console=stderr(), disable=quiet, transient=True) as progress:
         task = progress.add_task("convert", total=total)
         summary = convert(inputs, output, overwrite=overwrite, strict=strict, host=host,
-                          tables=load_tables(tables), jobs=jobs,
+                          tables=load_tables(tables), jobs=jobs, derive=derive,
                           on_bytes=lambda n: progress.advance(task, n))
     _print_summary(summary)
     if summary.damage:
@@ -99,6 +103,8 @@ def _print_summary(summary: ConvertSummary) -> None:
             f"({summary.mb_per_s:.0f} MB/s) -> {summary.output}")
     damage = summary.damage
     line += f"; {len(damage)} damaged range(s)" if damage else ""
+    if summary.derive_seconds:
+        line += f"; process state derived in {summary.derive_seconds:.1f} s (--no-derive)"
     warn(line)
     if summary.known:
         warn(f"  {summary.known:,} record(s) read were already in the dataset and were not "

@@ -116,7 +116,7 @@ def test_every_sql_file_states_its_question() -> None:
 
 def test_derived_tables_are_cached_beside_the_dataset(tmp_path: Path) -> None:
     root = tmp_path / "ds"
-    convert([APPLE], root)
+    convert([APPLE], root, derive=False)  # derived by the first question instead
     with Catalog([root]) as cat:
         first = cat.sql("SELECT count(*) FROM processes").fetchall()
     cached = list((root / "_knox_cache").glob("derived-*/seg-*/processes.parquet-cache"))
@@ -125,7 +125,7 @@ def test_derived_tables_are_cached_beside_the_dataset(tmp_path: Path) -> None:
     with Catalog([root]) as cat:
         assert cat.sql("SELECT count(*) FROM processes").fetchall() == first
     assert cached[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
-    convert([TRAIL], root)  # later records: derived from them alone, then merged
+    convert([TRAIL], root, derive=False)  # later records: derived from them alone
     with Catalog([root]) as cat:
         assert cat.sql("SELECT count(*) FROM processes").fetchall() != first
         assert len(cat.derived_parts) == 1 and len(cat.derived_parts[0]) == 1
@@ -134,3 +134,16 @@ def test_derived_tables_are_cached_beside_the_dataset(tmp_path: Path) -> None:
     with Catalog() as cat:
         n = cat.sql(f"SELECT count(*) FROM read_parquet('{root}/**/*.parquet')").fetchall()
     assert n == [(3060,)]
+
+
+def test_convert_derives_the_process_state_for_the_first_question(tmp_path: Path) -> None:
+    """knox convert extends the derived state itself: the first question reads no part."""
+    root = tmp_path / "ds"
+    assert convert([APPLE], root).derive_seconds > 0
+    with Catalog([root]) as cat:
+        cat.sql("SELECT count(*) FROM processes").fetchall()
+        assert cat.derived_parts == []
+    convert([TRAIL], root)
+    with Catalog([root]) as cat:
+        cat.sql("SELECT count(*) FROM commands").fetchall()
+        assert cat.derived_parts == []

@@ -8,7 +8,7 @@
 CREATE OR REPLACE VIEW logins AS
 SELECT
     e.time,
-    COALESCE(u.name, CAST(COALESCE(NULLIF(e.auid, 4294967295), e.ruid, e.euid) AS VARCHAR))
+    COALESCE(u.name, CAST(COALESCE(NULLIF(e.auid, unset_uid()), e.ruid, e.euid) AS VARCHAR))
         AS "user",
     e.auid, e.auid_name, e.euid, e.euid_name, e.ruid, e.pid, e.sid,
     e.tid_port, e.tid_addr,
@@ -17,5 +17,5 @@ SELECT
     e.texts[1] AS text, e.texts,
     e.success, e.return_errno, e.errno_name, e.errno_text, e.source, e."offset"
 FROM events AS e
-LEFT JOIN users AS u ON u.uid = COALESCE(NULLIF(e.auid, 4294967295), e.ruid, e.euid)
+LEFT JOIN users AS u ON u.uid = COALESCE(NULLIF(e.auid, unset_uid()), e.ruid, e.euid)
 WHERE list_has_any(string_split(e.event_classes, ','), ['lo', 'aa']);

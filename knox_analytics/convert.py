@@ -225,14 +225,14 @@ def _convert_one(writer: _BackgroundWriter, path: str, options: _Options,
     if on_bytes and plan.start_offset:
         on_bytes(plan.start_offset)
     _pump(writer, _read(path, plan.start_offset, options, on_bytes), report)
-    end = _consumed_end(plan.start_offset + report.bytes, plan.size, report.damage)
+    end = resume_point(plan.start_offset + report.bytes, plan.size, report.damage)
     _settled(report, writer.end_input())
     writer.commit_source(Path(path), end_offset=end, records=report.records,
                          damaged=len(report.damage))
     return report
 
 
-def _consumed_end(end: int, size: int, damage: list[Damage]) -> int:
+def resume_point(end: int, size: int, damage: list[Damage]) -> int:
     """Where the next conversion of this trail starts: before a record cut off by the
     end of the file, whatever the file is called, so that a trail that grows gets that
     record whole next time (the cut is still reported as damage now)."""
@@ -303,7 +303,7 @@ def _convert_parallel(writer: _BackgroundWriter, paths: list[tuple[str, bool]], 
             return not_a_trail(NotBSMError(str(plan.source), merged.not_bsm or ""), found)
         damage = [Damage(**d) for d in merged.damage]
         end = merged.consumed_end if merged.consumed_end is not None else plan.start_offset
-        end = _consumed_end(end, plan.size, damage)
+        end = resume_point(end, plan.size, damage)
         report = FileReport(str(plan.source), "resumed" if plan.start_offset else "converted",
                             merged.records, end - plan.start_offset, damage, plan.reason)
         _settled(report, merged.known)

@@ -30,7 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from knox_analytics.bsm.reader import STDIN, expand_inputs_found
-from knox_analytics.convert import ConvertSummary, FileReport, is_open_trail, not_a_trail
+from knox_analytics.convert import (
+    ConvertSummary,
+    FileReport,
+    is_open_trail,
+    not_a_trail,
+    resume_point,
+)
 from knox_analytics.errors import DamagedTrailError, NotBSMError, UsageError
 from knox_analytics.spark.parts import remove_parts
 from knox_analytics.spark.ranges import DEFAULT_SPLIT, TrailRange, split_trail
@@ -128,8 +134,9 @@ def _report(plan: SourcePlan, found: bool, ranges: list[dict], strict: bool) -> 
     if strict and damage:
         d = damage[0]
         raise DamagedTrailError(d.source, d.offset, d.length, d.reason)
+    end = resume_point(ranges[-1]["end"], plan.size, damage)
     return FileReport(path, "resumed" if plan.start_offset else "converted",
-                      sum(r["rows"] for r in ranges), ranges[-1]["end"] - plan.start_offset,
+                      sum(r["rows"] for r in ranges), end - plan.start_offset,
                       damage, plan.reason)
 
 

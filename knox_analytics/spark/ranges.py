@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from knox_analytics.bsm.bytesview import ByteView
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.bsm.decode import DecodeResult, decode_view
+from knox_analytics.bsm.framing import file_token_length
 from knox_analytics.bsm.reader import read_trail
 from knox_analytics.bsm.tables import Tables, load_tables
 from knox_analytics.schema import SCHEMA
@@ -132,6 +133,18 @@ def _decode_window(rng: TrailRange, lo: int, hi: int, size: int,
     final = hi >= size and not rng.open_ended
     result = decode_view(ByteView(data), rng.path, base_offset=lo, final=final,
                          tables=tables, require_bsm=rng.first and rng.start == 0)
+    rest = len(data) - result.consumed
+    if hi >= size and rng.open_ended and rest:
+        # auditd ends a trail with a file token: complete, it need not wait for more
+        # (what the sequential reader does, bsm.reader.StreamDecoder)
+        token = file_token_length(ByteView(data[result.consumed:]), 0, rest)
+        if token:
+            tail = decode_view(ByteView(data[result.consumed:result.consumed + token]),
+                               rng.path, base_offset=lo + result.consumed, final=True,
+                               tables=tables, require_bsm=False)
+            result = DecodeResult(pa.concat_tables([result.table, tail.table]),
+                                  result.damage + tail.damage,
+                                  result.consumed + tail.consumed)
     result.raw = data
     return result
 

@@ -59,14 +59,15 @@ def spark() -> Any:
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 hosts x 7 days of generated trails (see module docstring).
 
-    Each host starts its day a minute after the one before: the generator opens every
+    Each host starts its day a minute after the one before (and after the sample
+    workday, which starts at 08:00): the generator opens every
     trail with the same boot-time records, and records with the same bytes from
     different files are one record to `knox convert` (docs/dataset.md) -- which the
     Spark engine does not drop (it converts by byte ranges), so the two would differ."""
     root = tmp_path_factory.mktemp("fleet")
     for h, host in enumerate(HOSTS):
         for d in range(DAYS):
-            start = dt.datetime(2026, 3, 2 + d, 8, h, tzinfo=dt.UTC)
+            start = dt.datetime(2026, 3, 2 + d, 8, 1 + h, tzinfo=dt.UTC)
             with open(root / f"{h}-{d:02d}.bsm", "wb") as fh:
                 generate(fh, None, seed=100 * h + d, records=150, start=start, hosts=[host])
     return root

@@ -57,8 +57,9 @@ def convert_command(
                                       help="Worker processes (a big trail is split among "
                                            "them at record boundaries).")] = 1,
     derive: Annotated[bool, typer.Option(
-        "--derive/--no-derive", help="Extend the derived process state by the new records "
-        "now, so that the first question is fast (docs/derived-state.md).")] = True,
+        "--derive/--no-derive", help="Also extend the derived process state by the new "
+        "records now, so that the first process question is fast; needs several times "
+        "the memory of converting (docs/derived-state.md).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     tables: TablesOption = "auto",
     engine: EngineOption = Engine.local,
@@ -104,7 +105,7 @@ def _print_summary(summary: ConvertSummary) -> None:
     damage = summary.damage
     line += f"; {len(damage)} damaged range(s)" if damage else ""
     if summary.derive_seconds:
-        line += f"; process state derived in {summary.derive_seconds:.1f} s (--no-derive)"
+        line += f"; process state derived in {summary.derive_seconds:.1f} s"
     warn(line)
     if summary.known:
         warn(f"  {summary.known:,} record(s) read were already in the dataset and were not "

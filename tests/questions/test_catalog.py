@@ -137,13 +137,14 @@ def test_derived_tables_are_cached_beside_the_dataset(tmp_path: Path) -> None:
 
 
 def test_convert_derives_the_process_state_for_the_first_question(tmp_path: Path) -> None:
-    """knox convert extends the derived state itself: the first question reads no part."""
+    """knox convert --derive extends the derived state itself: the first question reads
+    no part."""
     root = tmp_path / "ds"
-    assert convert([APPLE], root).derive_seconds > 0
+    assert convert([APPLE], root, derive=True).derive_seconds > 0
     with Catalog([root]) as cat:
         cat.sql("SELECT count(*) FROM processes").fetchall()
         assert cat.derived_parts == []
-    convert([TRAIL], root)
+    convert([TRAIL], root, derive=True)
     with Catalog([root]) as cat:
         cat.sql("SELECT count(*) FROM commands").fetchall()
         assert cat.derived_parts == []

@@ -100,7 +100,7 @@ class SegmentConverter:
         if index not in self._decoders:
             start = self.converted.get(index, 0)
             self._decoders[index] = StreamDecoder(str(self.seg_path(index).resolve()),
-                                                  offset=start, keep_data=False)
+                                                  offset=start, keep_data=True)
             self._read[index] = start
         return self._decoders[index]
 
@@ -141,7 +141,9 @@ class SegmentConverter:
 
     def _take(self, batches: list[Any]) -> None:
         for batch in batches:
-            self.writer.write(batch.table)
+            # the segment's bytes: captured records share record identity with trails
+            # converted into the same dataset (docs/dataset.md)
+            self.writer.write(batch.table, batch.data or None, batch.offset)
             self.records += batch.records
             self.damaged += len(batch.damage)
             for d in batch.damage:

@@ -91,6 +91,7 @@ class DatasetWriter:
         self._last_checkpoint = time.monotonic()
         self._lock_fh = None
         self._filter: RecordFilter | None = None
+        self._checking = False
         self.manifest = self._open(overwrite)
         self.index = self._load_index()
 
@@ -205,15 +206,26 @@ class DatasetWriter:
         """The input whose bytes :meth:`write` was given has ended: decide its last
         records and remember its runs.  Returns how many of its records the dataset
         already held (and were not written again)."""
-        filt, self._filter = self._filter, None
+        filt = self._filter
         if filt is None:
             return 0
+        self._flush_input()
+        self._filter = None
+        return filt.known
+
+    def _flush_input(self) -> None:
+        """Decide the run still open (a commit must publish every row written so far;
+        an input that goes on -- a capture -- starts a new run) and remember the runs;
+        the count of repeated records goes on for the same input."""
+        filt = self._filter
+        if filt is None:
+            return
         rest = filt.finish()
         if rest is not None:
             self._buffer(rest)
         self.index.add(filt.runs)
+        filt.runs = []
         self._dirty = True
-        return filt.known
 
     def _buffer(self, table: pa.Table) -> None:
         self._parts.add(table)
@@ -252,6 +264,8 @@ class DatasetWriter:
         and the manifest is written again without the pending moves.  Returns the parts
         this commit added (paths relative to the root).
         """
+        if not self._checking:
+            self._flush_input()
         staged = self._parts.flush_all() + self._adopted
         self._adopted = []
         added = [final for _, final in staged]
@@ -407,7 +421,11 @@ class DatasetWriter:
         """The records the dataset holds between two times (ms), rebuilt byte for byte,
         counted; rows not committed yet are committed first."""
         if self._parts or self._adopted:
-            self.commit()
+            self._checking = True  # called from inside the filter: leave its run open
+            try:
+                self.commit()
+            finally:
+                self._checking = False
         return records_between(self.root, self.manifest.parts, tmin, tmax)
 
     def _publish(self) -> None:

@@ -167,3 +167,17 @@ def test_capture_survives_kill_9_exactly_once(tmp_path: Path) -> None:
     assert len(keys) == n
     assert b"".join(p.read_bytes() for p in sorted((out / "segments").glob("*.bsm"))) == \
         blob.read_bytes()
+
+
+def test_captured_records_share_identity_with_converted_trails(tmp_path: Path) -> None:
+    """A capture dataset and a trail of the same records converted into it later: each
+    record once (the capture indexes what it writes, issue 11)."""
+    from knox_analytics.convert import convert
+
+    trail = TRAILS / "synthetic-workload.bsm"
+    out = tmp_path / "cap"
+    Capture(out).run(open_source(str(trail)), install_signals=False)
+    dataset = out / "dataset"
+    assert ds.dataset(dataset, format="parquet", partitioning="hive").count_rows() == 3006
+    assert convert([trail], dataset).records == 0
+    assert ds.dataset(dataset, format="parquet", partitioning="hive").count_rows() == 3006

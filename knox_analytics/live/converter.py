@@ -40,9 +40,25 @@ def commit(writer: Any) -> list[str]:
     return list(writer.commit())
 
 
-def compact(writer: Any) -> int:
-    """Merge the parts of the partitions this writer touched, one per partition."""
+#: Parts below this size are merged between rotations and at rotation; bigger ones stay.
+SMALL_PART_BYTES = 32 << 20
+#: A partition with more parts than this has its small ones merged without waiting for
+#: the rotation (a commit every second would otherwise leave 3,600 of them an hour).
+MAX_PARTS = 24
+
+
+def compact(writer: Any, small_only: bool = False) -> int:
+    """Merge the parts of the partitions this writer touched: all of them into one per
+    partition, or (``small_only``) just the small ones, keeping the big parts as they are."""
+    if small_only:
+        return int(writer.compact(small_bytes=SMALL_PART_BYTES))
     return int(writer.compact())
+
+
+def crowded(writer: Any) -> bool:
+    """Has a partition this writer touched more parts than :data:`MAX_PARTS`?"""
+    counts = writer.parts_per_partition()
+    return any(counts.get(key, 0) > MAX_PARTS for key in writer.touched)
 
 
 def _fsync(path: Path) -> None:
@@ -149,10 +165,11 @@ class SegmentConverter:
             for d in batch.damage:
                 self._say(f"damaged: {d}")
 
-    def compact(self) -> int:
-        """Merge the small parts (at rotation and on stop); returns parts removed."""
+    def compact(self, small_only: bool = False) -> int:
+        """Merge parts: the small ones (at rotation, or when a partition is crowded) or
+        all of them (on stop); returns parts removed."""
         with self._work:
-            removed = compact(self.writer)
+            removed = compact(self.writer, small_only)
             with self._lock:  # the same records in fewer parts: nothing to catch up
                 self.version = self.writer.manifest.version
             return removed
@@ -185,8 +202,8 @@ class SegmentConverter:
             self.convert(self._closed.get(), final=True)
             rotated = True
         self.convert(active)
-        if rotated:
-            removed = self.compact()
+        if rotated or crowded(self.writer):
+            removed = self.compact(small_only=True)
             if removed:
                 self._progress()
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import shutil
 import time
 import uuid
@@ -296,24 +297,36 @@ class DatasetWriter:
             self._adopted.append(pair)
             self.touched.add(pair[1].rsplit("/", 1)[0])
 
-    def compact(self, keys: Iterable[str] | None = None, *, min_parts: int = 2) -> int:
+    def compact(self, keys: Iterable[str] | None = None, *, min_parts: int = 2,
+                small_bytes: int | None = None) -> int:
         """Rewrite each partition with at least ``min_parts`` parts into one part.
 
         ``keys``: partition keys (``host=…/date=…``); default: those this writer
-        touched.  Pending rows are committed first.  Each partition directory is swapped
-        for its rebuilt copy in one atomic exchange, so a reader sees either every old
-        part or the one new part, never both and never neither.  Returns how many part
-        files were retired.
+        touched.  ``small_bytes``: merge only the parts smaller than that and keep the
+        others as they are (a capture merges its per-second parts often without
+        rewriting the day's big ones each time).  Pending rows are committed first.
+        Each partition directory is swapped for its rebuilt copy in one atomic exchange,
+        so a reader sees either every old part or the new one, never both and never
+        neither.  Returns how many part files were retired.
         """
         self.commit()
         self._compact_ids()
         retired = 0
         for key in sorted(self.touched if keys is None else set(keys)):
-            olds = [p for p in self.manifest.parts if p.rsplit("/", 1)[0] == key]
+            olds = [p for p in self.manifest.parts if p.rsplit("/", 1)[0] == key
+                    and (small_bytes is None or _size(self.root / p) < small_bytes)]
             if len(olds) >= min_parts:
                 self._compact_one(key, olds)
                 retired += len(olds)
         return retired
+
+    def parts_per_partition(self) -> dict[str, int]:
+        """How many committed part files each partition has."""
+        out: dict[str, int] = {}
+        for part in self.manifest.parts:
+            key = part.rsplit("/", 1)[0]
+            out[key] = out.get(key, 0) + 1
+        return out
 
     def close(self) -> None:
         """Commit and release the dataset lock."""
@@ -442,16 +455,26 @@ class DatasetWriter:
         rebuilt = self._staging() / f"compact-{name[-14:-8]}"
         rebuilt.mkdir()
         merge_parts([self.root / p for p in olds], rebuilt / name, self.compression)
+        gone = set(olds)
+        for kept in (self.root / key).iterdir():  # parts not merged: the same files
+            if f"{key}/{kept.name}" not in gone:
+                os.link(kept, rebuilt / kept.name)
         fsync_dir(rebuilt)
         part = f"{key}/{name}"
         m = self.manifest
-        gone = set(olds)
         m.parts = [p for p in m.parts if p not in gone] + [part]
         m.log_commit("compact", [part], olds, _now())
         m.pending = [{"kind": "exchange", "staged": rebuilt.relative_to(self.root).as_posix(),
                       "final": key, "part": part}]
         self._publish()
         shutil.rmtree(rebuilt, ignore_errors=True)  # now holds the retired parts
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def records_between(root: Path, parts: list[str], tmin: int, tmax: int) -> Counter:

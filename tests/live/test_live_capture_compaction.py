@@ -64,9 +64,9 @@ def test_rotation_and_stop_leave_one_part_per_partition(
     before: list[Counter[str]] = []
     real = SegmentConverter.compact
 
-    def compact(self: SegmentConverter) -> int:
+    def compact(self: SegmentConverter, *args: object, **kwargs: object) -> int:
         before.append(parts(out / "dataset"))
-        removed = real(self)
+        removed = real(self, *args, **kwargs)
         after.append(parts(out / "dataset"))
         return removed
 
@@ -76,7 +76,8 @@ def test_rotation_and_stop_leave_one_part_per_partition(
     summary = cap.run(open_source(str(fifo)), install_signals=False)
     assert summary.records == RECORDS and summary.segments >= 3
     assert max(max(c.values()) for c in before) > 1  # small commits were compacted
-    assert all(set(c.values()) == {1} for c in after)  # ... into one part per partition
+    # ... into one part per partition (every part is small here: all of them merge)
+    assert all(set(c.values()) == {1} for c in after)
     final = parts(out / "dataset")
     assert final and max(final.values()) <= 2
     keys = visible_keys(out / "dataset")
@@ -145,3 +146,29 @@ def test_kill_9_during_compaction_loses_and_duplicates_nothing(tmp_path: Path,
     keys = visible_keys(out / "dataset")
     assert len(keys) == len(set(keys)) == RECORDS
     assert max(parts(out / "dataset").values()) <= 2
+
+
+def test_a_crowded_partition_is_merged_before_the_rotation(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit every flush would leave thousands of parts an hour: past MAX_PARTS the
+    small ones are merged without waiting for the rotation (issue 11, item 5)."""
+    from knox_analytics.live import converter
+
+    monkeypatch.setattr(converter, "MAX_PARTS", 3)
+    out = tmp_path / "out"
+    seen: list[int] = []
+    real = SegmentConverter.convert
+
+    def convert(self: SegmentConverter, *args: object, **kwargs: object) -> object:
+        done = real(self, *args, **kwargs)
+        seen.append(max(parts(out / "dataset").values(), default=0))
+        return done
+
+    monkeypatch.setattr(SegmentConverter, "convert", convert)
+    fifo = paced_fifo(tmp_path)
+    cap = Capture(out, CaptureConfig(rotate_bytes=1 << 30, flush_seconds=0.02))
+    summary = cap.run(open_source(str(fifo)), install_signals=False)
+    assert summary.records == RECORDS and summary.segments <= 1  # no rotation at all
+    assert max(seen) <= 3 + 1  # merged as soon as a partition passed 3 parts
+    keys = visible_keys(out / "dataset")
+    assert len(keys) == len(set(keys)) == RECORDS

@@ -227,3 +227,25 @@ def test_the_commit_log_is_bounded(tmp_path: Path, monkeypatch) -> None:
     write_days(root, 5)
     commits = load_manifest(root).commits
     assert [c.version for c in commits] == [3, 4, 5]
+
+
+def test_compacting_small_parts_keeps_the_big_ones(tmp_path: Path) -> None:
+    """A capture merges its per-second parts without rewriting the big ones: those stay
+    the same files (hard links into the swapped-in directory)."""
+    root = tmp_path / "ds"
+    write_days(root, 1)
+    with DatasetWriter(root, host="mac1") as w:
+        w.write(truth_table("more", TRUTH[:40]))
+        w.commit()
+        w.write(truth_table("more2", TRUTH[40:80]))
+        w.commit()
+        counts = w.parts_per_partition()
+        key = max(counts, key=counts.get)
+        big = max((root / key).iterdir(), key=lambda p: p.stat().st_size)
+        inode = big.stat().st_ino
+        before = counts[key]
+        w.compact([key], small_bytes=big.stat().st_size)  # all but the big one merge
+        assert w.parts_per_partition()[key] == 2 < before
+    assert (root / key / big.name).stat().st_ino == inode
+    assert visible(root) == set(load_manifest(root).parts)
+    assert rows(root) == len(TRUTH) + 80

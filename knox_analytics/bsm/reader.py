@@ -66,7 +66,7 @@ def open_trail(path: str | os.PathLike[str]) -> TrailInput:
         raise InputError(f"{name}: permission denied (audit trails are usually readable "
                          "by root only: run with sudo, or copy the trail)") from None
     except IsADirectoryError:
-        raise InputError(f"{name}: is a directory (use expand_inputs for directories)") \
+        raise InputError(f"{name}: is a directory (knox_analytics.inputs expands directories)") \
             from None
     head = raw.peek(8)[:8] if hasattr(raw, "peek") else b""
     for magic, opener in _MAGIC:
@@ -362,37 +362,3 @@ def read_trail(path: str | os.PathLike[str] | TrailInput, *, chunk_size: int = D
     finally:
         if trail.stream is not sys.stdin.buffer:
             trail.stream.close()
-
-
-#: Names auditd gives trails in /var/audit: START.END, START.not_terminated,
-#: START.crash_recovery, and the `current` symlink to the open one.
-_NOT_TRAILS = {"audit_control", "audit_user", "audit_class", "audit_event", "audit_warn"}
-
-
-def expand_inputs(paths: list[str]) -> list[str]:
-    """Files to read for the given paths: directories expand to the trails inside.
-
-    ``current`` (a symlink to a trail that is also listed under its own name) is read
-    once; hidden files and auditd's configuration files are skipped.
-    """
-    return [p for p, _found in expand_inputs_found(paths)]
-
-
-def expand_inputs_found(paths: list[str]) -> list[tuple[str, bool]]:
-    """Like :func:`expand_inputs`, with whether each file was *found* in a directory
-    (rather than named): a found file that is not a trail is skipped, not an error."""
-    out: list[tuple[str, bool]] = []
-    seen: set[str] = set()
-    for p in paths:
-        if p == STDIN or not Path(p).is_dir():
-            out.append((p, False))
-            continue
-        for child in sorted(Path(p).iterdir()):
-            if child.name.startswith(".") or child.name in _NOT_TRAILS or child.is_dir():
-                continue
-            real = os.path.realpath(child)
-            if real in seen:
-                continue
-            seen.add(real)
-            out.append((str(child), True))
-    return out

@@ -48,6 +48,7 @@ from knox_analytics.live import resume
 from knox_analytics.live.converter import SegmentConverter, converted_in_parts
 from knox_analytics.live.source import Source
 from knox_analytics.store import MANIFEST_NAME, DatasetWriter
+from knox_analytics.store.commit import fsync_dir
 
 STATE_NAME = "capture.json"
 LOCK_NAME = "capture.lock"
@@ -121,15 +122,7 @@ def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)
 
 
 def _lock(path: Path) -> int:

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from knox_analytics.bsm.reader import StreamDecoder
+from knox_analytics.store.commit import fsync_file
 
 READ_CHUNK = 8 << 20  # bytes of a segment pushed into the decoder at once
 
@@ -59,14 +60,6 @@ def crowded(writer: Any) -> bool:
     """Has a partition this writer touched more parts than :data:`MAX_PARTS`?"""
     counts = writer.parts_per_partition()
     return any(counts.get(key, 0) > MAX_PARTS for key in writer.touched)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def converted_in_parts(root: Path, parts: Iterable[str]) -> dict[str, int]:
@@ -139,7 +132,7 @@ class SegmentConverter:
             if decoder.offset != self.converted.get(index, 0):
                 # the raw bytes first: a state naming rows whose segment bytes a power
                 # loss took would make the restart skip what the pump writes again there
-                _fsync(self.seg_path(index))
+                fsync_file(self.seg_path(index))
                 commit(self.writer)
                 with self._lock:
                     self.converted[index] = decoder.offset

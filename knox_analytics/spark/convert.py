@@ -29,7 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from knox_analytics.bsm.reader import STDIN, expand_inputs_found
+from knox_analytics.bsm.reader import STDIN
 from knox_analytics.convert import (
     ConvertSummary,
     FileReport,
@@ -38,6 +38,7 @@ from knox_analytics.convert import (
     resume_point,
 )
 from knox_analytics.errors import DamagedTrailError, NotBSMError, UsageError
+from knox_analytics.inputs import expand
 from knox_analytics.spark.parts import remove_parts
 from knox_analytics.spark.ranges import DEFAULT_SPLIT, TrailRange, split_trail
 from knox_analytics.spark.tasks import REPORT_DDL, damage_from, task_batches
@@ -57,7 +58,7 @@ def convert(spark: Any, inputs: Sequence[str | os.PathLike[str]],
     be read by a cluster: use ``knox convert`` for ``-``.
     """
     started = time.perf_counter()
-    paths = expand_inputs_found([os.fspath(p) for p in inputs])
+    paths = expand([os.fspath(p) for p in inputs])
     if any(path == STDIN for path, _ in paths):
         raise UsageError("--engine spark reads files, not stdin ('-'); use knox convert")
     summary = ConvertSummary(Path(output))

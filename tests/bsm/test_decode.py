@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 from knoxtest import TRAILS, WORKDAY
 
 from knox_analytics.bsm.decode import decode_bytes
-from knox_analytics.bsm.reader import expand_inputs, read_trail
+from knox_analytics.bsm.reader import read_trail
 from knox_analytics.bsm.tables import load_tables
 from knox_analytics.errors import DamagedTrailError, InputError, NotBSMError
+from knox_analytics.inputs import expand
 from knox_analytics.schema import SCHEMA
 
 WORKLOAD = TRAILS / "synthetic-workload.bsm"
@@ -209,7 +210,7 @@ def test_directory_expansion_reads_current_once(tmp_path: Path) -> None:
     trail.write_bytes(WORKLOAD.read_bytes())
     (tmp_path / "current").symlink_to(trail.name)
     (tmp_path / "20260228000000.20260301090000").write_bytes(WORKLOAD.read_bytes())
-    assert [Path(p).name for p in expand_inputs([str(tmp_path)])] == [
+    assert [Path(p).name for p, _found in expand([str(tmp_path)])] == [
         "20260228000000.20260301090000", "20260301090000.not_terminated"]
 
 

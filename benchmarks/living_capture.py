@@ -99,12 +99,12 @@ def ask_questions(dataset: Path, retries: list[int] | None = None
     file" (docs/dataset.md): it is asked again, as a user would, and counted in
     ``retries``; the time reported is the successful attempt's.
     """
+    from knox_analytics.catalog import DatasetChanged
+
     for _attempt in range(5):
         try:
             return _ask_once(dataset)
-        except Exception as exc:  # duckdb.IOException, raised through the catalog
-            if "No such file" not in str(exc):
-                raise
+        except DatasetChanged:
             if retries is not None:
                 retries.append(1)
     return _ask_once(dataset)

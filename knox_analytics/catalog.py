@@ -150,6 +150,8 @@ class Catalog:
             try:
                 self.con.execute(sql_file.text)
             except duckdb.Error as exc:  # a bug in our SQL, not in the user's input
+                if _vanished(exc):
+                    raise DatasetChanged(_first_line(exc)) from exc
                 raise RuntimeError(f"knox_analytics/sql/{sql_file.name}: {exc}") from exc
             self._defined.add(sql_file.name)
             for view in sql_file.defines:
@@ -180,8 +182,14 @@ class Catalog:
             if directory is None:
                 self._derived = None
                 return None
-            done = derived.refresh(root, directory, key, self._derive_epoch,
-                                   self._merge_segments)
+            for attempt in range(_REFRESH_TRIES):
+                try:
+                    done = derived.refresh(root, directory, key, self._derive_epoch,
+                                           self._merge_segments)
+                    break
+                except DatasetChanged:  # a compaction retired parts it was reading
+                    if attempt == _REFRESH_TRIES - 1:
+                        raise
             if done.derived_parts:
                 self.derived_parts.append(done.derived_parts)
             self._segments = done.segments
@@ -229,6 +237,8 @@ class Catalog:
             except duckdb.Error as again:
                 raise UsageError(f"SQL: {_first_line(again)}") from exc
         except duckdb.Error as exc:
+            if _vanished(exc):
+                raise DatasetChanged(_first_line(exc)) from exc
             raise UsageError(f"SQL: {_first_line(exc)}") from exc
 
     def _run(self, query: str, params: Sequence[Any] | None) -> duckdb.DuckDBPyRelation:
@@ -239,6 +249,8 @@ class Catalog:
         try:
             return self.sql(query, params).to_arrow_table()
         except duckdb.Error as exc:
+            if _vanished(exc):
+                raise DatasetChanged(_first_line(exc)) from exc
             raise UsageError(f"SQL: {_first_line(exc)}") from exc
 
     def stream(self, query: str, params: Sequence[Any] | None = None,
@@ -247,6 +259,8 @@ class Catalog:
         try:
             return self.sql(query, params).to_arrow_reader(batch_rows)
         except duckdb.Error as exc:
+            if _vanished(exc):
+                raise DatasetChanged(_first_line(exc)) from exc
             raise UsageError(f"SQL: {_first_line(exc)}") from exc
 
     def views(self) -> list[str]:
@@ -277,6 +291,25 @@ def update_derived(root: str | Path, *, users: Mapping[int, str] | str | Path | 
     with Catalog([Path(root)], users=users, tables=tables) as cat:
         cat._derived_segments()
         return [part for parts in cat.derived_parts for part in parts]
+
+
+#: Times the derived state is brought up to date when a compaction moves parts under it.
+_REFRESH_TRIES = 4
+
+
+class DatasetChanged(InputError):
+    """Part files went away while a question read them: a compaction (``knox capture``)
+    swapped the partition for its merged copy.  The same question asked again reads the
+    new parts."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"the dataset changed while it was read (parts were compacted): "
+                         f"ask again ({detail})")
+
+
+def _vanished(exc: BaseException) -> bool:
+    text = str(exc)
+    return "No files found that match" in text or "No such file" in text
 
 
 # -- inputs -------------------------------------------------------------------------

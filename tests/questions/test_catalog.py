@@ -148,3 +148,35 @@ def test_convert_derives_the_process_state_for_the_first_question(tmp_path: Path
     with Catalog([root]) as cat:
         cat.sql("SELECT count(*) FROM commands").fetchall()
         assert cat.derived_parts == []
+
+
+def test_a_part_compacted_away_mid_question_says_ask_again(tmp_path: Path,
+                                                            monkeypatch) -> None:
+    """A capture compacts while questions run: a question whose parts went away says so in
+    one line (InputError, exit 1) instead of a traceback, and the derivation of the
+    process state tries again on the new parts by itself."""
+    from knox_analytics import catalog as catalog_module
+    from knox_analytics.errors import InputError
+
+    root = tmp_path / "ds"
+    convert([TRAIL], root)
+    real = catalog_module.derived.refresh
+    calls = []
+
+    def compacted_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise catalog_module.DatasetChanged("IO Error: No files found that match")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(catalog_module.derived, "refresh", compacted_once)
+    with Catalog([root]) as cat:
+        assert cat.sql("SELECT count(*) FROM processes").fetchall()[0][0] > 0
+    assert len(calls) == 2
+    monkeypatch.undo()
+    with Catalog([root]) as cat:
+        cat.sql("SELECT count(*) FROM records").fetchall()
+        for part in root.glob("host=*/date=*/*.parquet"):
+            part.rename(part.with_suffix(".moved"))
+        with pytest.raises(InputError, match="changed while it was read"):
+            cat.sql("SELECT count(*) FROM records").fetchall()

@@ -187,9 +187,11 @@ class Catalog:
                     done = derived.refresh(root, directory, key, self._derive_epoch,
                                            self._merge_segments)
                     break
-                except DatasetChanged:  # a compaction retired parts it was reading
+                except (DatasetChanged, FileNotFoundError) as exc:
+                    # a compaction retired parts it was reading: the manifest now names
+                    # the merged ones
                     if attempt == _REFRESH_TRIES - 1:
-                        raise
+                        raise DatasetChanged(str(exc)) from exc
             if done.derived_parts:
                 self.derived_parts.append(done.derived_parts)
             self._segments = done.segments

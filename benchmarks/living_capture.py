@@ -99,12 +99,16 @@ def ask_questions(dataset: Path, retries: list[int] | None = None
     file" (docs/dataset.md): it is asked again, as a user would, and counted in
     ``retries``; the time reported is the successful attempt's.
     """
+    import duckdb
+
     from knox_analytics.catalog import DatasetChanged
 
     for _attempt in range(5):
         try:
             return _ask_once(dataset)
-        except DatasetChanged:
+        except (DatasetChanged, duckdb.IOException) as exc:  # the latter: a lazy relation
+            if not isinstance(exc, DatasetChanged) and "No such file" not in str(exc):
+                raise
             if retries is not None:
                 retries.append(1)
     return _ask_once(dataset)

@@ -260,7 +260,9 @@ def test_parts_are_fsynced_before_the_state_that_names_them(
     out, path = tmp_path / "out", tmp_path / "trail.bsm"
     path.write_bytes(DATA)
     synced: set[tuple[int, int]] = set()  # (device, inode): parts are fsynced staged
-    since_state: set[tuple[int, int]] = set()  # fsynced since the last state write
+    # (device, inode) -> size at its latest fsync: the bytes known to be on disk (two
+    # threads write the state, so "fsynced since the last state" would race)
+    durable: dict[tuple[int, int], int] = {}
     converted: dict[str, int] = {}
     checked: list[int] = []
     real_fsync, real_replace = os.fsync, os.replace
@@ -269,7 +271,7 @@ def test_parts_are_fsynced_before_the_state_that_names_them(
         real_fsync(fd)
         st = os.fstat(fd)
         synced.add((st.st_dev, st.st_ino))
-        since_state.add((st.st_dev, st.st_ino))
+        durable[(st.st_dev, st.st_ino)] = st.st_size
 
     def replace(src: object, dst: object, **kw: object) -> None:
         if Path(str(dst)).name == STATE_NAME:
@@ -283,9 +285,8 @@ def test_parts_are_fsynced_before_the_state_that_names_them(
             for seg, end in state["converted"].items():
                 if end != converted.get(seg):  # newly claimed segment bytes are on disk
                     st = (out / "segments" / f"seg-{int(seg):08d}.bsm").stat()
-                    assert (st.st_dev, st.st_ino) in since_state, seg
+                    assert end <= durable.get((st.st_dev, st.st_ino), -1), seg
             converted.update(state["converted"])
-            since_state.clear()
             checked.append(len(manifest.parts))
         real_replace(src, dst, **kw)
 

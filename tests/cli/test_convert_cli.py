@@ -15,6 +15,9 @@ import pyarrow.dataset as ds
 import pytest
 from knoxtest import TRAILS
 
+# end-to-end: in `make test`, not in the fast `make check` loop
+pytestmark = pytest.mark.slow
+
 WORKLOAD = TRAILS / "synthetic-workload.bsm"
 
 

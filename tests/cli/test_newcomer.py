@@ -28,6 +28,9 @@ from knoxtest import ROOT, SAMPLES, TRAILS, WORKLOAD
 
 from knox_analytics.convert import convert
 
+# end-to-end: in `make test`, not in the fast `make check` loop
+pytestmark = pytest.mark.slow
+
 TRAIL = str(WORKLOAD)
 
 

@@ -160,6 +160,7 @@ def test_there_are_examples() -> None:
     assert len(readme_examples()) > 25 and len(help_examples()) >= len(COMMANDS)
 
 
+@pytest.mark.slow  # every README and --help example, end to end: `make test`
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_example_runs(example: str, place: dict[str, str],
                       monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,6 +24,9 @@ from knox_analytics.live.converter import SegmentConverter
 from knox_analytics.live.source import open_source
 from knox_analytics.store import PART_GLOB
 
+# end-to-end: in `make test`, not in the fast `make check` loop
+pytestmark = pytest.mark.slow
+
 DATA = (TRAILS / "synthetic-workload.bsm").read_bytes()
 RECORDS = 3006
 
@@ -91,6 +94,7 @@ from knox_analytics.store import writer as W
 from knox_analytics.live import capture
 from knox_analytics.live.capture import Capture, CaptureConfig
 from knox_analytics.live.source import open_source
+
 
 capture.PUMP_SIZE = 16 << 10  # small reads: several segments, several commits
 point, out, trail = sys.argv[1], Path(sys.argv[2]), sys.argv[3]

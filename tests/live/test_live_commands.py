@@ -28,6 +28,9 @@ from knox_analytics.cli.main import app
 from knox_analytics.live.commands import live_command_tables, shown
 from knox_analytics.questions import Filters, ask
 
+# end-to-end: in `make test`, not in the fast `make check` loop
+pytestmark = pytest.mark.slow
+
 WORKLOAD = TRAILS / "synthetic-workload.bsm"
 ORDER = [("time", "ascending"), ("pid", "ascending"), ("command_line", "ascending")]
 

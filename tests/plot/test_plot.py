@@ -27,6 +27,9 @@ from knox_analytics.errors import KnoxError, OutputExistsError, UsageError
 from knox_analytics.plot import data, draw
 from knox_analytics.questions import Filters
 
+# end-to-end: in `make test`, not in the fast `make check` loop
+pytestmark = pytest.mark.slow
+
 TRAIL = WORKDAY
 SESSION = 100012  # alice's shorter login session: a zsh (pid 740), 29 processes
 SHELL = 740

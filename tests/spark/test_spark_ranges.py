@@ -19,6 +19,9 @@ from knox_analytics.bsm.reader import read_trail
 from knox_analytics.spark.ranges import decode_range, split_trail
 from knox_analytics.workload import generate
 
+# end-to-end: in `make test`, not in the fast `make check` loop
+pytestmark = pytest.mark.slow
+
 
 def _sequential(path: Path) -> tuple[pa.Table, int, int]:
     results = list(read_trail(path))

@@ -381,27 +381,26 @@ class DatasetWriter:
 
     def _index_existing(self) -> None:
         """A dataset written before record identity: build its run index once, from its
-        records rebuilt byte for byte (every source in offset order)."""
+        records rebuilt byte for byte, a part at a time (each source in offset order;
+        runs then break at part boundaries, which only sends those edges through the
+        record-by-record check later)."""
         from knox_analytics.bsm.encode import table_to_trail
 
         index = RunIndex()
-        data = pa.concat_tables(pq.read_table(self.root / p).cast(SCHEMA)
-                                for p in self.manifest.parts)
-        for source in pc.unique(data.column("source")).to_pylist():
-            rows = data.filter(pc.equal(data.column("source"), source)) \
-                .sort_by([("offset", "ascending")])
-            raw = table_to_trail(rows)
-            filt = RecordFilter(RunIndex(), lambda *_: Counter())
-            offsets = rows.column("offset").to_numpy()
-            lengths = rows.column("length").to_numpy()
-            # rebuilt bytes are contiguous: give each record its place in them
-            rebased = rows.set_column(rows.schema.get_field_index("offset"), "offset",
-                                      pa.array(np.concatenate(([0], np.cumsum(lengths)[:-1]))
-                                               .astype(np.int64)))
-            del offsets
-            filt.feed(rebased, raw, 0)
-            filt.finish()
-            index.add(filt.runs)
+        for part in self.manifest.parts:
+            data = pq.read_table(self.root / part).cast(SCHEMA)
+            for source in pc.unique(data.column("source")).to_pylist():
+                rows = data.filter(pc.equal(data.column("source"), source)) \
+                    .sort_by([("offset", "ascending")])
+                lengths = rows.column("length").to_numpy().astype(np.int64)
+                # the rebuilt bytes are contiguous: give each record its place in them
+                rebased = rows.set_column(
+                    rows.schema.get_field_index("offset"), "offset",
+                    pa.array(np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)))
+                filt = RecordFilter(RunIndex(), lambda *_: Counter())
+                filt.feed(rebased, table_to_trail(rows), 0)
+                filt.finish()
+                index.add(filt.runs)
         if index.unsaved:
             move = self._stage_ids(index.take_unsaved())
             self.manifest.id_files.append(move["final"])

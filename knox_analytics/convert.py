@@ -163,10 +163,7 @@ class _BackgroundWriter:
         self._queue.put((fn, args, kwargs, done))
         return done
 
-    def write(self, table: pa.Table) -> None:
-        self._submit(self.store.write, table)
-
-    def write_raw(self, table: pa.Table, raw: bytes | None, raw_base: int) -> None:
+    def write(self, table: pa.Table, raw: bytes | None = None, raw_base: int = 0) -> None:
         self._submit(self.store.write, table, raw, raw_base)
 
     def commit_source(self, source: Path, **kwargs: int) -> None:
@@ -272,7 +269,7 @@ def _read(path: str, start: int, options: _Options,
 
 def _pump(writer: _BackgroundWriter, results: Iterator[DecodeResult], report: FileReport) -> None:
     for result in results:
-        writer.write_raw(result.table, result.raw, result.raw_base)
+        writer.write(result.table, result.raw, result.raw_base)
         report.records += result.records
         report.bytes += result.consumed
         report.damage.extend(result.damage)

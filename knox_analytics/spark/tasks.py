@@ -8,7 +8,6 @@ reports come back as strings.  Testable, and runnable, without Spark.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict
 
@@ -19,7 +18,7 @@ from knox_analytics.bsm.tables import load_tables
 from knox_analytics.errors import NotBSMError
 from knox_analytics.spark.parts import write_parts
 from knox_analytics.spark.ranges import TrailRange, decode_range
-from knox_analytics.store.identity import RecordFilter, RunIndex
+from knox_analytics.store.identity import runs_of
 
 #: The schema of the task reports coming back to the driver (Spark DDL).
 REPORT_DDL = "task INT, report STRING"
@@ -59,10 +58,8 @@ def identity_runs(table: pa.Table, raw: bytes, raw_base: int) -> list[list]:
     ``knox convert`` of overlapping trails adds nothing twice."""
     if not raw:  # a compressed trail is streamed whole; its bytes are not kept
         return []
-    filt = RecordFilter(RunIndex(), lambda _lo, _hi: Counter())
-    filt.feed(table, raw, raw_base)
-    filt.finish()
-    return [[r.digest.hex(), r.records, r.tmin, r.tmax, occ] for r, occ in filt.runs]
+    return [[r.digest.hex(), r.records, r.tmin, r.tmax, occ]
+            for r, occ in runs_of(table, raw, raw_base)]
 
 
 def task_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -268,6 +268,16 @@ class RecordFilter:
         return keep
 
 
+def runs_of(table: pa.Table, raw: bytes | memoryview, raw_base: int) -> list[tuple[Run, int]]:
+    """The runs (with occurrence numbers) of records known to be new: what an index must
+    learn about rows written without a filter (Spark tasks, a dataset from before record
+    identity)."""
+    filt = RecordFilter(RunIndex(), lambda _lo, _hi: Counter())
+    filt.feed(table, raw, raw_base)
+    filt.finish()
+    return filt.runs
+
+
 def _kept(table: pa.Table, keep: np.ndarray) -> pa.Table:
     """``table`` filtered by ``keep``, without copying when all or none are kept (the
     usual case: filtering copies every nested column)."""

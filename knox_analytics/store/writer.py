@@ -50,7 +50,7 @@ from knox_analytics.store.commit import (
     move_into_place,
     signals_held,
 )
-from knox_analytics.store.identity import RecordFilter, RunIndex, split_records
+from knox_analytics.store.identity import RecordFilter, RunIndex, runs_of, split_records
 from knox_analytics.store.manifest import (
     MANIFEST_NAME,
     Manifest,
@@ -397,10 +397,7 @@ class DatasetWriter:
                 rebased = rows.set_column(
                     rows.schema.get_field_index("offset"), "offset",
                     pa.array(np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)))
-                filt = RecordFilter(RunIndex(), lambda *_: Counter())
-                filt.feed(rebased, table_to_trail(rows), 0)
-                filt.finish()
-                index.add(filt.runs)
+                index.add(runs_of(rebased, table_to_trail(rows), 0))
         if index.unsaved:
             move = self._stage_ids(index.take_unsaved())
             self.manifest.id_files.append(move["final"])

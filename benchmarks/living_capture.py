@@ -10,8 +10,9 @@ burst every two seconds, paced so that the whole trail takes ``--minutes``), whi
 ``--every`` seconds the dataset is asked ``knox commands --command 'ma*'`` and ``SELECT
 count(*) FROM processes`` (each through a fresh Catalog, as a new ``knox`` process would).
 Printed over time: the two latencies, part files per partition, records written into the
-FIFO vs records in the dataset; at the end (capture stopped with SIGTERM after the last
-burst): parts per partition after compaction and records in == out.
+FIFO vs records in the dataset; at the end (the feeder closes the FIFO: at end of input
+the capture converts, compacts and stops, as on SIGTERM): parts per partition after
+compaction, records in == out, and the questions asked once more.
 
 Target (issue 11): question latency flat and under 1 s while the capture runs; a stopped
 capture leaves at most 2 parts in each partition it touched.
@@ -173,12 +174,16 @@ def run_capture_bench(size: str = "300MB", minutes: float = 4.0, every: float = 
     dataset = out / "dataset"
     try:
         samples, retries = _sample(feeder, dataset, ends, every)
-    finally:
-        if cap.poll() is None and not feeder.is_alive():
-            cap.send_signal(signal.SIGTERM)  # stop, convert, compact
-        elif cap.poll() is None:
-            cap.kill()  # the benchmark itself failed
-    cap.wait(timeout=600)
+    except BaseException:
+        cap.kill()  # the benchmark itself failed
+        raise
+    # the feeder closed the FIFO: at end of input the capture converts, compacts and
+    # stops by itself (as on SIGTERM); the signal only if it does not
+    try:
+        cap.wait(timeout=600)
+    except subprocess.TimeoutExpired:
+        cap.send_signal(signal.SIGTERM)
+        cap.wait(timeout=600)
     log.seek(0)
     err = log.read()
     log.close()

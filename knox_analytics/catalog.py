@@ -69,6 +69,8 @@ class Catalog:
         self._defined: set[str] = set()
         self._derived: tuple[Path, str] | None = None
         self._segments: list[Path] | None = None
+        #: merge derived segments as an upkeep does (update_derived), not as a question
+        self._upkeep = False
         #: view -> the query that replaces it once its file has run (an epoch's carry)
         self._overrides: dict[str, str] = {}
         #: the parts each derivation this catalog ran has read (tests look at it)
@@ -185,13 +187,15 @@ class Catalog:
             for attempt in range(_REFRESH_TRIES):
                 try:
                     done = derived.refresh(root, directory, key, self._derive_epoch,
-                                           self._merge_segments)
+                                           self._merge_segments, eager=self._upkeep)
                     break
-                except (DatasetChanged, FileNotFoundError) as exc:
+                except (DatasetChanged, FileNotFoundError, duckdb.Error) as exc:
                     # a compaction retired parts it was reading: the manifest now names
                     # the merged ones
+                    if isinstance(exc, duckdb.Error) and not _vanished(exc):
+                        raise
                     if attempt == _REFRESH_TRIES - 1:
-                        raise DatasetChanged(str(exc)) from exc
+                        raise DatasetChanged(_first_line(exc)) from exc
             if done.derived_parts:
                 self.derived_parts.append(done.derived_parts)
             self._segments = done.segments
@@ -285,12 +289,15 @@ class Catalog:
 
 
 def update_derived(root: str | Path, *, users: Mapping[int, str] | str | Path | None = None,
-                   tables: str = "auto") -> list[str]:
-    """Bring the derived process state of the dataset at ``root`` up to date; the parts
-    that had to be read (none when it was).  The first process question does this anyway;
-    calling it right after a commit (``knox convert``, capture) makes that question fast.
-    ``users`` and ``tables`` as for :class:`Catalog` (the state is kept per choice)."""
-    with Catalog([Path(root)], users=users, tables=tables) as cat:
+                   tables: str = "auto", threads: int | None = None) -> list[str]:
+    """Bring the derived process state of the dataset at ``root`` up to date and merge
+    its segments (a log-structured merge: a question leaves that to this upkeep); the
+    parts that had to be read (none when it was).  The first process question derives
+    anyway; calling this right after a commit (``knox convert --derive``, ``knox
+    capture``) makes that question fast.  ``users`` and ``tables`` as for
+    :class:`Catalog` (the state is kept per choice); ``threads``: DuckDB's."""
+    with Catalog([Path(root)], users=users, tables=tables, threads=threads) as cat:
+        cat._upkeep = True
         cat._derived_segments()
         return [part for parts in cat.derived_parts for part in parts]
 

@@ -26,6 +26,10 @@ def capture(
     host: Annotated[str | None, typer.Option(
         "--host", help="Host label of the dataset partition.")] = None,
     sudo: SudoOpt = False,
+    derive: Annotated[bool, typer.Option(
+        "--derive/--no-derive", help="Keep the derived process state up to date after "
+        "each commit (one core at most, in bursts), so that questions asked during the "
+        "capture only read it (docs/derived-state.md).")] = True,
 ) -> None:
     """Capture records crash-safely into raw segments and a Parquet dataset.
 
@@ -45,7 +49,7 @@ def capture(
     Example: knox capture --classes pc,lo,aa --out /var/audit/knox --rotate 64MiB --rotate 1h
     """
     size, seconds = parse_rotate(rotate or [])
-    config = CaptureConfig(flush_seconds=parse_duration(flush), host=host)
+    config = CaptureConfig(flush_seconds=parse_duration(flush), host=host, derive=derive)
     if size is not None:
         config.rotate_bytes = size
     if seconds is not None:

@@ -47,6 +47,7 @@ from knox_analytics.errors import InputError, KnoxError
 from knox_analytics.live import resume
 from knox_analytics.live.converter import SegmentConverter, converted_in_parts
 from knox_analytics.live.source import Source
+from knox_analytics.live.upkeep import DerivedUpkeep
 from knox_analytics.store import MANIFEST_NAME, DatasetWriter
 from knox_analytics.store.commit import fsync_dir
 
@@ -78,6 +79,7 @@ class CaptureConfig:
     flush_seconds: float = 1.0  # convert the complete records of the open segment this often
     host: str | None = None
     stats_seconds: float = 60.0  # report pipe drops this often (0 = never)
+    derive: bool = True  # keep the derived process state up to date (live/upkeep.py)
 
 
 @dataclass
@@ -172,8 +174,11 @@ class Capture:
         self._say = on_message or (lambda _m: None)
         self._state_lock = threading.Lock()
         self.converter = SegmentConverter(self.writer, self.seg_path,
-                                          self._converted_on_disk(), self._save_state,
-                                          self._say, version=self.writer.manifest.version)
+                                          self._converted_on_disk(), self._committed,
+                                          self._say, version=self.writer.manifest.version,
+                                          before_compact=self._derive_now)
+        self.upkeep = (DerivedUpkeep(self.writer.root, self._say) if self.config.derive
+                       else None)
         self.seg_fd = -1
         self.walk_pos = 0  # the open segment is known to be whole records up to here
         self.seg_index = 0
@@ -235,6 +240,18 @@ class Capture:
             self.state["converted"] = {str(k): v for k, v in sorted(converted.items())}
             self.state["dataset_version"] = version
             _write_json_atomic(self.out / STATE_NAME, self.state)
+
+    def _committed(self) -> None:
+        """The converter committed (rows or a compaction): save the state that counts
+        them, then let the upkeep derive what questions will need."""
+        self._save_state()
+        if self.upkeep is not None:
+            self.upkeep.poke()
+
+    def _derive_now(self) -> None:
+        """Bring the derived state up to date before a compaction (see the upkeep)."""
+        if self.upkeep is not None:
+            self.upkeep.run_once()
 
     def _segments(self) -> list[int]:
         found = {int(p.name[4:12]) for p in self.seg_dir.glob("seg-*.bsm")}
@@ -430,6 +447,8 @@ class Capture:
         try:
             self.recover(source)
             self.converter.start(lambda: self.seg_index, self.config.flush_seconds)
+            if self.upkeep is not None:
+                self.upkeep.start()
             with contextlib.suppress(_Stop):
                 self._loop(source)
             self._finish(source)
@@ -481,6 +500,8 @@ class Capture:
     def _abandon(self) -> None:
         """An error ends the run: keep the segments (the truth), drop what is uncommitted."""
         self.converter.join()
+        if self.upkeep is not None:
+            self.upkeep.stop(final=False)
         if self.seg_fd >= 0:
             with contextlib.suppress(OSError):
                 os.fsync(self.seg_fd)
@@ -500,6 +521,8 @@ class Capture:
             os.close(self.seg_fd)
             self.seg_fd = -1
         self.converter.stop(self.seg_index)
+        if self.upkeep is not None:  # the first question after the capture: no derivation
+            self.upkeep.stop()
         self.summary.records = self.converter.records
         self.summary.damaged = self.converter.damaged
         self._report_stats(source)

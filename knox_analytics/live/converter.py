@@ -56,10 +56,12 @@ def compact(writer: Any, small_only: bool = False) -> int:
     return int(writer.compact())
 
 
-def crowded(writer: Any) -> bool:
-    """Has a partition this writer touched more parts than :data:`MAX_PARTS`?"""
+def crowded(writer: Any, limit: int | None = None) -> bool:
+    """Has a partition this writer touched more parts than ``limit`` (default
+    :data:`MAX_PARTS`)?"""
+    limit = MAX_PARTS if limit is None else limit
     counts = writer.parts_per_partition()
-    return any(counts.get(key, 0) > MAX_PARTS for key in writer.touched)
+    return any(counts.get(key, 0) > limit for key in writer.touched)
 
 
 def converted_in_parts(root: Path, parts: Iterable[str]) -> dict[str, int]:
@@ -86,7 +88,8 @@ class SegmentConverter:
 
     def __init__(self, writer: Any, seg_path: Callable[[int], Path],
                  converted: dict[int, int], on_progress: Callable[[], None],
-                 on_message: Callable[[str], None], version: int = 0) -> None:
+                 on_message: Callable[[str], None], version: int = 0,
+                 before_compact: Callable[[], None] | None = None) -> None:
         self.writer = writer
         self.version = version  # the dataset version ``converted`` accounts for
         self.seg_path = seg_path
@@ -96,6 +99,7 @@ class SegmentConverter:
         self._decoders: dict[int, StreamDecoder] = {}
         self._read: dict[int, int] = {}  # segment -> bytes of it fed to its decoder
         self._progress = on_progress
+        self._before_compact = before_compact
         self._say = on_message
         self._closed: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._wake = threading.Event()
@@ -162,6 +166,11 @@ class SegmentConverter:
         """Merge parts: the small ones (at rotation, or when a partition is crowded) or
         all of them (on stop); returns parts removed."""
         with self._work:
+            if self._before_compact is not None and crowded(self.writer, 1):
+                # the derived state must cover every part a compaction retires: its
+                # commit log then says where their records went, and nothing is derived
+                # again (docs/derived-state.md)
+                self._before_compact()
             removed = compact(self.writer, small_only)
             with self._lock:  # the same records in fewer parts: nothing to catch up
                 self.version = self.writer.manifest.version

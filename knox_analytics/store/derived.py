@@ -12,18 +12,24 @@ command and its ``processes`` row so far), and leaves a carry for the next.  So:
 * parts that reach back into derived time (a trail of an earlier period converted later)
   re-derive from the first epoch they overlap, with every later epoch's parts;
 * a part that disappeared re-derives its epoch, unless a ``compact`` entry of the
-  manifest's commit log says its records live on in parts of the same epoch.
+  manifest's commit log says where its records live on: the epochs its parts came from
+  are then joined (bookkeeping only: consecutive epochs joined are one epoch).
 
-What is stored, per epoch, under ``<dir>/seg-<n>/``: the stored views' rows for that epoch
-(``processes``: the rows of instances the epoch created or added to; a later epoch's row
-replaces an earlier one) and ``carry`` (the rows of the pids the epoch changed; a pid's
-carry is its row in the latest epoch that has one).  ``state.json`` (replaced atomically) lists the
-epochs, their parts (by name, size and mtime: parts are immutable once committed), their
-time range and segment.  ``<dir>`` is ``ROOT/_knox_cache/derived-<key>`` (the underscore
-keeps it out of every hive reader) or, for a dataset this user cannot write, a directory
-under ``$XDG_CACHE_HOME/knox-analytics`` (``~/.cache/knox-analytics``) named after the
-dataset's path.  ``key`` hashes what the rows depend on besides the records: the SQL, the
-uid → name table, the lookup tables.  See docs/derived-state.md.
+What is stored, per derivation, under ``<dir>/seg-<n>/`` (a *segment*; an epoch has one
+or, once joined, several, in time order): the stored views' rows (``processes``: the
+rows of instances the segment created or added to; a later segment's row replaces an
+earlier one) and ``carry`` (the rows of the pids it changed; a pid's carry is its row in
+the latest segment that has one).  Segments are merged into fewer, as a log-structured
+store does, by an upkeep (:func:`update_derived <knox_analytics.catalog.update_derived>`:
+``knox convert --derive``, ``knox capture``'s thread); a question merges only past
+:data:`MAX_SEGMENTS`.  ``state.json`` (replaced atomically; read without the lock when
+nothing changed) lists the epochs, their parts (by name, size and mtime: parts are
+immutable once committed), their time range and segments.  ``<dir>`` is
+``ROOT/_knox_cache/derived-<key>`` (the underscore keeps it out of every hive reader) or,
+for a dataset this user cannot write, a directory under ``$XDG_CACHE_HOME/knox-analytics``
+(``~/.cache/knox-analytics``) named after the dataset's path.  ``key`` hashes what the
+rows depend on besides the records: the SQL, the uid → name table, the lookup tables.
+See docs/derived-state.md.
 
 This module only plans and books; the catalog (the DuckDB holder) derives an epoch
 through the ``derive`` callback given to :func:`refresh`.
@@ -51,7 +57,7 @@ from knox_analytics.store.manifest import load_manifest
 VIEWS = ("process_instances", "execs", "commands", "record_process", "processes")
 CARRY = "carry"
 STATE_NAME = "state.json"
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 1: one segment per epoch (``segment``), read as a list of one
 #: Segments no state names any more are removed once this old (a reader may still use them).
 STALE_AFTER_S = 600.0
 
@@ -65,13 +71,15 @@ Merge = Callable[[list[Path], Path], None]
 
 @dataclass
 class Epoch:
-    """Parts whose records all lie in [tmin, tmax] (ms), derived into ``segment``."""
+    """Parts whose records all lie in [tmin, tmax] (ms), derived into ``segments``:
+    in time order, a later segment's row of an instance replacing an earlier one's, as
+    between epochs (so consecutive epochs joined are one epoch, their segments kept)."""
 
     parts: list[str]
     stamps: list[str]
     tmin: int | None
     tmax: int | None
-    segment: str
+    segments: list[str]
 
 
 @dataclass
@@ -84,6 +92,10 @@ class State:
     def parts(self) -> dict[str, str]:
         """part -> stamp over every epoch."""
         return {p: s for e in self.epochs for p, s in zip(e.parts, e.stamps, strict=True)}
+
+    def segments(self) -> list[str]:
+        """Every epoch's segments, in time order."""
+        return [s for e in self.epochs for s in e.segments]
 
 
 @dataclass(frozen=True)
@@ -145,9 +157,12 @@ def load_state(directory: Path, key: str) -> State:
     """The state in ``directory`` (an empty one if absent, unreadable or of another key)."""
     try:
         doc = json.loads((directory / STATE_NAME).read_text(encoding="utf-8"))
-        if doc.get("format") != STATE_FORMAT or doc.get("key") != key:
+        if doc.get("format") not in (1, STATE_FORMAT) or doc.get("key") != key:
             return State(key)
-        return State(key, [Epoch(**e) for e in doc["epochs"]])
+        epochs = [e if "segments" in e else {**{k: v for k, v in e.items() if k != "segment"},
+                                               "segments": [e["segment"]]}
+                  for e in doc["epochs"]]
+        return State(key, [Epoch(**e) for e in epochs])
     except (OSError, ValueError, KeyError, TypeError):
         return State(key)
 
@@ -165,11 +180,17 @@ def save_state(directory: Path, state: State) -> None:
 
 
 @contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
+def _locked(directory: Path, wait: bool = True) -> Iterator[bool]:
+    """Hold the directory's lock (one process derives or books at a time); with
+    ``wait=False`` yield False at once when another process holds it."""
     with open(directory / "lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
@@ -227,11 +248,12 @@ def plan(state: State, current: dict[str, str],
     """(first epoch to re-derive, parts of the new epoch that replaces it and the rest).
 
     ``current``: part -> stamp of the dataset now.  Returns (len(epochs), []) when the
-    state is up to date.  Epochs before the returned index stay as they are.
+    state is up to date.  Epochs before the returned index stay as they are.  A
+    compaction's parts are first booked to the epochs they came from (:func:`_compacted`).
     """
-    epochs = [_relabel(e, current, compacted) for e in state.epochs]
-    state.epochs = epochs
-    known = {p: s for e in epochs for p, s in zip(e.parts, e.stamps, strict=True)}
+    state.epochs = _compacted(state.epochs, current, compacted)
+    epochs = state.epochs
+    known = state.parts()
     new = [p for p in current if known.get(p) != current[p]]
     gone = {p for p in known if current.get(p) != known[p]}
     first = len(epochs)
@@ -251,117 +273,208 @@ def plan(state: State, current: dict[str, str],
     return first, redo + [p for p in new if p not in redo]
 
 
-def _relabel(epoch: Epoch, current: dict[str, str],
-             compacted: Sequence[tuple[list[str], list[str]]]) -> Epoch:
-    """Replace parts a compaction rewrote by the parts that now hold their records, when
-    every removed part of that compaction belonged to this epoch."""
-    parts = dict(zip(epoch.parts, epoch.stamps, strict=True))
-    for removed, added in compacted:
-        if removed and all(p in parts and p not in current for p in removed) \
-                and all(a in current for a in added):
-            for p in removed:
-                del parts[p]
-            parts.update({a: current[a] for a in added})
-    return Epoch(list(parts), list(parts.values()), epoch.tmin, epoch.tmax, epoch.segment)
-
-
-# -- refresh -----------------------------------------------------------------------------
-def refresh(root: Path, directory: Path, key: str, derive: Derive,
-            merge: Merge | None = None) -> Refreshed:
-    """Bring the derived state in ``directory`` up to date with the dataset at ``root``,
-    deriving only what new or changed parts can change; the segments to read, in order.
-    With ``merge``, a new epoch that is not much smaller than the one before is merged
-    into it (as a log-structured merge does), so that a dataset that grows by small
-    steps keeps a logarithmic number of segments."""
-    with _locked(directory):
-        state = load_state(directory, key)
-        current = {p: stamp(root, p) for p in committed_parts(root)}
-        cache: dict[str, tuple[int | None, int | None]] = {}
-
-        def ranges(part: str) -> tuple[int | None, int | None]:
-            if part not in cache:
-                cache[part] = time_range(root / part)
-            return cache[part]
-
-        before = state.parts()
-        compacted = compactions(root)
-        if merge is not None:
-            _merge_compacted(directory, state, current, compacted, merge)
-        first, parts = plan(state, current, ranges, compacted)
-        if parts:
-            carry = [directory / e.segment / f"{CARRY}.parquet-cache"
-                     for e in state.epochs[:first]]
-            segment = _new_segment(directory, state)
-            derive([root / p for p in parts], carry, directory / segment)
-            lows = [r[0] for p in parts if (r := ranges(p))[0] is not None]
-            highs = [r[1] for p in parts if (r := ranges(p))[1] is not None]
-            epoch = Epoch(parts, [current[p] for p in parts], min(lows, default=None),
-                          max(highs, default=None), segment)
-            state.epochs = [*state.epochs[:first], epoch]
-            if merge is not None:
-                _merge_tail(directory, state, merge)
-            save_state(directory, state)
-        elif first < len(state.epochs):  # parts vanished and nothing replaced them
-            state.epochs = state.epochs[:first]
-            save_state(directory, state)
-        elif state.parts() != before:  # compacted: the same records in other parts
-            save_state(directory, state)
-        _collect(directory, state)
-        return Refreshed(directory, [directory / e.segment for e in state.epochs], parts)
-
-
-def _merge_tail(directory: Path, state: State, merge: Merge) -> None:
-    """Merge the last two epochs while the last is at least half the size of the one
-    before (sizes: bytes of their segment files)."""
-    while len(state.epochs) > 1:
-        *_, before, last = state.epochs
-        if 2 * _size(directory / last.segment) < _size(directory / before.segment):
-            return
-        _merge_epochs(directory, state, len(state.epochs) - 2, len(state.epochs), merge)
-
-
-def _merge_compacted(directory: Path, state: State, current: dict[str, str],
-                     compacted: Sequence[tuple[list[str], list[str]]], merge: Merge) -> None:
-    """A compaction whose parts came from several epochs: merge those epochs (their
-    derived rows, not their records) so that :func:`_relabel` can keep them."""
+def _compacted(epochs: list[Epoch], current: dict[str, str],
+               compacted: Sequence[tuple[list[str], list[str]]]) -> list[Epoch]:
+    """The epochs with each compaction's parts replaced by the parts that now hold their
+    records.  A compaction whose parts came from several epochs joins those epochs (and
+    any between them: consecutive epochs joined are one epoch whose rows are theirs), a
+    change of bookkeeping only: their segments stay as they are."""
+    epochs = list(epochs)
     for removed, added in compacted:
         if not removed or any(p in current for p in removed) \
                 or not all(a in current for a in added):
             continue
-        where = {i for i, e in enumerate(state.epochs) for p in removed if p in e.parts}
-        found = sum(p in e.parts for e in state.epochs for p in removed)
-        if len(where) > 1 and found == len(removed):
-            _merge_epochs(directory, state, min(where), max(where) + 1, merge)
+        where = [i for p in removed for i, e in enumerate(epochs) if p in e.parts]
+        if len(where) != len(removed):  # not all of them derived here: derive again
+            continue
+        lo, hi = min(where), max(where) + 1
+        joined = _joined(epochs[lo:hi])
+        parts = dict(zip(joined.parts, joined.stamps, strict=True))
+        for p in removed:
+            del parts[p]
+        parts.update({a: current[a] for a in added})
+        epochs[lo:hi] = [Epoch(list(parts), list(parts.values()), joined.tmin, joined.tmax,
+                               joined.segments)]
+    return epochs
 
 
-def _merge_epochs(directory: Path, state: State, lo: int, hi: int, merge: Merge) -> None:
-    """Replace epochs[lo:hi] (consecutive) by one epoch whose segment holds their rows."""
-    group = state.epochs[lo:hi]
-    segment = _new_segment(directory, state)
-    merge([directory / e.segment for e in group], directory / segment)
+def _joined(group: Sequence[Epoch]) -> Epoch:
+    """Consecutive epochs as one: their parts, time range and segments, in order."""
     lows = [e.tmin for e in group if e.tmin is not None]
     highs = [e.tmax for e in group if e.tmax is not None]
-    state.epochs[lo:hi] = [Epoch([p for e in group for p in e.parts],
-                                 [s for e in group for s in e.stamps],
-                                 min(lows, default=None), max(highs, default=None), segment)]
+    return Epoch([p for e in group for p in e.parts], [s for e in group for s in e.stamps],
+                 min(lows, default=None), max(highs, default=None),
+                 [s for e in group for s in e.segments])
+
+
+# -- refresh -----------------------------------------------------------------------------
+def refresh(root: Path, directory: Path, key: str, derive: Derive,
+            merge: Merge | None = None, eager: bool = True) -> Refreshed:
+    """Bring the derived state in ``directory`` up to date with the dataset at ``root``,
+    deriving only what new or changed parts can change; the segments to read, in order.
+
+    A state that is already up to date is read without taking the lock (``state.json``
+    is replaced atomically and a segment it stops naming stays for ``STALE_AFTER_S``), so
+    a question never waits behind another process's derivation or merge when nothing
+    changed.  With ``merge``, segments are then merged (:func:`merge_plan`): ``eager``
+    as a log-structured store does (an upkeep, ``update_derived``), else only beyond
+    :data:`MAX_SEGMENTS` (a question: its time is the user's).
+    """
+    state, current, ranges, compacted = _look(root, directory, key)
+    before = state.parts()
+    first, parts = plan(state, current, ranges, compacted)
+    if not parts and first == len(state.epochs):
+        if state.parts() != before:  # compacted: the same records in other parts
+            _save_if_free(directory, state, key)
+    else:
+        with _locked(directory):  # derive: one process at a time, the others then see it
+            state, current, ranges, compacted = _look(root, directory, key)
+            old = state.segments()
+            first, parts = plan(state, current, ranges, compacted)
+            if parts:
+                carry = [directory / s / f"{CARRY}.parquet-cache"
+                         for e in state.epochs[:first] for s in e.segments]
+                segment = _new_segment(directory)
+                derive([root / p for p in parts], carry, directory / segment)
+                lows = [r[0] for p in parts if (r := ranges(p))[0] is not None]
+                highs = [r[1] for p in parts if (r := ranges(p))[1] is not None]
+                epoch = Epoch(parts, [current[p] for p in parts], min(lows, default=None),
+                              max(highs, default=None), [segment])
+                state.epochs = [*state.epochs[:first], epoch]
+            elif first < len(state.epochs):  # parts vanished and nothing replaced them
+                state.epochs = state.epochs[:first]
+            _save(directory, state, old)
+    if merge is not None:
+        state = compact_segments(directory, key, merge, eager)
+    _collect(directory, state)
+    return Refreshed(directory, [directory / s for s in state.segments()], parts)
+
+
+def _look(root: Path, directory: Path, key: str
+          ) -> tuple[State, dict[str, str], Callable[[str], tuple[int | None, int | None]],
+                     list[tuple[list[str], list[str]]]]:
+    """The saved state, the dataset's parts now (part -> stamp), their time ranges (read
+    when asked, once) and the manifest's compactions."""
+    state = load_state(directory, key)
+    current = {p: stamp(root, p) for p in committed_parts(root)}
+    cache: dict[str, tuple[int | None, int | None]] = {}
+
+    def ranges(part: str) -> tuple[int | None, int | None]:
+        if part not in cache:
+            cache[part] = time_range(root / part)
+        return cache[part]
+
+    return state, current, ranges, compactions(root)
+
+
+def _save(directory: Path, state: State, before: Sequence[str]) -> None:
+    """Save ``state`` (under the lock); the segments it no longer names are marked as let
+    go now, so that :func:`_collect` leaves them to running readers for STALE_AFTER_S."""
+    save_state(directory, state)
+    now = set(state.segments())
+    for segment in before:
+        if segment not in now:
+            with contextlib.suppress(OSError):
+                os.utime(directory / segment)
+
+
+def _save_if_free(directory: Path, state: State, key: str) -> None:
+    """Save a relabelled state unless another process holds the lock (it will save one)."""
+    with _locked(directory, wait=False) as held:
+        if held and load_state(directory, key).segments() == state.segments():
+            save_state(directory, state)
+
+
+# -- merging segments ----------------------------------------------------------------------
+#: More segments than this and a question merges some itself (each costs a read per
+#: question); below it, merging is left to :func:`update_derived`-style upkeep.
+MAX_SEGMENTS = 24
+
+
+def merge_plan(sizes: Sequence[int], eager: bool = True) -> tuple[int, int]:
+    """(lo, hi): merge segments[lo:hi] into one (lo == hi: nothing to merge).
+
+    ``eager`` (an upkeep, not a question): the newest segments as a log-structured store
+    merges them, the tail in which each segment is at most twice the size of all later
+    ones together (a new segment at least half the size of the one before joins it, and
+    so on), which keeps the count logarithmic.  Otherwise only when there are more than
+    :data:`MAX_SEGMENTS`: the two neighbours of smallest combined size (a bounded cost)."""
+    n = len(sizes)
+    if eager and n > 1:
+        first, total = n - 1, sizes[-1]
+        for i in range(n - 2, -1, -1):
+            if sizes[i] > 2 * total:
+                break
+            first, total = i, total + sizes[i]
+        if first < n - 1:
+            return first, n
+    if n > MAX_SEGMENTS:
+        i = min(range(n - 1), key=lambda k: sizes[k] + sizes[k + 1])
+        return i, i + 2
+    return n, n
+
+
+def compact_segments(directory: Path, key: str, merge: Merge, eager: bool = True) -> State:
+    """Merge segments as :func:`merge_plan` says until it says none; the state after.
+
+    A merge runs without the lock (segments never change once written); the state takes
+    the merged segment only if the merged ones are still there, consecutive, when the
+    lock is taken again (another process may have merged or re-derived them meanwhile).
+    """
+    while True:
+        state = load_state(directory, key)
+        names = state.segments()
+        lo, hi = merge_plan([_size(directory / s) for s in names], eager)
+        if hi - lo < 2:
+            return state
+        group = names[lo:hi]
+        segment = _new_segment(directory)
+        merge([directory / s for s in group], directory / segment)
+        with _locked(directory):
+            state = load_state(directory, key)
+            names = state.segments()
+            if not _replace_segments(state, group, segment):
+                shutil.rmtree(directory / segment, ignore_errors=True)
+                return state
+            _save(directory, state, names)
+
+
+def _replace_segments(state: State, group: list[str], segment: str) -> bool:
+    """Replace the consecutive segments ``group`` by ``segment``, which holds their rows;
+    the epochs they belong to become one epoch.  False if ``group`` is not there."""
+    names = state.segments()
+    at = next((i for i in range(len(names)) if names[i:i + len(group)] == group), None)
+    if at is None:
+        return False
+    lo = next(i for i, e in enumerate(state.epochs) if group[0] in e.segments)
+    hi = next(i for i, e in enumerate(state.epochs) if group[-1] in e.segments) + 1
+    joined = _joined(state.epochs[lo:hi])
+    start = joined.segments.index(group[0])
+    joined.segments[start:start + len(group)] = [segment]
+    state.epochs[lo:hi] = [joined]
+    return True
 
 
 def _size(segment: Path) -> int:
     return sum(f.stat().st_size for f in segment.glob("*.parquet-cache"))
 
 
-def _new_segment(directory: Path, state: State) -> str:
-    used = {e.segment for e in state.epochs} | {p.name for p in directory.glob("seg-*")}
-    n = 0
-    while f"seg-{n}" in used:
-        n += 1
-    (directory / f"seg-{n}").mkdir()
-    return f"seg-{n}"
+def _new_segment(directory: Path) -> str:
+    """A fresh ``seg-<n>`` directory (mkdir decides between two processes)."""
+    n = max((int(p.name[4:]) for p in directory.glob("seg-*") if p.name[4:].isdigit()),
+            default=-1) + 1
+    while True:
+        try:
+            (directory / f"seg-{n}").mkdir()
+            return f"seg-{n}"
+        except FileExistsError:
+            n += 1
 
 
 def _collect(directory: Path, state: State) -> None:
-    """Remove segments no epoch names (once old enough that no reader still uses them)."""
-    live = {e.segment for e in state.epochs}
+    """Remove segments no epoch names once they have been let go for STALE_AFTER_S (a
+    reader that loaded an older state may still read them)."""
+    live = set(state.segments())
     for seg in directory.glob("seg-*"):
         if seg.name not in live and _older_than(seg, STALE_AFTER_S):
             shutil.rmtree(seg, ignore_errors=True)

@@ -24,6 +24,7 @@ from knoxtest import WORKDAY, WORKLOAD
 
 from knox_analytics import Catalog
 from knox_analytics.bsm.reader import read_trail
+from knox_analytics.catalog import update_derived
 from knox_analytics.convert import convert as knox_convert
 from knox_analytics.store import DatasetWriter, derived
 from knox_analytics.store.derived import Epoch, State, plan
@@ -94,11 +95,16 @@ def test_added_pieces_answer_like_a_full_pass(tmp_path_factory: pytest.TempPathF
     if data.draw(st.booleans()):
         random.Random(data.draw(st.integers(0, 99))).shuffle(pieces)
     root = work / "ds"
+    # questions alone keep every epoch's segment (carries read from several files); an
+    # upkeep merges them (log-structured); a crowded state makes questions merge pairs
+    mode = data.draw(st.sampled_from(["questions", "upkeep", "crowded"]))
     with pytest.MonkeyPatch.context() as patch:
-        if data.draw(st.booleans()):  # keep every epoch: carries read from several files
-            patch.setattr(derived, "_merge_tail", lambda *args: None)
+        if mode == "crowded":
+            patch.setattr(derived, "MAX_SEGMENTS", 1)
         for piece in pieces:
             convert([piece], root, host="mac")
+            if mode == "upkeep":
+                update_derived(root)
             assert_like_full(root)
 
 
@@ -116,11 +122,11 @@ def test_a_later_trail_is_derived_from_its_own_parts(tmp_path: Path) -> None:
     inc = assert_like_full(root)
     assert [set(p) for p in inc.derived_parts] == [new]  # the old parts were not read
     # the new epoch's rows are exactly the new records' (record_process: one per record)
-    # (the two epochs, of similar size, were then merged into one segment: seg-2)
-    state = json.loads(next(root.glob("_knox_cache/derived-*/state.json")).read_text())
-    assert [(len(e["parts"]), e["segment"]) for e in state["epochs"]] \
-        == [(len(before) + len(new), "seg-2")]
-    segment = next(root.glob("_knox_cache/derived-*")) / "seg-1"
+    state_file = next(root.glob("_knox_cache/derived-*/state.json"))
+    state = json.loads(state_file.read_text())
+    assert [(len(e["parts"]), e["segments"]) for e in state["epochs"]] \
+        == [(len(before), ["seg-0"]), (len(new), ["seg-1"])]
+    segment = state_file.parent / "seg-1"
     got = pq.read_table(segment / "record_process.parquet-cache").num_rows
     with Catalog([root]) as cat:
         files = ", ".join(f"'{root / p}'" for p in new)
@@ -130,11 +136,16 @@ def test_a_later_trail_is_derived_from_its_own_parts(tmp_path: Path) -> None:
     with Catalog([root]) as cat:  # up to date: nothing derived again
         cat.sql("SELECT count(*) FROM processes").fetchall()
         assert cat.derived_parts == []
+    # the upkeep (not a question) merges the two segments of similar size into one
+    assert update_derived(root) == []
+    state = json.loads(state_file.read_text())
+    assert [(len(e["parts"]), e["segments"]) for e in state["epochs"]] \
+        == [(len(before) + len(new), ["seg-2"])]
+    assert_like_full(root)
 
 
 def test_an_earlier_trail_rederives_from_the_epoch_it_overlaps(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(derived, "_merge_tail", lambda *args: None)  # keep every epoch
+        tmp_path: Path) -> None:
     offsets = OFFSETS[WORKLOAD]
     first, second, third = cut(WORKLOAD, [offsets[2000], offsets[2500]], tmp_path / "in")
     root = tmp_path / "ds"
@@ -176,22 +187,92 @@ def test_read_only_dataset_derives_once_in_the_user_cache(
 
 
 def test_compaction_keeps_the_derived_epochs() -> None:
-    state = State("k", [Epoch(["a", "b"], ["1", "2"], 0, 10, "seg-0"),
-                        Epoch(["c"], ["3"], 11, 20, "seg-1")])
+    state = State("k", [Epoch(["a", "b"], ["1", "2"], 0, 10, ["seg-0"]),
+                        Epoch(["c"], ["3"], 11, 20, ["seg-1"])])
     current = {"ab": "9", "c": "3"}
     first, redo = plan(state, current, lambda p: (0, 10), [(["a", "b"], ["ab"])])
     assert (first, redo) == (2, [])  # nothing to derive: the records live on in "ab"
     assert state.epochs[0].parts == ["ab"]
     # a part that vanished without a compaction re-derives its epoch and the later ones
-    state = State("k", [Epoch(["a", "b"], ["1", "2"], 0, 10, "seg-0"),
-                        Epoch(["c"], ["3"], 11, 20, "seg-1")])
+    state = State("k", [Epoch(["a", "b"], ["1", "2"], 0, 10, ["seg-0"]),
+                        Epoch(["c"], ["3"], 11, 20, ["seg-1"])])
     first, redo = plan(state, {"a": "1", "c": "3"}, lambda p: (0, 10))
     assert (first, redo) == (0, ["a", "c"])
+    # parts of two epochs compacted into one: the epochs are joined, their segments kept
+    state = State("k", [Epoch(["a"], ["1"], 0, 10, ["seg-0"]),
+                        Epoch(["b"], ["2"], 11, 20, ["seg-1"]),
+                        Epoch(["c"], ["3"], 21, 30, ["seg-2"])])
+    first, redo = plan(state, {"ac": "9", "b": "2"}, lambda p: (0, 30), [(["a", "c"], ["ac"])])
+    assert (first, redo) == (1, [])
+    assert [(e.parts, e.tmin, e.tmax, e.segments) for e in state.epochs] \
+        == [(["b", "ac"], 0, 30, ["seg-0", "seg-1", "seg-2"])]
+
+
+def test_merge_plan() -> None:
+    merge_plan = derived.merge_plan
+    assert merge_plan([]) == (0, 0) and merge_plan([5]) == (1, 1)
+    assert merge_plan([100, 10]) == (2, 2)  # a small new segment waits
+    assert merge_plan([100, 60]) == (0, 2)  # at least half the one before: merged
+    assert merge_plan([100, 30, 20]) == (0, 3)  # 20 >= 30/2, then 50 >= 100/2
+    assert merge_plan([300, 30, 20]) == (1, 3)
+    assert merge_plan([100, 60], eager=False) == (2, 2)  # a question leaves it
+    sizes = [50] * derived.MAX_SEGMENTS + [9, 1, 40]
+    assert merge_plan(sizes, eager=False) == (len(sizes) - 3, len(sizes) - 1)  # 9 + 1
+
+
+def test_a_merge_is_dropped_when_its_segments_changed_meanwhile(tmp_path: Path) -> None:
+    directory = tmp_path / "d"
+    for n in range(3):
+        (directory / f"seg-{n}").mkdir(parents=True)
+        (directory / f"seg-{n}" / "carry.parquet-cache").write_bytes(b"x" * 10)
+    epochs = [Epoch([f"p{n}"], ["s"], 10 * n, 10 * n + 5, [f"seg-{n}"]) for n in range(3)]
+    derived.save_state(directory, State("k", epochs))
+
+    def merge(segments: list[Path], out: Path) -> None:
+        # meanwhile another process re-derives the last epoch into seg-9
+        other = derived.load_state(directory, "k")
+        other.epochs[-1].segments = ["seg-9"]
+        derived.save_state(directory, other)
+        (out / "carry.parquet-cache").write_bytes(b"y")
+
+    state = derived.compact_segments(directory, "k", merge)
+    assert state.segments() == ["seg-0", "seg-1", "seg-9"]  # the stale merge not taken
+    assert not any(p.name == "seg-3" for p in directory.iterdir())
+
+    def honest(segments: list[Path], out: Path) -> None:
+        (out / "carry.parquet-cache").write_bytes(b"y" * 30)
+
+    (directory / "seg-9").mkdir()
+    (directory / "seg-9" / "carry.parquet-cache").write_bytes(b"x" * 10)
+    state = derived.compact_segments(directory, "k", honest)
+    assert len(state.epochs) == 1 and len(state.segments()) == 1
+    assert state.epochs[0].parts == ["p0", "p1", "p2"]
+    assert (state.epochs[0].tmin, state.epochs[0].tmax) == (0, 25)
+
+
+def test_an_up_to_date_state_is_read_without_the_lock(tmp_path: Path) -> None:
+    import fcntl
+    import threading
+
+    root = tmp_path / "ds"
+    convert([WORKLOAD], root, host="mac")
+    update_derived(root)
+    lock = next(root.glob("_knox_cache/derived-*/lock"))
+    answers: list[int] = []
+
+    def ask() -> None:
+        with Catalog([root]) as cat:
+            answers.append(cat.sql("SELECT count(*) FROM processes").fetchall()[0][0])
+
+    with open(lock, "a+") as held:  # another process derives or merges for a long time
+        fcntl.flock(held, fcntl.LOCK_EX)
+        question = threading.Thread(target=ask, daemon=True)
+        question.start()
+        question.join(timeout=60)
+        assert not question.is_alive() and answers and answers[0] > 0
 
 
 def test_update_derived_after_a_commit(tmp_path: Path) -> None:
-    from knox_analytics.catalog import update_derived
-
     root = tmp_path / "ds"
     convert([WORKLOAD], root, host="mac")
     assert set(update_derived(root)) == set(derived.committed_parts(root))
@@ -220,6 +301,7 @@ def test_compaction_across_epochs_derives_nothing(tmp_path: Path) -> None:
     assert inc.derived_parts == []  # the two epochs' rows were merged, not derived again
     epochs = json.loads(state.read_text())["epochs"]
     assert len(epochs) == 1 and merged in epochs[0]["parts"]
+    assert epochs[0]["segments"] == ["seg-0", "seg-1"]  # bookkeeping only: not rewritten
 
 
 def test_nowhere_to_keep_state_computes_in_memory(tmp_path: Path,

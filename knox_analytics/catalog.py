@@ -69,8 +69,9 @@ class Catalog:
         self._defined: set[str] = set()
         self._derived: tuple[Path, str] | None = None
         self._segments: list[Path] | None = None
-        #: merge derived segments as an upkeep does (update_derived), not as a question
-        self._upkeep = False
+        #: how this catalog merges derived segments: "question" (only past
+        #: derived.MAX_SEGMENTS), "upkeep" (log-structured: update_derived) or "none"
+        self._merging = "question"
         #: view -> the query that replaces it once its file has run (an epoch's carry)
         self._overrides: dict[str, str] = {}
         #: the parts each derivation this catalog ran has read (tests look at it)
@@ -186,8 +187,9 @@ class Catalog:
                 return None
             for attempt in range(_REFRESH_TRIES):
                 try:
-                    done = derived.refresh(root, directory, key, self._derive_epoch,
-                                           self._merge_segments, eager=self._upkeep)
+                    merge = None if self._merging == "none" else self._merge_segments
+                    done = derived.refresh(root, directory, key, self._derive_epoch, merge,
+                                           eager=self._merging == "upkeep")
                     break
                 except (DatasetChanged, FileNotFoundError, duckdb.Error) as exc:
                     # a compaction retired parts it was reading: the manifest now names
@@ -251,13 +253,24 @@ class Catalog:
         return self.con.sql(query, params=list(params)) if params else self.con.sql(query)
 
     def query(self, query: str, params: Sequence[Any] | None = None) -> pa.Table:
-        """Run ``query`` and return the whole result as an Arrow table."""
-        try:
-            return self.sql(query, params).to_arrow_table()
-        except duckdb.Error as exc:
-            if _vanished(exc):
-                raise DatasetChanged(_first_line(exc)) from exc
-            raise UsageError(f"SQL: {_first_line(exc)}") from exc
+        """Run ``query`` and return the whole result as an Arrow table.
+
+        A part a compaction retired while the query read it (``knox capture`` merges its
+        small parts): the query is run again, on the parts that now hold those records
+        (nothing of the first attempt was returned), a few times before
+        :class:`DatasetChanged` says so."""
+        for attempt in range(_QUERY_TRIES):
+            try:
+                return self.sql(query, params).to_arrow_table()
+            except DatasetChanged:
+                if attempt == _QUERY_TRIES - 1:
+                    raise
+            except duckdb.Error as exc:
+                if not _vanished(exc):
+                    raise UsageError(f"SQL: {_first_line(exc)}") from exc
+                if attempt == _QUERY_TRIES - 1:
+                    raise DatasetChanged(_first_line(exc)) from exc
+        raise AssertionError("unreachable")
 
     def stream(self, query: str, params: Sequence[Any] | None = None,
                batch_rows: int = 65_536) -> pa.RecordBatchReader:
@@ -289,21 +302,39 @@ class Catalog:
 
 
 def update_derived(root: str | Path, *, users: Mapping[int, str] | str | Path | None = None,
-                   tables: str = "auto", threads: int | None = None) -> list[str]:
-    """Bring the derived process state of the dataset at ``root`` up to date and merge
-    its segments (a log-structured merge: a question leaves that to this upkeep); the
-    parts that had to be read (none when it was).  The first process question derives
-    anyway; calling this right after a commit (``knox convert --derive``, ``knox
+                   tables: str = "auto", threads: int | None = None,
+                   merge: bool = True) -> list[str]:
+    """Bring the derived process state of the dataset at ``root`` up to date and (``merge``)
+    merge its segments as a log-structured store does, which a question leaves to this
+    upkeep; the parts that had to be read (none when it was).  The first process question
+    derives anyway; calling this right after a commit (``knox convert --derive``, ``knox
     capture``) makes that question fast.  ``users`` and ``tables`` as for
     :class:`Catalog` (the state is kept per choice); ``threads``: DuckDB's."""
     with Catalog([Path(root)], users=users, tables=tables, threads=threads) as cat:
-        cat._upkeep = True
+        cat._merging = "upkeep" if merge else "none"
         cat._derived_segments()
         return [part for parts in cat.derived_parts for part in parts]
 
 
+def merge_derived(root: str | Path, *, users: Mapping[int, str] | str | Path | None = None,
+                  tables: str = "auto", threads: int | None = None) -> int:
+    """Merge the derived segments of the dataset at ``root`` as :func:`update_derived`
+    does, without deriving anything (``knox capture`` runs this beside its derivations,
+    so that a long merge never holds up the state of new records); the segments left."""
+    with Catalog([Path(root)], users=users, tables=tables, threads=threads) as cat:
+        if cat._derived is None:
+            return 0
+        where, key = cat._derived
+        directory = derived.derived_dir(where, key)
+        if directory is None:
+            return 0
+        return len(derived.compact_segments(directory, key, cat._merge_segments).segments())
+
+
 #: Times the derived state is brought up to date when a compaction moves parts under it.
 _REFRESH_TRIES = 4
+#: Times a whole query is run when a compaction retires parts it was reading.
+_QUERY_TRIES = 3
 
 
 class DatasetChanged(InputError):

@@ -1,14 +1,19 @@
-"""Keep a growing dataset's derived process state up to date, in a thread beside capture.
+"""Keep a growing dataset's derived process state up to date, in threads beside capture.
 
 A question derives what was committed since the derived state was last brought up to
 date (docs/derived-state.md).  While ``knox capture`` commits every second, that would
 be every question: its time would follow the capture's, and the merges that keep the
 segments few would land in whichever question came next.  So the capture does that work
-itself, after its commits: a thread that wakes on each commit (many commits while it
-works count as one), derives the new epoch and merges segments (the log-structured
-merge a question never does), with one DuckDB thread so that the pump, the converter
-and the questions keep the other core.  A question then finds the state up to date, or
-at most one commit behind, and reads it without waiting for the lock.
+itself, in two threads with one DuckDB thread each (the pump, the converter and the
+questions keep the rest of the machine):
+
+* the **derive** thread wakes on each commit (many commits while it works count as
+  one) and derives the new records' epoch: a question then finds the state up to date,
+  or at most one commit behind, and reads it without waiting for the lock;
+* the **merge** thread, woken after each derivation, merges segments as a log-structured
+  store does.  A merge of the whole state can take seconds; running it beside the
+  derivations (a merge is booked only if its segments are still there) means it never
+  holds up the state of the newest records.
 
 The state kept is the one of the default question settings (``--users`` and
 ``--tables`` not given); a question with other settings derives a state of its own.
@@ -22,36 +27,23 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-#: DuckDB threads of the upkeep (capture's own work and the questions keep the rest).
+#: DuckDB threads of each upkeep thread (capture's own work and the questions keep the rest).
 UPKEEP_THREADS = 1
 
 
-class DerivedUpkeep:
-    """Brings the derived state of the dataset at ``root`` up to date after commits.
+class _Worker:
+    """A thread that runs ``job`` whenever it was poked since its last run."""
 
-    >>> upkeep = DerivedUpkeep(Path("cap/dataset"))   # doctest: +SKIP
-    >>> upkeep.start(); upkeep.poke(); upkeep.stop()  # doctest: +SKIP
-    """
-
-    def __init__(self, root: Path, on_message: Callable[[str], None] | None = None,
-                 update: Callable[[Path], object] | None = None) -> None:
-        self.root = Path(root)
-        self._say = on_message or (lambda _m: None)
-        self._update = update or _update
+    def __init__(self, name: str, job: Callable[[], None]) -> None:
+        self._job = job
         self._wake = threading.Event()
         self._stopping = False
-        self._thread: threading.Thread | None = None
-        self.passes = 0  # passes run (tests and the benchmark look at it)
-        self.seconds = 0.0  # time spent in them
-        self.failed: str | None = None  # the first failure, reported once
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
-        """Start the thread (it waits for :meth:`poke`)."""
-        self._thread = threading.Thread(target=self._run, name="knox-derive", daemon=True)
         self._thread.start()
 
     def poke(self) -> None:
-        """Something was committed: bring the state up to date when the thread is free."""
         self._wake.set()
 
     def _run(self) -> None:
@@ -60,30 +52,77 @@ class DerivedUpkeep:
             if self._stopping:
                 return
             self._wake.clear()
-            self.run_once()
+            self._job()
+
+    def stop(self) -> None:
+        """Stop after the current run (a run not started yet is dropped)."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
+class DerivedUpkeep:
+    """Derives and merges the derived state of the dataset at ``root`` after commits.
+
+    >>> upkeep = DerivedUpkeep(Path("cap/dataset"))   # doctest: +SKIP
+    >>> upkeep.start(); upkeep.poke(); upkeep.stop()  # doctest: +SKIP
+    """
+
+    def __init__(self, root: Path, on_message: Callable[[str], None] | None = None,
+                 update: Callable[[Path], object] | None = None,
+                 merge: Callable[[Path], object] | None = None) -> None:
+        self.root = Path(root)
+        self._say = on_message or (lambda _m: None)
+        self._update = update or _update
+        self._merge = merge or _merge
+        self._deriver = _Worker("knox-derive", self._derive_pass)
+        self._merger = _Worker("knox-merge", self._merge_pass)
+        self._started = False
+        self.passes = 0  # derivation passes run (tests and the benchmark look at it)
+        self.merges = 0  # merge passes run
+        self.failed: str | None = None  # the first failure, reported once
+
+    def start(self) -> None:
+        """Start the threads (they wait for :meth:`poke`)."""
+        self._deriver.start()
+        self._merger.start()
+        self._started = True
+
+    def poke(self) -> None:
+        """Something was committed: derive it when the derive thread is free."""
+        self._deriver.poke()
+
+    def _derive_pass(self) -> None:
+        self.run_once()
+        self._merger.poke()
+
+    def _merge_pass(self) -> None:
+        self._guarded(self._merge)
+        self.merges += 1
 
     def run_once(self) -> None:
-        """One pass, in the caller's thread; a failure is reported (once), not raised."""
-        started = time.perf_counter()
+        """Derive what is new, in the caller's thread (capture calls it before a
+        compaction); a failure is reported (once), not raised."""
+        self._guarded(self._update)
+        self.passes += 1
+
+    def _guarded(self, job: Callable[[Path], object]) -> None:
         try:
-            self._update(self.root)
-        except Exception as exc:
+            job(self.root)
+        except Exception as exc:  # noqa: BLE001 - a cache: questions derive it themselves
             if self.failed is None:
                 self.failed = f"{type(exc).__name__}: {exc}"
                 self._say(f"derived process state not kept up to date ({self.failed}); "
                           "questions derive it themselves")
-        finally:
-            self.passes += 1
-            self.seconds += time.perf_counter() - started
 
     def stop(self, final: bool = True) -> None:
-        """Stop the thread after its current pass; ``final``: then one last pass, so that
-        the first question after the capture finds the state up to date."""
-        self._stopping = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        """Stop the threads after their current runs; ``final``: then derive once more,
+        so that the first question after the capture finds the state up to date (the
+        merging is left to the next upkeep: a question reads a few more segments)."""
+        if self._started:
+            self._deriver.stop()
+            self._merger.stop()
         if final:
             self.run_once()
 
@@ -94,4 +133,13 @@ def _update(root: Path) -> object:
 
     if not (root / MANIFEST_NAME).exists():
         return []
-    return update_derived(root, threads=UPKEEP_THREADS)
+    return update_derived(root, threads=UPKEEP_THREADS, merge=False)
+
+
+def _merge(root: Path) -> object:
+    from knox_analytics.catalog import merge_derived
+    from knox_analytics.store.manifest import MANIFEST_NAME
+
+    if not (root / MANIFEST_NAME).exists():
+        return 0
+    return merge_derived(root, threads=UPKEEP_THREADS)

@@ -145,20 +145,42 @@ def test_a_failing_upkeep_is_reported_once_and_capture_goes_on(tmp_path: Path) -
     def broken(_root: Path) -> None:
         raise OSError(28, "No space left on device")
 
-    upkeep = DerivedUpkeep(tmp_path, said.append, update=broken)
+    upkeep = DerivedUpkeep(tmp_path, said.append, update=broken, merge=broken)
     upkeep.start()
     for _ in range(3):
         upkeep.poke()
         time.sleep(0.05)
     upkeep.stop()
-    assert upkeep.passes >= 2 and len(said) == 1
+    assert upkeep.passes >= 2 and upkeep.merges >= 1 and len(said) == 1
     assert "No space left on device" in said[0] and "questions derive it" in said[0]
 
 
 @pytest.mark.parametrize("final", [True, False])
-def test_stop_runs_one_last_pass_when_asked(tmp_path: Path, final: bool) -> None:
+def test_stop_runs_one_last_derivation_when_asked(tmp_path: Path, final: bool) -> None:
     seen: list[Path] = []
-    upkeep = DerivedUpkeep(tmp_path, update=seen.append)
+    upkeep = DerivedUpkeep(tmp_path, update=seen.append, merge=seen.append)
     upkeep.start()
     upkeep.stop(final=final)
     assert seen == ([tmp_path] if final else [])
+
+
+def test_a_long_merge_does_not_hold_up_the_derivations(tmp_path: Path) -> None:
+    """Merging runs in a thread of its own: commits made while it works are derived."""
+    merging, release = threading.Event(), threading.Event()
+    derived_at: list[float] = []
+
+    def merge(_root: Path) -> None:
+        merging.set()
+        release.wait(30)
+
+    upkeep = DerivedUpkeep(tmp_path, update=lambda _r: derived_at.append(time.monotonic()),
+                           merge=merge)
+    upkeep.start()
+    upkeep.poke()
+    assert merging.wait(10)  # the first derivation done, its merge running
+    for _ in range(3):  # three more commits meanwhile
+        upkeep.poke()
+        time.sleep(0.1)
+    assert len(derived_at) >= 3
+    release.set()
+    upkeep.stop(final=False)

@@ -208,6 +208,25 @@ def test_compaction_keeps_the_derived_epochs() -> None:
         == [(["b", "ac"], 0, 30, ["seg-0", "seg-1", "seg-2"])]
 
 
+def test_merge_derived_merges_without_deriving(tmp_path: Path) -> None:
+    from knox_analytics.catalog import merge_derived
+
+    offsets = OFFSETS[WORKLOAD]
+    early, late, later = cut(WORKLOAD, [offsets[1500], offsets[3000]], tmp_path / "in")
+    root = tmp_path / "ds"
+    for piece in (early, late):
+        convert([piece], root, host="mac")
+        update_derived(root, merge=False)
+    convert([later], root, host="mac")  # not derived yet: merging leaves it to questions
+    state_file = next(root.glob("_knox_cache/derived-*/state.json"))
+    assert len(json.loads(state_file.read_text())["epochs"]) == 2
+    assert merge_derived(root) == 1
+    epochs = json.loads(state_file.read_text())["epochs"]
+    assert [e["segments"] for e in epochs] == [["seg-2"]]
+    inc = assert_like_full(root)
+    assert len(inc.derived_parts) == 1  # the third piece, derived by the question
+
+
 def test_merge_plan() -> None:
     merge_plan = derived.merge_plan
     assert merge_plan([]) == (0, 0) and merge_plan([5]) == (1, 1)

@@ -23,7 +23,6 @@ The derived state is a cache: a failure here is reported once and capture goes o
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,7 +109,7 @@ class DerivedUpkeep:
     def _guarded(self, job: Callable[[Path], object]) -> None:
         try:
             job(self.root)
-        except Exception as exc:  # noqa: BLE001 - a cache: questions derive it themselves
+        except Exception as exc:
             if self.failed is None:
                 self.failed = f"{type(exc).__name__}: {exc}"
                 self._say(f"derived process state not kept up to date ({self.failed}); "

@@ -211,12 +211,17 @@ class Catalog:
                      if view == derived.CARRY else _segments_sql(view, segments))
             _copy(self.con, query, out / f"{view}.parquet-cache")
 
-    def _derive_epoch(self, parts: list[Path], carry: list[Path], out: Path) -> None:
-        """Derive the process views of ``parts`` (all later than the data ``carry`` was
-        left by) into ``out``: the same SQL, with ``records`` = these parts and
-        ``process_carry`` = the carry."""
+    def _derive_epoch(self, parts: list[Path], carry: list[Path], out: Path,
+                      after: int | None = None) -> None:
+        """Derive the process views of the records of ``parts`` later than ``after`` (ms;
+        the data ``carry`` was left by ends there) into ``out``: the same SQL, with
+        ``records`` = those records and ``process_carry`` = the carry."""
         with Catalog(users=self._users, tables=self._tables, threads=self._threads) as cat:
-            cat._define_records(_parquet_sql([str(p) for p in parts]))
+            source = _parquet_sql([str(p) for p in parts])
+            if after is not None:  # a part shared with earlier epochs holds theirs too
+                source = (f"SELECT * FROM ({source}) WHERE time IS NULL "
+                          f"OR epoch_ms(time) > {int(after)}")
+            cat._define_records(source)
             if carry:
                 # Only the carried pids these records name can change or matter.
                 cat.define(["process_starts"])
@@ -270,7 +275,21 @@ class Catalog:
                     raise UsageError(f"SQL: {_first_line(exc)}") from exc
                 if attempt == _QUERY_TRIES - 1:
                     raise DatasetChanged(_first_line(exc)) from exc
+            self._repin()
         raise AssertionError("unreachable")
+
+    def _repin(self) -> None:
+        """Read the derived state anew: a catalog kept open (``knox shell``, a notebook)
+        outlives the segments it pinned, which an upkeep lets go when it merges them
+        (they are removed 10 minutes later)."""
+        if self._segments is None:
+            return
+        self._segments = None
+        if self._derived_segments():
+            stored = [view for f in self._files if f.name in self._defined
+                      for view in f.defines if view in MATERIALIZED]
+            for view in stored:
+                self._materialize_view(view)
 
     def stream(self, query: str, params: Sequence[Any] | None = None,
                batch_rows: int = 65_536) -> pa.RecordBatchReader:

@@ -12,8 +12,9 @@ command and its ``processes`` row so far), and leaves a carry for the next.  So:
 * parts that reach back into derived time (a trail of an earlier period converted later)
   re-derive from the first epoch they overlap, with every later epoch's parts;
 * a part that disappeared re-derives its epoch, unless a ``compact`` entry of the
-  manifest's commit log says where its records live on: the epochs its parts came from
-  are then joined (bookkeeping only: consecutive epochs joined are one epoch).
+  manifest's commit log says where its records live on: the merged part takes its place,
+  shared by the epochs its records came from (an epoch's records are those of its parts
+  within its time range), bookkeeping only.
 
 What is stored, per derivation, under ``<dir>/seg-<n>/`` (a *segment*; an epoch has one
 or, once joined, several, in time order): the stored views' rows (``processes``: the
@@ -51,6 +52,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from knox_analytics.store.cache import CACHE_DIR
+from knox_analytics.store.partition import NULL_VALUE as NULL_DATE
 from knox_analytics.store.manifest import load_manifest
 
 #: The views stored per epoch, and the carried state (file names ``<view>.parquet-cache``).
@@ -61,10 +63,11 @@ STATE_FORMAT = 2  # 1: one segment per epoch (``segment``), read as a list of on
 #: Segments no state names any more are removed once this old (a reader may still use them).
 STALE_AFTER_S = 600.0
 
-#: derive(parts, carry files of the epochs before, in order, output directory): writes
-#: VIEWS and CARRY there.  A carry file holds the rows of the pids its epoch changed; a
-#: pid's carry is its row in the latest file that has one.
-Derive = Callable[[list[Path], list[Path], Path], None]
+#: derive(parts, carry files of the epochs before, in order, output directory, after):
+#: writes VIEWS and CARRY there, from the parts' records later than ``after`` (ms; None:
+#: all of them; records without a time: all of them).  A carry file holds the rows of
+#: the pids its epoch changed; a pid's carry is its row in the latest file that has one.
+Derive = Callable[[list[Path], list[Path], Path, int | None], None]
 #: merge(segments in time order, output directory): one segment holding all their rows.
 Merge = Callable[[list[Path], Path], None]
 
@@ -269,42 +272,57 @@ def plan(state: State, current: dict[str, str],
                 break
     if first == len(epochs) and not new:
         return first, []
-    redo = [p for e in epochs[first:] for p in e.parts if p not in gone]
+    redo = list(dict.fromkeys(p for e in epochs[first:] for p in e.parts if p not in gone))
     return first, redo + [p for p in new if p not in redo]
 
 
 def _compacted(epochs: list[Epoch], current: dict[str, str],
                compacted: Sequence[tuple[list[str], list[str]]]) -> list[Epoch]:
     """The epochs with each compaction's parts replaced by the parts that now hold their
-    records.  A compaction whose parts came from several epochs joins those epochs (and
-    any between them: consecutive epochs joined are one epoch whose rows are theirs), a
-    change of bookkeeping only: their segments stay as they are."""
+    records: a change of bookkeeping only, nothing is derived or rewritten.
+
+    A merged part whose records came from several epochs is **shared** by them: each
+    epoch's records are those of its parts within its time range (epochs do not overlap
+    in time), so a later derivation from one of them reads the shared part's records
+    after the epoch before (``derive``'s ``after``), and the epochs stay as small as they
+    were.  Records without a time (partition ``date=__HIVE_DEFAULT_PARTITION__``) have
+    no range to tell them apart: a compaction there joins the epochs it spans (and any
+    between them: consecutive epochs joined are one epoch whose rows are theirs)."""
     epochs = list(epochs)
     for removed, added in compacted:
         if not removed or any(p in current for p in removed) \
                 or not all(a in current for a in added):
             continue
-        where = [i for p in removed for i, e in enumerate(epochs) if p in e.parts]
-        if len(where) != len(removed):  # not all of them derived here: derive again
-            continue
-        lo, hi = min(where), max(where) + 1
-        joined = _joined(epochs[lo:hi])
-        parts = dict(zip(joined.parts, joined.stamps, strict=True))
-        for p in removed:
-            del parts[p]
-        parts.update({a: current[a] for a in added})
-        epochs[lo:hi] = [Epoch(list(parts), list(parts.values()), joined.tmin, joined.tmax,
-                               joined.segments)]
+        where = sorted({i for p in removed for i, e in enumerate(epochs) if p in e.parts})
+        if not all(any(p in e.parts for e in epochs) for p in removed):
+            continue  # not all of them derived here: derive again
+        if any(f"/date={NULL_DATE}/" in f"/{p}" for p in removed):
+            lo, hi = where[0], where[-1] + 1
+            epochs[lo:hi] = [_joined(epochs[lo:hi])]
+            where = [lo]
+        for i in where:
+            epoch = epochs[i]
+            parts = {p: s for p, s in zip(epoch.parts, epoch.stamps, strict=True)
+                     if p not in removed}
+            parts.update({a: current[a] for a in added})
+            epochs[i] = Epoch(list(parts), list(parts.values()), epoch.tmin, epoch.tmax,
+                              epoch.segments)
     return epochs
 
 
+def _last_time(epochs: Sequence[Epoch]) -> int | None:
+    """The latest record time of ``epochs`` (None: none, or none with a time)."""
+    return max((e.tmax for e in epochs if e.tmax is not None), default=None)
+
+
 def _joined(group: Sequence[Epoch]) -> Epoch:
-    """Consecutive epochs as one: their parts, time range and segments, in order."""
+    """Consecutive epochs as one: their parts (a shared part once), time range and
+    segments, in order."""
     lows = [e.tmin for e in group if e.tmin is not None]
     highs = [e.tmax for e in group if e.tmax is not None]
-    return Epoch([p for e in group for p in e.parts], [s for e in group for s in e.stamps],
-                 min(lows, default=None), max(highs, default=None),
-                 [s for e in group for s in e.segments])
+    parts = {p: s for e in group for p, s in zip(e.parts, e.stamps, strict=True)}
+    return Epoch(list(parts), list(parts.values()), min(lows, default=None),
+                 max(highs, default=None), [s for e in group for s in e.segments])
 
 
 # -- refresh -----------------------------------------------------------------------------
@@ -334,11 +352,16 @@ def refresh(root: Path, directory: Path, key: str, derive: Derive,
             if parts:
                 carry = [directory / s / f"{CARRY}.parquet-cache"
                          for e in state.epochs[:first] for s in e.segments]
+                # a part shared with the epochs kept (a compaction) holds their records too
+                after = _last_time(state.epochs[:first])
                 segment = _new_segment(directory)
-                derive([root / p for p in parts], carry, directory / segment)
+                derive([root / p for p in parts], carry, directory / segment, after)
                 lows = [r[0] for p in parts if (r := ranges(p))[0] is not None]
                 highs = [r[1] for p in parts if (r := ranges(p))[1] is not None]
-                epoch = Epoch(parts, [current[p] for p in parts], min(lows, default=None),
+                low = min(lows, default=None)
+                if low is not None and after is not None:
+                    low = max(low, after + 1)
+                epoch = Epoch(parts, [current[p] for p in parts], low,
                               max(highs, default=None), [segment])
                 state.epochs = [*state.epochs[:first], epoch]
             elif first < len(state.epochs):  # parts vanished and nothing replaced them
@@ -417,13 +440,17 @@ def merge_plan(sizes: Sequence[int], eager: bool = True) -> tuple[int, int]:
 def compact_segments(directory: Path, key: str, merge: Merge, eager: bool = True) -> State:
     """Merge segments as :func:`merge_plan` says until it says none; the state after.
 
-    A merge runs without the lock (segments never change once written); the state takes
-    the merged segment only if the merged ones are still there, consecutive, when the
-    lock is taken again (another process may have merged or re-derived them meanwhile).
+    The newest epoch is left alone.  A merge runs without the lock (segments never
+    change once written); the state takes the merged segment only if the merged ones are
+    still there, consecutive, when the lock is taken again (another process may have
+    merged or re-derived them meanwhile).
     """
     while True:
         state = load_state(directory, key)
-        names = state.segments()
+        # not the newest epoch: the next derivation may start there again (its last
+        # millisecond may go on in the next part, or a late record reach into it), and
+        # it must stay as small as one derivation
+        names = [s for e in state.epochs[:-1] for s in e.segments]
         lo, hi = merge_plan([_size(directory / s) for s in names], eager)
         if hi - lo < 2:
             return state

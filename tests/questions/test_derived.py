@@ -24,7 +24,7 @@ from knoxtest import WORKDAY, WORKLOAD
 
 from knox_analytics import Catalog
 from knox_analytics.bsm.reader import read_trail
-from knox_analytics.catalog import update_derived
+from knox_analytics.catalog import merge_derived, update_derived
 from knox_analytics.convert import convert as knox_convert
 from knox_analytics.store import DatasetWriter, derived
 from knox_analytics.store.derived import Epoch, State, plan
@@ -97,7 +97,8 @@ def test_added_pieces_answer_like_a_full_pass(tmp_path_factory: pytest.TempPathF
     root = work / "ds"
     # questions alone keep every epoch's segment (carries read from several files); an
     # upkeep merges them (log-structured); a crowded state makes questions merge pairs
-    mode = data.draw(st.sampled_from(["questions", "upkeep", "crowded"]))
+    # (a capture compacts its parts: shared by the epochs they came from)
+    mode = data.draw(st.sampled_from(["questions", "upkeep", "crowded", "compacted"]))
     with pytest.MonkeyPatch.context() as patch:
         if mode == "crowded":
             patch.setattr(derived, "MAX_SEGMENTS", 1)
@@ -105,7 +106,12 @@ def test_added_pieces_answer_like_a_full_pass(tmp_path_factory: pytest.TempPathF
             convert([piece], root, host="mac")
             if mode == "upkeep":
                 update_derived(root)
-            assert_like_full(root)
+            inc = assert_like_full(root)
+            if mode == "compacted":
+                with DatasetWriter(root) as writer:
+                    writer.compact({p.rsplit("/", 1)[0] for p in writer.manifest.parts})
+                assert inc.derived_parts  # (a question derived before each compaction)
+                assert_like_full(root)
 
 
 def test_a_later_trail_is_derived_from_its_own_parts(tmp_path: Path) -> None:
@@ -136,12 +142,9 @@ def test_a_later_trail_is_derived_from_its_own_parts(tmp_path: Path) -> None:
     with Catalog([root]) as cat:  # up to date: nothing derived again
         cat.sql("SELECT count(*) FROM processes").fetchall()
         assert cat.derived_parts == []
-    # the upkeep (not a question) merges the two segments of similar size into one
+    # an upkeep leaves the newest epoch alone: the next derivation may start there again
     assert update_derived(root) == []
-    state = json.loads(state_file.read_text())
-    assert [(len(e["parts"]), e["segments"]) for e in state["epochs"]] \
-        == [(len(before) + len(new), ["seg-2"])]
-    assert_like_full(root)
+    assert json.loads(state_file.read_text()) == state
 
 
 def test_an_earlier_trail_rederives_from_the_epoch_it_overlaps(
@@ -159,6 +162,32 @@ def test_an_earlier_trail_rederives_from_the_epoch_it_overlaps(
             read = set(cat.derived_parts[0])
     assert read == parts[second] | parts[third]  # not the first piece's parts
     assert_like_full(root)
+
+
+def test_an_earlier_trail_after_a_compaction_rederives_only_what_follows_it(
+        tmp_path: Path) -> None:
+    """A compaction leaves a part shared by the epochs it came from; a trail of an
+    earlier period then re-derives from the epoch it overlaps, reading the shared part's
+    records after the epoch before it, and the epochs before stay as they were."""
+    offsets = OFFSETS[WORKLOAD]
+    first, second, third = cut(WORKLOAD, [offsets[2000], offsets[2500]], tmp_path / "in")
+    root = tmp_path / "ds"
+    for piece in (first, third):
+        convert([piece], root, host="mac")
+        assert_like_full(root)
+    with DatasetWriter(root) as writer:
+        assert writer.compact({p.rsplit("/", 1)[0] for p in writer.manifest.parts}) >= 2
+    shared = set(derived.committed_parts(root))
+    assert assert_like_full(root).derived_parts == []  # bookkeeping only
+    state_file = next(root.glob("_knox_cache/derived-*/state.json"))
+    before = json.loads(state_file.read_text())["epochs"]
+    assert len(before) == 2 and all(set(e["parts"]) == shared for e in before)
+    convert([second], root, host="mac")
+    new = set(derived.committed_parts(root)) - shared
+    inc = assert_like_full(root)
+    assert [set(p) for p in inc.derived_parts] == [shared | new]  # from the second epoch
+    after = json.loads(state_file.read_text())["epochs"]
+    assert after[0] == before[0]  # the first epoch kept, its segment not derived again
 
 
 def test_read_only_dataset_derives_once_in_the_user_cache(
@@ -198,33 +227,75 @@ def test_compaction_keeps_the_derived_epochs() -> None:
                         Epoch(["c"], ["3"], 11, 20, ["seg-1"])])
     first, redo = plan(state, {"a": "1", "c": "3"}, lambda p: (0, 10))
     assert (first, redo) == (0, ["a", "c"])
-    # parts of two epochs compacted into one: the epochs are joined, their segments kept
-    state = State("k", [Epoch(["a"], ["1"], 0, 10, ["seg-0"]),
-                        Epoch(["b"], ["2"], 11, 20, ["seg-1"]),
-                        Epoch(["c"], ["3"], 21, 30, ["seg-2"])])
-    first, redo = plan(state, {"ac": "9", "b": "2"}, lambda p: (0, 30), [(["a", "c"], ["ac"])])
-    assert (first, redo) == (1, [])
+    # parts of two epochs compacted into one: the part is shared, the epochs stay
+    def epochs() -> State:
+        return State("k", [Epoch(["host=h/date=2026-03-01/a"], ["1"], 0, 10, ["seg-0"]),
+                           Epoch(["host=h/date=2026-03-01/b"], ["2"], 11, 20, ["seg-1"]),
+                           Epoch(["host=h/date=2026-03-01/c"], ["3"], 21, 30, ["seg-2"])])
+    a, b, c, ac = (f"host=h/date=2026-03-01/{n}" for n in ("a", "b", "c", "ac"))
+    state = epochs()
+    first, redo = plan(state, {ac: "9", b: "2"}, lambda p: (0, 30), [([a, c], [ac])])
+    assert (first, redo) == (3, [])
     assert [(e.parts, e.tmin, e.tmax, e.segments) for e in state.epochs] \
-        == [(["b", "ac"], 0, 30, ["seg-0", "seg-1", "seg-2"])]
+        == [([ac], 0, 10, ["seg-0"]), ([b], 11, 20, ["seg-1"]), ([ac], 21, 30, ["seg-2"])]
+    # ... and a later trail reaching into the second epoch re-derives from there only,
+    # reading the shared part once (derive's ``after`` keeps the first epoch's records out)
+    first, redo = plan(state, {ac: "9", b: "2", "new": "4"},
+                       lambda p: (15, 40) if p == "new" else (0, 30))
+    assert (first, redo) == (1, [b, ac, "new"])
+    # compacted again, with a part of the third epoch: still shared, nothing derived
+    state = epochs()
+    plan(state, {ac: "9", b: "2"}, lambda p: (0, 30), [([a, c], [ac])])
+    first, redo = plan(state, {"abc": "7"}, lambda p: (0, 30), [([ac, b], ["abc"])])
+    assert (first, redo) == (3, []) and [e.parts for e in state.epochs] == [["abc"]] * 3
+    # records without a time have no range to tell epochs apart: those epochs are joined
+    state = State("k", [Epoch([f"host=h/date=__HIVE_DEFAULT_PARTITION__/{n}"], [n], None,
+                              None, [f"seg-{n}"]) for n in "xy"])
+    null = "host=h/date=__HIVE_DEFAULT_PARTITION__/"
+    first, redo = plan(state, {null + "xy": "5"}, lambda p: (None, None),
+                       [([null + "x", null + "y"], [null + "xy"])])
+    assert (first, redo) == (1, [])
+    assert [(e.parts, e.segments) for e in state.epochs] == [([null + "xy"], ["seg-x", "seg-y"])]
 
 
 def test_merge_derived_merges_without_deriving(tmp_path: Path) -> None:
-    from knox_analytics.catalog import merge_derived
-
     offsets = OFFSETS[WORKLOAD]
-    early, late, later = cut(WORKLOAD, [offsets[1500], offsets[3000]], tmp_path / "in")
+    *pieces, latest = cut(WORKLOAD, [offsets[750], offsets[1500], offsets[2250]],
+                          tmp_path / "in")
     root = tmp_path / "ds"
-    for piece in (early, late):
+    for piece in pieces:
         convert([piece], root, host="mac")
         update_derived(root, merge=False)
-    convert([later], root, host="mac")  # not derived yet: merging leaves it to questions
+    convert([latest], root, host="mac")  # not derived yet: merging leaves it to questions
     state_file = next(root.glob("_knox_cache/derived-*/state.json"))
-    assert len(json.loads(state_file.read_text())["epochs"]) == 2
-    assert merge_derived(root) == 1
+    assert len(json.loads(state_file.read_text())["epochs"]) == 3
+    assert merge_derived(root) == 2  # the two older ones (of similar size) merged
     epochs = json.loads(state_file.read_text())["epochs"]
-    assert [e["segments"] for e in epochs] == [["seg-2"]]
+    assert [e["segments"] for e in epochs] == [["seg-3"], ["seg-2"]]  # the newest kept
     inc = assert_like_full(root)
-    assert len(inc.derived_parts) == 1  # the third piece, derived by the question
+    assert len(inc.derived_parts) == 1  # the last piece, derived by the question
+
+
+def test_a_catalog_kept_open_follows_merged_segments(tmp_path: Path) -> None:
+    """A notebook or ``knox shell`` keeps its catalog for hours; the segments it read
+    are merged by an upkeep and removed later: its next query reads the new ones."""
+    import shutil
+
+    offsets = OFFSETS[WORKLOAD]
+    pieces = cut(WORKLOAD, [offsets[1000], offsets[2000]], tmp_path / "in")
+    root = tmp_path / "ds"
+    for piece in pieces:
+        convert([piece], root, host="mac")
+        update_derived(root, merge=False)
+    with Catalog([root]) as cat:
+        want = cat.query("SELECT count(*) AS n FROM processes").to_pylist()
+        directory = next(root.glob("_knox_cache/derived-*"))
+        pinned = [s.name for s in cat._segments or []][:2]
+        assert merge_derived(root) == 2  # an upkeep merges the two older ones
+        for name in pinned:  # ... and, 10 minutes later, removes what it let go
+            shutil.rmtree(directory / name)
+        assert cat.query("SELECT count(*) AS n FROM processes").to_pylist() == want
+        assert [s.name for s in cat._segments or []] not in ([], pinned)
 
 
 def test_merge_plan() -> None:
@@ -241,32 +312,36 @@ def test_merge_plan() -> None:
 
 def test_a_merge_is_dropped_when_its_segments_changed_meanwhile(tmp_path: Path) -> None:
     directory = tmp_path / "d"
-    for n in range(3):
-        (directory / f"seg-{n}").mkdir(parents=True)
-        (directory / f"seg-{n}" / "carry.parquet-cache").write_bytes(b"x" * 10)
-    epochs = [Epoch([f"p{n}"], ["s"], 10 * n, 10 * n + 5, [f"seg-{n}"]) for n in range(3)]
-    derived.save_state(directory, State("k", epochs))
+
+    def three_epochs() -> None:
+        for n in range(3):
+            (directory / f"seg-{n}").mkdir(parents=True, exist_ok=True)
+            (directory / f"seg-{n}" / "carry.parquet-cache").write_bytes(b"x" * 10)
+        epochs = [Epoch([f"p{n}"], ["s"], 10 * n, 10 * n + 5, [f"seg-{n}"]) for n in range(3)]
+        derived.save_state(directory, State("k", epochs))
+
+    three_epochs()
 
     def merge(segments: list[Path], out: Path) -> None:
-        # meanwhile another process re-derives the last epoch into seg-9
+        assert [s.name for s in segments] == ["seg-0", "seg-1"]  # not the newest epoch
+        # meanwhile another process re-derives from the second epoch into seg-9
         other = derived.load_state(directory, "k")
-        other.epochs[-1].segments = ["seg-9"]
+        other.epochs[1:] = [Epoch(["p1", "p2"], ["s", "s"], 10, 25, ["seg-9"])]
         derived.save_state(directory, other)
         (out / "carry.parquet-cache").write_bytes(b"y")
 
     state = derived.compact_segments(directory, "k", merge)
-    assert state.segments() == ["seg-0", "seg-1", "seg-9"]  # the stale merge not taken
-    assert not any(p.name == "seg-3" for p in directory.iterdir())
+    assert state.segments() == ["seg-0", "seg-9"]  # the stale merge not taken
+    assert sorted(p.name for p in directory.glob("seg-*")) == ["seg-0", "seg-1", "seg-2"]
 
     def honest(segments: list[Path], out: Path) -> None:
         (out / "carry.parquet-cache").write_bytes(b"y" * 30)
 
-    (directory / "seg-9").mkdir()
-    (directory / "seg-9" / "carry.parquet-cache").write_bytes(b"x" * 10)
+    three_epochs()
     state = derived.compact_segments(directory, "k", honest)
-    assert len(state.epochs) == 1 and len(state.segments()) == 1
-    assert state.epochs[0].parts == ["p0", "p1", "p2"]
-    assert (state.epochs[0].tmin, state.epochs[0].tmax) == (0, 25)
+    assert [(e.parts, e.tmin, e.tmax) for e in state.epochs] \
+        == [(["p0", "p1"], 0, 15), (["p2"], 20, 25)]
+    assert state.segments()[1:] == ["seg-2"] and len(state.segments()) == 2
 
 
 def test_an_up_to_date_state_is_read_without_the_lock(tmp_path: Path) -> None:
@@ -319,8 +394,9 @@ def test_compaction_across_epochs_derives_nothing(tmp_path: Path) -> None:
     inc = assert_like_full(root)
     assert inc.derived_parts == []  # the two epochs' rows were merged, not derived again
     epochs = json.loads(state.read_text())["epochs"]
-    assert len(epochs) == 1 and merged in epochs[0]["parts"]
-    assert epochs[0]["segments"] == ["seg-0", "seg-1"]  # bookkeeping only: not rewritten
+    # bookkeeping only: the merged part is shared by both epochs, nothing rewritten
+    assert [e["segments"] for e in epochs] == [["seg-0"], ["seg-1"]]
+    assert all(merged in e["parts"] for e in epochs)
 
 
 def test_nowhere_to_keep_state_computes_in_memory(tmp_path: Path,

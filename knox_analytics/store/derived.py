@@ -52,8 +52,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from knox_analytics.store.cache import CACHE_DIR
-from knox_analytics.store.partition import NULL_VALUE as NULL_DATE
 from knox_analytics.store.manifest import load_manifest
+from knox_analytics.store.partition import NULL_VALUE as NULL_DATE
 
 #: The views stored per epoch, and the carried state (file names ``<view>.parquet-cache``).
 VIEWS = ("process_instances", "execs", "commands", "record_process", "processes")

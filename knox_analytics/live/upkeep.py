@@ -13,7 +13,9 @@ questions keep the rest of the machine):
 * the **merge** thread, woken after each derivation, merges segments as a log-structured
   store does.  A merge of the whole state can take seconds; running it beside the
   derivations (a merge is booked only if its segments are still there) means it never
-  holds up the state of the newest records.
+  holds up the state of the newest records.  On Linux it runs at a lower priority
+  (nice 10: a thread has its own there), so that questions and the capture's own
+  threads come first; on macOS and FreeBSD a nice value is per process, and it is left.
 
 The state kept is the one of the default question settings (``--users`` and
 ``--tables`` not given); a question with other settings derives a state of its own.
@@ -22,6 +24,8 @@ The derived state is a cache: a failure here is reported once and capture goes o
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -30,11 +34,31 @@ from pathlib import Path
 UPKEEP_THREADS = 1
 
 
+#: Nice value of the merge thread: nobody waits for a merge, while a question may wait
+#: for a derivation (so that one keeps the capture's priority).
+MERGE_NICE = 10
+
+
+def lower_priority(nice: int) -> bool:
+    """Give the calling thread at least this nice value (never a higher priority), where
+    threads have their own (Linux); elsewhere (macOS, FreeBSD: per process) leave it.
+    True if it was set."""
+    if not sys.platform.startswith("linux"):
+        return False
+    me = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, me, max(nice, os.getpriority(os.PRIO_PROCESS, me)))
+    except OSError:
+        return False
+    return True
+
+
 class _Worker:
     """A thread that runs ``job`` whenever it was poked since its last run."""
 
-    def __init__(self, name: str, job: Callable[[], None]) -> None:
+    def __init__(self, name: str, job: Callable[[], None], nice: int = 0) -> None:
         self._job = job
+        self._nice = nice
         self._wake = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -46,6 +70,8 @@ class _Worker:
         self._wake.set()
 
     def _run(self) -> None:
+        if self._nice:
+            lower_priority(self._nice)
         while True:
             self._wake.wait()
             if self._stopping:
@@ -76,7 +102,7 @@ class DerivedUpkeep:
         self._update = update or _update
         self._merge = merge or _merge
         self._deriver = _Worker("knox-derive", self._derive_pass)
-        self._merger = _Worker("knox-merge", self._merge_pass)
+        self._merger = _Worker("knox-merge", self._merge_pass, nice=MERGE_NICE)
         self._started = False
         self.passes = 0  # derivation passes run (tests and the benchmark look at it)
         self.merges = 0  # merge passes run

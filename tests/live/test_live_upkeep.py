@@ -7,6 +7,7 @@ through a FIFO in pieces so that the capture commits several times.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -184,3 +185,22 @@ def test_a_long_merge_does_not_hold_up_the_derivations(tmp_path: Path) -> None:
     assert len(derived_at) >= 3
     release.set()
     upkeep.stop(final=False)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice: Linux")
+def test_the_merge_thread_runs_at_a_lower_priority(tmp_path: Path) -> None:
+    seen: list[int] = []
+
+    def merge(_root: Path) -> None:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    upkeep = DerivedUpkeep(tmp_path, update=lambda _r: None, merge=merge)
+    upkeep.start()
+    upkeep.poke()
+    deadline = time.monotonic() + 10
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    upkeep.stop(final=False)
+    assert seen == [max(mine, upkeep_module.MERGE_NICE)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # not ours

@@ -51,6 +51,7 @@ def rows(cat: Catalog, view: str) -> list[tuple]:
     return sorted(cat.sql(f"SELECT * FROM {view}").fetchall(), key=repr)
 
 
+@pytest.mark.slow
 def test_a_stopped_capture_leaves_the_state_up_to_date(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     derived_by_upkeep: list[str] = []

@@ -147,6 +147,7 @@ def test_a_later_trail_is_derived_from_its_own_parts(tmp_path: Path) -> None:
     assert json.loads(state_file.read_text()) == state
 
 
+@pytest.mark.slow
 def test_an_earlier_trail_rederives_from_the_epoch_it_overlaps(
         tmp_path: Path) -> None:
     offsets = OFFSETS[WORKLOAD]
@@ -164,6 +165,7 @@ def test_an_earlier_trail_rederives_from_the_epoch_it_overlaps(
     assert_like_full(root)
 
 
+@pytest.mark.slow
 def test_an_earlier_trail_after_a_compaction_rederives_only_what_follows_it(
         tmp_path: Path) -> None:
     """A compaction leaves a part shared by the epochs it came from; a trail of an
@@ -258,6 +260,7 @@ def test_compaction_keeps_the_derived_epochs() -> None:
     assert [(e.parts, e.segments) for e in state.epochs] == [([null + "xy"], ["seg-x", "seg-y"])]
 
 
+@pytest.mark.slow
 def test_merge_derived_merges_without_deriving(tmp_path: Path) -> None:
     offsets = OFFSETS[WORKLOAD]
     *pieces, latest = cut(WORKLOAD, [offsets[750], offsets[1500], offsets[2250]],
@@ -276,6 +279,7 @@ def test_merge_derived_merges_without_deriving(tmp_path: Path) -> None:
     assert len(inc.derived_parts) == 1  # the last piece, derived by the question
 
 
+@pytest.mark.slow
 def test_a_catalog_kept_open_follows_merged_segments(tmp_path: Path) -> None:
     """A notebook or ``knox shell`` keeps its catalog for hours; the segments it read
     are merged by an upkeep and removed later: its next query reads the new ones."""

@@ -28,8 +28,8 @@ def capture(
     sudo: SudoOpt = False,
     derive: Annotated[bool, typer.Option(
         "--derive/--no-derive", help="Keep the derived process state up to date after "
-        "each commit (one core at most, in bursts), so that questions asked during the "
-        "capture only read it (docs/derived-state.md).")] = True,
+        "each commit (two background threads, one DuckDB thread each), so that questions "
+        "asked during the capture only read it (docs/derived-state.md).")] = True,
 ) -> None:
     """Capture records crash-safely into raw segments and a Parquet dataset.
 

@@ -326,13 +326,22 @@ def update_derived(root: str | Path, *, users: Mapping[int, str] | str | Path | 
     """Bring the derived process state of the dataset at ``root`` up to date and (``merge``)
     merge its segments as a log-structured store does, which a question leaves to this
     upkeep; the parts that had to be read (none when it was).  The first process question
-    derives anyway; calling this right after a commit (``knox convert --derive``, ``knox
+    derives anyway; calling this right after a commit (``knox convert``, ``knox
     capture``) makes that question fast.  ``users`` and ``tables`` as for
     :class:`Catalog` (the state is kept per choice); ``threads``: DuckDB's."""
     with Catalog([Path(root)], users=users, tables=tables, threads=threads) as cat:
         cat._merging = "upkeep" if merge else "none"
         cat._derived_segments()
         return [part for parts in cat.derived_parts for part in parts]
+
+
+def keeps_derived(root: str | Path, *,
+                  users: Mapping[int, str] | str | Path | None = None,
+                  tables: str = "auto") -> bool:
+    """Does the dataset at ``root`` keep a derived process state for these question
+    settings (a process question was asked of it, or ``knox convert --derive`` ran)?"""
+    with Catalog([Path(root)], users=users, tables=tables) as cat:
+        return cat._derived is not None and derived.has_state(*cat._derived)
 
 
 def merge_derived(root: str | Path, *, users: Mapping[int, str] | str | Path | None = None,

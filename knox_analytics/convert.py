@@ -88,7 +88,7 @@ def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[
             overwrite: bool = False, strict: bool = False, host: str | None = None,
             tables: Tables | None = None, chunk_size: int | None = None, jobs: int = 1,
             on_bytes: Callable[[int], None] | None = None,
-            derive: bool = False) -> ConvertSummary:
+            derive: bool | None = None) -> ConvertSummary:
     """Convert trail files, directories of trails, or ``-`` (stdin) into a dataset.
 
     Inputs already converted are skipped; a trail that grew is converted from where the
@@ -97,9 +97,11 @@ def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[
     decodes, filters and writes Parquet in that many worker processes, a big trail cut
     into ranges at record boundaries (:mod:`knox_analytics.jobs`).  ``derive`` then
     extends the dataset's derived process state by the new records
-    (docs/derived-state.md), so that the first process question does not pay for it;
-    off by default: it is a DuckDB pass that needs far more memory than converting
-    (2.5 GB for a 300 MB trail against 0.5 GB), and the first question does it anyway.
+    (docs/derived-state.md), so that the first process question does not pay for it.
+    None (the default): when the dataset already keeps that state (a process question
+    was asked of it), which costs about as much as the new records; not for a dataset
+    that has none, whose first derivation is a DuckDB pass over every record that needs
+    far more memory than converting (2.5 GB for a 300 MB trail against 0.5 GB).
     """
     tables = tables or load_tables()
     summary = ConvertSummary(Path(output))
@@ -113,8 +115,12 @@ def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[
         else:
             summary.files = [_convert_guarded(writer, path, found, options, on_bytes)
                              for path, found in paths]
-    if derive and summary.records:
-        from knox_analytics.catalog import update_derived
+    if summary.records and derive is not False:
+        from knox_analytics.catalog import keeps_derived, update_derived
+
+        if derive is None and not keeps_derived(Path(output)):
+            summary.seconds = time.perf_counter() - started
+            return summary
 
         derive_started = time.perf_counter()
         update_derived(Path(output))

@@ -56,10 +56,12 @@ def convert_command(
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1,
                                       help="Worker processes (a big trail is split among "
                                            "them at record boundaries).")] = 1,
-    derive: Annotated[bool, typer.Option(
-        "--derive/--no-derive", help="Also extend the derived process state by the new "
-        "records now, so that the first process question is fast; needs several times "
-        "the memory of converting (docs/derived-state.md).")] = False,
+    derive: Annotated[bool | None, typer.Option(
+        "--derive/--no-derive", show_default=False, help="Extend the derived process "
+        "state by the new records now, so that the next process question is fast. "
+        "Default: when the dataset already keeps one (a process question was asked of "
+        "it); a first derivation needs several times the memory of converting "
+        "(docs/derived-state.md).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     tables: TablesOption = "auto",
     engine: EngineOption = Engine.local,

@@ -22,7 +22,7 @@ rows of instances the segment created or added to; a later segment's row replace
 earlier one) and ``carry`` (the rows of the pids it changed; a pid's carry is its row in
 the latest segment that has one).  Segments are merged into fewer, as a log-structured
 store does, by an upkeep (:func:`update_derived <knox_analytics.catalog.update_derived>`:
-``knox convert --derive``, ``knox capture``'s thread); a question merges only past
+``knox convert``, ``knox capture``'s thread); a question merges only past
 :data:`MAX_SEGMENTS`.  ``state.json`` (replaced atomically; read without the lock when
 nothing changed) lists the epochs, their parts (by name, size and mtime: parts are
 immutable once committed), their time range and segments.  ``<dir>`` is
@@ -122,9 +122,7 @@ def derived_dir(root: Path, key: str) -> Path | None:
                 return beside
         except OSError:
             pass
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "knox-analytics"
-    ident = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
-    mine = base / f"{root.resolve().name}-{ident}" / f"derived-{key}"
+    mine = _user_dir(root, key)
     try:
         mine.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -133,6 +131,20 @@ def derived_dir(root: Path, key: str) -> Path | None:
         return None
     _drop_other_keys(mine)
     return mine
+
+
+def _user_dir(root: Path, key: str) -> Path:
+    """The user-cache place of the derived state of a dataset this user cannot write."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "knox-analytics"
+    ident = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    return base / f"{root.resolve().name}-{ident}" / f"derived-{key}"
+
+
+def has_state(root: Path, key: str) -> bool:
+    """Is a derived state of ``key`` kept for ``root`` (beside it or in the user cache)?
+    Nothing is created."""
+    return any((d / STATE_NAME).is_file()
+               for d in (root / CACHE_DIR / f"derived-{key}", _user_dir(root, key)))
 
 
 def _can_write(root: Path) -> bool:

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from knoxtest import TRAILS
+from knoxtest import TRAILS, WORKDAY
 
 from knox_analytics import Catalog
 from knox_analytics.catalog import load_users
@@ -148,6 +148,28 @@ def test_convert_derives_the_process_state_for_the_first_question(tmp_path: Path
     with Catalog([root]) as cat:
         cat.sql("SELECT count(*) FROM commands").fetchall()
         assert cat.derived_parts == []
+
+
+def test_convert_extends_a_kept_state_by_default(tmp_path: Path) -> None:
+    """By default knox convert derives only where the dataset already keeps a derived
+    state (a question was asked): the new records then cost the convert, not the next
+    question; a fresh dataset is not derived at convert (its first derivation is a pass
+    over every record)."""
+    root = tmp_path / "ds"
+    assert convert([APPLE], root).derive_seconds == 0
+    assert not (root / "_knox_cache").exists()
+    with Catalog([root], users={501: "alice"}) as cat:  # a state of other settings only
+        cat.sql("SELECT count(*) FROM processes").fetchall()
+    assert convert([TRAIL], root).derive_seconds == 0
+    with Catalog([root]) as cat:  # the default settings' state, derived by the question
+        cat.sql("SELECT count(*) FROM processes").fetchall()
+        assert cat.derived_parts != []
+    more = WORKDAY  # a later day
+    assert convert([more], root).derive_seconds > 0
+    with Catalog([root]) as cat:
+        cat.sql("SELECT count(*) FROM commands").fetchall()
+        assert cat.derived_parts == []
+    assert convert([APPLE, TRAIL, more], root, derive=False).derive_seconds == 0
 
 
 @pytest.mark.parametrize("vanished", ["ours", "duckdb's"])

@@ -74,9 +74,10 @@ Merge = Callable[[list[Path], Path], None]
 
 @dataclass
 class Epoch:
-    """Parts whose records all lie in [tmin, tmax] (ms), derived into ``segments``:
-    in time order, a later segment's row of an instance replacing an earlier one's, as
-    between epochs (so consecutive epochs joined are one epoch, their segments kept)."""
+    """The records of ``parts`` that lie in [tmin, tmax] (ms: a part a compaction merged
+    from several epochs is listed by each of them), derived into ``segments``: in time
+    order, a later segment's row of an instance replacing an earlier one's, as between
+    epochs (so consecutive epochs joined are one epoch, their segments kept)."""
 
     parts: list[str]
     stamps: list[str]

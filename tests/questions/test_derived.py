@@ -302,6 +302,15 @@ def test_a_catalog_kept_open_follows_merged_segments(tmp_path: Path) -> None:
         assert [s.name for s in cat._segments or []] not in ([], pinned)
 
 
+def test_a_state_of_the_previous_format_is_read(tmp_path: Path) -> None:
+    """Datasets derived before epochs could hold several segments keep their state."""
+    (tmp_path / "state.json").write_text(json.dumps({"format": 1, "key": "k", "epochs": [
+        {"parts": ["a"], "stamps": ["1"], "tmin": 0, "tmax": 9, "segment": "seg-4"}]}))
+    state = derived.load_state(tmp_path, "k")
+    assert [(e.parts, e.segments) for e in state.epochs] == [(["a"], ["seg-4"])]
+    assert derived.load_state(tmp_path, "other").epochs == []
+
+
 def test_merge_plan() -> None:
     merge_plan = derived.merge_plan
     assert merge_plan([]) == (0, 0) and merge_plan([5]) == (1, 1)

@@ -18,6 +18,11 @@ $(VENV)/.core: pyproject.toml | $(PY)
 
 $(VENV)/.test: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test,plot,notebooks,spark]'
+	touch $@ $(VENV)/.check
+
+# The fast loop needs no Spark and no Jupyter: only the test tools and matplotlib (plot tests).
+$(VENV)/.check: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[test,plot]'
 	touch $@
 
 demo: $(VENV)/.core
@@ -28,10 +33,10 @@ test: $(VENV)/.test
 	$(PY) -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 # The fast loop while editing: everything but Spark, the notebooks and the slow tests.
-check: $(VENV)/.test
+check: $(VENV)/.check
 	$(PY) -m pytest -q -x -m 'not spark and not notebooks and not slow'; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
-lint: $(VENV)/.test
+lint: $(VENV)/.check
 	$(VENV)/bin/ruff check .
 
 bench: $(VENV)/.test

@@ -98,19 +98,28 @@ class DatasetWriter:
 
     # -- opening ------------------------------------------------------------------
     def _open(self, overwrite: bool) -> Manifest:
-        existing = load_manifest(self.root) if self.root.is_dir() else None
-        self._legacy = existing is not None and _format_of(self.root) == 1
         if self.root.exists() and not self.root.is_dir():
             raise OutputExistsError(f"{self.root}: exists and is not a directory")
-        if existing is None and self._has_foreign_content() and not overwrite:
-            raise OutputExistsError(f"{self.root}: exists, is not empty and is not a knox "
-                                    "dataset (no manifest); pass overwrite to replace it")
+        # Checked before the lock file is made, so a foreign directory keeps no trace.
+        self._refuse_foreign(overwrite)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"{self.root}: cannot create the dataset directory "
                              f"({exc.strerror})") from None
         self._lock()
+        try:
+            return self._open_locked(overwrite)
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _open_locked(self, overwrite: bool) -> Manifest:
+        # Only under the lock: a manifest read before it may be stale, and recovery
+        # would delete the parts another writer committed in between.
+        self._refuse_foreign(overwrite)
+        existing = load_manifest(self.root)
+        self._legacy = existing is not None and _format_of(self.root) == 1
         if overwrite:
             self._remove_dataset()
             existing = None
@@ -123,8 +132,22 @@ class DatasetWriter:
         save_manifest(self.root, manifest)
         return manifest
 
-    def _has_foreign_content(self) -> bool:
-        return self.root.is_dir() and any(self.root.iterdir())
+    def _refuse_foreign(self, overwrite: bool) -> None:
+        if overwrite or not self.root.is_dir() or (self.root / MANIFEST_NAME).exists():
+            return
+        if any(p.name != LOCK_NAME for p in self.root.iterdir()):
+            raise OutputExistsError(f"{self.root}: exists, is not empty and is not a knox "
+                                    "dataset (no manifest); pass overwrite to replace it")
+
+    @property
+    def lock_fd(self) -> int | None:
+        """The descriptor holding the dataset lock (worker processes close their copy)."""
+        return self._lock_fh.fileno() if self._lock_fh is not None else None
+
+    def _unlock(self) -> None:
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
 
     def _lock(self) -> None:
         try:

@@ -12,7 +12,8 @@ Crash safety (``kill -9`` at any moment, then a restart):
   moves them, so no byte is ever held only in our memory.  (A read/write pair would lose
   what was read when the kill lands between the two calls.)  For a regular file the
   restart finds where the segments end *by content* (:mod:`knox_analytics.live.resume`);
-  the audit pipe hands out whole records.
+  the audit pipe may hand out part of a record or several per read, and the capture never
+  assumes otherwise (records are found by walking the segment).
 * The segment files are the truth.  The converter (live/converter.py) decodes what they
   gained, commits it to the dataset (parts fsynced and renamed in, manifest written) and
   only then records the converted offset in ``capture.json``; a state one commit behind is
@@ -70,7 +71,7 @@ SEGMENT_DIR = "segments"
 DATASET_DIR = "dataset"
 PUMP_SIZE = 1 << 20  # bytes per splice/read
 #: Linux only; elsewhere (macOS FIFOs) a read/write pair copies: a kill between the two
-#: loses what was read, which the audit pipe (whole records, a per-open queue) loses anyway.
+#: loses what was read, which the audit pipe (a per-open queue) loses anyway.
 HAVE_SPLICE = hasattr(os, "splice")
 WAIT_SECONDS = 0.5  # longest wait for input between checks of the stop flag and stats
 #: Free space kept on the segments' file system: below it the capture stops *before*

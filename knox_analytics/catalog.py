@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import shutil
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -33,6 +34,7 @@ from knox_analytics.schema import SCHEMA
 from knox_analytics.store import dataset_glob, derived
 from knox_analytics.store.cache import cache_key
 from knox_analytics.store.manifest import load_manifest
+from knox_analytics.store.safefs import apply_path, fresh_private_dir, protection_of_dataset
 from knox_analytics.userdb import read_id_file
 
 #: uid → name known everywhere; more come from ``users=`` (a passwd file or a mapping).
@@ -506,10 +508,18 @@ def _closure(files: Sequence[SqlFile], names: set[str] | None,
 
 
 def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
-    """Write ``query``'s rows to ``path`` (Parquet), whole or not at all."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    con.execute(f"COPY ({query}) TO {_sql_str(str(tmp))} (FORMAT parquet, COMPRESSION zstd)")
-    os.replace(tmp, path)
+    """Write ``query``'s rows to ``path`` (Parquet), whole or not at all.  DuckDB writes
+    by path, so only inside a 0700 directory made for it here (never through a link
+    someone planted), then renamed into place with the protection of its directory."""
+    work = fresh_private_dir(path.parent, ".copy-")
+    try:
+        tmp = work / path.name
+        con.execute(f"COPY ({query}) TO {_sql_str(str(tmp))} "
+                    "(FORMAT parquet, COMPRESSION zstd)")
+        apply_path(tmp, protection_of_dataset(path.parent))
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _parquet_sql(paths: Sequence[str]) -> str:

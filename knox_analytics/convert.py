@@ -27,6 +27,7 @@ from knox_analytics.errors import NotBSMError
 from knox_analytics.inputs import expand
 from knox_analytics.store import DatasetWriter
 from knox_analytics.store.plan import SourcePlan
+from knox_analytics.store.safefs import protection_of
 
 
 @dataclass
@@ -88,7 +89,8 @@ def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[
             overwrite: bool = False, strict: bool = False, host: str | None = None,
             tables: Tables | None = None, chunk_size: int | None = None, jobs: int = 1,
             on_bytes: Callable[[int], None] | None = None,
-            derive: bool | None = None) -> ConvertSummary:
+            derive: bool | None = None,
+            allow_foreign_owner: bool = False) -> ConvertSummary:
     """Convert trail files, directories of trails, or ``-`` (stdin) into a dataset.
 
     Inputs already converted are skipped; a trail that grew is converted from where the
@@ -102,13 +104,19 @@ def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[
     was asked of it), which costs about as much as the new records; not for a dataset
     that has none, whose first derivation is a DuckDB pass over every record that needs
     far more memory than converting (2.5 GB for a 300 MB trail against 0.5 GB).
+
+    The dataset is no more readable than the inputs (:mod:`knox_analytics.store.safefs`);
+    as root, an output directory another user owns is refused unless
+    ``allow_foreign_owner``.
     """
     tables = tables or load_tables()
     summary = ConvertSummary(Path(output))
     started = time.perf_counter()
     options = _Options(strict, tables, chunk_size or DEFAULT_CHUNK)
     paths = expand([os.fspath(p) for p in inputs])
-    with DatasetWriter(Path(output), host=host, overwrite=overwrite) as store, \
+    protection = protection_of(path for path, _found in paths)
+    with DatasetWriter(Path(output), host=host, overwrite=overwrite, protection=protection,
+                       allow_foreign_owner=allow_foreign_owner) as store, \
             _BackgroundWriter(store) as writer:
         if jobs > 1:
             summary.files = _convert_parallel(writer, paths, options, jobs, on_bytes)

@@ -21,7 +21,7 @@ import functools
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from knox_analytics.store.manifest import load_manifest
 from knox_analytics.store.parts import PartBuffer
 from knox_analytics.store.plan import SourcePlan
 from knox_analytics.store.writer import records_between
+from knox_analytics.workers import worker_pool
 
 #: Bytes of a trail one task decodes (a big trail is cut into ranges of this size).
 SPLIT_BYTES = 16 << 20
@@ -156,7 +157,8 @@ def convert_parallel(writer: Any, work: list[tuple[SourcePlan, bool]], *, jobs: 
     session = _Session()  # what inputs adopted during this run hold, to see them overlap
     reports: list = []
     redo_later: list[tuple[int, str, bool]] = []
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    lock = writer.store.lock_fd
+    with worker_pool(jobs, inherited=() if lock is None else (lock,)) as pool:
         inputs = []
         number = 0
         for plan, found in work:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from knox_analytics.cli.live import NaflagsOpt, SourceOpt, SudoOpt, _err, _open
-from knox_analytics.live.capture import Capture, CaptureConfig
+from knox_analytics.live.capture import Capture, CaptureConfig, protection_of_source
 from knox_analytics.live.units import parse_duration, parse_rotate
 
 
@@ -30,6 +30,9 @@ def capture(
         "--derive/--no-derive", help="Keep the derived process state up to date after "
         "each commit (two background threads, one DuckDB thread each), so that questions "
         "asked during the capture only read it (docs/derived-state.md).")] = True,
+    allow_foreign_owner: Annotated[bool, typer.Option(
+        help="As root, write into a capture directory another user owns (they could "
+             "redirect root's writes through a link).")] = False,
 ) -> None:
     """Capture records crash-safely into raw segments and a Parquet dataset.
 
@@ -56,7 +59,8 @@ def capture(
         config.rotate_seconds = seconds
     src = _open(source, classes, naflags, sudo)
     try:
-        summary = Capture(out, config, on_message=_err).run(src)
+        summary = Capture(out, config, on_message=_err, protection=protection_of_source(src),
+                          allow_foreign_owner=allow_foreign_owner).run(src)
     finally:
         src.close()
     _err(summary.line())

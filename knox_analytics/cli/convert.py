@@ -62,6 +62,9 @@ def convert_command(
         "Default: when the dataset already keeps one (a process question was asked of "
         "it); a first derivation needs several times the memory of converting "
         "(docs/derived-state.md).")] = None,
+    allow_foreign_owner: Annotated[bool, typer.Option(
+        help="As root, write into an output directory another user owns (they could "
+             "redirect root's writes through a link).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     tables: TablesOption = "auto",
     engine: EngineOption = Engine.local,
@@ -92,6 +95,7 @@ def convert_command(
         task = progress.add_task("convert", total=total)
         summary = convert(inputs, output, overwrite=overwrite, strict=strict, host=host,
                           tables=load_tables(tables), jobs=jobs, derive=derive,
+                          allow_foreign_owner=allow_foreign_owner,
                           on_bytes=lambda n: progress.advance(task, n))
     _print_summary(summary)
     if summary.damage:

@@ -92,9 +92,10 @@ def auditpipe(
     src = _open(source, classes, naflags, sudo)
     try:
         if parquet is not None:
-            from knox_analytics.live.capture import Capture, CaptureConfig
+            from knox_analytics.live.capture import Capture, CaptureConfig, protection_of_source
 
-            summary = Capture(parquet, CaptureConfig(), on_message=_err).run(src)
+            summary = Capture(parquet, CaptureConfig(), on_message=_err,
+                              protection=protection_of_source(src)).run(src)
             _err(summary.line())
             return
         out = sys.stdout.buffer

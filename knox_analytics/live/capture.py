@@ -12,7 +12,8 @@ Crash safety (``kill -9`` at any moment, then a restart):
   moves them, so no byte is ever held only in our memory.  (A read/write pair would lose
   what was read when the kill lands between the two calls.)  For a regular file the
   restart finds where the segments end *by content* (:mod:`knox_analytics.live.resume`);
-  the audit pipe hands out whole records.
+  the audit pipe may hand out part of a record or several per read, and the capture never
+  assumes otherwise (records are found by walking the segment).
 * The segment files are the truth.  The converter (live/converter.py) decodes what they
   gained, commits it to the dataset (parts fsynced and renamed in, manifest written) and
   only then records the converted offset in ``capture.json``; a state one commit behind is
@@ -50,6 +51,18 @@ from knox_analytics.live.source import Source
 from knox_analytics.live.upkeep import DerivedUpkeep
 from knox_analytics.store import MANIFEST_NAME, DatasetWriter
 from knox_analytics.store.commit import fsync_dir
+from knox_analytics.store.safefs import (
+    PRIVATE,
+    Protection,
+    check_owner,
+    make_dir,
+    open_append,
+    open_lock,
+    protection_of,
+    protection_of_dataset,
+    tighten_tree,
+    write_atomic,
+)
 
 STATE_NAME = "capture.json"
 LOCK_NAME = "capture.lock"
@@ -58,7 +71,7 @@ SEGMENT_DIR = "segments"
 DATASET_DIR = "dataset"
 PUMP_SIZE = 1 << 20  # bytes per splice/read
 #: Linux only; elsewhere (macOS FIFOs) a read/write pair copies: a kill between the two
-#: loses what was read, which the audit pipe (whole records, a per-open queue) loses anyway.
+#: loses what was read, which the audit pipe (a per-open queue) loses anyway.
 HAVE_SPLICE = hasattr(os, "splice")
 WAIT_SECONDS = 0.5  # longest wait for input between checks of the stop flag and stats
 #: Free space kept on the segments' file system: below it the capture stops *before*
@@ -118,20 +131,23 @@ def is_disk_full(exc: BaseException) -> bool:
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Replace a state file, as protected as the directory it is in."""
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode(),
+                 protection_of_dataset(path.parent))
     fsync_dir(path.parent)
 
 
-def _lock(path: Path) -> int:
+def protection_of_source(source: Source) -> Protection:
+    """What the captured records may be readable by: a trail file's own protection; the
+    audit pipe, a FIFO or stdin: the owner only."""
+    return protection_of([source.name]) if source.kind == "file" else PRIVATE
+
+
+def _lock(path: Path, protection: Protection) -> int:
     """Hold an exclusive lock on ``path`` for the life of the process (a kill releases it)."""
     import fcntl
 
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    fd = open_lock(path, protection)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -158,15 +174,25 @@ class Capture:
     """
 
     def __init__(self, out: Path, config: CaptureConfig | None = None,
-                 on_message: Callable[[str], None] | None = None) -> None:
+                 on_message: Callable[[str], None] | None = None, *,
+                 protection: Protection | None = None,
+                 allow_foreign_owner: bool = False) -> None:
+        """``protection``: the source's (:func:`protection_of_source`); a new capture
+        directory takes it, an existing one is tightened to it, never loosened (None:
+        private when new).  As root, a directory another user owns is refused unless
+        ``allow_foreign_owner``."""
         self.out = Path(out)
         self.config = config or CaptureConfig()
+        check_owner(self.out, allow_foreign_owner=allow_foreign_owner)
+        self.protection = self._protect(protection)
         self.seg_dir = self.out / SEGMENT_DIR
-        self.seg_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = _lock(self.out / LOCK_NAME)
+        make_dir(self.seg_dir, self.protection)
+        self._lock_fd = _lock(self.out / LOCK_NAME, self.protection)
         try:
             self.state = self._load_state()
-            self.writer = DatasetWriter(self.out / DATASET_DIR, host=self.config.host)
+            self.writer = DatasetWriter(self.out / DATASET_DIR, host=self.config.host,
+                                        protection=self.protection,
+                                        allow_foreign_owner=allow_foreign_owner)
         except BaseException:
             self.close()
             raise
@@ -186,6 +212,19 @@ class Capture:
         self.seg_opened = 0.0
         self._waiting = False
         self._stop = False
+
+    def _protect(self, protection: Protection | None) -> Protection:
+        """Make the capture directory, or tighten an existing one to ``protection``."""
+        if not os.path.lexists(self.out):
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            make_dir(self.out, protection or PRIVATE)
+            return protection or PRIVATE
+        make_dir(self.out, PRIVATE)  # refuses a link or a file
+        current = protection_of_dataset(self.out)
+        tighter = current if protection is None else current & protection
+        if tighter != current:
+            tighten_tree(self.out, tighter)
+        return tighter
 
     # --- state ---------------------------------------------------------------------------
     def _load_state(self) -> dict[str, Any]:
@@ -276,7 +315,7 @@ class Capture:
             with self._state_lock:  # the converter thread saves the state too
                 self.state["segments"][key] = entry
             self._save_state()
-        self.seg_fd = os.open(self.seg_path(index), os.O_RDWR | os.O_CREAT, 0o640)
+        self.seg_fd = open_append(self.seg_path(index), self.protection)
         self.seg_index = index
         self.seg_size = os.fstat(self.seg_fd).st_size
         self.walk_pos = self.converter.snapshot().get(index, 0)

@@ -43,7 +43,7 @@ class PipeStats:
 
 
 class AuditPipe:
-    """One clone of the audit pipe: open, configure, read whole records, report drops.
+    """One clone of the audit pipe: open, configure, read records, report drops.
 
     >>> pipe = AuditPipe()                        # doctest: +SKIP
     >>> pipe.configure(AuMask(0x80, 0x80), AuMask(0x80, 0x80))   # doctest: +SKIP
@@ -90,7 +90,8 @@ class AuditPipe:
                          truncates=get(I.AUDITPIPE_GET_TRUNCATES, I.U_INT64))
 
     def read(self) -> bytes:
-        """Block for the next record(s); the pipe returns whole records only."""
+        """Block for the next bytes: part of a record or several (auditpipe(4) copies what
+        fits in the read; the caller's decoder joins them)."""
         return os.read(self.fd, self.bufsize)
 
     def close(self) -> None:

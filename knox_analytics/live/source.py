@@ -111,7 +111,7 @@ def source_batches(source: Source, deadline: float | None = None,
     """Read ``source`` to its end through the streaming decoder; yield its batches.
 
     What is ready is read at once, up to ``batch_bytes``, and decoded as one batch: the
-    audit pipe hands out one record per read, and a batch per record would cost the
+    audit pipe hands out a record or less per read, and a batch per record would cost the
     decoder's (and a live question's) fixed overhead for every record under load.
     A truncated last record is reported as damage at the end of input.  ``deadline`` (a
     ``time.monotonic()`` value) ends the iteration when no input arrives in time.
@@ -142,7 +142,8 @@ def read_chunks(source: Source) -> Iterator[tuple[bytes, int]]:
     """Read ``source`` to its end; yield (bytes as read, their stream offset).
 
     For passing records through unchanged (``knox auditpipe``): no decoding, so no numpy
-    or pyarrow.  The audit pipe hands out whole records per read; from a FIFO or file the
+    or pyarrow.  No source hands out whole records per read (the audit pipe neither: a
+    read copies what fits, the rest of a record comes with the next); the
     reader downstream (``knox print -``) joins records cut between reads.
     """
     offset = 0

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from knox_analytics.errors import InputError
 from knox_analytics.store.commit import fsync_dir
+from knox_analytics.store.safefs import PRIVATE, Protection, apply_fd
 
 MANIFEST_NAME = "_knox_manifest.json"
 MANIFEST_FORMAT = 2
@@ -116,10 +117,12 @@ def load_manifest(root: Path) -> Manifest | None:
     return Manifest.from_json(path.read_text(encoding="utf-8"), str(path))
 
 
-def save_manifest(root: Path, manifest: Manifest) -> None:
-    """Write the manifest atomically: temp file in the same directory, fsync, rename."""
+def save_manifest(root: Path, manifest: Manifest, protection: Protection = PRIVATE) -> None:
+    """Write the manifest atomically: temp file in the same directory (mkstemp: O_EXCL,
+    never through a link), fsync, rename."""
     fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=root)
     try:
+        apply_fd(fd, protection)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(manifest.to_json())
             fh.flush()

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from knox_analytics.schema import SCHEMA, SCHEMA_VERSION
 from knox_analytics.store.commit import fsync_file
 from knox_analytics.store.partition import split_by_partition
+from knox_analytics.store.safefs import private_dir
 
 #: In-memory (Arrow) bytes per partition before it is written as a part file.
 PARTITION_FLUSH_BYTES = 48 << 20
@@ -65,10 +66,11 @@ class PartBuffer:
 
     @property
     def directory(self) -> Path:
-        """This run's staging directory (created on demand)."""
+        """This run's staging directory (created on demand, 0700: pyarrow writes there
+        by path)."""
         path = self.root / STAGING_DIR / self.run
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        private_dir(path.parent)
+        return private_dir(path)
 
     def next_name(self) -> str:
         self.seq += 1
@@ -126,7 +128,8 @@ def stage_part_file(path: Path, table: pa.Table, compression: str = "zstd") -> N
     Written under a temporary name first: a retried or speculative Spark attempt
     writing the same part renames identical content over it.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent.parent)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     pq.write_table(with_metadata(table), tmp, compression=compression,
                    row_group_size=ROW_GROUP_ROWS, **WRITE_OPTIONS)

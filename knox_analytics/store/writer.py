@@ -67,6 +67,18 @@ from knox_analytics.store.parts import (
     PartBuffer,
     with_metadata,
 )
+from knox_analytics.store.safefs import (
+    PRIVATE,
+    Protection,
+    apply_path,
+    check_owner,
+    make_dir,
+    make_dirs,
+    open_lock,
+    protection_of,
+    protection_of_dataset,
+    tighten_tree,
+)
 
 #: Seconds between manifest checkpoints while converting many inputs.
 CHECKPOINT_SECONDS = 10.0
@@ -80,8 +92,16 @@ class DatasetWriter:
     """Append decoded tables to the dataset at ``root`` (see module docstring)."""
 
     def __init__(self, root: Path, *, host: str | None = None, overwrite: bool = False,
-                 compression: str = "zstd") -> None:
+                 compression: str = "zstd", protection: Protection | None = None,
+                 allow_foreign_owner: bool = False) -> None:
+        """``protection``: that of the inputs (:func:`.safefs.protection_of`); a new
+        dataset takes it, an existing one is tightened to it, never loosened.  None: a
+        new dataset is private (0600 files), an existing one keeps its own, and each
+        planned input tightens it."""
         self.root = Path(root)
+        check_owner(self.root, allow_foreign_owner=allow_foreign_owner)
+        self.protection = protection or PRIVATE
+        self._asked = protection
         self.label = check_label(host) if host is not None else None
         self.compression = compression
         self._plans: dict[str, planning.SourcePlan] = {}
@@ -98,19 +118,29 @@ class DatasetWriter:
 
     # -- opening ------------------------------------------------------------------
     def _open(self, overwrite: bool) -> Manifest:
-        existing = load_manifest(self.root) if self.root.is_dir() else None
-        self._legacy = existing is not None and _format_of(self.root) == 1
         if self.root.exists() and not self.root.is_dir():
             raise OutputExistsError(f"{self.root}: exists and is not a directory")
-        if existing is None and self._has_foreign_content() and not overwrite:
-            raise OutputExistsError(f"{self.root}: exists, is not empty and is not a knox "
-                                    "dataset (no manifest); pass overwrite to replace it")
+        # Checked before the lock file is made, so a foreign directory keeps no trace.
+        self._refuse_foreign(overwrite)
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            self.root.parent.mkdir(parents=True, exist_ok=True)
+            make_dir(self.root, self.protection)
         except OSError as exc:
             raise InputError(f"{self.root}: cannot create the dataset directory "
                              f"({exc.strerror})") from None
         self._lock()
+        try:
+            return self._open_locked(overwrite)
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _open_locked(self, overwrite: bool) -> Manifest:
+        # Only under the lock: a manifest read before it may be stale, and recovery
+        # would delete the parts another writer committed in between.
+        self._refuse_foreign(overwrite)
+        existing = load_manifest(self.root)
+        self._legacy = existing is not None and _format_of(self.root) == 1
         if overwrite:
             self._remove_dataset()
             existing = None
@@ -119,16 +149,42 @@ class DatasetWriter:
                              f"{existing.schema_version}, this knox writes {SCHEMA_VERSION}; "
                              "convert into a new directory or pass overwrite")
         manifest = existing or Manifest(SCHEMA_VERSION)
+        self.protection = protection_of_dataset(self.root)
+        if self._asked is not None:
+            self.protect(self._asked)
         self._recover(manifest)
-        save_manifest(self.root, manifest)
+        save_manifest(self.root, manifest, self.protection)
         return manifest
 
-    def _has_foreign_content(self) -> bool:
-        return self.root.is_dir() and any(self.root.iterdir())
+    def protect(self, inputs: Protection) -> None:
+        """Inputs with ``inputs``' protection go into the dataset: when they are
+        stricter, the whole dataset is tightened to it (nothing ever loosens)."""
+        tighter = self.protection & inputs
+        if tighter != self.protection:
+            tighten_tree(self.root, tighter)
+            self.protection = tighter
+
+    def _refuse_foreign(self, overwrite: bool) -> None:
+        if overwrite or not self.root.is_dir() or (self.root / MANIFEST_NAME).exists():
+            return
+        if any(p.name != LOCK_NAME for p in self.root.iterdir()):
+            raise OutputExistsError(f"{self.root}: exists, is not empty and is not a knox "
+                                    "dataset (no manifest); pass overwrite to replace it")
+
+    @property
+    def lock_fd(self) -> int | None:
+        """The descriptor holding the dataset lock (worker processes close their copy)."""
+        return self._lock_fh.fileno() if self._lock_fh is not None else None
+
+    def _unlock(self) -> None:
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
 
     def _lock(self) -> None:
         try:
-            self._lock_fh = open(self.root / LOCK_NAME, "a+b")  # noqa: SIM115
+            self._lock_fh = os.fdopen(open_lock(self.root / LOCK_NAME, self.protection),
+                                      "a+b")
         except OSError as exc:
             raise InputError(f"{self.root}: cannot write the dataset ({exc.strerror})") \
                 from None
@@ -172,8 +228,11 @@ class DatasetWriter:
         staged, final = self.root / move["staged"], self.root / move["final"]
         if move["kind"] == "file":
             if staged.exists():
+                apply_path(staged, self.protection)
+                make_dirs(self.root, str(Path(move["final"]).parent), self.protection)
                 move_into_place(staged, final)
         elif not (self.root / move["part"]).exists() and staged.is_dir():
+            apply_path(staged, self.protection)
             exchange_dirs(staged, final)
 
     # -- the converter's API ------------------------------------------------------
@@ -183,6 +242,7 @@ class DatasetWriter:
         if not source.is_file():
             raise InputError(f"{source}: no such file")
         result = planning.plan_source(source, self.manifest)
+        self.protect(protection_of([source]))
         self._plans[str(source)] = result
         return result
 
@@ -439,18 +499,19 @@ class DatasetWriter:
 
     def _publish(self) -> None:
         """Write the manifest (the commit point), make its pending moves, write it again."""
-        save_manifest(self.root, self.manifest)
+        save_manifest(self.root, self.manifest, self.protection)
         with signals_held():
             for move in self.manifest.pending:
                 self._redo(move)
             self.manifest.pending = []
-            save_manifest(self.root, self.manifest)
+            save_manifest(self.root, self.manifest, self.protection)
 
     def _compact_one(self, key: str, olds: list[str]) -> None:
         name = self._next_name()
         rebuilt = self._staging() / f"compact-{name[-14:-8]}"
-        rebuilt.mkdir()
+        rebuilt.mkdir(mode=0o700)
         merge_parts([self.root / p for p in olds], rebuilt / name, self.compression)
+        apply_path(rebuilt / name, self.protection)
         gone = set(olds)
         for kept in (self.root / key).iterdir():  # parts not merged: the same files
             if f"{key}/{kept.name}" not in gone:

@@ -35,7 +35,7 @@ from knox_analytics.bsm.reader import read_trail
 from knox_analytics.bsm.tables import Tables
 from knox_analytics.errors import DamagedTrailError, NotBSMError
 from knox_analytics.spark.ranges import TrailRange, decode_range, split_trail
-from knox_analytics.store.identity import IdIndex, RecordFilter
+from knox_analytics.store.identity import IdIndex, RecordFilter, merge_counts
 from knox_analytics.store.manifest import load_manifest
 from knox_analytics.store.parts import PartBuffer
 from knox_analytics.store.plan import SourcePlan
@@ -67,7 +67,9 @@ class TaskResult:
 
     staged: list[tuple[str, str]] = field(default_factory=list)
     added: dict[str, np.ndarray] = field(default_factory=dict)  # new ids by partition
-    firsts: list[np.ndarray] = field(default_factory=list)  # per range: ids' first halves
+    #: per range: its occurrence counts (first halves of ids: how often each came)
+    counts: list[np.ndarray] = field(default_factory=list)
+    occurrences: np.ndarray | None = None  # the input's, when it is kept
     records: int = 0  # decoded
     known: int = 0  # of those, already in the dataset
     consumed_end: int | None = None  # last range: where decoding stopped
@@ -100,8 +102,7 @@ def run_task(task: Task) -> TaskResult:
         filt.hasher.close()
     out.staged = buffer.flush_all()
     out.added = {k: np.concatenate(v) for k, v in filt.added.items()}
-    out.firsts = [np.concatenate([lk for lk, _ in filt.occurrences.levels])
-                  if filt.occurrences.levels else np.zeros(0, np.uint64)]
+    out.counts = [filt.occurrences.table()]
     out.known = filt.known
     out.damage = [asdict(d) for d in damage]
     return out
@@ -167,6 +168,9 @@ def convert_parallel(writer: Any, work: list[tuple[SourcePlan, bool]], *, jobs: 
             inputs.append(item)
         for item in inputs:
             results = [f.result() for f in item.futures]
+            prior = writer.call(writer.store.prior_occurrences, item.plan)
+            if prior is not None:
+                results.insert(0, TaskResult(counts=[prior]))
             merged = _merge(results)
             if on_bytes:
                 on_bytes(item.plan.size - item.plan.start_offset)
@@ -183,6 +187,7 @@ def convert_parallel(writer: Any, work: list[tuple[SourcePlan, bool]], *, jobs: 
                 reports.append(None)
                 continue
             session.add(merged)
+            merged.occurrences = merge_counts(merged.counts)
             writer.call(writer.store.adopt, merged.staged)
             for key, ids in merged.added.items():
                 writer.call(writer.store.index.add, key, ids)
@@ -204,7 +209,7 @@ def _merge(results: list[TaskResult]) -> TaskResult:
         for key, ids in r.added.items():
             merged.added[key] = np.concatenate((merged.added[key], ids)) \
                 if key in merged.added else ids
-        merged.firsts += r.firsts
+        merged.counts += r.counts
         merged.records += r.records
         merged.known += r.known
         merged.damage += r.damage
@@ -214,11 +219,10 @@ def _merge(results: list[TaskResult]) -> TaskResult:
 
 
 def _repeats_across_ranges(merged: TaskResult) -> bool:
-    """Do two ranges of one input hold identical records?  Their occurrence numbers were
-    counted per range, so the input must be converted again as one."""
-    if len(merged.firsts) < 2:
-        return False
-    each = np.concatenate([np.unique(f) for f in merged.firsts])
+    """Do two ranges of one input (or a range and the part converted before, for a
+    trail that grew) hold identical records?  Their occurrence numbers were counted
+    per range, so the input must be converted again as one."""
+    each = np.concatenate([c["key"] for c in merged.counts]) if merged.counts else []
     return len(np.unique(each)) < len(each)
 
 

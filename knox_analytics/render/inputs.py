@@ -78,7 +78,9 @@ def input_order(table: pa.Table) -> np.ndarray:
     input's records are a stretch of one source with rising offsets, a new stretch
     starting where the source changes or the offset falls back (two trails named
     ``current``, before and after rotation).  Stretches are merged on the running
-    maximum of their times, so a stretch is never reordered within.
+    maximum of their times, then on offsets, which keeps every stretch in its order and
+    the records of one input that went to several partitions in the input's order (the
+    input's own order exactly while its times do not run backwards).
     """
     n = table.num_rows
     if n == 0:
@@ -97,7 +99,9 @@ def input_order(table: pa.Table) -> np.ndarray:
     # running maximum within each stretch: one accumulate over stretches lifted apart
     lifted = times + stretch * span
     running = np.maximum.accumulate(lifted) - stretch * span
-    return np.lexsort((np.arange(n), stretch, running))
+    # ties (the same running time) by offset: the stretches of one input in different
+    # partitions (header_ex addresses, days) interleave as they were in the input
+    return np.lexsort((np.arange(n), stretch, offsets, running))
 
 
 def iter_trail(name: str, on_damage: Callable[[Damage], None],

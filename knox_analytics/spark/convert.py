@@ -43,6 +43,7 @@ from knox_analytics.spark.parts import remove_parts
 from knox_analytics.spark.ranges import DEFAULT_SPLIT, TrailRange, split_trail
 from knox_analytics.spark.tasks import REPORT_DDL, damage_from, decode_ids, task_batches
 from knox_analytics.store import DatasetWriter
+from knox_analytics.store.identity import OCC_DTYPE, merge_counts
 from knox_analytics.store.plan import SourcePlan
 
 
@@ -66,7 +67,8 @@ def convert(spark: Any, inputs: Sequence[str | os.PathLike[str]],
         work = [p for p, _ in plans if p.needs_work]
         reports = _run(spark, writer, work, host, split_bytes) if work else {}
         parts = [part for r in reports.values() for part in r["parts"]]
-        if _conflicts(reports):
+        priors = {str(p.source): writer.prior_occurrences(p) for p in work}
+        if _conflicts(reports, priors):
             # identical records in two tasks: the tasks could not number them (the
             # multiset rule); rare (a trail and its copy in one run, a trail holding
             # another's records): convert the run's inputs here, one at a time
@@ -88,28 +90,43 @@ def convert(spark: Any, inputs: Sequence[str | os.PathLike[str]],
             for rng in r["ranges"]:
                 for key, ids in rng.get("added", {}).items():
                     writer.index.add(key, decode_ids(ids))
+        counts = _counts(reports)
         for report, (plan, _found) in zip(summary.files, plans, strict=True):
             if plan.needs_work and report.bytes:
+                prior = priors.get(str(plan.source))
+                occurrences = merge_counts([*([prior] if prior is not None else []),
+                                            *counts.get(str(plan.source), [])])
                 writer.commit_source(plan.source, end_offset=plan.start_offset + report.bytes,
-                                     records=report.records, damaged=len(report.damage))
+                                     records=report.records, damaged=len(report.damage),
+                                     occurrences=occurrences)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _conflicts(reports: dict[int, dict]) -> bool:
-    """Did two ranges keep the same record, or do two ranges of one input hold identical
-    records (numbered per range)?"""
+def _counts(reports: dict[int, dict]) -> dict[str, list]:
+    """Per input path, its ranges' occurrence counts."""
+    out: dict[str, list] = defaultdict(list)
+    for report in reports.values():
+        for rng in report["ranges"]:
+            if rng.get("counts"):
+                out[rng["path"]].append(decode_ids(rng["counts"], OCC_DTYPE))
+    return out
+
+
+def _conflicts(reports: dict[int, dict], priors: dict[str, Any]) -> bool:
+    """Did two ranges keep the same record, or do two ranges of one input (or a range
+    and the part of a grown trail converted before) hold identical records, which the
+    tasks numbered apart?"""
     import numpy as np
 
     added: dict[str, list] = defaultdict(list)
-    firsts: dict[str, list] = defaultdict(list)
     for report in reports.values():
         for rng in report["ranges"]:
             for key, ids in rng.get("added", {}).items():
                 added[key].append(decode_ids(ids))
-            if rng.get("firsts"):
-                firsts[rng["path"]].append(decode_ids(rng["firsts"], np.dtype("<u8")))
-    for groups in [*added.values(), *firsts.values()]:
+    keys = [[c["key"] for c in [*([priors[p]] if priors.get(p) is not None else []), *cs]]
+            for p, cs in _counts(reports).items()]
+    for groups in [*added.values(), *keys]:
         if len(groups) > 1:
             each = np.concatenate(groups)
             if len(np.unique(each)) < len(each):

@@ -32,10 +32,10 @@ def run_task(spec: dict) -> dict:
     """Decode ``spec["ranges"]`` and write their rows under ``spec["root"]``.
 
     Returns ``{"parts": [...], "ranges": [{"path", "start", "rows", "known", "end",
-    "damage", "not_bsm", "added", "firsts"}]}``: ``rows`` the new records written,
+    "damage", "not_bsm", "added", "counts"}]}``: ``rows`` the new records written,
     ``known`` those the dataset held (record identity against its index as committed),
-    ``added`` the new ids by partition and ``firsts`` the first halves of every id of the
-    range (encoded by :func:`encode_ids`), for the driver's checks.  A first range that
+    ``added`` the new ids by partition and ``counts`` the range's occurrence counts
+    (encoded by :func:`encode_ids`), for the driver's checks and the manifest.  A first range that
     is not BSM at all is reported (``not_bsm``: the error's detail, else null), not
     raised: the driver decides (a README beside trails in a directory is skipped).
     """
@@ -47,7 +47,7 @@ def run_task(spec: dict) -> dict:
     for raw in spec["ranges"]:
         rng = TrailRange(**raw)
         report = {"path": rng.path, "start": rng.start, "rows": 0, "known": 0, "end": None,
-                  "damage": [], "not_bsm": None, "added": {}, "firsts": ""}
+                  "damage": [], "not_bsm": None, "added": {}, "counts": ""}
         filt = RecordFilter(index, spec["label"])
         try:
             result = decode_range(rng, tables, filt.feed)
@@ -55,13 +55,11 @@ def run_task(spec: dict) -> dict:
             report["not_bsm"] = exc.detail
         else:
             decoded.append(result.table)
-            firsts = [lk for lk, _ in filt.occurrences.levels]
             report.update(rows=result.table.num_rows, known=filt.known, end=result.end,
                           damage=[asdict(d) for d in result.damage],
                           added={k: encode_ids(np.concatenate(v))
                                  for k, v in filt.added.items()},
-                          firsts=encode_ids(np.unique(np.concatenate(firsts)))
-                          if firsts else "")
+                          counts=encode_ids(filt.occurrences.table()))
         finally:
             filt.hasher.close()
         reports.append(report)

@@ -39,6 +39,9 @@ import pyarrow as pa
 #: An id on disk and in memory: two little-endian uint64 (the 16 digest bytes).
 ID_DTYPE = np.dtype([("hi", "<u8"), ("lo", "<u8")])
 RECORD_ID_TYPE = pa.binary(16)
+#: An input's occurrence counts on disk (kept with its manifest entry, so that the input
+#: grown goes on counting where it stopped): first halves of ids, how often each came.
+OCC_DTYPE = np.dtype([("key", "<u8"), ("count", "<u4")])
 #: How identical records of one input are told apart: occurrence k's id is the first's
 #: XOR k * this odd constant (in the first half; the second half gets k itself).
 _OCC_MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -177,6 +180,17 @@ class Occurrences:
 
     levels: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, table: np.ndarray | None) -> Occurrences:
+        """The counts of an input so far (:meth:`table` of its earlier conversion)."""
+        if table is None or len(table) == 0:
+            return cls()
+        return cls([(table["key"], table["count"])])
+
+    def table(self) -> np.ndarray:
+        """The counts as one sorted table (:data:`OCC_DTYPE`)."""
+        return merge_counts([_as_table(k, c) for k, c in self.levels])
+
     def number(self, base: np.ndarray) -> np.ndarray:
         """The occurrence number of each record (``base``: first-occurrence ids, in
         input order), and remember them."""
@@ -205,15 +219,29 @@ class Occurrences:
     def _push(self, keys: np.ndarray, counts: np.ndarray) -> None:
         self.levels.append((keys, counts))
         while len(self.levels) > 1 and len(self.levels[-2][0]) <= 2 * len(self.levels[-1][0]):
-            (k2, c2), (k1, c1) = self.levels.pop(), self.levels.pop()
-            k = np.concatenate((k1, k2))
-            c = np.concatenate((c1, c2))
-            order = np.argsort(k, kind="stable")
-            k, c = k[order], c[order]
-            first = np.ones(len(k), dtype=bool)
-            first[1:] = k[1:] != k[:-1]
-            starts = np.flatnonzero(first)
-            self.levels.append((k[first], np.add.reduceat(c, starts).astype(np.uint32)))
+            b, a = self.levels.pop(), self.levels.pop()
+            merged = merge_counts([_as_table(*a), _as_table(*b)])
+            self.levels.append((merged["key"], merged["count"]))
+
+
+def _as_table(keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    out = np.empty(len(keys), OCC_DTYPE)
+    out["key"], out["count"] = keys, counts
+    return out
+
+
+def merge_counts(tables: list[np.ndarray]) -> np.ndarray:
+    """Occurrence tables added up, as one sorted table."""
+    tables = [t for t in tables if len(t)]
+    if not tables:
+        return np.zeros(0, OCC_DTYPE)
+    both = np.concatenate(tables)
+    both = both[np.argsort(both["key"], kind="stable")]
+    first = np.ones(len(both), dtype=bool)
+    first[1:] = both["key"][1:] != both["key"][:-1]
+    starts = np.flatnonzero(first)
+    return _as_table(both["key"][first],
+                     np.add.reduceat(both["count"], starts).astype(np.uint32))
 
 
 # --- the on-disk index ------------------------------------------------------------------
@@ -301,10 +329,10 @@ def slice_of(rel: str) -> str:
 
 
 def write_ids(path: Path, ids: np.ndarray) -> None:
-    """Write sorted ids (fsynced by the caller's commit)."""
+    """Write sorted ids (or occurrence counts), fsynced."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(ids, ID_DTYPE))
+        np.save(fh, np.ascontiguousarray(ids))
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -322,11 +350,12 @@ class RecordFilter:
     occurrence numbers go on across chunks (and across commits: a capture is one input
     whatever its flushes)."""
 
-    def __init__(self, index: IdIndex, label: str | None, hasher: Hasher | None = None) -> None:
+    def __init__(self, index: IdIndex, label: str | None, hasher: Hasher | None = None,
+                 prior: np.ndarray | None = None) -> None:
         self.index = index
         self.label = label
         self.hasher = hasher or Hasher()
-        self.occurrences = Occurrences()
+        self.occurrences = Occurrences.of(prior)  # an input resumed goes on counting
         self.known = 0  # records dropped: the dataset held them
         self.added: dict[str, list[np.ndarray]] = {}  # ids kept, by partition
 

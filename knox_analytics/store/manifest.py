@@ -41,6 +41,9 @@ class SourceEntry:
     head_sha: str
     end_offset: int
     prefix_sha: str = ""
+    #: Its occurrence counts (``_knox_ids/inputs/…``, see :mod:`.identity`): a grown
+    #: input numbers its repeated records on from them.
+    occurrences: str = ""
     records: int = 0
     damaged: int = 0
     conversions: int = 1

@@ -99,6 +99,10 @@ class DatasetWriter:
         self._lock_fh = None
         self._filter: RecordFilter | None = None
         self._hasher: Hasher | None = None
+        self._prior: np.ndarray | None = None  # occurrence counts of the input resumed
+        self._ended: RecordFilter | None = None  # the last input's, for commit_source
+        self._extra_moves: list[dict[str, str]] = []
+        self._superseded: list[str] = []
         self.manifest = self._open(overwrite)
         self.index = IdIndex(self.root, self.manifest.id_files)
 
@@ -168,7 +172,7 @@ class DatasetWriter:
                 part.unlink()
         for tmp in self.root.glob("host=*/date=*/.part-*.tmp"):
             tmp.unlink()
-        ids = set(manifest.id_files)
+        ids = set(manifest.id_files) | {e.occurrences for e in manifest.sources}
         for leftover in (self.root / IDS_DIR).rglob("*"):
             if leftover.is_file() and leftover.relative_to(self.root).as_posix() not in ids:
                 leftover.unlink()
@@ -191,6 +195,26 @@ class DatasetWriter:
         self._plans[str(source)] = result
         return result
 
+    def prior_occurrences(self, plan: planning.SourcePlan | None) -> np.ndarray | None:
+        """The occurrence counts of the input a resumed plan continues."""
+        if plan is None or plan.action != planning.RESUME or not plan.entry_id:
+            return None
+        entry = self._entry(plan.entry_id)
+        if entry is None or not entry.occurrences:
+            return None
+        for move in self._extra_moves:  # staged, not committed yet
+            if move["final"] == entry.occurrences:
+                return np.load(self.root / move["staged"])
+        return np.load(self.root / entry.occurrences)
+
+    def begin_input(self, source: Path | None) -> None:
+        """The next :meth:`write` starts ``source`` (as planned; None: an input without
+        a plan, stdin): a resumed input numbers its repeated records on from where its
+        earlier conversion stopped."""
+        self.end_input()
+        plan = self._plans.get(str(source)) if source is not None else None
+        self._prior = self.prior_occurrences(plan)
+
     def write(self, table: pa.Table, raw: bytes | None = None, raw_base: int = 0) -> None:
         """Buffer decoded records (exactly :data:`SCHEMA`) into their partitions.
 
@@ -208,7 +232,8 @@ class DatasetWriter:
         if self._filter is None:
             if self._hasher is None:
                 self._hasher = Hasher()
-            self._filter = RecordFilter(self.index, self.label, self._hasher)
+            self._filter = RecordFilter(self.index, self.label, self._hasher, self._prior)
+            self._prior = None
         self._buffer(self._filter.feed(table, raw or b"", raw_base, spans))
         self._dirty = True
 
@@ -217,6 +242,8 @@ class DatasetWriter:
         starts a new input: its identical records are numbered from 0 again).  Returns
         how many of its records the dataset already held (and were not written)."""
         filt, self._filter = self._filter, None
+        if filt is not None:
+            self._ended = filt
         return 0 if filt is None else filt.known
 
     def _buffer(self, table: pa.Table) -> None:
@@ -228,13 +255,18 @@ class DatasetWriter:
         return self._parts.touched
 
     def commit_source(self, source: Path, *, end_offset: int, records: int,
-                      damaged: int) -> None:
+                      damaged: int, occurrences: np.ndarray | None = None) -> None:
         """Record that ``source`` is converted up to ``end_offset`` (bytes of content).
 
         Call after every :meth:`write` of that source.  The manifest is committed at the
         next checkpoint (at most every few seconds) and at :meth:`close`.
+        ``occurrences``: the input's occurrence counts (default: those of the input just
+        written through this writer).
         """
         self.end_input()
+        if occurrences is None and self._ended is not None:
+            occurrences = self._ended.occurrences.table()
+        self._ended = None
         source = Path(source)
         plan = self._plans.pop(str(source), None)
         entry = self._entry(plan.entry_id) if plan and plan.entry_id else None
@@ -242,8 +274,11 @@ class DatasetWriter:
             planning.update_entry(entry, source, end_offset=end_offset, records=records,
                                   damaged=damaged)
         else:
-            self.manifest.sources.append(planning.new_entry(
-                source, end_offset=end_offset, records=records, damaged=damaged))
+            entry = planning.new_entry(source, end_offset=end_offset, records=records,
+                                       damaged=damaged)
+            self.manifest.sources.append(entry)
+        if occurrences is not None:
+            self._stage_occurrences(entry, occurrences)
         self._dirty = True
         if time.monotonic() - self._last_checkpoint >= CHECKPOINT_SECONDS:
             self.commit()
@@ -261,6 +296,8 @@ class DatasetWriter:
         added = [final for _, final in staged]
         m = self.manifest
         moves = [{"kind": "file", "staged": s, "final": f} for s, f in staged]
+        moves += self._extra_moves
+        self._extra_moves = []
         for key, ids in self.index.take_pending().items():
             moves.append(self._stage_ids(key, ids))
             m.id_files.append(moves[-1]["final"])
@@ -271,6 +308,9 @@ class DatasetWriter:
         m.pending = moves
         if moves or self._dirty:
             self._publish()
+        for old in self._superseded:
+            (self.root / old).unlink(missing_ok=True)
+        self._superseded = []
         self._dirty = False
         self._last_checkpoint = time.monotonic()
         self._compact_ids(IDS_FILES_MERGED)
@@ -380,6 +420,17 @@ class DatasetWriter:
         write_ids(staged, ids)
         return {"kind": "file", "staged": staged.relative_to(self.root).as_posix(),
                 "final": f"{IDS_DIR}/{key}/{name}"}
+
+    def _stage_occurrences(self, entry: SourceEntry, table: np.ndarray) -> None:
+        name = f"occ-{self._next_name()[5:-8]}.npy"
+        staged = self._staging() / (name + STAGED_SUFFIX)
+        write_ids(staged, table)
+        if entry.occurrences:
+            self._superseded.append(entry.occurrences)
+        entry.occurrences = f"{IDS_DIR}/inputs/{name}"
+        self._extra_moves.append({"kind": "file",
+                                  "staged": staged.relative_to(self.root).as_posix(),
+                                  "final": entry.occurrences})
 
     def _compact_ids(self, at_least: int) -> None:
         """Merge the index files of each partition that has ``at_least`` of them."""

@@ -237,7 +237,6 @@ def test_print_filters_select_records_by_id_across_a_rotated_current(tmp_path: P
     each = [knox_print("--event", "execve", str(tmp_path / n)) for n in ("a.bsm", "b.bsm")]
     assert each[0] and each[1]
     assert sorted(lines) == sorted(each[0] + each[1])
-    assert all("execve" in line for line in lines)
 
 
 def test_print_keeps_each_inputs_order_and_merges_inputs_by_time(tmp_path: Path) -> None:

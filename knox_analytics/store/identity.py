@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,6 +255,8 @@ class IndexStats:
     slices_loaded: int = 0  # index files opened for a lookup
     ids_looked_up: int = 0
     ids_known: int = 0
+    records_reread: int = 0  # records of the dataset read back to compare: none, ever
+    seconds: float = 0.0  # CPU time (thread) spent giving records ids and looking them up
 
 
 class IdIndex:
@@ -378,6 +381,14 @@ class RecordFilter:
         their ids are added to the index at once (later chunks and inputs see them)."""
         if table.num_rows == 0:
             return table
+        started = time.thread_time()
+        try:
+            return self._feed(table, raw, raw_base, spans)
+        finally:
+            self.index.stats.seconds += time.thread_time() - started
+
+    def _feed(self, table: pa.Table, raw: bytes | memoryview, raw_base: int,
+              spans: Sequence[np.ndarray] | None) -> pa.Table:
         ids = self.ids(table, raw, raw_base, spans)
         keep = np.ones(len(ids), dtype=bool)
         groups = _by_partition(table, self.label)

@@ -62,8 +62,8 @@ DAMAGED = {
     "unknown_token": patched(OFFSETS[K] + 18, b"\xfe"),
     # same size, one record differs (its time: still a well-formed record)
     "same_size_one_differs": patched(OFFSETS[K] + 10, bytes([FULL[OFFSETS[K] + 10] ^ 1])),
-    "garbage_in_the_middle": FULL[:OFFSETS[K]] + bytes(range(256)) + bytes(44)
-    + FULL[OFFSETS[K]:],
+    # 300 garbage bytes over the middle (same size)
+    "garbage_in_the_middle": patched(OFFSETS[K], bytes(range(256)) + bytes(44)),
 }
 
 

@@ -271,6 +271,7 @@ class IdIndex:
             self.files.setdefault(slice_of(f), []).append(f)
         self._open: dict[str, np.ndarray] = {}
         self.pending: dict[str, list[np.ndarray]] = {}
+        self.pending_ids = 0
         self.stats = IndexStats()
 
     def _load(self, rel: str) -> np.ndarray:
@@ -300,6 +301,7 @@ class IdIndex:
             return
         levels = self.pending.setdefault(key, [])
         levels.append(_sorted(ids))
+        self.pending_ids += len(ids)
         while len(levels) > 1 and len(levels[-2]) <= 2 * len(levels[-1]):
             b, a = levels.pop(), levels.pop()
             levels.append(_sorted(np.concatenate((a, b))))
@@ -309,10 +311,12 @@ class IdIndex:
         out = {key: levels[0] if len(levels) == 1 else _sorted(np.concatenate(levels))
                for key, levels in self.pending.items() if levels}
         self.pending = {}
+        self.pending_ids = 0
         return out
 
     def committed(self, key: str, rel: str) -> None:
-        """A file of ids of partition ``key`` is now part of the dataset."""
+        """A file of ids of partition ``key`` is now part of the dataset (or staged for
+        the next commit: looked up all the same)."""
         self.files.setdefault(key, []).append(rel)
 
     def replace(self, key: str, old: list[str], new: str) -> None:

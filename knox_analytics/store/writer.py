@@ -80,6 +80,9 @@ IDS_DIR = "_knox_ids"
 #: Index files of one partition before they are merged into one (a capture commits
 #: every second; a lookup opens each file).
 IDS_FILES_MERGED = 16
+#: Ids kept in memory before they are written to staged index files (16 bytes each):
+#: memory stays bounded however big one input is.
+IDS_IN_MEMORY = 2_000_000
 
 
 class DatasetWriter:
@@ -102,6 +105,7 @@ class DatasetWriter:
         self._prior: np.ndarray | None = None  # occurrence counts of the input resumed
         self._ended: RecordFilter | None = None  # the last input's, for commit_source
         self._extra_moves: list[dict[str, str]] = []
+        self._spilled: list[tuple[str, dict[str, str]]] = []  # staged index files
         self._superseded: list[str] = []
         self.manifest = self._open(overwrite)
         self.index = IdIndex(self.root, self.manifest.id_files)
@@ -236,6 +240,15 @@ class DatasetWriter:
             self._prior = None
         self._buffer(self._filter.feed(table, raw or b"", raw_base, spans))
         self._dirty = True
+        if self.index.pending_ids >= IDS_IN_MEMORY:
+            self._spill_ids()
+
+    def _spill_ids(self) -> None:
+        """Write the ids added so far to staged index files (committed with the rows)."""
+        for key, ids in self.index.take_pending().items():
+            move = self._stage_ids(key, ids)
+            self._spilled.append((key, move))
+            self.index.committed(key, move["staged"])
 
     def end_input(self) -> int:
         """The input whose bytes :meth:`write` was given has ended (the next write
@@ -298,6 +311,11 @@ class DatasetWriter:
         moves = [{"kind": "file", "staged": s, "final": f} for s, f in staged]
         moves += self._extra_moves
         self._extra_moves = []
+        for key, move in self._spilled:
+            moves.append(move)
+            m.id_files.append(move["final"])
+            self.index.replace(key, [move["staged"]], move["final"])
+        self._spilled = []
         for key, ids in self.index.take_pending().items():
             moves.append(self._stage_ids(key, ids))
             m.id_files.append(moves[-1]["final"])

@@ -266,3 +266,19 @@ def test_print_records_rejects_a_malformed_id(tmp_path: Path) -> None:
                            "xyz", str(WORKLOAD)], capture_output=True, text=True)
     assert done.returncode != 0
     assert "32 hex digits" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ids_written_out_before_the_commit_are_still_looked_up(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    """One big input: its ids go to staged index files as it is converted (memory stays
+    bounded); the next inputs of the same run find them there."""
+    from knox_analytics.store import writer as writer_module
+
+    monkeypatch.setattr(writer_module, "IDS_IN_MEMORY", 50)
+    (tmp_path / "W").write_bytes(W)
+    (tmp_path / "cut").write_bytes(W[:ENDS[300]] + b"\x00" * 10)
+    summary = convert([tmp_path / "W", tmp_path / "cut"], tmp_path / "ds",
+                      chunk_size=4096)
+    assert summary.files[1].records == 0 and summary.files[1].known == 301
+    assert dataset_records(tmp_path / "ds") == 400
+    assert len(list((tmp_path / "ds" / "_knox_ids").rglob("ids-*.npy"))) >= 1

@@ -26,6 +26,7 @@ from knox_analytics.bsm.tables import Tables, load_tables
 from knox_analytics.errors import NotBSMError
 from knox_analytics.inputs import expand
 from knox_analytics.store import DatasetWriter
+from knox_analytics.store.identity import IndexStats
 from knox_analytics.store.plan import SourcePlan
 from knox_analytics.store.safefs import protection_of
 
@@ -51,6 +52,8 @@ class ConvertSummary:
     files: list[FileReport] = field(default_factory=list)
     seconds: float = 0.0
     derive_seconds: float = 0.0  # of ``seconds``: bringing the process state up to date
+    #: Work record identity did in this process (index files opened, ids looked up).
+    identity: IndexStats = field(default_factory=IndexStats)
 
     @property
     def records(self) -> int:
@@ -123,6 +126,7 @@ def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[
         else:
             summary.files = [_convert_guarded(writer, path, found, options, on_bytes)
                              for path, found in paths]
+    summary.identity = store.index.stats
     if summary.records and derive is not False:
         from knox_analytics.catalog import keeps_derived, update_derived
 
@@ -180,8 +184,11 @@ class _BackgroundWriter:
     def write(self, table: pa.Table, raw: bytes | None = None, raw_base: int = 0) -> None:
         self._submit(self.store.write, table, raw, raw_base)
 
-    def commit_source(self, source: Path, **kwargs: int) -> None:
+    def commit_source(self, source: Path, **kwargs: Any) -> None:
         self._submit(self.store.commit_source, source, **kwargs)
+
+    def begin_input(self, source: Path | None) -> None:
+        self._submit(self.store.begin_input, source)
 
     def plan(self, source: Path) -> SourcePlan:
         return self.call(self.store.plan, source)
@@ -228,6 +235,7 @@ def _convert_one(writer: _BackgroundWriter, path: str, options: _Options,
                  on_bytes: Callable[[int], None] | None) -> FileReport:
     if path == STDIN:
         report = FileReport(path, "converted")
+        writer.begin_input(None)
         _pump(writer, _read(path, 0, options, on_bytes), report)
         return _settled(report, writer.end_input())
     plan = writer.plan(Path(path))
@@ -237,6 +245,7 @@ def _convert_one(writer: _BackgroundWriter, path: str, options: _Options,
                         reason=plan.reason)
     if on_bytes and plan.start_offset:
         on_bytes(plan.start_offset)
+    writer.begin_input(Path(path))
     _pump(writer, _read(path, plan.start_offset, options, on_bytes), report)
     end = resume_point(plan.start_offset + report.bytes, plan.size, report.damage)
     _settled(report, writer.end_input())
@@ -321,7 +330,7 @@ def _convert_parallel(writer: _BackgroundWriter, paths: list[tuple[str, bool]], 
                             merged.records, end - plan.start_offset, damage, plan.reason)
         _settled(report, merged.known)
         writer.commit_source(plan.source, end_offset=end, records=report.records,
-                             damaged=len(damage))
+                             damaged=len(damage), occurrences=merged.occurrences)
         return report
 
     def redo(path: str, found: bool) -> FileReport:

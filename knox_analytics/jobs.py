@@ -5,19 +5,21 @@ trail cut at record boundaries (the ranges of :mod:`knox_analytics.spark.ranges`
 Parquet encoding, the costliest step after decoding, runs on every core instead of in
 one writer.  A worker writes *staged* part files (invisible, see
 :mod:`knox_analytics.store.commit`) and keeps only the records the dataset did not hold
-when the run started (record identity against the run index as it was then); this
+when the run started (record identity against the id index as it was then); this
 process adopts its parts into the one :class:`DatasetWriter`, which commits them.
 
-Inputs of the same run may overlap each other (a trail and its rotated copy side by
-side): the workers cannot see that, so this process checks every input's runs against
-those adopted earlier in the run, and converts an input that overlaps them again, on
-its own, through the writer (which sees everything).  Memory: each worker holds one
+Two things the workers cannot see: inputs of the same run that overlap each other (a
+trail and its rotated copy side by side), and identical records in two ranges of one
+input (the occurrence numbers of the multiset rule go on across ranges).  So this
+process checks each input's new record ids against those adopted earlier in the run,
+and the ids of each range against the input's earlier ranges; an input where either
+meets is converted again, on its own, through the writer (which sees everything).
+Memory: each worker holds one
 range (:data:`SPLIT_BYTES`) and smaller write buffers.
 """
 
 from __future__ import annotations
 
-import functools
 import time
 import uuid
 from collections.abc import Callable
@@ -26,16 +28,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.bsm.reader import read_trail
 from knox_analytics.bsm.tables import Tables
 from knox_analytics.errors import DamagedTrailError, NotBSMError
 from knox_analytics.spark.ranges import TrailRange, decode_range, split_trail
-from knox_analytics.store.identity import RecordFilter, Run, RunIndex
+from knox_analytics.store.identity import IdIndex, RecordFilter, merge_counts
 from knox_analytics.store.manifest import load_manifest
 from knox_analytics.store.parts import PartBuffer
 from knox_analytics.store.plan import SourcePlan
-from knox_analytics.store.writer import records_between
 from knox_analytics.workers import worker_pool
 
 #: Bytes of a trail one task decodes (a big trail is cut into ranges of this size).
@@ -64,7 +67,10 @@ class TaskResult:
     """What a worker sends back (plain data: it crosses a process boundary)."""
 
     staged: list[tuple[str, str]] = field(default_factory=list)
-    runs: list[tuple[bytes, int, int, int, int]] = field(default_factory=list)
+    added: dict[str, np.ndarray] = field(default_factory=dict)  # new ids by partition
+    #: per range: its occurrence counts (first halves of ids: how often each came)
+    counts: list[np.ndarray] = field(default_factory=list)
+    occurrences: np.ndarray | None = None  # the input's, when it is kept
     records: int = 0  # decoded
     known: int = 0  # of those, already in the dataset
     consumed_end: int | None = None  # last range: where decoding stopped
@@ -74,21 +80,12 @@ class TaskResult:
 
 # --- in the worker ---------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=4)
-def _snapshot(root: str, id_files: tuple[str, ...]) -> RunIndex:
-    """The run index as committed (read once per worker process and dataset version)."""
-    import pyarrow.parquet as pq
-
-    return RunIndex.from_tables(pq.read_table(Path(root) / f) for f in id_files)
-
-
 def run_task(task: Task) -> TaskResult:
     """Decode the task's range, keep the new records, stage them as part files."""
     root = Path(task.root)
     manifest = load_manifest(root)
-    parts = list(manifest.parts) if manifest else []
-    index = _snapshot(task.root, tuple(manifest.id_files) if manifest else ())
-    filt = RecordFilter(index, lambda lo, hi: records_between(root, parts, lo, hi))
+    index = IdIndex(root, manifest.id_files if manifest else ())
+    filt = RecordFilter(index, task.label)
     buffer = PartBuffer(root, f"{task.run}-t{task.number:05d}", task.label, task.compression,
                         partition_bytes=WORKER_PARTITION_BYTES, total_bytes=WORKER_TOTAL_BYTES)
     out = TaskResult()
@@ -102,11 +99,11 @@ def run_task(task: Task) -> TaskResult:
         buffer.discard()
         out.not_bsm = exc.detail
         return out
-    rest = filt.finish()
-    if rest is not None:
-        buffer.add(rest)
+    finally:
+        filt.hasher.close()
     out.staged = buffer.flush_all()
-    out.runs = [(r.digest, r.records, r.tmin, r.tmax, occ) for r, occ in filt.runs]
+    out.added = {k: np.concatenate(v) for k, v in filt.added.items()}
+    out.counts = [filt.occurrences.table()]
     out.known = filt.known
     out.damage = [asdict(d) for d in damage]
     return out
@@ -173,11 +170,14 @@ def convert_parallel(writer: Any, work: list[tuple[SourcePlan, bool]], *, jobs: 
             inputs.append(item)
         for item in inputs:
             results = [f.result() for f in item.futures]
+            prior = writer.call(writer.store.prior_occurrences, item.plan)
+            if prior is not None:
+                results.insert(0, TaskResult(counts=[prior]))
             merged = _merge(results)
             if on_bytes:
                 on_bytes(item.plan.size - item.plan.start_offset)
             if merged.not_bsm is not None or (strict and merged.damage) or \
-                    session.overlaps(merged):
+                    session.overlaps(merged) or _repeats_across_ranges(merged):
                 _discard(writer.root, merged.staged)
                 if merged.not_bsm is not None:
                     reports.append(("not_bsm", item, merged))
@@ -188,10 +188,11 @@ def convert_parallel(writer: Any, work: list[tuple[SourcePlan, bool]], *, jobs: 
                 redo_later.append((len(reports), str(item.plan.source), item.found))
                 reports.append(None)
                 continue
-            runs = [(Run(d, n, lo, hi), occ) for d, n, lo, hi, occ in merged.runs]
-            session.add(merged, runs)
+            session.add(merged)
+            merged.occurrences = merge_counts(merged.counts)
             writer.call(writer.store.adopt, merged.staged)
-            writer.call(writer.store.index.add, runs)
+            for key, ids in merged.added.items():
+                writer.call(writer.store.index.add, key, ids)
             reports.append(("done", item, merged))
     out = [settle(entry[1].plan, entry[1].found, entry[2], entry[0]) if entry else None
            for entry in reports]
@@ -207,7 +208,10 @@ def _merge(results: list[TaskResult]) -> TaskResult:
         if r.not_bsm is not None and merged.not_bsm is None:
             merged.not_bsm = r.not_bsm
         merged.staged += r.staged
-        merged.runs += r.runs
+        for key, ids in r.added.items():
+            merged.added[key] = np.concatenate((merged.added[key], ids)) \
+                if key in merged.added else ids
+        merged.counts += r.counts
         merged.records += r.records
         merged.known += r.known
         merged.damage += r.damage
@@ -216,25 +220,28 @@ def _merge(results: list[TaskResult]) -> TaskResult:
     return merged
 
 
+def _repeats_across_ranges(merged: TaskResult) -> bool:
+    """Do two ranges of one input (or a range and the part converted before, for a
+    trail that grew) hold identical records?  Their occurrence numbers were counted
+    per range, so the input must be converted again as one."""
+    each = np.concatenate([c["key"] for c in merged.counts]) if merged.counts else []
+    return len(np.unique(each)) < len(each)
+
+
 class _Session:
-    """Runs adopted during this run: their digests, and per partition host the time
-    they cover.  An input overlaps them when it shares a run, or when it adds records
-    of a host in time those inputs already cover (the workers could not compare them)."""
+    """The ids adopted during this run (the workers filtered against the index as it
+    was when the run started): an input overlaps the run's earlier inputs when it
+    added one of them too."""
 
     def __init__(self) -> None:
-        self.runs = RunIndex()
-        self.by_host: dict[str, RunIndex] = {}
+        self.ids = IdIndex(Path("."), ())
 
     def overlaps(self, merged: TaskResult) -> bool:
-        hosts = {final.split("/", 1)[0] for _staged, final in merged.staged}
-        covers = [self.by_host[h] for h in hosts if h in self.by_host]
-        return any(self.runs.occurrences(d) or any(c.covers(lo, hi) for c in covers)
-                   for d, _n, lo, hi, _o in merged.runs)
+        return any(self.ids.known(key, ids).any() for key, ids in merged.added.items())
 
-    def add(self, merged: TaskResult, runs: list[tuple[Run, int]]) -> None:
-        self.runs.add(runs)
-        for host in {final.split("/", 1)[0] for _staged, final in merged.staged}:
-            self.by_host.setdefault(host, RunIndex()).add(runs)
+    def add(self, merged: TaskResult) -> None:
+        for key, ids in merged.added.items():
+            self.ids.add(key, ids)
 
 
 def _discard(root: Path, staged: list[tuple[str, str]]) -> None:

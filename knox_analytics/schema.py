@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _U8, _U16, _U32, _U64 = pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64()
 _I32, _I64 = pa.int32(), pa.int64()
@@ -84,6 +84,11 @@ FIELDS: list[pa.Field] = [
     _f("offset", _I64, "Byte offset of the record (its header token) in the source.", "input"),
     _f("length", _U32, "Record length in bytes, header to trailer inclusive (for a stand-alone "
        "file token: the token's length).", "header byte count"),
+    _f("record_id", pa.binary(16), "Record id, unique within the dataset: the MD5 of the "
+       "record's bytes XOR the MD5 of its host (header_ex address, else the --host label), "
+       "mixed with its occurrence number among identical records of one input "
+       "(docs/dataset.md). Null in rows decoded from a trail, not read from a dataset.",
+       "record bytes"),
     # header
     _f("header_token", _U8, "Token id that opens the row: 0x14 header32, 0x15 header32_ex, "
        "0x74 header64, 0x79 header64_ex, or 0x11 for a stand-alone file token.", "header"),

@@ -3,8 +3,10 @@
 The filters mean exactly what they mean on the question commands (:class:`Filters`
 over the ``events`` view, or ``activity`` when ``--command`` needs each record's
 process), so ``knox print --user alice --event execve`` and ``knox events --user alice
---event execve`` select the same records.  The selection is a set of record keys
-(``source``, ``offset``); :func:`keep_selected` applies it to the decoded stream that
+--event execve`` select the same records.  The selection is a set of record keys: the
+``record_id`` of a dataset's records (one dataset may hold two inputs with the same
+name and offsets: ``current`` before and after rotation), ``source`` and ``offset`` for
+records read from trails.  :func:`keep_selected` applies it to the decoded stream that
 ``knox print`` renders, so the printed text stays byte-identical to praudit's.
 
     >>> keys = selected_keys(["trail.bsm"], Filters(events=("execve",)))  # doctest: +SKIP
@@ -13,6 +15,7 @@ process), so ``knox print --user alice --event execve`` and ``knox events --user
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,34 +25,55 @@ import pyarrow.compute as pc
 from knox_analytics.questions import Filters, view_columns
 
 
+@dataclass
+class Selection:
+    """The records a question kept: dataset records by id, trail records by place."""
+
+    ids: pa.Array = field(default_factory=lambda: pa.array([], pa.binary(16)))
+    places: dict[str, np.ndarray] = field(default_factory=dict)  # source -> offsets
+
+
 def selected_keys(inputs: list[str], filters: Filters, users: str | None = None
-                  ) -> dict[str, np.ndarray]:
-    """source -> sorted byte offsets of the records the filters keep."""
+                  ) -> Selection:
+    """The keys of the records the filters keep."""
     from knox_analytics.catalog import Catalog
 
     view = "activity" if filters.command else "events"
     with Catalog(inputs, users=users) as cat:
         where, params = filters.where(view_columns(cat, view), view)
-        table = cat.query(f'SELECT source, "offset" FROM {view} WHERE {where}', params)
+        table = cat.query(f'SELECT source, "offset", record_id FROM {view} WHERE {where}',
+                          params)
+    ids = table.column("record_id")
+    by_id = pc.is_valid(ids)
+    places = table.filter(pc.invert(by_id))
     keys: dict[str, list[int]] = {}
-    for source, offset in zip(table.column("source").to_pylist(),
-                              table.column("offset").to_pylist(), strict=True):
+    for source, offset in zip(places.column("source").to_pylist(),
+                              places.column("offset").to_pylist(), strict=True):
         keys.setdefault(_norm(source), []).append(offset)
-    return {s: np.sort(np.asarray(o, dtype=np.int64)) for s, o in keys.items()}
+    return Selection(ids.filter(by_id).combine_chunks().cast(pa.binary(16)),
+                     {s: np.sort(np.asarray(o, dtype=np.int64)) for s, o in keys.items()})
 
 
-def keep_selected(tables: Iterable[pa.Table], keys: dict[str, np.ndarray]
-                  ) -> Iterator[pa.Table]:
-    """The rows of each table whose (source, offset) is in ``keys``."""
+def records_by_id(ids: Iterable[bytes]) -> Selection:
+    """A selection naming records by id (``knox print --records``)."""
+    return Selection(ids=pa.array(list(ids), pa.binary(16)))
+
+
+def keep_selected(tables: Iterable[pa.Table], keys: Selection) -> Iterator[pa.Table]:
+    """The rows of each table that ``keys`` selects."""
     empty = np.empty(0, dtype=np.int64)
     for table in tables:
-        sources = table.column("source").to_pylist()
-        offsets = table.column("offset").to_numpy(zero_copy_only=False).astype(np.int64)
-        mask = np.zeros(table.num_rows, dtype=bool)
-        for source in set(sources):
-            mine = pc.equal(table.column("source").cast(pa.string()), source)
-            mine = mine.to_numpy(zero_copy_only=False)
-            mask |= mine & np.isin(offsets, keys.get(_norm(source), empty))
+        ids = table.column("record_id")
+        mask = pc.fill_null(pc.is_in(ids, value_set=keys.ids), False) \
+            .to_numpy(zero_copy_only=False).copy()
+        if keys.places:
+            sources = table.column("source").to_pylist()
+            offsets = table.column("offset").to_numpy(zero_copy_only=False).astype(np.int64)
+            by_place = pc.is_null(ids).to_numpy(zero_copy_only=False)
+            for source in set(sources):
+                mine = pc.equal(table.column("source").cast(pa.string()), source)
+                mine = mine.to_numpy(zero_copy_only=False) & by_place
+                mask |= mine & np.isin(offsets, keys.places.get(_norm(source), empty))
         if mask.any():
             yield table.filter(pa.array(mask))
 

@@ -84,12 +84,18 @@ def print_cmd(
     classes: Classes = None, event: Event = None,
     users: Users = None, groups: Groups = None, tz: Tz = "UTC",
     tables: TablesOption = "auto",
+    records: Annotated[list[str] | None, typer.Option(
+        "--records", metavar="ID", help="Only the dataset records with these record ids "
+        "(32 hex digits, the record_id column; repeat or separate with commas).",
+        show_default=False)] = None,
 ) -> None:
     """Print audit records like praudit (byte-identical text), as XML, or as JSON Lines.
 
     The question filters (--since, --until, --user, --event, --class, --pid, --path,
     --command, --failed) select records as auditreduce does, from trails and datasets
     alike. Times are shown in --tz (UTC by default; --tz local prints as praudit does).
+    Trails print as they are, repeated records included; a dataset prints each input's
+    records in that input's order, the inputs merged by time.
 
     Example: knox print -ln /var/audit/current | grep execve
     """
@@ -106,12 +112,29 @@ def print_cmd(
     decoded = iter_inputs(list(inputs or []), report, skipped=skipped)
     if f != Filters():
         decoded = _selected(list(inputs or []), f, users, decoded)
+    if records:
+        from knox_analytics.select import keep_selected, records_by_id
+
+        decoded = keep_selected(decoded, records_by_id(_record_ids(records)))
     out = sys.stdout.buffer
     for chunk in render_stream(decoded, opts, json=json):
         out.write(chunk)
         out.flush()
     report_skipped(skipped)
     damaged_exit(report.damage)
+
+
+def _record_ids(given: list[str]) -> list[bytes]:
+    from knox_analytics.store.identity import parse_id
+
+    out = []
+    for text in (t for value in given for t in value.split(",") if t.strip()):
+        try:
+            out.append(parse_id(text))
+        except ValueError:
+            raise UsageError(f"--records {text!r}: a record id is 32 hex digits (the "
+                             "record_id column: hex(record_id) in knox query)") from None
+    return out
 
 
 def _set_zone(tz: str) -> None:

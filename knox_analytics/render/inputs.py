@@ -4,8 +4,9 @@ The one module of the render package that opens files.  What an input is comes f
 :func:`knox_analytics.inputs.discover`, the rule every command shares (a directory of
 trails: its trails, a README beside them skipped and listed).  Trails go through
 :func:`knox_analytics.bsm.reader.read_trail` (chunked, decompressing, stdin-aware); a
-dataset or ``.parquet`` file is read back with pyarrow and put in trail order
-(``source``, ``offset``), so a converted dataset prints exactly like its trails.
+dataset or ``.parquet`` file is read back with pyarrow and put in input order: each
+input's records in that input's order, the inputs merged by time (:func:`input_order`),
+so a dataset of one trail prints exactly like the trail.
 
 Example::
 
@@ -20,7 +21,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from knox_analytics.bsm.damage import Damage
@@ -40,9 +43,11 @@ def is_parquet_input(path: Path) -> bool:
 
 
 def iter_parquet(path: Path) -> Iterator[pa.Table]:
-    """Rows of a dataset directory / Parquet file, in (source, offset) order, in slices."""
+    """Rows of a dataset directory / Parquet file, in input order, in slices."""
+    # by name: part-<run>-<seq>, the order they were written in
     files = [path] if path.is_file() else sorted(
-        p for p in path.rglob("*.parquet") if not p.name.startswith("."))
+        (p for p in path.rglob("*.parquet") if not p.name.startswith(".")),
+        key=lambda p: (p.name, str(p)))
     if not files:
         return  # a dataset without records yet (an empty trail converts to none)
     try:
@@ -60,13 +65,43 @@ def iter_parquet(path: Path) -> Iterator[pa.Table]:
         raise InputError(f"{path}: cannot read as a knox Parquet dataset "
                          f"({_first_line(exc)})") from None
     table = table.cast(SCHEMA)
-    order = pa.compute.sort_indices(
-        pa.table({"s": table.column("source").cast(pa.string()),
-                  "o": table.column("offset")}),
-        sort_keys=[("s", "ascending"), ("o", "ascending")])
-    table = table.take(order)
+    table = table.take(pa.array(input_order(table)))
     for start in range(0, table.num_rows, PARQUET_BATCH_ROWS):
         yield table.slice(start, PARQUET_BATCH_ROWS)
+
+
+def input_order(table: pa.Table) -> np.ndarray:
+    """Row order that keeps each input's records in that input's order and merges the
+    inputs by time.
+
+    Rows come in the order they were written (part files by name, rows as written); an
+    input's records are a stretch of one source with rising offsets, a new stretch
+    starting where the source changes or the offset falls back (two trails named
+    ``current``, before and after rotation).  Stretches are merged on the running
+    maximum of their times, then on offsets, which keeps every stretch in its order and
+    the records of one input that went to several partitions in the input's order (the
+    input's own order exactly while its times do not run backwards).
+    """
+    n = table.num_rows
+    if n == 0:
+        return np.zeros(0, np.int64)
+    source = table.column("source").combine_chunks()
+    codes = (source.indices if pa.types.is_dictionary(source.type)
+             else source.dictionary_encode().indices).to_numpy(zero_copy_only=False)
+    offsets = table.column("offset").to_numpy(zero_copy_only=False)
+    new = np.ones(n, dtype=bool)
+    new[1:] = (codes[1:] != codes[:-1]) | (offsets[1:] <= offsets[:-1])
+    stretch = np.cumsum(new) - 1
+    ms = pc.cast(table.column("time"), pa.int64())
+    low = pc.min(ms).as_py() or 0
+    times = pc.fill_null(ms, low).to_numpy(zero_copy_only=False) - low  # no time: first
+    span = int(times.max()) + 1
+    # running maximum within each stretch: one accumulate over stretches lifted apart
+    lifted = times + stretch * span
+    running = np.maximum.accumulate(lifted) - stretch * span
+    # ties (the same running time) by offset: the stretches of one input in different
+    # partitions (header_ex addresses, days) interleave as they were in the input
+    return np.lexsort((np.arange(n), stretch, offsets, running))
 
 
 def iter_trail(name: str, on_damage: Callable[[Damage], None],

@@ -41,9 +41,9 @@ from knox_analytics.errors import DamagedTrailError, NotBSMError, UsageError
 from knox_analytics.inputs import expand
 from knox_analytics.spark.parts import remove_parts
 from knox_analytics.spark.ranges import DEFAULT_SPLIT, TrailRange, split_trail
-from knox_analytics.spark.tasks import REPORT_DDL, damage_from, task_batches
+from knox_analytics.spark.tasks import REPORT_DDL, damage_from, decode_ids, task_batches
 from knox_analytics.store import DatasetWriter
-from knox_analytics.store.identity import Run
+from knox_analytics.store.identity import OCC_DTYPE, merge_counts
 from knox_analytics.store.plan import SourcePlan
 
 
@@ -67,6 +67,15 @@ def convert(spark: Any, inputs: Sequence[str | os.PathLike[str]],
         work = [p for p, _ in plans if p.needs_work]
         reports = _run(spark, writer, work, host, split_bytes) if work else {}
         parts = [part for r in reports.values() for part in r["parts"]]
+        priors = {str(p.source): writer.prior_occurrences(p) for p in work}
+        if _conflicts(reports, priors):
+            # identical records in two tasks: the tasks could not number them (the
+            # multiset rule); rare (a trail and its copy in one run, a trail holding
+            # another's records): convert the run's inputs here, one at a time
+            remove_parts(str(writer.root), parts)
+            summary.files = _convert_here(writer, plans, strict)
+            summary.seconds = time.perf_counter() - started
+            return summary
         by_path = _by_path(reports)
         try:
             summary.files = [_report(plan, found, by_path.get(str(plan.source), []), strict)
@@ -77,15 +86,65 @@ def convert(spark: Any, inputs: Sequence[str | os.PathLike[str]],
         # Parts first: a commit inside commit_source must never list a trail as
         # converted without the parts that hold its rows.
         writer.adopt(tuple(pair) for pair in parts)
-        writer.index.add((Run(bytes.fromhex(d), n, lo, hi), occ)
-                         for r in reports.values() for rng in r["ranges"]
-                         for d, n, lo, hi, occ in rng.get("runs", []))
+        for r in reports.values():
+            for rng in r["ranges"]:
+                for key, ids in rng.get("added", {}).items():
+                    writer.index.add(key, decode_ids(ids))
+        counts = _counts(reports)
         for report, (plan, _found) in zip(summary.files, plans, strict=True):
-            if report.action != "skipped":
+            if plan.needs_work and report.bytes:
+                prior = priors.get(str(plan.source))
+                occurrences = merge_counts([*([prior] if prior is not None else []),
+                                            *counts.get(str(plan.source), [])])
                 writer.commit_source(plan.source, end_offset=plan.start_offset + report.bytes,
-                                     records=report.records, damaged=len(report.damage))
+                                     records=report.records, damaged=len(report.damage),
+                                     occurrences=occurrences)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _counts(reports: dict[int, dict]) -> dict[str, list]:
+    """Per input path, its ranges' occurrence counts."""
+    out: dict[str, list] = defaultdict(list)
+    for report in reports.values():
+        for rng in report["ranges"]:
+            if rng.get("counts"):
+                out[rng["path"]].append(decode_ids(rng["counts"], OCC_DTYPE))
+    return out
+
+
+def _conflicts(reports: dict[int, dict], priors: dict[str, Any]) -> bool:
+    """Did two ranges keep the same record, or do two ranges of one input (or a range
+    and the part of a grown trail converted before) hold identical records, which the
+    tasks numbered apart?"""
+    import numpy as np
+
+    added: dict[str, list] = defaultdict(list)
+    for report in reports.values():
+        for rng in report["ranges"]:
+            for key, ids in rng.get("added", {}).items():
+                added[key].append(decode_ids(ids))
+    keys = [[c["key"] for c in [*([priors[p]] if priors.get(p) is not None else []), *cs]]
+            for p, cs in _counts(reports).items()]
+    for groups in [*added.values(), *keys]:
+        if len(groups) > 1:
+            each = np.concatenate(groups)
+            if len(np.unique(each)) < len(each):
+                return True
+    return False
+
+
+def _convert_here(writer: DatasetWriter, plans: list[tuple[SourcePlan, bool]],
+                  strict: bool) -> list[FileReport]:
+    """Convert the inputs in this process, through the driver's writer."""
+    from knox_analytics.bsm.reader import DEFAULT_CHUNK
+    from knox_analytics.bsm.tables import load_tables
+    from knox_analytics.convert import _BackgroundWriter, _convert_guarded, _Options
+
+    options = _Options(strict, load_tables(), DEFAULT_CHUNK)
+    with _BackgroundWriter(writer) as background:
+        return [_convert_guarded(background, str(plan.source), found, options, None)
+                for plan, found in plans]
 
 
 def plan_tasks(plans: Sequence[SourcePlan], split_bytes: int) -> list[list[TrailRange]]:
@@ -136,9 +195,14 @@ def _report(plan: SourcePlan, found: bool, ranges: list[dict], strict: bool) -> 
         d = damage[0]
         raise DamagedTrailError(d.source, d.offset, d.length, d.reason)
     end = resume_point(ranges[-1]["end"], plan.size, damage)
-    return FileReport(path, "resumed" if plan.start_offset else "converted",
-                      sum(r["rows"] for r in ranges), end - plan.start_offset,
-                      damage, plan.reason)
+    known = sum(r.get("known", 0) for r in ranges)
+    report = FileReport(path, "resumed" if plan.start_offset else "converted",
+                        sum(r["rows"] for r in ranges), end - plan.start_offset,
+                        damage, plan.reason, known)
+    if report.records == 0 and known:
+        report.action = "skipped"
+        report.reason = f"all {known:,} of its records are already in the dataset"
+    return report
 
 
 def _by_path(reports: dict[int, dict]) -> dict[str, list[dict]]:

@@ -21,6 +21,7 @@ in the middle: they are one range, streamed through :func:`read_trail` (flat mem
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,10 @@ from knox_analytics.bsm.reader import read_trail
 from knox_analytics.bsm.tables import Tables, load_tables
 from knox_analytics.schema import SCHEMA
 from knox_analytics.store.fingerprint import is_compressed
+
+#: Record identity applied to decoded rows: (table, raw bytes, their offset) -> the rows
+#: to keep, with their ids.
+Identify = Callable[[pa.Table, bytes, int], pa.Table]
 
 #: Bytes per range (and so per task read): big enough to amortise a task, small enough
 #: that a task's window and its decoded columns fit comfortably in an executor.
@@ -78,6 +83,8 @@ class RangeResult:
     #: record identity.
     raw: bytes = b""
     raw_base: int = 0
+    #: Rows decoded (``table`` holds fewer when record identity dropped known ones).
+    decoded: int = 0
 
 
 def split_trail(path: str, start: int, size: int, *, split_bytes: int = DEFAULT_SPLIT,
@@ -98,14 +105,19 @@ def split_trail(path: str, start: int, size: int, *, split_bytes: int = DEFAULT_
                                                                                strict=True)]
 
 
-def decode_range(rng: TrailRange, tables: Tables | None = None) -> RangeResult:
+def decode_range(rng: TrailRange, tables: Tables | None = None,
+                 identify: Identify | None = None) -> RangeResult:
     """Decode the records that start in ``rng`` (see the module docstring).
+
+    ``identify(table, raw, raw_base)`` (record identity: the rows the dataset does not
+    hold, with their ids) is applied to the rows while their bytes are at hand; a
+    compressed trail is streamed, a chunk at a time.
 
     Raises :class:`~knox_analytics.errors.NotBSMError` when a first range holds no record at all.
     """
     tables = tables or load_tables()
     if rng.compressed:
-        return _decode_stream(rng, tables)
+        return _decode_stream(rng, tables, identify)
     size = os.path.getsize(rng.path)
     overlap, tail = (0 if rng.first else OVERLAP), TAIL
     while True:
@@ -122,6 +134,9 @@ def decode_range(rng: TrailRange, tables: Tables | None = None) -> RangeResult:
         owned = _owned(rng, result.table, result.damage,
                        lo + result.consumed if rng.last else None)
         owned.raw, owned.raw_base = result.raw or b"", lo
+        owned.decoded = owned.table.num_rows
+        if identify is not None:
+            owned.table = identify(owned.table, owned.raw, lo)
         return owned
 
 
@@ -166,17 +181,22 @@ def _owned(rng: TrailRange, table: pa.Table, damage: list[Damage],
     return RangeResult(table.filter(keep), mine, end)
 
 
-def _decode_stream(rng: TrailRange, tables: Tables) -> RangeResult:
+def _decode_stream(rng: TrailRange, tables: Tables, identify: Identify | None) -> RangeResult:
     tables_out: list[pa.Table] = []
     damage: list[Damage] = []
-    consumed = 0
+    consumed = decoded = 0
     for result in read_trail(rng.path, start_offset=rng.start, tables=tables,
-                             open_ended=rng.open_ended):
-        tables_out.append(result.table)
+                             open_ended=rng.open_ended, keep_raw=identify is not None):
+        decoded += result.table.num_rows
+        table = result.table if identify is None else \
+            identify(result.table, result.raw or b"", result.raw_base)
+        tables_out.append(table)
         damage.extend(result.damage)
         consumed += result.consumed
     table = pa.concat_tables(tables_out) if tables_out else _empty()
-    return RangeResult(table, damage, rng.start + consumed)
+    out = RangeResult(table, damage, rng.start + consumed)
+    out.decoded = decoded
+    return out
 
 
 def _empty() -> pa.Table:

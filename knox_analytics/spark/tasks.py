@@ -7,10 +7,13 @@ reports come back as strings.  Testable, and runnable, without Spark.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from dataclasses import asdict
+from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from knox_analytics.bsm.damage import Damage
@@ -18,7 +21,8 @@ from knox_analytics.bsm.tables import load_tables
 from knox_analytics.errors import NotBSMError
 from knox_analytics.spark.parts import write_parts
 from knox_analytics.spark.ranges import TrailRange, decode_range
-from knox_analytics.store.identity import runs_of
+from knox_analytics.store.identity import ID_DTYPE, IdIndex, RecordFilter
+from knox_analytics.store.manifest import load_manifest
 
 #: The schema of the task reports coming back to the driver (Spark DDL).
 REPORT_DDL = "task INT, report STRING"
@@ -27,39 +31,50 @@ REPORT_DDL = "task INT, report STRING"
 def run_task(spec: dict) -> dict:
     """Decode ``spec["ranges"]`` and write their rows under ``spec["root"]``.
 
-    Returns ``{"parts": [...], "ranges": [{"path", "start", "rows", "end", "damage",
-    "not_bsm"}]}``.  A first range that is not BSM at all is reported (``not_bsm``: the
-    error's detail, else null), not raised: the driver decides (a README beside trails in
-    a directory is skipped).
+    Returns ``{"parts": [...], "ranges": [{"path", "start", "rows", "known", "end",
+    "damage", "not_bsm", "added", "counts"}]}``: ``rows`` the new records written,
+    ``known`` those the dataset held (record identity against its index as committed),
+    ``added`` the new ids by partition and ``counts`` the range's occurrence counts
+    (encoded by :func:`encode_ids`), for the driver's checks and the manifest.  A first range that
+    is not BSM at all is reported (``not_bsm``: the error's detail, else null), not
+    raised: the driver decides (a README beside trails in a directory is skipped).
     """
     tables = load_tables()
+    root = Path(spec["root"])
+    manifest = load_manifest(root)
+    index = IdIndex(root, manifest.id_files if manifest else ())
     decoded, reports = [], []
     for raw in spec["ranges"]:
         rng = TrailRange(**raw)
-        report = {"path": rng.path, "start": rng.start, "rows": 0, "end": None,
-                  "damage": [], "not_bsm": None}
+        report = {"path": rng.path, "start": rng.start, "rows": 0, "known": 0, "end": None,
+                  "damage": [], "not_bsm": None, "added": {}, "counts": ""}
+        filt = RecordFilter(index, spec["label"])
         try:
-            result = decode_range(rng, tables)
+            result = decode_range(rng, tables, filt.feed)
         except NotBSMError as exc:
             report["not_bsm"] = exc.detail
         else:
             decoded.append(result.table)
-            report.update(rows=result.table.num_rows, end=result.end,
+            report.update(rows=result.table.num_rows, known=filt.known, end=result.end,
                           damage=[asdict(d) for d in result.damage],
-                          runs=identity_runs(result.table, result.raw, result.raw_base))
+                          added={k: encode_ids(np.concatenate(v))
+                                 for k, v in filt.added.items()},
+                          counts=encode_ids(filt.occurrences.table()))
+        finally:
+            filt.hasher.close()
         reports.append(report)
     parts = write_parts(spec["root"], decoded, label=spec["label"], prefix=spec["prefix"])
     return {"parts": parts, "ranges": reports}
 
 
-def identity_runs(table: pa.Table, raw: bytes, raw_base: int) -> list[list]:
-    """The record-identity runs of a range's rows (``[digest hex, records, tmin, tmax,
-    occurrence]``), so that the driver's run index knows what Spark converted and a later
-    ``knox convert`` of overlapping trails adds nothing twice."""
-    if not raw:  # a compressed trail is streamed whole; its bytes are not kept
-        return []
-    return [[r.digest.hex(), r.records, r.tmin, r.tmax, occ]
-            for r, occ in runs_of(table, raw, raw_base)]
+def encode_ids(ids: np.ndarray) -> str:
+    """Ids (or their first halves) as text for a JSON report."""
+    return base64.b64encode(np.ascontiguousarray(ids).tobytes()).decode("ascii")
+
+
+def decode_ids(text: str, dtype: np.dtype = ID_DTYPE) -> np.ndarray:
+    """The inverse of :func:`encode_ids`."""
+    return np.frombuffer(base64.b64decode(text), dtype=dtype)
 
 
 def task_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -1,305 +1,434 @@
 """Record identity: which decoded records a dataset already holds, whatever file brought them.
 
-**The rule.**  Two records are the same record when they have the same bytes -- which
-include the time to the millisecond, the event, the subject (audit user, pids, session,
-terminal) and, in ``header_ex`` records, the host's address.  Byte-identical records
-*within one input* (a process calling ``stat`` twice in one millisecond writes two equal
-records) are distinct occurrences, so a dataset keeps each distinct record as many times
-as the input that holds it most often.  File names, offsets, compression, ``--host``
-labels and the order of conversions play no part (docs/dataset.md).
+**The rule** (docs/dataset.md).  Two records are the same record when their bytes are
+the same and so is their host (the ``header_ex`` address, else the ``--host`` label;
+without either, the bytes alone).  Byte-identical records *within one input* (a process
+calling ``stat`` twice in one millisecond writes two equal records) are distinct
+occurrences, so a dataset keeps each distinct record as many times as the one input
+holding it most often.  File names, offsets, compression and the order of conversions
+play no part.
 
-**How it stays cheap.**  Hashing every record would be a per-record loop; instead the
-records of an input are cut into *runs* at content-defined anchors (a record whose time,
-length and event hash to 0 modulo :data:`ANCHOR_EVERY`), so a copy, a prefix, a renamed,
-grown or concatenated trail cuts the same runs wherever its bytes sit.  A run is hashed
-whole (SHA-256 over its contiguous bytes, one call per ~64 records) and looked up in the
-dataset's *run index*.  Known runs are dropped; an unknown run whose time span touches
-nothing the dataset holds is new; only an unknown run that overlaps known
-time (the cut end of a truncated copy, the edge of damage, a trail partly converted
-before) is checked record by record against the known records of that span, rebuilt
-byte for byte from the dataset (:func:`knox_analytics.bsm.encode.table_to_trail`).
-Byte equality decides there, so a hash collision can never hide a record.
+**How it costs O(1) a record.**  Every record gets a 128-bit *record id*: the MD5 of its
+bytes (computed in DuckDB's C++ over a zero-copy Arrow view of the chunk, no Python per
+record), XOR the MD5 of its host scope, XOR a mix of its *occurrence number* (how many
+identical records came before it in the same input).  The first occurrence's id is
+the host-scoped content hash itself.  The dataset keeps the ids it holds in an on-disk
+index partitioned like the records, by host and date (:class:`IdIndex`): sorted files
+read through ``mmap`` and binary-searched, so a lookup touches only the pages of the
+hash ranges the chunk asks about, and a host or day the dataset has never seen costs
+nothing.  A record whose id the index holds is dropped; every other record is written.
+
+A hash match decides (no byte comparison): two different records share an id with
+probability about n^2 / 2^129 (n records of one host and day).  MD5 is not collision
+resistant against a chosen-prefix attacker, but here the prefix is a kernel-written
+header (time to the millisecond, event, subject) the attacker does not control.
 """
 
 from __future__ import annotations
 
-import bisect
 import hashlib
-import itertools
-from collections import Counter
-from collections.abc import Callable, Iterable
+import os
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-#: One record in this many (on average) starts a run.
-ANCHOR_EVERY = 64
-_MIX = np.uint64(0x9E3779B97F4A7C15)
-
-#: Schema of the run index files (``_knox_ids/*.ids``, Parquet).
-RUN_SCHEMA = pa.schema([
-    ("digest", pa.binary(16)),
-    ("occurrences", pa.uint32()),  # most times the run occurred in one input
-    ("records", pa.uint32()),
-    ("tmin", pa.int64()),  # ms since the epoch
-    ("tmax", pa.int64()),
-])
-
-KnownBytes = Callable[[int, int], Counter]
+#: An id on disk and in memory: two little-endian uint64 (the 16 digest bytes).
+ID_DTYPE = np.dtype([("hi", "<u8"), ("lo", "<u8")])
+RECORD_ID_TYPE = pa.binary(16)
+#: An input's occurrence counts on disk (kept with its manifest entry, so that the input
+#: grown goes on counting where it stopped): first halves of ids, how often each came.
+OCC_DTYPE = np.dtype([("key", "<u8"), ("count", "<u4")])
+#: How identical records of one input are told apart: occurrence k's id is the first's
+#: XOR k * this odd constant (in the first half; the second half gets k itself).
+_OCC_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-def anchors(time_ms: np.ndarray, length: np.ndarray, event: np.ndarray) -> np.ndarray:
-    """Which records start a run: a property of the record's own header, so every copy
-    of the same records cuts the same runs."""
-    with np.errstate(over="ignore"):
-        mixed = (time_ms.astype(np.uint64) * _MIX) ^ (length.astype(np.uint64) << np.uint64(17))
-        mixed = (mixed ^ event.astype(np.uint64)) * _MIX
-    return (mixed >> np.uint64(40)) % np.uint64(ANCHOR_EVERY) == 0
+# --- hashing ------------------------------------------------------------------------
 
-
-@dataclass
-class Run:
-    """A run of contiguous records of one input (rows of the table it came from)."""
-
-    digest: bytes
-    records: int
-    tmin: int
-    tmax: int
-
-
-class RunIndex:
-    """Runs the dataset holds: digests with their occurrence counts, and the time the
-    known runs cover (merged intervals), to tell which unknown runs need a
-    record-by-record check."""
+class Hasher:
+    """MD5 of many byte strings at once (one DuckDB connection, one thread)."""
 
     def __init__(self) -> None:
-        self._counts: dict[bytes, int] = {}
-        self._spans: list[tuple[int, int]] = []
-        self._starts: list[int] = []
-        self.unsaved: list[dict] = []
+        self._con = duckdb.connect(config={"threads": 1})
 
-    @classmethod
-    def from_tables(cls, tables: Iterable[pa.Table]) -> RunIndex:
-        index = cls()
-        for table in tables:
-            index._absorb(table.to_pylist())
-        index._merge()
-        return index
+    def digests(self, values: pa.Array) -> np.ndarray:
+        """The MD5 of every value of a binary array, as :data:`ID_DTYPE` (n,)."""
+        if len(values) == 0:
+            return np.zeros(0, ID_DTYPE)
+        rel = self._con.from_arrow(pa.table({"b": values}))
+        out = rel.project("md5_number(b)").to_arrow_table()
+        # md5_number's 16 bytes are the digest's bytes as hashlib gives them
+        col = out.column(0).combine_chunks()
+        raw = np.frombuffer(col.buffers()[1], dtype=np.uint8,
+                            count=16 * (len(col) + col.offset))[16 * col.offset:]
+        return raw.view(ID_DTYPE).copy()
 
-    def _absorb(self, rows: list[dict]) -> None:
-        for r in rows:
-            self._counts[r["digest"]] = max(self._counts.get(r["digest"], 0), r["occurrences"])
-            self._spans.append((r["tmin"], r["tmax"]))
+    def close(self) -> None:
+        self._con.close()
 
-    def _merge(self) -> None:
-        self._spans.sort()
-        merged: list[tuple[int, int]] = []
-        for lo, hi in self._spans:
-            if merged and lo <= merged[-1][1] + 1:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-            else:
-                merged.append((lo, hi))
-        self._spans = merged
-        self._starts = [lo for lo, _ in merged]
 
-    def occurrences(self, digest: bytes) -> int:
-        """How many times the dataset holds this run (0: unknown)."""
-        return self._counts.get(digest, 0)
+def record_bytes(offsets: np.ndarray, lengths: np.ndarray, raw: bytes | memoryview,
+                 raw_base: int) -> tuple[pa.Array, np.ndarray]:
+    """A zero-copy binary array over ``raw`` holding each record's bytes, and which of
+    its values are the records (gaps between records -- damage -- are values too)."""
+    starts = offsets.astype(np.int64) - raw_base
+    ends = starts + lengths.astype(np.int64)
+    n = len(starts)
+    if n == 0 or np.array_equal(starts[1:], ends[:-1]):
+        bounds = np.concatenate((starts[:1], ends)) if n else np.zeros(1, np.int64)
+        pick = np.arange(n)
+    else:
+        bounds = np.empty(2 * n, np.int64)
+        bounds[0::2], bounds[1::2] = starts, ends
+        pick = np.arange(0, 2 * n - 1, 2)
+    buf = pa.py_buffer(raw)
+    values = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(bounds) - 1,
+                                              [None, pa.py_buffer(bounds), buf])
+    return values, pick
 
-    def covers(self, tmin: int, tmax: int) -> bool:
-        """Does any known run span time within ``[tmin, tmax]``?"""
-        i = bisect.bisect_right(self._starts, tmax) - 1
-        return i >= 0 and self._spans[i][1] >= tmin
 
-    def add(self, runs: Iterable[tuple[Run, int]]) -> None:
-        """Remember runs of an input just written (with their occurrence numbers)."""
-        rows = [{"digest": r.digest, "occurrences": occ, "records": r.records,
-                 "tmin": r.tmin, "tmax": r.tmax} for r, occ in runs]
-        rows = [r for r in rows if r["occurrences"] > self.occurrences(r["digest"])]
-        self._absorb(rows)
-        self._merge()
-        self.unsaved.extend(rows)
+def scope_digests(hosts: pa.Array) -> np.ndarray:
+    """Per record, the MD5 of its host scope (zero for records without one), to XOR into
+    its content hash: the same bytes of two labelled hosts are two records."""
+    enc = hosts.dictionary_encode() if not pa.types.is_dictionary(hosts.type) else hosts
+    names = enc.dictionary.to_pylist()
+    table = np.zeros(len(names) + 1, ID_DTYPE)
+    for i, name in enumerate(names):
+        if name:
+            table[i] = np.frombuffer(hashlib.md5(name.encode()).digest(), ID_DTYPE)[0]
+    idx = enc.indices.fill_null(len(names)).to_numpy(zero_copy_only=False)
+    return table[idx]
 
-    def take_unsaved(self) -> pa.Table:
-        """The runs added since the last call, as a table for the index files."""
-        rows, self.unsaved = self.unsaved, []
-        return pa.Table.from_pylist(rows, schema=RUN_SCHEMA)
+
+def with_occurrence(base: np.ndarray, occ: np.ndarray) -> np.ndarray:
+    """The ids of the ``occ``-th repetitions of records whose first id is ``base``."""
+    out = base.copy()
+    o = occ.astype(np.uint64)
+    with np.errstate(over="ignore"):
+        out["hi"] ^= o * _OCC_MIX
+    out["lo"] ^= o
+    return out
+
+
+def ids_to_array(ids: np.ndarray) -> pa.Array:
+    """The ``record_id`` column (16 bytes each) from ids."""
+    return pa.FixedSizeBinaryArray.from_buffers(
+        RECORD_ID_TYPE, len(ids), [None, pa.py_buffer(np.ascontiguousarray(ids).view(np.uint8))])
+
+
+def ids_from_array(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Ids from a ``record_id`` column."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    raw = np.frombuffer(column.buffers()[1], dtype=np.uint8,
+                        count=16 * (len(column) + column.offset))[16 * column.offset:]
+    return raw.view(ID_DTYPE)
+
+
+def parse_id(text: str) -> bytes:
+    """A record id as users write it (32 hex digits) -> its 16 bytes."""
+    value = bytes.fromhex(text.strip())
+    if len(value) != 16:
+        raise ValueError(f"{text!r}: a record id is 32 hex digits")
+    return value
+
+
+# --- sorted id sets -------------------------------------------------------------------
+
+def _sorted(ids: np.ndarray) -> np.ndarray:
+    return ids[np.lexsort((ids["lo"], ids["hi"]))]
+
+
+def contains(sorted_ids: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Which ``queries`` are in ``sorted_ids`` (sorted by hi, lo; may be a memmap).
+
+    A binary search on the first half; the second compared where it hits.  Equal first
+    halves of different ids (a 64-bit collision) are resolved one by one: practically
+    never.
+    """
+    if len(sorted_ids) == 0 or len(queries) == 0:
+        return np.zeros(len(queries), dtype=bool)
+    his = sorted_ids["hi"]
+    pos = np.searchsorted(his, queries["hi"])
+    inside = pos < len(his)
+    pos_c = np.where(inside, pos, 0)
+    hit = inside & (his[pos_c] == queries["hi"])
+    found = hit & (sorted_ids["lo"][pos_c] == queries["lo"])
+    for i in np.flatnonzero(hit & ~found):  # same first half, different id
+        j = int(pos_c[i]) + 1
+        while j < len(his) and his[j] == queries["hi"][i]:
+            if sorted_ids["lo"][j] == queries["lo"][i]:
+                found[i] = True
+                break
+            j += 1
+    return found
 
 
 @dataclass
-class _Open:
-    """The run still open at the end of the data fed so far."""
+class Occurrences:
+    """How many times each record came before in one input (the multiset rule).
 
-    tmin: int
-    tmax: int
-    end: int  # input offset just past its last record
-    hasher: Any = field(default_factory=hashlib.sha256)  # SHA-NI makes it the fastest here
-    raw: bytearray = field(default_factory=bytearray)  # its bytes from earlier chunks
-    here: memoryview | None = None  # its bytes in the current chunk
-    lengths: list[np.ndarray] = field(default_factory=list)
-    held: list[pa.Table] = field(default_factory=list)  # its rows from earlier chunks
-    lo: int = 0  # its rows in the current chunk: [lo, hi)
-    hi: int = 0
-
-
-@dataclass
-class RecordFilter:
-    """Decides, run by run, which records of one input the dataset does not hold yet.
-
-    Feed each decoded chunk with the input bytes it came from; rows come back in input
-    order, the rows of the run still open at the chunk's end one chunk later, and only
-    when they are new.  ``known`` counts the rows dropped.  ``known_bytes(tmin,
-    tmax)`` returns the bytes of the records the dataset holds in that span (a Counter),
-    for the record-by-record check.
+    Keeps the first half of each distinct id with its count, in sorted levels merged
+    like a binary counter (no Python per record; 12 bytes a distinct record).  Keyed by
+    64 bits: two different records of one input sharing them (odds ~n^2/2^65) would
+    number the second as a repetition; its id is still unique.
     """
 
-    index: RunIndex
-    known_bytes: KnownBytes
-    known: int = 0
-    runs: list[tuple[Run, int]] = field(default_factory=list)
-    _open: _Open | None = None
-    _seen: Counter = field(default_factory=Counter)
+    levels: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
-    def feed(self, table: pa.Table, raw: bytes | memoryview, raw_base: int) -> pa.Table:
-        """New rows among ``table`` (decoded from ``raw``, which starts at input offset
-        ``raw_base``), preceded by those of the run the chunk closed."""
-        n = table.num_rows
+    @classmethod
+    def of(cls, table: np.ndarray | None) -> Occurrences:
+        """The counts of an input so far (:meth:`table` of its earlier conversion)."""
+        if table is None or len(table) == 0:
+            return cls()
+        return cls([(table["key"], table["count"])])
+
+    def table(self) -> np.ndarray:
+        """The counts as one sorted table (:data:`OCC_DTYPE`)."""
+        return merge_counts([_as_table(k, c) for k, c in self.levels])
+
+    def number(self, base: np.ndarray) -> np.ndarray:
+        """The occurrence number of each record (``base``: first-occurrence ids, in
+        input order), and remember them."""
+        keys = base["hi"]
+        n = len(keys)
         if n == 0:
-            return table
-        offsets = table.column("offset").to_numpy()
-        lengths = table.column("length").to_numpy().astype(np.int64)
-        times = pc.fill_null(pc.cast(table.column("time"), pa.int64()), 0).to_numpy()
-        starts = anchors(times, lengths, pc.fill_null(table.column("event"), 0).to_numpy())
-        starts[1:] |= offsets[1:] != offsets[:-1] + lengths[:-1]  # damage ends a run
-        run = self._open
-        starts[0] = not (run is not None and offsets[0] == run.end and not starts[0])
-        keep = np.ones(n, dtype=bool)
-        out: list[pa.Table] = []
-        bounds = [*np.flatnonzero(starts).tolist(), n]
-        if run is not None:
-            run.lo = run.hi = 0
-            if not starts[0]:
-                self._extend(table, raw, raw_base, 0, bounds[0], offsets, lengths, times)
-            if bounds[0] < n or starts[0]:
-                out.extend(self._decide(keep, table))
-        for lo, hi in itertools.pairwise(bounds):
-            self._open = _Open(int(times[lo]), int(times[lo]), int(offsets[lo]))
-            self._extend(table, raw, raw_base, lo, hi, offsets, lengths, times)
-            if hi < n:
-                self._decide(keep, table)
-        if self._open is not None:  # the last run may go on in the next chunk
-            open_run = self._open
-            open_run.held.append(table.slice(open_run.lo, open_run.hi - open_run.lo))
-            if open_run.here is not None:
-                open_run.raw += open_run.here  # the chunk's bytes go away with it
-                open_run.here = None
-            cut = open_run.lo
-        else:
-            cut = n
-        out.append(_kept(table.slice(0, cut), keep[:cut]))
-        return _concat(out, table.schema)
+            return np.zeros(0, np.uint32)
+        order = np.argsort(keys, kind="stable")
+        sk = keys[order]
+        first = np.ones(n, dtype=bool)
+        first[1:] = sk[1:] != sk[:-1]
+        group_start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+        within = np.arange(n) - group_start
+        prior = np.zeros(n, np.uint32)
+        for lk, lc in self.levels:
+            pos = np.searchsorted(lk, sk)
+            pos_c = np.minimum(pos, len(lk) - 1)
+            prior += np.where(lk[pos_c] == sk, lc[pos_c], 0).astype(np.uint32)
+        occ = np.empty(n, np.uint32)
+        occ[order] = prior + within
+        uniq = sk[first]
+        counts = np.diff(np.append(np.flatnonzero(first), n)).astype(np.uint32)
+        self._push(uniq, counts)
+        return occ
 
-    def finish(self) -> pa.Table | None:
-        """Decide the last run (the input ended, or the caller must publish now)."""
-        if self._open is None:
-            return None
-        pieces = self._decide(np.ones(0, dtype=bool), None)
-        return _concat(pieces, pieces[0].schema) if pieces else None
-
-    def _extend(self, table: pa.Table, raw: bytes | memoryview, raw_base: int, lo: int,
-                hi: int, offsets: np.ndarray, lengths: np.ndarray, times: np.ndarray) -> None:
-        run = self._open
-        assert run is not None
-        if hi <= lo:
-            return
-        first = int(offsets[lo]) - raw_base
-        last = int(offsets[hi - 1] + lengths[hi - 1]) - raw_base
-        data = memoryview(raw)[first:last]
-        run.hasher.update(data)
-        run.here = data
-        run.lengths.append(lengths[lo:hi])
-        run.end = int(offsets[hi - 1] + lengths[hi - 1])
-        run.tmin = min(run.tmin, int(times[lo:hi].min()))
-        run.tmax = max(run.tmax, int(times[lo:hi].max()))
-        run.lo, run.hi = lo, hi
-
-    def _decide(self, keep: np.ndarray, table: pa.Table | None) -> list[pa.Table]:
-        """Close the open run: mark its rows of the current chunk in ``keep`` and return
-        its held rows from earlier chunks that are new."""
-        run, self._open = self._open, None
-        assert run is not None
-        lengths = np.concatenate(run.lengths) if run.lengths else np.zeros(0, np.int64)
-        digest = run.hasher.digest()[:16]
-        occurrence = self._seen[digest]
-        self._seen[digest] += 1
-        self.runs.append((Run(digest, len(lengths), run.tmin, run.tmax), occurrence + 1))
-        if occurrence < self.index.occurrences(digest):
-            mask = np.zeros(len(lengths), dtype=bool)
-        elif not self.index.covers(run.tmin, run.tmax):
-            mask = np.ones(len(lengths), dtype=bool)
-        else:
-            mask = self._check_records(run, lengths)
-        self.known += int((~mask).sum())
-        held_rows = sum(t.num_rows for t in run.held)
-        pieces = []
-        at = 0
-        for held in run.held:
-            pieces.append(_kept(held, mask[at:at + held.num_rows]))
-            at += held.num_rows
-        if table is not None:
-            keep[run.lo:run.hi] = mask[held_rows:]
-        return pieces
-
-    def _check_records(self, run: _Open, lengths: np.ndarray) -> np.ndarray:
-        """Which records of ``run`` the dataset does not hold (byte equality)."""
-        known = self.known_bytes(run.tmin, run.tmax)
-        keep = np.zeros(len(lengths), dtype=bool)
-        seen: Counter = Counter()
-        raw = bytes(run.raw) + (bytes(run.here) if run.here is not None else b"")
-        pos = 0
-        for i, n in enumerate(lengths.tolist()):
-            record = raw[pos:pos + n]
-            pos += n
-            seen[record] += 1
-            keep[i] = seen[record] > known[record]
-        return keep
+    def _push(self, keys: np.ndarray, counts: np.ndarray) -> None:
+        self.levels.append((keys, counts))
+        while len(self.levels) > 1 and len(self.levels[-2][0]) <= 2 * len(self.levels[-1][0]):
+            b, a = self.levels.pop(), self.levels.pop()
+            merged = merge_counts([_as_table(*a), _as_table(*b)])
+            self.levels.append((merged["key"], merged["count"]))
 
 
-def runs_of(table: pa.Table, raw: bytes | memoryview, raw_base: int) -> list[tuple[Run, int]]:
-    """The runs (with occurrence numbers) of records known to be new: what an index must
-    learn about rows written without a filter (Spark tasks, a dataset from before record
-    identity)."""
-    filt = RecordFilter(RunIndex(), lambda _lo, _hi: Counter())
-    filt.feed(table, raw, raw_base)
-    filt.finish()
-    return filt.runs
-
-
-def _kept(table: pa.Table, keep: np.ndarray) -> pa.Table:
-    """``table`` filtered by ``keep``, without copying when all or none are kept (the
-    usual case: filtering copies every nested column)."""
-    if keep.all():
-        return table
-    if not keep.any():
-        return table.slice(0, 0)
-    return table.filter(pa.array(keep))
-
-
-def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
-    tables = [t for t in tables if t.num_rows]
-    if not tables:
-        return schema.empty_table()
-    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-
-
-def split_records(data: bytes, lengths: Iterable[int]) -> Counter:
-    """Count the records in ``data`` (consecutive records of the given lengths)."""
-    out: Counter = Counter()
-    pos = 0
-    for n in lengths:
-        out[data[pos:pos + n]] += 1
-        pos += n
+def _as_table(keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    out = np.empty(len(keys), OCC_DTYPE)
+    out["key"], out["count"] = keys, counts
     return out
+
+
+def merge_counts(tables: list[np.ndarray]) -> np.ndarray:
+    """Occurrence tables added up, as one sorted table."""
+    tables = [t for t in tables if len(t)]
+    if not tables:
+        return np.zeros(0, OCC_DTYPE)
+    both = np.concatenate(tables)
+    both = both[np.argsort(both["key"], kind="stable")]
+    first = np.ones(len(both), dtype=bool)
+    first[1:] = both["key"][1:] != both["key"][:-1]
+    starts = np.flatnonzero(first)
+    return _as_table(both["key"][first],
+                     np.add.reduceat(both["count"], starts).astype(np.uint32))
+
+
+# --- the on-disk index ------------------------------------------------------------------
+
+@dataclass
+class IndexStats:
+    """Work the index did (the fleet benchmark prints these; they must not grow with
+    the number of hosts already in the dataset)."""
+
+    slices_loaded: int = 0  # index files opened for a lookup
+    ids_looked_up: int = 0
+    ids_known: int = 0
+    records_reread: int = 0  # records of the dataset read back to compare: none, ever
+    seconds: float = 0.0  # CPU time (thread) spent giving records ids and looking them up
+
+
+class IdIndex:
+    """The ids a dataset holds, by partition (``host=…/date=…``): committed files
+    (``_knox_ids/host=…/date=…/ids-*.npy``, each sorted) plus ids added since the last
+    commit (sorted levels in memory)."""
+
+    def __init__(self, root: Path, files: Iterable[str]) -> None:
+        self.root = root
+        self.files: dict[str, list[str]] = {}
+        for f in files:
+            self.files.setdefault(slice_of(f), []).append(f)
+        self._open: dict[str, np.ndarray] = {}
+        self.pending: dict[str, list[np.ndarray]] = {}
+        self.pending_ids = 0
+        self.stats = IndexStats()
+
+    def _load(self, rel: str) -> np.ndarray:
+        arr = self._open.get(rel)
+        if arr is None:
+            path = self.root / rel
+            arr = np.load(path, mmap_mode="r") if path.stat().st_size > 128 else \
+                np.load(path)
+            self._open[rel] = arr
+            self.stats.slices_loaded += 1
+        return arr
+
+    def known(self, key: str, ids: np.ndarray) -> np.ndarray:
+        """Which of ``ids`` (records of partition ``key``) the dataset holds."""
+        found = np.zeros(len(ids), dtype=bool)
+        self.stats.ids_looked_up += len(ids)
+        for rel in self.files.get(key, ()):
+            found |= contains(self._load(rel), ids)
+        for level in self.pending.get(key, ()):
+            found |= contains(level, ids)
+        self.stats.ids_known += int(found.sum())
+        return found
+
+    def add(self, key: str, ids: np.ndarray) -> None:
+        """Ids just written (not committed yet)."""
+        if len(ids) == 0:
+            return
+        levels = self.pending.setdefault(key, [])
+        levels.append(_sorted(ids))
+        self.pending_ids += len(ids)
+        while len(levels) > 1 and len(levels[-2]) <= 2 * len(levels[-1]):
+            b, a = levels.pop(), levels.pop()
+            levels.append(_sorted(np.concatenate((a, b))))
+
+    def take_pending(self) -> dict[str, np.ndarray]:
+        """The ids added since the last call, one sorted array per partition."""
+        out = {key: levels[0] if len(levels) == 1 else _sorted(np.concatenate(levels))
+               for key, levels in self.pending.items() if levels}
+        self.pending = {}
+        self.pending_ids = 0
+        return out
+
+    def committed(self, key: str, rel: str) -> None:
+        """A file of ids of partition ``key`` is now part of the dataset (or staged for
+        the next commit: looked up all the same)."""
+        self.files.setdefault(key, []).append(rel)
+
+    def replace(self, key: str, old: list[str], new: str) -> None:
+        """Files merged into one."""
+        for rel in old:
+            self._open.pop(rel, None)
+        self.files[key] = [f for f in self.files.get(key, []) if f not in old] + [new]
+
+    def close(self) -> None:
+        self._open.clear()
+
+
+def slice_of(rel: str) -> str:
+    """``_knox_ids/host=H/date=D/ids-….npy`` -> ``host=H/date=D``."""
+    parts = rel.split("/")
+    return f"{parts[-3]}/{parts[-2]}"
+
+
+def write_ids(path: Path, ids: np.ndarray) -> None:
+    """Write sorted ids (or occurrence counts), fsynced."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(ids))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def merge_files(paths: list[Path]) -> np.ndarray:
+    """The ids of several index files, as one sorted array."""
+    return _sorted(np.concatenate([np.load(p) for p in paths]))
+
+
+# --- one input's records ---------------------------------------------------------------
+
+class RecordFilter:
+    """Gives the records of one input their ids and keeps those the dataset does not
+    hold.  Feed the chunks in input order with the bytes they were decoded from; the
+    occurrence numbers go on across chunks (and across commits: a capture is one input
+    whatever its flushes)."""
+
+    def __init__(self, index: IdIndex, label: str | None, hasher: Hasher | None = None,
+                 prior: np.ndarray | None = None) -> None:
+        self.index = index
+        self.label = label
+        self.hasher = hasher or Hasher()
+        self.occurrences = Occurrences.of(prior)  # an input resumed goes on counting
+        self.known = 0  # records dropped: the dataset held them
+        self.added: dict[str, list[np.ndarray]] = {}  # ids kept, by partition
+
+    def ids(self, table: pa.Table, raw: bytes | memoryview, raw_base: int,
+            spans: Sequence[np.ndarray] | None = None) -> np.ndarray:
+        """The record ids of ``table``'s rows (decoded from ``raw`` at ``raw_base``;
+        ``spans``: (offsets, lengths) of the rows in ``raw`` when not their columns)."""
+        offsets, lengths = spans if spans is not None else (
+            table.column("offset").to_numpy(), table.column("length").to_numpy())
+        values, pick = record_bytes(offsets, lengths, raw, raw_base)
+        base = self.hasher.digests(values)[pick]
+        scope = scope_digests(_scope_hosts(table, self.label))
+        base["hi"] ^= scope["hi"]
+        base["lo"] ^= scope["lo"]
+        return with_occurrence(base, self.occurrences.number(base))
+
+    def feed(self, table: pa.Table, raw: bytes | memoryview, raw_base: int,
+             spans: Sequence[np.ndarray] | None = None) -> pa.Table:
+        """The rows of ``table`` the dataset does not hold, with their ``record_id``;
+        their ids are added to the index at once (later chunks and inputs see them)."""
+        if table.num_rows == 0:
+            return table
+        started = time.thread_time()
+        try:
+            return self._feed(table, raw, raw_base, spans)
+        finally:
+            self.index.stats.seconds += time.thread_time() - started
+
+    def _feed(self, table: pa.Table, raw: bytes | memoryview, raw_base: int,
+              spans: Sequence[np.ndarray] | None) -> pa.Table:
+        ids = self.ids(table, raw, raw_base, spans)
+        keep = np.ones(len(ids), dtype=bool)
+        groups = _by_partition(table, self.label)
+        for key, rows in groups.items():
+            keep[rows] = ~self.index.known(key, ids[rows])
+        for key, rows in groups.items():
+            new = ids[rows[keep[rows]]]
+            self.index.add(key, new)
+            self.added.setdefault(key, []).append(new)
+        self.known += int((~keep).sum())
+        table = set_record_ids(table, ids)
+        return table if keep.all() else table.filter(pa.array(keep))
+
+
+def set_record_ids(table: pa.Table, ids: np.ndarray) -> pa.Table:
+    """``table`` with its ``record_id`` column filled."""
+    at = table.schema.get_field_index("record_id")
+    return table.set_column(at, table.schema.field(at), ids_to_array(ids))
+
+
+def _scope_hosts(table: pa.Table, label: str | None) -> pa.Array:
+    host = table.column("host").combine_chunks()
+    if label is not None:
+        host = host.fill_null(label)
+    return host
+
+
+def _by_partition(table: pa.Table, label: str | None) -> dict[str, np.ndarray]:
+    from knox_analytics.store.partition import partition_keys
+
+    keys = partition_keys(table, label)
+    codes = keys.indices.to_numpy(zero_copy_only=False)
+    names = keys.dictionary.to_pylist()
+    if len(names) == 1:
+        return {names[0]: np.arange(len(codes))}
+    order = np.argsort(codes, kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=len(names)))))
+    return {name: order[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)
+            if bounds[i + 1] > bounds[i]}

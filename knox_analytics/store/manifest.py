@@ -23,23 +23,28 @@ from knox_analytics.store.commit import fsync_dir
 from knox_analytics.store.safefs import PRIVATE, Protection, apply_fd
 
 MANIFEST_NAME = "_knox_manifest.json"
-MANIFEST_FORMAT = 2
+MANIFEST_FORMAT = 3
 #: Versions the manifest's commit log keeps.
 COMMITS_KEPT = 1000
 #: Older manifests this knox reads (and upgrades on the next commit).
-READABLE_FORMATS = (1, 2)
+READABLE_FORMATS = (1, 2, 3)
 
 
 @dataclass
 class SourceEntry:
-    """One converted trail, identified by content (see :mod:`.fingerprint`)."""
+    """One converted input, identified by content (see :mod:`.plan`): ``prefix_sha``
+    is the SHA-256 of every byte conversion read (``[0, end_offset)``), ``head_sha`` of
+    the first ``head_len`` of them (only to rule candidates out cheaply)."""
 
     id: str
     paths: list[str]
     head_len: int
     head_sha: str
     end_offset: int
-    tail_sha: str
+    prefix_sha: str = ""
+    #: Its occurrence counts (``_knox_ids/inputs/…``, see :mod:`.identity`): a grown
+    #: input numbers its repeated records on from them.
+    occurrences: str = ""
     records: int = 0
     damaged: int = 0
     conversions: int = 1
@@ -70,7 +75,7 @@ class Manifest:
     sources: list[SourceEntry] = field(default_factory=list)
     parts: list[str] = field(default_factory=list)
     commits: list[CommitEntry] = field(default_factory=list)
-    #: The run index of record identity (:mod:`.identity`): files under ``_knox_ids/``.
+    #: The id index of record identity (:mod:`.identity`): files under ``_knox_ids/``.
     id_files: list[str] = field(default_factory=list)
     #: Moves of a commit not yet known to be done: ``{"staged": rel, "final": rel,
     #: "kind": "file"|"exchange", "part": rel}`` (see :mod:`.commit`).
@@ -101,7 +106,11 @@ class Manifest:
             doc = json.loads(text)
             if doc.get("format") not in READABLE_FORMATS:
                 raise ValueError(f"format {doc.get('format')!r}, expected {MANIFEST_FORMAT}")
-            sources = [SourceEntry(**s) for s in doc["sources"]]
+            known = set(SourceEntry.__dataclass_fields__)
+            # older formats: their fields this one dropped are left out (such a dataset
+            # is refused by its schema version, with its own message)
+            sources = [SourceEntry(**{k: v for k, v in s.items() if k in known})
+                       for s in doc["sources"]]
             commits = [CommitEntry(**c) for c in doc.get("commits", [])]
             return cls(doc["schema_version"], sources, list(doc["parts"]), commits,
                        list(doc.get("id_files", [])), list(doc.get("pending", [])))

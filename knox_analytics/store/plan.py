@@ -1,4 +1,11 @@
-"""Decide what to convert from a trail: nothing, the bytes it grew by, or all of it."""
+"""Decide what to convert from an input: nothing, the bytes it grew by, or all of it.
+
+Only a whole-content match skips reading: an input is skipped when its entire content
+is what an earlier conversion read (the SHA-256 of that prefix, kept with the manifest
+entry), and resumed where that conversion stopped when it starts with every byte the
+conversion read.  Anything else is read whole, and record identity keeps only what the
+dataset does not hold (:mod:`.identity`).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +26,7 @@ class SourcePlan:
 
     ``action`` is ``"skip"`` (already converted, possibly under another name),
     ``"resume"`` (a trail that grew: decode from ``start_offset``) or ``"full"``.
-    ``reason`` says why in words; ``entry_id`` names the manifest entry it matched.
+    ``reason`` says why in words; ``entry_id`` names the manifest entry it continues.
     """
 
     source: Path
@@ -35,16 +42,6 @@ class SourcePlan:
         return self.action != SKIP
 
 
-def _matches(path: Path, size: int, entry: SourceEntry) -> bool:
-    """Does the trail at ``path`` start with the content the entry converted?"""
-    if size < entry.end_offset or size < entry.head_len:
-        return False
-    if fp.hash_range(path, 0, entry.head_len) != entry.head_sha:
-        return False
-    start, stop = fp.tail_span(entry.end_offset)
-    return fp.hash_range(path, start, stop) == entry.tail_sha
-
-
 def _describe(path: Path, entry: SourceEntry, grown: int) -> str:
     renamed = str(path) not in entry.paths
     what = f"renamed from {entry.path}" if renamed else "already converted"
@@ -54,27 +51,40 @@ def _describe(path: Path, entry: SourceEntry, grown: int) -> str:
 
 
 def plan_source(path: Path, manifest: Manifest) -> SourcePlan:
-    """Compare ``path`` with every manifest entry (by content, not by name)."""
-    size = fp.content_size(path)
-    for entry in manifest.sources:
-        if not _matches(path, size, entry):
-            continue
-        grown = size - entry.end_offset
-        action = RESUME if grown else SKIP
-        return SourcePlan(path, action, entry.end_offset, size,
-                          _describe(path, entry, grown), entry.id)
-    return SourcePlan(path, FULL, 0, size, "new trail")
+    """Compare ``path`` with every manifest entry by content: the entry whose whole
+    converted prefix the input starts with (the longest) is continued."""
+    entries = [e for e in manifest.sources if e.prefix_sha and e.end_offset > 0]
+    if not entries:
+        return SourcePlan(path, FULL, 0, fp.content_size(path), "new trail")
+    if fp.is_compressed(path):  # one decompression: its size is only known at its end
+        found = fp.scan(path, [e.head_len for e in entries], [e.end_offset for e in entries])
+        candidates = [e for e in entries if found.heads.get(e.head_len) == e.head_sha]
+    else:  # the first 64 KiB rule most entries out; read only as far as needed
+        heads = fp.scan(path, [e.head_len for e in entries])
+        candidates = [e for e in entries if heads.heads.get(e.head_len) == e.head_sha
+                      and e.end_offset <= heads.size]
+        if not candidates:
+            return SourcePlan(path, FULL, 0, heads.size, "new trail")
+        found = fp.scan(path, [], [e.end_offset for e in candidates])
+    matches = [e for e in candidates if found.prefixes.get(e.end_offset) == e.prefix_sha]
+    if not matches:
+        return SourcePlan(path, FULL, 0, found.size, "new trail")
+    entry = max(matches, key=lambda e: e.end_offset)
+    grown = found.size - entry.end_offset
+    return SourcePlan(path, RESUME if grown else SKIP, entry.end_offset, found.size,
+                      _describe(path, entry, grown), entry.id)
 
 
 def new_entry(path: Path, *, end_offset: int, records: int, damaged: int) -> SourceEntry:
-    """A manifest entry for a freshly converted trail."""
+    """A manifest entry for a freshly converted input."""
     head_len = fp.head_span(end_offset)
-    head_sha = fp.hash_range(path, 0, head_len)
-    tail_sha = fp.hash_range(path, *fp.tail_span(end_offset))
+    sums = fp.scan(path, [head_len], [end_offset])
+    head_sha = sums.heads.get(head_len, "")
     return SourceEntry(
-        id=hashlib.sha256(f"{head_sha}:{path}".encode()).hexdigest()[:16],
+        id=hashlib.sha256(f"{head_sha}:{path}:{_now()}".encode()).hexdigest()[:16],
         paths=[str(path)], head_len=head_len, head_sha=head_sha, end_offset=end_offset,
-        tail_sha=tail_sha, records=records, damaged=damaged, converted_at=_now(),
+        prefix_sha=sums.prefixes.get(end_offset, ""), records=records, damaged=damaged,
+        converted_at=_now(),
     )
 
 
@@ -84,8 +94,9 @@ def update_entry(entry: SourceEntry, path: Path, *, end_offset: int, records: in
     if str(path) not in entry.paths:
         entry.paths.append(str(path))
     entry.head_len = fp.head_span(end_offset)
-    entry.head_sha = fp.hash_range(path, 0, entry.head_len)
-    entry.tail_sha = fp.hash_range(path, *fp.tail_span(end_offset))
+    sums = fp.scan(path, [entry.head_len], [end_offset])
+    entry.head_sha = sums.heads.get(entry.head_len, "")
+    entry.prefix_sha = sums.prefixes.get(end_offset, "")
     entry.end_offset = end_offset
     entry.records += records
     entry.damaged += damaged

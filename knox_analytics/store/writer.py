@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,8 +33,6 @@ from types import TracebackType
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from knox_analytics.errors import InputError, OutputExistsError, UsageError
@@ -50,7 +46,14 @@ from knox_analytics.store.commit import (
     move_into_place,
     signals_held,
 )
-from knox_analytics.store.identity import RecordFilter, RunIndex, runs_of, split_records
+from knox_analytics.store.identity import (
+    Hasher,
+    IdIndex,
+    RecordFilter,
+    merge_files,
+    slice_of,
+    write_ids,
+)
 from knox_analytics.store.manifest import (
     MANIFEST_NAME,
     Manifest,
@@ -58,7 +61,7 @@ from knox_analytics.store.manifest import (
     load_manifest,
     save_manifest,
 )
-from knox_analytics.store.partition import NULL_VALUE, check_label
+from knox_analytics.store.partition import check_label
 from knox_analytics.store.parts import (
     ROW_GROUP_ROWS,
     STAGED_SUFFIX,
@@ -84,8 +87,14 @@ from knox_analytics.store.safefs import (
 CHECKPOINT_SECONDS = 10.0
 LOCK_NAME = "_knox.lock"
 PART_GLOB = "host=*/date=*/part-*.parquet"
-#: The run index of record identity (see :mod:`.identity`).
+#: The id index of record identity (see :mod:`.identity`).
 IDS_DIR = "_knox_ids"
+#: Index files of one partition before they are merged into one (a capture commits
+#: every second; a lookup opens each file).
+IDS_FILES_MERGED = 16
+#: Ids kept in memory before they are written to staged index files (16 bytes each):
+#: memory stays bounded however big one input is.
+IDS_IN_MEMORY = 2_000_000
 
 
 class DatasetWriter:
@@ -112,9 +121,14 @@ class DatasetWriter:
         self._last_checkpoint = time.monotonic()
         self._lock_fh = None
         self._filter: RecordFilter | None = None
-        self._checking = False
+        self._hasher: Hasher | None = None
+        self._prior: np.ndarray | None = None  # occurrence counts of the input resumed
+        self._ended: RecordFilter | None = None  # the last input's, for commit_source
+        self._extra_moves: list[dict[str, str]] = []
+        self._spilled: list[tuple[str, dict[str, str]]] = []  # staged index files
+        self._superseded: list[str] = []
         self.manifest = self._open(overwrite)
-        self.index = self._load_index()
+        self.index = IdIndex(self.root, self.manifest.id_files)
 
     # -- opening ------------------------------------------------------------------
     def _open(self, overwrite: bool) -> Manifest:
@@ -140,14 +154,11 @@ class DatasetWriter:
         # would delete the parts another writer committed in between.
         self._refuse_foreign(overwrite)
         existing = load_manifest(self.root)
-        self._legacy = existing is not None and _format_of(self.root) == 1
         if overwrite:
             self._remove_dataset()
             existing = None
         if existing is not None and existing.schema_version != SCHEMA_VERSION:
-            raise UsageError(f"{self.root}: dataset has schema version "
-                             f"{existing.schema_version}, this knox writes {SCHEMA_VERSION}; "
-                             "convert into a new directory or pass overwrite")
+            raise UsageError(schema_refusal(self.root, existing.schema_version))
         manifest = existing or Manifest(SCHEMA_VERSION)
         self.protection = protection_of_dataset(self.root)
         if self._asked is not None:
@@ -219,9 +230,9 @@ class DatasetWriter:
                 part.unlink()
         for tmp in self.root.glob("host=*/date=*/.part-*.tmp"):
             tmp.unlink()
-        ids = set(manifest.id_files)
-        for leftover in (self.root / IDS_DIR).glob("*"):
-            if leftover.relative_to(self.root).as_posix() not in ids:
+        ids = set(manifest.id_files) | {e.occurrences for e in manifest.sources}
+        for leftover in (self.root / IDS_DIR).rglob("*"):
+            if leftover.is_file() and leftover.relative_to(self.root).as_posix() not in ids:
                 leftover.unlink()
 
     def _redo(self, move: dict[str, str]) -> None:
@@ -246,6 +257,26 @@ class DatasetWriter:
         self._plans[str(source)] = result
         return result
 
+    def prior_occurrences(self, plan: planning.SourcePlan | None) -> np.ndarray | None:
+        """The occurrence counts of the input a resumed plan continues."""
+        if plan is None or plan.action != planning.RESUME or not plan.entry_id:
+            return None
+        entry = self._entry(plan.entry_id)
+        if entry is None or not entry.occurrences:
+            return None
+        for move in self._extra_moves:  # staged, not committed yet
+            if move["final"] == entry.occurrences:
+                return np.load(self.root / move["staged"])
+        return np.load(self.root / entry.occurrences)
+
+    def begin_input(self, source: Path | None) -> None:
+        """The next :meth:`write` starts ``source`` (as planned; None: an input without
+        a plan, stdin): a resumed input numbers its repeated records on from where its
+        earlier conversion stopped."""
+        self.end_input()
+        plan = self._plans.get(str(source)) if source is not None else None
+        self._prior = self.prior_occurrences(plan)
+
     def write(self, table: pa.Table, raw: bytes | None = None, raw_base: int = 0) -> None:
         """Buffer decoded records (exactly :data:`SCHEMA`) into their partitions.
 
@@ -257,36 +288,34 @@ class DatasetWriter:
         if not table.schema.equals(SCHEMA, check_metadata=False):
             raise UsageError("DatasetWriter.write: table does not have the knox SCHEMA "
                              f"(got columns {table.column_names[:5]}…)")
-        if raw is not None:
-            if self._filter is None:
-                self._filter = RecordFilter(self.index, self._known_bytes)
-            table = self._filter.feed(table, raw, raw_base)
-        self._buffer(table)
+        spans = None
+        if raw is None and table.num_rows:  # rows without their bytes (tests, tools)
+            raw, *spans = _bytes_of(table)
+        if self._filter is None:
+            if self._hasher is None:
+                self._hasher = Hasher()
+            self._filter = RecordFilter(self.index, self.label, self._hasher, self._prior)
+            self._prior = None
+        self._buffer(self._filter.feed(table, raw or b"", raw_base, spans))
+        self._dirty = True
+        if self.index.pending_ids >= IDS_IN_MEMORY:
+            self._spill_ids()
+
+    def _spill_ids(self) -> None:
+        """Write the ids added so far to staged index files (committed with the rows)."""
+        for key, ids in self.index.take_pending().items():
+            move = self._stage_ids(key, ids)
+            self._spilled.append((key, move))
+            self.index.committed(key, move["staged"])
 
     def end_input(self) -> int:
-        """The input whose bytes :meth:`write` was given has ended: decide its last
-        records and remember its runs.  Returns how many of its records the dataset
-        already held (and were not written again)."""
-        filt = self._filter
-        if filt is None:
-            return 0
-        self._flush_input()
-        self._filter = None
-        return filt.known
-
-    def _flush_input(self) -> None:
-        """Decide the run still open (a commit must publish every row written so far;
-        an input that goes on -- a capture -- starts a new run) and remember the runs;
-        the count of repeated records goes on for the same input."""
-        filt = self._filter
-        if filt is None:
-            return
-        rest = filt.finish()
-        if rest is not None:
-            self._buffer(rest)
-        self.index.add(filt.runs)
-        filt.runs = []
-        self._dirty = True
+        """The input whose bytes :meth:`write` was given has ended (the next write
+        starts a new input: its identical records are numbered from 0 again).  Returns
+        how many of its records the dataset already held (and were not written)."""
+        filt, self._filter = self._filter, None
+        if filt is not None:
+            self._ended = filt
+        return 0 if filt is None else filt.known
 
     def _buffer(self, table: pa.Table) -> None:
         self._parts.add(table)
@@ -297,13 +326,18 @@ class DatasetWriter:
         return self._parts.touched
 
     def commit_source(self, source: Path, *, end_offset: int, records: int,
-                      damaged: int) -> None:
+                      damaged: int, occurrences: np.ndarray | None = None) -> None:
         """Record that ``source`` is converted up to ``end_offset`` (bytes of content).
 
         Call after every :meth:`write` of that source.  The manifest is committed at the
         next checkpoint (at most every few seconds) and at :meth:`close`.
+        ``occurrences``: the input's occurrence counts (default: those of the input just
+        written through this writer).
         """
         self.end_input()
+        if occurrences is None and self._ended is not None:
+            occurrences = self._ended.occurrences.table()
+        self._ended = None
         source = Path(source)
         plan = self._plans.pop(str(source), None)
         entry = self._entry(plan.entry_id) if plan and plan.entry_id else None
@@ -311,8 +345,11 @@ class DatasetWriter:
             planning.update_entry(entry, source, end_offset=end_offset, records=records,
                                   damaged=damaged)
         else:
-            self.manifest.sources.append(planning.new_entry(
-                source, end_offset=end_offset, records=records, damaged=damaged))
+            entry = planning.new_entry(source, end_offset=end_offset, records=records,
+                                       damaged=damaged)
+            self.manifest.sources.append(entry)
+        if occurrences is not None:
+            self._stage_occurrences(entry, occurrences)
         self._dirty = True
         if time.monotonic() - self._last_checkpoint >= CHECKPOINT_SECONDS:
             self.commit()
@@ -325,24 +362,34 @@ class DatasetWriter:
         and the manifest is written again without the pending moves.  Returns the parts
         this commit added (paths relative to the root).
         """
-        if not self._checking:
-            self._flush_input()
         staged = self._parts.flush_all() + self._adopted
         self._adopted = []
         added = [final for _, final in staged]
         m = self.manifest
         moves = [{"kind": "file", "staged": s, "final": f} for s, f in staged]
-        if self.index.unsaved:
-            moves.append(self._stage_ids(self.index.take_unsaved()))
+        moves += self._extra_moves
+        self._extra_moves = []
+        for key, move in self._spilled:
+            moves.append(move)
+            m.id_files.append(move["final"])
+            self.index.replace(key, [move["staged"]], move["final"])
+        self._spilled = []
+        for key, ids in self.index.take_pending().items():
+            moves.append(self._stage_ids(key, ids))
             m.id_files.append(moves[-1]["final"])
+            self.index.committed(key, moves[-1]["final"])
         if added:
             m.parts.extend(added)
             m.log_commit("append", added, [], _now())
         m.pending = moves
         if moves or self._dirty:
             self._publish()
+        for old in self._superseded:
+            (self.root / old).unlink(missing_ok=True)
+        self._superseded = []
         self._dirty = False
         self._last_checkpoint = time.monotonic()
+        self._compact_ids(IDS_FILES_MERGED)
         return added
 
     def checkpoint(self) -> None:
@@ -370,7 +417,7 @@ class DatasetWriter:
         neither.  Returns how many part files were retired.
         """
         self.commit()
-        self._compact_ids()
+        self._compact_ids(2)
         retired = 0
         for key in sorted(self.touched if keys is None else set(keys)):
             olds = [p for p in self.manifest.parts if p.rsplit("/", 1)[0] == key
@@ -396,6 +443,13 @@ class DatasetWriter:
         self._drop_staging()
         self._lock_fh.close()
         self._lock_fh = None
+        self._close_identity()
+
+    def _close_identity(self) -> None:
+        self.index.close()
+        if self._hasher is not None:
+            self._hasher.close()
+            self._hasher = None
 
     def _drop_staging(self) -> None:
         shutil.rmtree(self.root / STAGING_DIR / self._run, ignore_errors=True)
@@ -413,6 +467,7 @@ class DatasetWriter:
         if self._lock_fh is not None:
             self._lock_fh.close()
             self._lock_fh = None
+        self._close_identity()
 
     def __enter__(self) -> DatasetWriter:
         return self
@@ -434,68 +489,41 @@ class DatasetWriter:
     def _staging(self) -> Path:
         return self._parts.directory
 
-    def _load_index(self) -> RunIndex:
-        if self._legacy and self.manifest.parts and not self.manifest.id_files:
-            self._index_existing()
-        return RunIndex.from_tables(pq.read_table(self.root / f) for f in self.manifest.id_files)
-
-    def _index_existing(self) -> None:
-        """A dataset written before record identity: build its run index once, from its
-        records rebuilt byte for byte, a part at a time (each source in offset order;
-        runs then break at part boundaries, which only sends those edges through the
-        record-by-record check later)."""
-        from knox_analytics.bsm.encode import table_to_trail
-
-        index = RunIndex()
-        for part in self.manifest.parts:
-            data = pq.read_table(self.root / part).cast(SCHEMA)
-            for source in pc.unique(data.column("source")).to_pylist():
-                rows = data.filter(pc.equal(data.column("source"), source)) \
-                    .sort_by([("offset", "ascending")])
-                lengths = rows.column("length").to_numpy().astype(np.int64)
-                # the rebuilt bytes are contiguous: give each record its place in them
-                rebased = rows.set_column(
-                    rows.schema.get_field_index("offset"), "offset",
-                    pa.array(np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)))
-                index.add(runs_of(rebased, table_to_trail(rows), 0))
-        if index.unsaved:
-            move = self._stage_ids(index.take_unsaved())
-            self.manifest.id_files.append(move["final"])
-            self.manifest.pending = [move]
-            self._publish()
-
-    def _stage_ids(self, runs: pa.Table) -> dict[str, str]:
+    def _stage_ids(self, key: str, ids: np.ndarray) -> dict[str, str]:
         # Not *.parquet: a reader globbing ROOT/**/*.parquet must see only the records.
-        name = f"runs-{self._run}-{self._next_name()[-14:-8]}.ids"
+        name = f"ids-{self._next_name()[5:-8]}.npy"
         staged = self._staging() / (name + STAGED_SUFFIX)
-        pq.write_table(runs, staged, compression=self.compression)
-        fsync_file(staged)
+        write_ids(staged, ids)
         return {"kind": "file", "staged": staged.relative_to(self.root).as_posix(),
-                "final": f"{IDS_DIR}/{name}"}
+                "final": f"{IDS_DIR}/{key}/{name}"}
 
-    def _compact_ids(self) -> None:
-        """Merge the run index files into one (a capture commits one every second)."""
+    def _stage_occurrences(self, entry: SourceEntry, table: np.ndarray) -> None:
+        name = f"occ-{self._next_name()[5:-8]}.npy"
+        staged = self._staging() / (name + STAGED_SUFFIX)
+        write_ids(staged, table)
+        if entry.occurrences:
+            self._superseded.append(entry.occurrences)
+        entry.occurrences = f"{IDS_DIR}/inputs/{name}"
+        self._extra_moves.append({"kind": "file",
+                                  "staged": staged.relative_to(self.root).as_posix(),
+                                  "final": entry.occurrences})
+
+    def _compact_ids(self, at_least: int) -> None:
+        """Merge the index files of each partition that has ``at_least`` of them."""
         m = self.manifest
-        if len(m.id_files) < 2:
-            return
-        olds = list(m.id_files)
-        move = self._stage_ids(pa.concat_tables(pq.read_table(self.root / f) for f in olds))
-        m.id_files = [move["final"]]
-        m.pending = [move]
-        self._publish()
-        for old in olds:
-            (self.root / old).unlink(missing_ok=True)
-
-    def _known_bytes(self, tmin: int, tmax: int) -> Counter:
-        """The records the dataset holds between two times (ms), rebuilt byte for byte,
-        counted; rows not committed yet are committed first."""
-        if self._parts or self._adopted:
-            self._checking = True  # called from inside the filter: leave its run open
-            try:
-                self.commit()
-            finally:
-                self._checking = False
-        return records_between(self.root, self.manifest.parts, tmin, tmax)
+        by_key: dict[str, list[str]] = {}
+        for f in m.id_files:
+            by_key.setdefault(slice_of(f), []).append(f)
+        for key, olds in by_key.items():
+            if len(olds) < at_least:
+                continue
+            move = self._stage_ids(key, merge_files([self.root / f for f in olds]))
+            m.id_files = [f for f in m.id_files if f not in olds] + [move["final"]]
+            m.pending = [move]
+            self._publish()
+            self.index.replace(key, olds, move["final"])
+            for old in olds:
+                (self.root / old).unlink(missing_ok=True)
 
     def _publish(self) -> None:
         """Write the manifest (the commit point), make its pending moves, write it again."""
@@ -534,28 +562,30 @@ def _size(path: Path) -> int:
         return 0
 
 
-def records_between(root: Path, parts: list[str], tmin: int, tmax: int) -> Counter:
-    """The records that committed ``parts`` of the dataset at ``root`` hold between two
-    times (ms, inclusive), rebuilt byte for byte and counted (record identity's check)."""
+def _bytes_of(table: pa.Table) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """Bytes to identify rows given without those they were decoded from, with each
+    row's place in them: the records rebuilt (the lossless round trip); rows that are
+    not records (made up by tests and tools: no token ids) by their values."""
     from knox_analytics.bsm.encode import table_to_trail
 
-    days = {str(d) for d in np.arange(np.datetime64(tmin, "ms").astype("datetime64[D]"),
-                                      np.datetime64(tmax, "ms").astype("datetime64[D]")
-                                      + np.timedelta64(1, "D"))}
-    if tmin == 0:
-        days.add(NULL_VALUE)  # records without a time (identity treats them as 0)
-    files = [root / p for p in parts if p.split("/")[1][5:] in days]
-    if not files:
-        return Counter()
-    table = ds.dataset(files, format="parquet", schema=SCHEMA).to_table()
-    ms = pc.fill_null(pc.cast(table.column("time"), pa.int64()), 0)
-    table = table.filter(pc.and_(pc.greater_equal(ms, tmin), pc.less_equal(ms, tmax)))
-    return split_records(table_to_trail(table), table.column("length").to_pylist())
+    try:
+        raw = table_to_trail(table)
+        lengths = table.column("length").to_numpy().astype(np.int64)
+    except UsageError:  # not a hot path: made-up rows
+        values = [repr(sorted(row.items())).encode() for row in table.to_pylist()]
+        raw = b"".join(values)
+        lengths = np.array([len(v) for v in values], np.int64)
+    return raw, np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths
 
 
-def _format_of(root: Path) -> int | None:
-    """The format number a manifest was written in (1: before record identity)."""
-    return json.loads((root / MANIFEST_NAME).read_text(encoding="utf-8")).get("format")
+def schema_refusal(root: Path, version: int) -> str:
+    """The one line refusing a dataset of another schema version."""
+    if version < SCHEMA_VERSION:
+        return (f"{root}: dataset written by an older knox (schema version {version}, "
+                f"before record ids; this knox writes {SCHEMA_VERSION}): convert its "
+                "trails again into a new directory, or pass --overwrite to replace it")
+    return (f"{root}: dataset has schema version {version}, newer than this knox's "
+            f"{SCHEMA_VERSION}: upgrade knox")
 
 
 def _now() -> str:

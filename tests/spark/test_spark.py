@@ -123,7 +123,7 @@ def test_same_manifest(datasets: tuple[Path, Path]) -> None:
     knox, spark_out = datasets
     a, b = _manifest(knox), _manifest(spark_out)
     assert a["schema_version"] == b["schema_version"]
-    fields = ("paths", "head_len", "head_sha", "end_offset", "tail_sha", "records", "damaged")
+    fields = ("paths", "head_len", "head_sha", "end_offset", "prefix_sha", "records", "damaged")
 
     def sources(m: dict) -> list[tuple]:
         return sorted(tuple(json.dumps(s[f]) for f in fields) for s in m["sources"])

@@ -176,28 +176,27 @@ def test_unsupported_sql_fails_loudly(sqlgen: ModuleType) -> None:
         sqlgen.translate("SELECT list(x ORDER BY t DESC) FROM r")
 
 
-def test_spark_tasks_report_identity_runs(tmp_path: Path) -> None:
-    """What Spark converts enters the run index, so a later `knox convert` of an
+def test_spark_tasks_report_record_ids(tmp_path: Path) -> None:
+    """What Spark converts enters the id index, so a later `knox convert` of an
     overlapping trail (here: the same trail, renamed and cut) adds nothing twice."""
     import json
 
     from knox_analytics.convert import convert
-    from knox_analytics.spark.tasks import run_task
+    from knox_analytics.spark.tasks import decode_ids, run_task
     from knox_analytics.store import DatasetWriter
 
     trail = TRAILS / "synthetic-workload.bsm"
     ranges = [r.__dict__ for r in split_trail(str(trail), 0, trail.stat().st_size,
                                               split_bytes=100_000)]
     out = tmp_path / "ds"
-    from knox_analytics.store.identity import Run
-
     with DatasetWriter(out) as writer:  # what spark/convert.py does around the tasks
         report = json.loads(json.dumps(run_task({"root": str(out), "label": None,
                                                  "prefix": "t1", "ranges": ranges})))
-        assert all(r["runs"] for r in report["ranges"])
+        assert all(r["added"] and r["counts"] for r in report["ranges"])
         writer.adopt(tuple(p) for p in report["parts"])
-        writer.index.add((Run(bytes.fromhex(d), n, lo, hi), occ) for r in report["ranges"]
-                         for d, n, lo, hi, occ in r["runs"])
+        for r in report["ranges"]:
+            for key, ids in r["added"].items():
+                writer.index.add(key, decode_ids(ids))
     cut = tmp_path / "copy.bsm"
     cut.write_bytes(trail.read_bytes()[:250_000])
     assert convert([cut], out).records == 0

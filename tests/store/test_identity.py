@@ -148,22 +148,23 @@ def test_growth_by_the_rest_of_a_record(tmp_path: Path) -> None:
     assert dataset_records(out) == 11
 
 
-def test_dataset_from_before_identity_is_indexed(tmp_path: Path) -> None:
-    """A dataset whose manifest predates record identity (format 1) gets its run index
-    built from its records on first open, so overlaps are still recognised."""
+def test_dataset_from_before_record_ids_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A dataset of schema version 1 (before the record_id column) is refused with one
+    line saying what to do, and left as it was."""
     whole = tmp_path / "whole.bsm"
     whole.write_bytes(BASE)
     out = tmp_path / "ds"
     convert([whole], out)
     manifest = json.loads((out / MANIFEST_NAME).read_text())
-    for key in ("commits", "id_files", "pending"):
-        manifest.pop(key)
-    manifest["format"] = 1
-    manifest["sources"] = []
+    manifest["schema_version"] = 1
+    manifest["format"] = 2
+    for source in manifest["sources"]:
+        source["tail_sha"] = source.pop("prefix_sha")
     (out / MANIFEST_NAME).write_text(json.dumps(manifest))
-    for f in (out / "_knox_ids").iterdir():
-        f.unlink()
-    prefix = tmp_path / "prefix.bsm"
-    prefix.write_bytes(VARIANTS["prefix"])
-    assert convert([prefix], out).records == 0
-    assert dataset_records(out) == 400
+    before = (out / MANIFEST_NAME).read_text()
+    done = subprocess.run([sys.executable, "-m", "knox_analytics", "convert", str(whole),
+                           "-o", str(out)], capture_output=True, text=True)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "schema version 1" in lines[0] and "--overwrite" in lines[0]
+    assert (out / MANIFEST_NAME).read_text() == before

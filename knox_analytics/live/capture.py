@@ -43,11 +43,11 @@ from pathlib import Path
 from typing import Any
 
 from knox_analytics.bsm.reader import record_boundary
+from knox_analytics.derived.upkeep import DerivedUpkeep
 from knox_analytics.errors import InputError, KnoxError
 from knox_analytics.live import resume
 from knox_analytics.live.converter import SegmentConverter, converted_in_parts
 from knox_analytics.live.source import Source
-from knox_analytics.live.upkeep import DerivedUpkeep
 from knox_analytics.store import MANIFEST_NAME, DatasetWriter
 from knox_analytics.store.commit import fsync_dir
 

@@ -32,11 +32,10 @@ import pyarrow as pa
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.derived import DerivedState, Settings
 from knox_analytics.derived.build import segments_sql, sql_str
-from knox_analytics.derived.files import SPILL, VIEWS, user_cache
+from knox_analytics.derived.files import VIEWS, spill_dir
 from knox_analytics.errors import InputError, UsageError
 from knox_analytics.schema import SCHEMA
 from knox_analytics.store import MANIFEST_NAME, dataset_glob
-from knox_analytics.store.cache import CACHE_DIR
 from knox_analytics.store.snapshot import Snapshot
 from knox_analytics.userdb import read_id_file
 
@@ -159,6 +158,8 @@ class Catalog:
         them again (the same parts: a compaction only moves them).  Past the grace period
         of retired parts (a catalog kept open: ``knox shell``, a notebook) the catalog
         moves on to the dataset's version now, with its derived state."""
+        if self._segments and not all(s.is_dir() for s in self._segments):
+            self._repin_derived()  # an upkeep merged them, then removed them
         if self._manifest_stamps() == self._resolved_at:
             return
         if not all(s.path(p).exists() for s in self._snapshots for p in s.parts):
@@ -183,9 +184,7 @@ class Catalog:
         close) inside the dataset's cache, or the user's cache."""
         if spill is None:
             roots = [s.root for s in self._snapshots]
-            writable = [r for r in roots if os.access(r, os.W_OK)]
-            spill = (writable[0] / CACHE_DIR / SPILL if len(roots) == 1 and writable
-                     else user_cache() / SPILL)
+            spill = spill_dir(roots[0] if len(roots) == 1 else None)
         try:
             spill.mkdir(parents=True, exist_ok=True)
             self._spill = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=spill))

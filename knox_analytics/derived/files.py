@@ -70,6 +70,14 @@ def user_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "knox-analytics"
 
 
+def spill_dir(root: Path | None) -> Path:
+    """DuckDB's spill directory for questions on ``root``: in the dataset's cache, or in
+    the user's (a dataset this user cannot write, trails, several datasets)."""
+    if root is not None and _can_write(root):
+        return root / CACHE_DIR / SPILL
+    return user_cache() / SPILL
+
+
 def has_state(root: Path, key: str) -> bool:
     """Is a derived state of ``key`` kept for ``root`` (beside it or in the user cache)?
     Nothing is created."""

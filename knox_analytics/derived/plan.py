@@ -15,12 +15,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from knox_analytics.store.partition import NULL_VALUE
+
 #: Records of one epoch at most (an estimate from the parts' time ranges): what one
 #: derivation holds in memory is proportional to it.
 EPOCH_RECORDS = 1_000_000
 #: An epoch never spans more than one UTC day.
 DAY_MS = 86_400_000
 
+#: Parts of records without a time live in partitions of this name.
+NULL_KEY = f"/date={NULL_VALUE}/"
 #: part -> (first time, last time, records); times in ms, None: no record has a time.
 Ranges = Callable[[str], tuple[int | None, int | None, int]]
 
@@ -57,7 +61,7 @@ class State:
 
 def plan(state: State, current: dict[str, str], ranges: Ranges,
          compacted: Sequence[tuple[list[str], list[str]]] = (),
-         null_key: str = "") -> tuple[int, list[str]]:
+         null_key: str = NULL_KEY) -> tuple[int, list[str]]:
     """(first epoch to re-derive, parts the epochs that replace it and the rest read).
 
     ``current``: part -> stamp of the dataset now.  Returns (len(epochs), []) when the
@@ -149,7 +153,7 @@ def _edges(timed: dict[str, tuple[int | None, int | None, int]], lo: int, hi: in
 
 def compacted_epochs(epochs: list[Epoch], current: dict[str, str],
                      compacted: Sequence[tuple[list[str], list[str]]],
-                     null_key: str = "") -> list[Epoch]:
+                     null_key: str = NULL_KEY) -> list[Epoch]:
     """The epochs with each compaction's parts replaced by the parts that now hold their
     records: a change of bookkeeping only, nothing is derived or rewritten.
 

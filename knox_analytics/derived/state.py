@@ -11,7 +11,6 @@ books in ``state.json`` with :mod:`.files`.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -21,7 +20,6 @@ from knox_analytics.derived import build, files
 from knox_analytics.derived import plan as planner
 from knox_analytics.derived.plan import Epoch, State
 from knox_analytics.store.cache import CACHE_DIR, cache_key
-from knox_analytics.store.partition import NULL_VALUE as NULL_DATE
 from knox_analytics.store.snapshot import Snapshot
 
 #: progress(epochs derived, epochs to derive) during a derivation.
@@ -103,18 +101,14 @@ class DerivedState:
 
     def _spill_dir(self) -> Path:
         """DuckDB's spill directory for this dataset: in its cache, or the user's."""
-        beside = self.root / CACHE_DIR
-        writable = os.access(self.root, os.W_OK) and (
-            not beside.exists() or os.access(beside, os.W_OK))
-        return (beside if writable else files.user_cache()) / files.SPILL
+        return files.spill_dir(self.root)
 
     # -- deriving ------------------------------------------------------------------
     def _refresh(self, directory: Path, progress: Progress | None) -> State:
         snap = Snapshot.take(self.root)
         state = files.load_state(directory, self.key)
         before = state.parts()
-        first, parts = planner.plan(state, snap.stamps(), snap.time_range, snap.compactions(),
-                                    NULL_KEY)
+        first, parts = planner.plan(state, snap.stamps(), snap.time_range, snap.compactions())
         if not parts and first == len(state.epochs):
             if state.parts() != before:  # compacted: the same records in other parts
                 self._save_if_free(directory, state)
@@ -124,7 +118,7 @@ class DerivedState:
             state = files.load_state(directory, self.key)
             old = state.segments()
             first, parts = planner.plan(state, snap.stamps(), snap.time_range,
-                                        snap.compactions(), NULL_KEY)
+                                        snap.compactions())
             kept = state.epochs[:first]
             if parts:
                 after = planner.last_time(kept)
@@ -160,41 +154,44 @@ class DerivedState:
 
     # -- merging -------------------------------------------------------------------
     def _compact(self, directory: Path) -> State:
-        """Merge segments as :func:`~knox_analytics.derived.plan.merge_plan` says until
-        it says none; the state after.
-
-        The newest epoch is left alone.  A merge runs without the lock (segments never
-        change once written); the state takes the merged segment only if the merged ones
-        are still there, consecutive, when the lock is taken again."""
         from knox_analytics.catalog import Catalog
 
-        while True:
-            state = files.load_state(directory, self.key)
-            # not the newest epoch: the next derivation may start there again (its last
-            # millisecond may go on in the next part, or a late record reach into it)
-            names = [s for e in state.epochs[:-1] for s in e.segments]
-            lo, hi = planner.merge_plan([files.segment_size(directory / s) for s in names])
-            if hi - lo < 2:
-                return state
-            group = names[lo:hi]
-            segment = files.new_segment(directory)
+        def merge(segments: list[Path], out: Path) -> None:
             with Catalog(derived=False, threads=self.settings.threads,
                          memory_limit=self.settings.memory_limit,
                          spill=self.settings.spill) as cat:
-                build.merge_segments(cat.con, [directory / s for s in group],
-                                     directory / segment)
-            with files.locked(directory):
-                state = files.load_state(directory, self.key)
-                names = state.segments()
-                if not planner.replace_segments(state, group, segment):
-                    shutil.rmtree(directory / segment, ignore_errors=True)
-                    return state
-                files.save_state(directory, state)
-                files.let_go(directory, names, state)
+                build.merge_segments(cat.con, segments, out)
+
+        return compact(directory, self.key, merge)
 
 
-#: Parts of records without a time live in this partition.
-NULL_KEY = f"/date={NULL_DATE}/"
+def compact(directory: Path, key: str, merge: Callable[[list[Path], Path], None]) -> State:
+    """Merge segments as :func:`~knox_analytics.derived.plan.merge_plan` says until it
+    says none (``merge(segments, out)`` writes one segment of their rows); the state
+    after.
+
+    The newest epoch is left alone.  A merge runs without the lock (segments never
+    change once written); the state takes the merged segment only if the merged ones are
+    still there, consecutive, when the lock is taken again."""
+    while True:
+        state = files.load_state(directory, key)
+        # not the newest epoch: the next derivation may start there again (its last
+        # millisecond may go on in the next part, or a late record reach into it)
+        names = [s for e in state.epochs[:-1] for s in e.segments]
+        lo, hi = planner.merge_plan([files.segment_size(directory / s) for s in names])
+        if hi - lo < 2:
+            return state
+        group = names[lo:hi]
+        segment = files.new_segment(directory)
+        merge([directory / s for s in group], directory / segment)
+        with files.locked(directory):
+            state = files.load_state(directory, key)
+            names = state.segments()
+            if not planner.replace_segments(state, group, segment):
+                shutil.rmtree(directory / segment, ignore_errors=True)
+                return state
+            files.save_state(directory, state)
+            files.let_go(directory, names, state)
 
 
 def _key(settings: Settings) -> str:

@@ -84,9 +84,6 @@ class Catalog:
         self._state: DerivedState | None = None
         self._derive = derived
         self._segments: list[Path] | None = None
-        #: how this catalog merges derived segments: "question" (only past
-        #: plan.MAX_SEGMENTS), "upkeep" (log-structured) or "none"
-        self.merging = "question"
         #: view -> the query that replaces it once its file has run (an epoch's carry)
         self._overrides: dict[str, str] = {}
         #: the snapshot of each dataset read (the manifest version at open), and when
@@ -253,7 +250,7 @@ class Catalog:
         if self._state is None:
             return None
         if self._segments is None:
-            self._segments = self._state.update(merge=self.merging)
+            self._segments = self._state.update()
             if self._segments is None:
                 self._state = None
         return self._segments

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import pyarrow.parquet as pq
 
 from knox_analytics.derived.files import CARRY, VIEWS, temp_beside
 
@@ -27,8 +30,18 @@ def derived_sql(name: str) -> str:
             ).read_text(encoding="utf-8")
 
 
+@dataclass(frozen=True)
+class Held:
+    """What one epoch's derivation held: the records it derived and the carried rows it
+    read (the pids those records name).  Both follow the epoch's size, never the number
+    of epochs before it."""
+
+    records: int
+    carried: int
+
+
 def derive_epoch(settings: Settings, parts: Sequence[Path], carry: Sequence[Path], out: Path,
-                 tmin: int | None, tmax: int | None, untimed: bool) -> None:
+                 tmin: int | None, tmax: int | None, untimed: bool) -> Held:
     """Derive the process views of the records of ``parts`` in [tmin, tmax] (ms; None:
     unbounded), and (``untimed``) those without a time, into the segment ``out``, from
     the carry files ``carry`` of the epochs before (a pid's carry is its row in the
@@ -48,18 +61,23 @@ def derive_epoch(settings: Settings, parts: Sequence[Path], carry: Sequence[Path
         cond = " AND ".join(where) or "true"
         cond = f"({cond}) OR time IS NULL" if untimed else f"time IS NOT NULL AND {cond}"
         cat.set_records(f"SELECT * FROM ({parquet_sql([str(p) for p in parts])}) WHERE {cond}")
+        carried = 0
         if carry:
             # Only the carried pids these records name can change or matter.
             cat.define(["process_starts"])
             cat.con.execute(f"CREATE TABLE _pids AS {derived_sql('carry_pids')}")
             cat.con.execute(f"CREATE TABLE _carry AS {latest_carry(carry, '_pids')}")
             cat.override("process_carry", "SELECT * FROM _carry")
+            carried = cat.con.sql("SELECT count(*) FROM _carry").fetchall()[0][0]
         cat.define([*VIEWS, "process_carry", "instance_lookup", "exec_successes",
                     "instance_commands", "process_starts"])
         outputs = {view: f"SELECT * FROM {view}" for view in VIEWS}
         outputs[CARRY] = derived_sql("carry_out")
         for name, query in outputs.items():
             copy(cat.con, query, out / f"{name}.parquet-cache")
+    # record_process: one row per record but the file headers (no process of their own)
+    records = pq.read_metadata(out / "record_process.parquet-cache").num_rows
+    return Held(records, carried)
 
 
 def merge_segments(con: duckdb.DuckDBPyConnection, segments: Sequence[Path], out: Path) -> None:

@@ -49,6 +49,8 @@ class DerivedState:
             self.settings = replace(self.settings, spill=self._spill_dir())
         #: parts each derivation of this object read (tests and benchmarks look at it)
         self.derived_parts: list[list[str]] = []
+        #: what each epoch derived by this object held (records, carried rows)
+        self.held: list[build.Held] = []
 
     @classmethod
     def of(cls, root: str | Path, *, users: Mapping[int, str] | str | Path | None = None,
@@ -132,8 +134,9 @@ class DerivedState:
                         progress(n, len(pieces))
                     segment = files.new_segment(directory)
                     last = n == len(pieces) - 1
-                    build.derive_epoch(self.settings, [snap.path(p) for p in read], carry,
-                                       directory / segment, tmin, tmax, untimed=last)
+                    self.held.append(build.derive_epoch(
+                        self.settings, [snap.path(p) for p in read], carry,
+                        directory / segment, tmin, tmax, untimed=last))
                     carry.append(directory / segment / f"{files.CARRY}.parquet-cache")
                     new.append(Epoch(read, [stamps[p] for p in read], tmin, tmax, [segment]))
                 if progress is not None:

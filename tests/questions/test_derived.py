@@ -439,3 +439,28 @@ def test_nowhere_to_keep_state_computes_in_memory(tmp_path: Path,
         assert rows(cat, "SELECT * FROM processes") == rows(whole, "SELECT * FROM processes")
         assert cat.derived_parts == [] and cat.derived_state is None
     assert not (root / "_knox_cache").exists()
+
+
+@pytest.mark.slow
+def test_derivation_memory_does_not_grow_with_the_number_of_epochs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first derivation is cut into epochs of bounded size: each holds at most about
+    EPOCH_RECORDS records and the carried rows of the pids they name, however many
+    epochs there are (twice the records: twice the epochs, the same bound per epoch)."""
+    monkeypatch.setattr(planner, "EPOCH_RECORDS", 400)
+    held = {}
+    for name, trails in {"one": [WORKLOAD], "two": [WORKLOAD, WORKDAY]}.items():
+        root = tmp_path / name
+        convert(trails, root, host="mac")
+        state = DerivedState.of(root)
+        state.update(merge=False)
+        with full(root) as whole:
+            records = whole.sql("SELECT count(*) FROM records WHERE header_token <> 17"
+                                ).fetchall()[0][0]
+        assert sum(h.records for h in state.held) == records  # each record derived once
+        assert len(state.held) >= records / 400
+        held[name] = state.held
+    assert len(held["two"]) >= 2 * len(held["one"]) - 1
+    for epochs in held.values():
+        assert max(h.records for h in epochs) <= 1.25 * 400  # an estimate from time ranges
+        assert all(h.carried <= h.records for h in epochs)

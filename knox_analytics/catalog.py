@@ -184,6 +184,7 @@ class Catalog:
             spill = spill_dir(roots[0] if len(roots) == 1 else None)
         try:
             spill.mkdir(parents=True, exist_ok=True)
+            _drop_dead_spills(spill)
             self._spill = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=spill))
         except OSError:
             self._spill = None  # nowhere to spill: the limit alone
@@ -331,6 +332,21 @@ class Catalog:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def _drop_dead_spills(spill: Path) -> None:
+    """Remove the spill directories of catalogs whose process is gone (killed before
+    its close removed them): they are named ``<pid>-<random>``."""
+    for old in spill.iterdir():
+        pid = old.name.split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except PermissionError:
+            continue  # alive, someone else's
 
 
 # -- inputs -------------------------------------------------------------------------

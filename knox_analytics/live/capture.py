@@ -79,7 +79,7 @@ class CaptureConfig:
     flush_seconds: float = 1.0  # convert the complete records of the open segment this often
     host: str | None = None
     stats_seconds: float = 60.0  # report pipe drops this often (0 = never)
-    derive: bool = True  # keep the derived process state up to date (live/upkeep.py)
+    derive: bool = True  # keep the derived process state up to date (derived/upkeep.py)
 
 
 @dataclass

@@ -99,22 +99,10 @@ def ask_questions(dataset: Path, retries: list[int] | None = None
                   ) -> tuple[float, float, int]:
     """Seconds for ``commands --command 'ma*'`` and ``count(*) FROM processes``; records.
 
-    A question that started over parts a compaction then retired fails with "No such
-    file" (docs/dataset.md): it is asked again, as a user would, and counted in
-    ``retries``; the time reported is the successful attempt's.
+    A question reads the snapshot it started from (a compaction moves the parts it
+    retires to ``_retired/``: docs/derived-state.md), so nothing is asked again;
+    ``retries`` stays empty (kept for the report's column).
     """
-    import duckdb
-
-    from knox_analytics.catalog import DatasetChanged
-
-    for _attempt in range(5):
-        try:
-            return _ask_once(dataset)
-        except (DatasetChanged, duckdb.IOException) as exc:  # the latter: a lazy relation
-            if not isinstance(exc, DatasetChanged) and "No such file" not in str(exc):
-                raise
-            if retries is not None:
-                retries.append(1)
     return _ask_once(dataset)
 
 
@@ -129,7 +117,7 @@ def _ask_once(dataset: Path) -> tuple[float, float, int]:
 
     started = time.perf_counter()
     with Catalog([dataset]) as cat:
-        cat._derived_segments()
+        segments = cat.derived_state.update() if cat.derived_state is not None else None
         LAST["refresh_s"] = time.perf_counter() - started
         ask(cat, "commands", Filters(command="ma*"))
         commands_s = time.perf_counter() - started
@@ -137,7 +125,7 @@ def _ask_once(dataset: Path) -> tuple[float, float, int]:
         cat.sql("SELECT count(*) FROM processes").fetchall()
         processes_s = time.perf_counter() - mid
         records = cat.sql("SELECT count(*) FROM records").fetchall()[0][0]
-        LAST["segments"] = len(cat._segments or [])
+        LAST["segments"] = len(segments or [])
         LAST["derived_parts"] = sum(len(p) for p in cat.derived_parts)
     return commands_s, processes_s, int(records)
 

@@ -10,7 +10,7 @@ option, so the later trails are the day's last two MB), convert ``day.bsm``, the
 
 * the first question after convert (it derives the process state once) and a warm one,
   for ``knox commands`` (every command, as Arrow) and ``SELECT * FROM processes``; then
-  the same first question when ``update_derived(root)`` ran at convert time;
+  the same first question when ``DerivedState.of(root).update()`` ran at convert time;
 * after converting ``later.bsm`` into the same dataset with ``--no-derive``: the next
   question (it derives the new records only) against a warm one -- target at most 2x;
   then ``later2.bsm`` as ``knox convert`` does by default (the dataset keeps derived
@@ -33,7 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from knox_analytics.catalog import Catalog, update_derived
+from knox_analytics.catalog import Catalog
+from knox_analytics.derived import DerivedState
 from knox_analytics.questions import ask
 from knox_analytics.store.cache import CACHE_DIR
 
@@ -120,11 +121,11 @@ def run_incremental_bench(work: Path = WORK, raw: bool = False) -> list[dict]:
             ask_fresh(root, question), TARGET_FIRST_S)
         row(f"{question}: warm", ask_fresh(root, question), TARGET_WARM_S)
     shutil.rmtree(root / CACHE_DIR, ignore_errors=True)
-    hook_s = timed(lambda: update_derived(root))
-    print(f"update_derived(root) at convert time: {hook_s:.1f} s "
+    hook_s = timed(lambda: DerivedState.of(root).update())
+    print(f"DerivedState.of(root).update() at convert time: {hook_s:.1f} s "
           f"(convert + it: {convert_s + hook_s:.1f} s)", flush=True)
     for question in QUESTIONS:
-        row(f"{question}: first after convert + update_derived",
+        row(f"{question}: first after convert + DerivedState.update",
             ask_fresh(root, question), TARGET_FIRST_S)
     warm = {q: ask_fresh(root, q) for q in QUESTIONS}
     add_s = timed(lambda: convert([later], root, host="bench", derive=False))

@@ -18,6 +18,7 @@ import os
 import pwd
 import re
 import shutil
+import tempfile
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -29,19 +30,23 @@ import duckdb
 import pyarrow as pa
 
 from knox_analytics.bsm.damage import Damage
+from knox_analytics.derived import DerivedState, Settings
+from knox_analytics.derived.build import segments_sql, sql_str
+from knox_analytics.derived.files import VIEWS, spill_dir
 from knox_analytics.errors import InputError, UsageError
 from knox_analytics.schema import SCHEMA
-from knox_analytics.store import dataset_glob, derived
-from knox_analytics.store.cache import cache_key
-from knox_analytics.store.manifest import load_manifest
-from knox_analytics.store.safefs import apply_path, fresh_private_dir, protection_of_dataset
+from knox_analytics.store import MANIFEST_NAME, dataset_glob
+from knox_analytics.store.snapshot import Snapshot
 from knox_analytics.userdb import read_id_file
 
 #: uid → name known everywhere; more come from ``users=`` (a passwd file or a mapping).
 DEFAULT_USERS = {0: "root"}
 #: Views computed once (as-of joins over every record) and then reused: per catalog, or
-#: kept with a dataset as derived state that grows with it (knox_analytics.store.derived).
-MATERIALIZED = derived.VIEWS
+#: kept with a dataset as derived state that grows with it (knox_analytics.derived).
+MATERIALIZED = VIEWS
+#: DuckDB's memory limit on every catalog connection (it spills to disk beyond it):
+#: knox's own memory stays bounded at any dataset size.  ``KNOX_MEMORY_LIMIT`` overrides.
+DEFAULT_MEMORY_LIMIT = "512MB"
 
 
 class Catalog:
@@ -51,12 +56,17 @@ class Catalog:
     trails, in any mix; none gives empty views (the lookup tables still answer).
     ``users``: uid → name for the ``user`` columns — a mapping, or a passwd(5)-format
     file (e.g. a copy of the audited Mac's ``dscl . -list /Users UniqueID`` turned into
-    passwd lines); ``"local"`` uses this machine's passwd database.
+    passwd lines); ``"local"`` uses this machine's passwd database.  ``derived``: keep a
+    dataset's process views as derived state (docs/derived-state.md); False computes them
+    per catalog (the full pass the derived state is held to).  ``memory_limit`` (DuckDB's,
+    default :data:`DEFAULT_MEMORY_LIMIT`) and ``spill`` (its temp directory; default: the
+    dataset's cache, or the user's) bound the memory of every question.
     """
 
     def __init__(self, inputs: Iterable[str | Path] = (), *,
                  users: Mapping[int, str] | str | Path | None = None,
-                 tables: str = "auto", threads: int | None = None) -> None:
+                 tables: str = "auto", threads: int | None = None, derived: bool = True,
+                 memory_limit: str | None = None, spill: Path | None = None) -> None:
         self.con = duckdb.connect(":memory:")
         # Audit times are UTC; do not let the host's zone leak into results.
         self.con.execute("SET TimeZone = 'UTC'")
@@ -67,19 +77,24 @@ class Catalog:
         self._users = load_users(users)
         self._tables = tables
         self._threads = threads
+        self._memory_limit = (memory_limit or os.environ.get("KNOX_MEMORY_LIMIT")
+                              or DEFAULT_MEMORY_LIMIT)
         self._files = sql_files()
         self._defined: set[str] = set()
-        self._derived: tuple[Path, str] | None = None
+        self._state: DerivedState | None = None
+        self._derive = derived
         self._segments: list[Path] | None = None
-        #: how this catalog merges derived segments: "question" (only past
-        #: derived.MAX_SEGMENTS), "upkeep" (log-structured: update_derived) or "none"
-        self._merging = "question"
         #: view -> the query that replaces it once its file has run (an epoch's carry)
         self._overrides: dict[str, str] = {}
-        #: the parts each derivation this catalog ran has read (tests look at it)
-        self.derived_parts: list[list[str]] = []
+        #: the snapshot of each dataset read (the manifest version at open), and when
+        #: their parts' places were last resolved
+        self._snapshots: list[Snapshot] = []
+        self._resolved_at: tuple[int, ...] = ()
+        self._trail_sql: str | None = None
+        self._spill: Path | None = None
         self._register_lookups(self._users, tables)
         self._attach_records(self.inputs)
+        self._limit_memory(spill)
 
     # -- setup --------------------------------------------------------------------
     def _register_lookups(self, users: Mapping[int, str], tables: str) -> None:
@@ -96,30 +111,86 @@ class Catalog:
 
     def _attach_records(self, inputs: Sequence[Path]) -> None:
         datasets, trails = classify_inputs(inputs)
-        if len(datasets) == 1 and not trails and load_manifest(datasets[0]) is not None:
-            self._derived = (datasets[0], self._derived_key())
-        parts = []
-        if datasets:
-            parts.append(_parquet_sql([dataset_glob(d) for d in datasets]))
+        self._snapshots = [Snapshot.take(d) for d in datasets]
+        if (self._derive and len(datasets) == 1 and not trails
+                and self._snapshots[0].manifest is not None):
+            self._state = DerivedState(datasets[0], Settings(
+                self._users, self._tables, self._threads, self._memory_limit))
         if trails:
             self.con.register("_decoded", self._decode(trails))
-            parts.append("SELECT *, CAST(time AS DATE) AS date FROM _decoded")
-        if not parts:
+            self._trail_sql = "SELECT *, CAST(time AS DATE) AS date FROM _decoded"
+        elif not datasets:
             self.con.register("_decoded", SCHEMA.empty_table())
-            parts.append("SELECT *, CAST(time AS DATE) AS date FROM _decoded")
-        self._define_records(" UNION ALL BY NAME ".join(parts))
+            self._trail_sql = "SELECT *, CAST(time AS DATE) AS date FROM _decoded"
+        self._pin_records()
 
-    def _define_records(self, source: str) -> None:
+    def _pin_records(self) -> None:
+        """Define ``records`` over the snapshot's parts where they are now (a compaction
+        since moved them to ``_retired/``); a dataset without a manifest: its glob."""
+        sources = []
+        paths = [str(s.path(p)) for s in self._snapshots if s.manifest is not None
+                 for p in s.parts]
+        globs = [dataset_glob(s.root) for s in self._snapshots if s.manifest is None]
+        if paths or globs:
+            sources.append(parquet_sql(paths + globs))
+        if self._trail_sql:
+            sources.append(self._trail_sql)
+        if not sources:  # datasets whose manifest lists no part
+            self.con.register("_decoded", SCHEMA.empty_table())
+            sources.append("SELECT *, CAST(time AS DATE) AS date FROM _decoded")
+        self.set_records(" UNION ALL BY NAME ".join(sources))
+        self._resolved_at = self._manifest_stamps()
+
+    def _manifest_stamps(self) -> tuple[int, ...]:
+        stamps = []
+        for snap in self._snapshots:
+            try:
+                stamps.append((snap.root / MANIFEST_NAME).stat().st_mtime_ns)
+            except OSError:
+                stamps.append(0)
+        return tuple(stamps)
+
+    def _keep_snapshot(self) -> None:
+        """Before a question: if a writer committed since the parts were placed, place
+        them again (the same parts: a compaction only moves them).  Past the grace period
+        of retired parts (a catalog kept open: ``knox shell``, a notebook) the catalog
+        moves on to the dataset's version now, with its derived state."""
+        if self._segments and not all(s.is_dir() for s in self._segments):
+            self._repin_derived()  # an upkeep merged them, then removed them
+        if self._manifest_stamps() == self._resolved_at:
+            return
+        if not all(s.path(p).exists() for s in self._snapshots for p in s.parts):
+            self._snapshots = [Snapshot.take(s.root) for s in self._snapshots]
+            self._repin_derived()
+        self._pin_records()
+
+    def set_records(self, source: str) -> None:
+        """Define ``records`` as the rows of the query ``source`` (with the hive keys)."""
         # In a dataset the hive key `host` is the header address or the --host label; give
         # decoded trails the same meaning so that both kinds of input read alike.
         self.con.execute(
             "CREATE OR REPLACE VIEW records AS SELECT * REPLACE "
             f"(COALESCE(host, 'unknown') AS host) FROM ({source})")
 
-    def _derived_key(self) -> str:
-        users = ",".join(f"{k}={v}" for k, v in sorted(self._users.items()))
-        return cache_key(*(f.text for f in self._files), derived.CARRY_OUT, users,
-                         self._tables, str(SCHEMA))
+    def override(self, view: str, query: str) -> None:
+        """Replace ``view`` by ``query`` once its file has run (an epoch's carry)."""
+        self._overrides[view] = query
+
+    def _limit_memory(self, spill: Path | None) -> None:
+        """DuckDB's memory limit, and a spill directory of this catalog's own (removed at
+        close) inside the dataset's cache, or the user's cache."""
+        if spill is None:
+            roots = [s.root for s in self._snapshots]
+            spill = spill_dir(roots[0] if len(roots) == 1 else None)
+        try:
+            spill.mkdir(parents=True, exist_ok=True)
+            _drop_dead_spills(spill)
+            self._spill = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=spill))
+        except OSError:
+            self._spill = None  # nowhere to spill: the limit alone
+        self.con.execute(f"SET memory_limit = {sql_str(self._memory_limit)}")
+        if self._spill is not None:
+            self.con.execute(f"SET temp_directory = {sql_str(str(self._spill))}")
 
     def _decode(self, trails: Sequence[Path]) -> pa.Table:
         tables = []
@@ -155,8 +226,6 @@ class Catalog:
             try:
                 self.con.execute(sql_file.text)
             except duckdb.Error as exc:  # a bug in our SQL, not in the user's input
-                if _vanished(exc):
-                    raise DatasetChanged(_first_line(exc)) from exc
                 raise RuntimeError(f"knox_analytics/sql/{sql_file.name}: {exc}") from exc
             self._defined.add(sql_file.name)
             for view in sql_file.defines:
@@ -169,7 +238,7 @@ class Catalog:
     def _materialize_view(self, view: str) -> None:
         segments = self._derived_segments()
         if segments:
-            source = _segments_sql(view, segments)
+            source = segments_sql(view, segments)
         else:
             self.con.execute(f"CREATE OR REPLACE TABLE _cached_{view} AS SELECT * FROM {view}")
             source = f"SELECT * FROM _cached_{view}"
@@ -179,67 +248,39 @@ class Catalog:
     def _derived_segments(self) -> list[Path] | None:
         """The dataset's derived segments, brought up to date once per catalog (None: not
         a dataset, or nowhere to keep them: computed in memory)."""
-        if self._derived is None:
+        if self._state is None:
             return None
         if self._segments is None:
-            root, key = self._derived
-            directory = derived.derived_dir(root, key)
-            if directory is None:
-                self._derived = None
-                return None
-            for attempt in range(_REFRESH_TRIES):
-                try:
-                    merge = None if self._merging == "none" else self._merge_segments
-                    done = derived.refresh(root, directory, key, self._derive_epoch, merge,
-                                           eager=self._merging == "upkeep")
-                    break
-                except (DatasetChanged, FileNotFoundError, duckdb.Error) as exc:
-                    # a compaction retired parts it was reading: the manifest now names
-                    # the merged ones
-                    if isinstance(exc, duckdb.Error) and not _vanished(exc):
-                        raise
-                    if attempt == _REFRESH_TRIES - 1:
-                        raise DatasetChanged(_first_line(exc)) from exc
-            if done.derived_parts:
-                self.derived_parts.append(done.derived_parts)
-            self._segments = done.segments
+            self._segments = self._state.update()
+            if self._segments is None:
+                self._state = None
         return self._segments
 
-    def _merge_segments(self, segments: list[Path], out: Path) -> None:
-        """One segment holding the rows of ``segments`` (consecutive epochs, in order)
-        and each pid's latest carry row."""
-        for view in (*MATERIALIZED, derived.CARRY):
-            query = (_latest_carry([s / f"{view}.parquet-cache" for s in segments])
-                     if view == derived.CARRY else _segments_sql(view, segments))
-            _copy(self.con, query, out / f"{view}.parquet-cache")
+    @property
+    def derived_state(self) -> DerivedState | None:
+        """The dataset's derived state this catalog reads (None: computed per catalog)."""
+        return self._state
 
-    def _derive_epoch(self, parts: list[Path], carry: list[Path], out: Path,
-                      after: int | None = None) -> None:
-        """Derive the process views of the records of ``parts`` later than ``after`` (ms;
-        the data ``carry`` was left by ends there) into ``out``: the same SQL, with
-        ``records`` = those records and ``process_carry`` = the carry."""
-        with Catalog(users=self._users, tables=self._tables, threads=self._threads) as cat:
-            source = _parquet_sql([str(p) for p in parts])
-            if after is not None:  # a part shared with earlier epochs holds theirs too
-                source = (f"SELECT * FROM ({source}) WHERE time IS NULL "
-                          f"OR epoch_ms(time) > {int(after)}")
-            cat._define_records(source)
-            if carry:
-                # Only the carried pids these records name can change or matter.
-                cat.define(["process_starts"])
-                cat.con.execute(f"CREATE TABLE _pids AS {derived.CARRY_PIDS}")
-                cat.con.execute(f"CREATE TABLE _carry AS {_latest_carry(carry, '_pids')}")
-                cat._overrides["process_carry"] = "SELECT * FROM _carry"
-            cat.define([*MATERIALIZED, "process_carry", "instance_lookup", "exec_successes",
-                        "instance_commands", "process_starts"])
-            outputs = {view: f"SELECT * FROM {view}" for view in MATERIALIZED}
-            outputs[derived.CARRY] = derived.CARRY_OUT
-            for name, query in outputs.items():
-                _copy(cat.con, query, out / f"{name}.parquet-cache")
+    @property
+    def derived_parts(self) -> list[list[str]]:
+        """The parts each derivation this catalog ran has read."""
+        return self._state.derived_parts if self._state is not None else []
+
+    def _repin_derived(self) -> None:
+        """Read the derived state anew (the catalog moved to a newer snapshot)."""
+        if self._segments is None:
+            return
+        self._segments = None
+        if self._derived_segments():
+            stored = [view for f in self._files if f.name in self._defined
+                      for view in f.defines if view in MATERIALIZED]
+            for view in stored:
+                self._materialize_view(view)
 
     # -- use ----------------------------------------------------------------------
     def sql(self, query: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyRelation:
         """A lazy DuckDB relation for ``query`` (UsageError on bad SQL)."""
+        self._keep_snapshot()
         self.define(_WORD.findall(query))
         try:
             return self._run(query, params)
@@ -252,46 +293,17 @@ class Catalog:
             except duckdb.Error as again:
                 raise UsageError(f"SQL: {_first_line(again)}") from exc
         except duckdb.Error as exc:
-            if _vanished(exc):
-                raise DatasetChanged(_first_line(exc)) from exc
             raise UsageError(f"SQL: {_first_line(exc)}") from exc
 
     def _run(self, query: str, params: Sequence[Any] | None) -> duckdb.DuckDBPyRelation:
         return self.con.sql(query, params=list(params)) if params else self.con.sql(query)
 
     def query(self, query: str, params: Sequence[Any] | None = None) -> pa.Table:
-        """Run ``query`` and return the whole result as an Arrow table.
-
-        A part a compaction retired while the query read it (``knox capture`` merges its
-        small parts): the query is run again, on the parts that now hold those records
-        (nothing of the first attempt was returned), a few times before
-        :class:`DatasetChanged` says so."""
-        for attempt in range(_QUERY_TRIES):
-            try:
-                return self.sql(query, params).to_arrow_table()
-            except DatasetChanged:
-                if attempt == _QUERY_TRIES - 1:
-                    raise
-            except duckdb.Error as exc:
-                if not _vanished(exc):
-                    raise UsageError(f"SQL: {_first_line(exc)}") from exc
-                if attempt == _QUERY_TRIES - 1:
-                    raise DatasetChanged(_first_line(exc)) from exc
-            self._repin()
-        raise AssertionError("unreachable")
-
-    def _repin(self) -> None:
-        """Read the derived state anew: a catalog kept open (``knox shell``, a notebook)
-        outlives the segments it pinned, which an upkeep lets go when it merges them
-        (they are removed 10 minutes later)."""
-        if self._segments is None:
-            return
-        self._segments = None
-        if self._derived_segments():
-            stored = [view for f in self._files if f.name in self._defined
-                      for view in f.defines if view in MATERIALIZED]
-            for view in stored:
-                self._materialize_view(view)
+        """Run ``query`` and return the whole result as an Arrow table."""
+        try:
+            return self.sql(query, params).to_arrow_table()
+        except duckdb.Error as exc:
+            raise UsageError(f"SQL: {_first_line(exc)}") from exc
 
     def stream(self, query: str, params: Sequence[Any] | None = None,
                batch_rows: int = 65_536) -> pa.RecordBatchReader:
@@ -299,8 +311,6 @@ class Catalog:
         try:
             return self.sql(query, params).to_arrow_reader(batch_rows)
         except duckdb.Error as exc:
-            if _vanished(exc):
-                raise DatasetChanged(_first_line(exc)) from exc
             raise UsageError(f"SQL: {_first_line(exc)}") from exc
 
     def views(self) -> list[str]:
@@ -311,8 +321,10 @@ class Catalog:
         return [r[0] for r in rows if not r[0].startswith("_")]
 
     def close(self) -> None:
-        """Close the DuckDB connection."""
+        """Close the DuckDB connection (and remove its spill directory)."""
         self.con.close()
+        if self._spill is not None:
+            shutil.rmtree(self._spill, ignore_errors=True)
 
     def __enter__(self) -> Catalog:
         return self
@@ -322,64 +334,19 @@ class Catalog:
         self.close()
 
 
-def update_derived(root: str | Path, *, users: Mapping[int, str] | str | Path | None = None,
-                   tables: str = "auto", threads: int | None = None,
-                   merge: bool = True) -> list[str]:
-    """Bring the derived process state of the dataset at ``root`` up to date and (``merge``)
-    merge its segments as a log-structured store does, which a question leaves to this
-    upkeep; the parts that had to be read (none when it was).  The first process question
-    derives anyway; calling this right after a commit (``knox convert``, ``knox
-    capture``) makes that question fast.  ``users`` and ``tables`` as for
-    :class:`Catalog` (the state is kept per choice); ``threads``: DuckDB's."""
-    with Catalog([Path(root)], users=users, tables=tables, threads=threads) as cat:
-        cat._merging = "upkeep" if merge else "none"
-        cat._derived_segments()
-        return [part for parts in cat.derived_parts for part in parts]
-
-
-def keeps_derived(root: str | Path, *,
-                  users: Mapping[int, str] | str | Path | None = None,
-                  tables: str = "auto") -> bool:
-    """Does the dataset at ``root`` keep a derived process state for these question
-    settings (a process question was asked of it, or ``knox convert --derive`` ran)?"""
-    with Catalog([Path(root)], users=users, tables=tables) as cat:
-        return cat._derived is not None and derived.has_state(*cat._derived)
-
-
-def merge_derived(root: str | Path, *, users: Mapping[int, str] | str | Path | None = None,
-                  tables: str = "auto", threads: int | None = None) -> int:
-    """Merge the derived segments of the dataset at ``root`` as :func:`update_derived`
-    does, without deriving anything (``knox capture`` runs this beside its derivations,
-    so that a long merge never holds up the state of new records); the segments left."""
-    with Catalog([Path(root)], users=users, tables=tables, threads=threads) as cat:
-        if cat._derived is None:
-            return 0
-        where, key = cat._derived
-        directory = derived.derived_dir(where, key)
-        if directory is None:
-            return 0
-        return len(derived.compact_segments(directory, key, cat._merge_segments).segments())
-
-
-#: Times the derived state is brought up to date when a compaction moves parts under it.
-_REFRESH_TRIES = 4
-#: Times a whole query is run when a compaction retires parts it was reading.
-_QUERY_TRIES = 3
-
-
-class DatasetChanged(InputError):
-    """Part files went away while a question read them: a compaction (``knox capture``)
-    swapped the partition for its merged copy.  The same question asked again reads the
-    new parts."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(f"the dataset changed while it was read (parts were compacted): "
-                         f"ask again ({detail})")
-
-
-def _vanished(exc: BaseException) -> bool:
-    text = str(exc)
-    return "No files found that match" in text or "No such file" in text
+def _drop_dead_spills(spill: Path) -> None:
+    """Remove the spill directories of catalogs whose process is gone (killed before
+    its close removed them): they are named ``<pid>-<random>``."""
+    for old in spill.iterdir():
+        pid = old.name.split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except PermissionError:
+            continue  # alive, someone else's
 
 
 # -- inputs -------------------------------------------------------------------------
@@ -507,61 +474,11 @@ def _closure(files: Sequence[SqlFile], names: set[str] | None,
     return needed
 
 
-def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
-    """Write ``query``'s rows to ``path`` (Parquet), whole or not at all.  DuckDB writes
-    by path, so only inside a 0700 directory made for it here (never through a link
-    someone planted), then renamed into place with the protection of its directory."""
-    work = fresh_private_dir(path.parent, ".copy-")
-    try:
-        tmp = work / path.name
-        con.execute(f"COPY ({query}) TO {_sql_str(str(tmp))} "
-                    "(FORMAT parquet, COMPRESSION zstd)")
-        apply_path(tmp, protection_of_dataset(path.parent))
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _parquet_sql(paths: Sequence[str]) -> str:
+def parquet_sql(paths: Sequence[str]) -> str:
     """Records from Parquet files or globs, with the hive keys (host, date)."""
-    files = ", ".join(_sql_str(p) for p in paths)
+    files = ", ".join(sql_str(p) for p in paths)
     return (f"SELECT * FROM read_parquet([{files}], hive_partitioning = true, "
             "union_by_name = true)")
-
-
-def _latest_carry(files: Sequence[Path], pids: str | None = None) -> str:
-    """Each pid's row in the latest of the carry ``files`` (only the pids in the table
-    ``pids``, if given)."""
-    def rows(n: int, path: Path) -> str:
-        sql = f"SELECT c.*, {n} AS _epoch FROM read_parquet({_sql_str(str(path))}) AS c"
-        return sql + (f" SEMI JOIN {pids} AS r ON r.pid = c.pid" if pids else "")
-
-    if len(files) == 1:
-        return f"SELECT * EXCLUDE (_epoch) FROM ({rows(0, files[0])})"
-    union = " UNION ALL ".join(rows(n, f) for n, f in enumerate(files))
-    return (f"SELECT * EXCLUDE (_epoch) FROM ({union}) "
-            "QUALIFY row_number() OVER (PARTITION BY pid ORDER BY _epoch DESC) = 1")
-
-
-def _segments_sql(view: str, segments: Sequence[Path]) -> str:
-    """``view`` read from derived segments.  ``processes`` holds, per segment, the rows of
-    the instances that segment created or added to: the latest segment's row wins."""
-    files = [_sql_str(str(s / f"{view}.parquet-cache")) for s in segments]
-    if view != "processes":
-        return f"SELECT * FROM read_parquet([{', '.join(files)}])"
-    pieces = []
-    for k, name in enumerate(files):
-        later = files[k + 1:]
-        if later:
-            pieces.append(f"SELECT s.* FROM read_parquet({name}) AS s ANTI JOIN "
-                          f"read_parquet([{', '.join(later)}]) AS t ON t.instance = s.instance")
-        else:
-            pieces.append(f"SELECT * FROM read_parquet({name})")
-    return " UNION ALL ".join(pieces)
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _first_line(exc: BaseException) -> str:

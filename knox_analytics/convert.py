@@ -105,8 +105,8 @@ def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[
     (docs/derived-state.md), so that the first process question does not pay for it.
     None (the default): when the dataset already keeps that state (a process question
     was asked of it), which costs about as much as the new records; not for a dataset
-    that has none, whose first derivation is a DuckDB pass over every record that needs
-    far more memory than converting (2.5 GB for a 300 MB trail against 0.5 GB).
+    that has none (its first derivation, in epochs of bounded memory, costs about as
+    much CPU time as converting: it is left to the first process question).
 
     The dataset is no more readable than the inputs (:mod:`knox_analytics.store.safefs`);
     as root, an output directory another user owns is refused unless
@@ -128,14 +128,15 @@ def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[
                              for path, found in paths]
     summary.identity = store.index.stats
     if summary.records and derive is not False:
-        from knox_analytics.catalog import keeps_derived, update_derived
+        from knox_analytics.derived import DerivedState
 
-        if derive is None and not keeps_derived(Path(output)):
+        state = DerivedState.of(Path(output))
+        if derive is None and not state.exists():
             summary.seconds = time.perf_counter() - started
             return summary
 
         derive_started = time.perf_counter()
-        update_derived(Path(output))
+        state.update()
         summary.derive_seconds = time.perf_counter() - derive_started
     summary.seconds = time.perf_counter() - started
     return summary

@@ -44,11 +44,11 @@ from pathlib import Path
 from typing import Any
 
 from knox_analytics.bsm.reader import record_boundary
+from knox_analytics.derived.upkeep import DerivedUpkeep
 from knox_analytics.errors import InputError, KnoxError
 from knox_analytics.live import resume
 from knox_analytics.live.converter import SegmentConverter, converted_in_parts
 from knox_analytics.live.source import Source
-from knox_analytics.live.upkeep import DerivedUpkeep
 from knox_analytics.store import MANIFEST_NAME, DatasetWriter
 from knox_analytics.store.commit import fsync_dir
 from knox_analytics.store.safefs import (
@@ -92,7 +92,7 @@ class CaptureConfig:
     flush_seconds: float = 1.0  # convert the complete records of the open segment this often
     host: str | None = None
     stats_seconds: float = 60.0  # report pipe drops this often (0 = never)
-    derive: bool = True  # keep the derived process state up to date (live/upkeep.py)
+    derive: bool = True  # keep the derived process state up to date (derived/upkeep.py)
 
 
 @dataclass

@@ -4,7 +4,7 @@
 -- it inherited and its latest successful exec, and that instance's `processes` columns
 -- so far.  It is what the process views need from earlier data, and it is empty here:
 -- the views below then compute everything from `records`.  A dataset's derived state
--- (knox_analytics/store/derived.py) replaces it, to derive the process views of newly
+-- (knox_analytics/derived/) replaces it, to derive the process views of newly
 -- added records, all later than the data before them, from those records alone.
 CREATE OR REPLACE VIEW process_carry AS
 SELECT

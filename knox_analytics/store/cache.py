@@ -3,7 +3,8 @@
 Nothing in it is needed to read the dataset; the leading underscore keeps it out of every
 hive reader, and no file in it is named ``*.parquet`` (a reader globbing
 ``ROOT/**/*.parquet`` must see only the records).  ``knox convert --overwrite`` removes
-it with the partitions.  What lives there: :mod:`knox_analytics.store.derived`.
+it with the partitions.  What lives there: :mod:`knox_analytics.derived` and DuckDB's
+spill directory (``spill/``, one directory per open catalog).
 """
 
 from __future__ import annotations

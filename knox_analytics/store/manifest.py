@@ -65,6 +65,10 @@ class CommitEntry:
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     at: str = ""
+    #: A compaction's retired parts now live under this directory (relative to the root,
+    #: ``_retired/<version>``: outside every hive glob) for a grace period, so a reader of
+    #: an older version still opens them (:mod:`.snapshot`).
+    retired: str = ""
 
 
 @dataclass
@@ -80,6 +84,9 @@ class Manifest:
     #: Moves of a commit not yet known to be done: ``{"staged": rel, "final": rel,
     #: "kind": "file"|"exchange", "part": rel}`` (see :mod:`.commit`).
     pending: list[dict[str, str]] = field(default_factory=list)
+    #: part -> [first time, last time, records] (ms; times None when no record has one),
+    #: recorded at commit: derived state plans its epochs from them without reading parts.
+    ranges: dict[str, list[int | None]] = field(default_factory=dict)
 
     @property
     def version(self) -> int:
@@ -113,7 +120,8 @@ class Manifest:
                        for s in doc["sources"]]
             commits = [CommitEntry(**c) for c in doc.get("commits", [])]
             return cls(doc["schema_version"], sources, list(doc["parts"]), commits,
-                       list(doc.get("id_files", [])), list(doc.get("pending", [])))
+                       list(doc.get("id_files", [])), list(doc.get("pending", [])),
+                       dict(doc.get("ranges", {})))
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{where}: not a knox manifest ({exc})") from exc
 

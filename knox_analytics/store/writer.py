@@ -82,6 +82,7 @@ from knox_analytics.store.safefs import (
     protection_of_dataset,
     tighten_tree,
 )
+from knox_analytics.store.snapshot import RETIRED_DIR, drop_old_retired, part_range
 
 #: Seconds between manifest checkpoints while converting many inputs.
 CHECKPOINT_SECONDS = 10.0
@@ -209,7 +210,7 @@ class DatasetWriter:
     def _remove_dataset(self) -> None:
         """overwrite=True: drop our partitions and manifest; leave other files alone."""
         for part_dir in [*self.root.glob("host=*"), self.root / CACHE_DIR,
-                         self.root / STAGING_DIR]:
+                         self.root / STAGING_DIR, self.root / RETIRED_DIR]:
             if part_dir.is_dir():
                 shutil.rmtree(part_dir)
         shutil.rmtree(self.root / IDS_DIR, ignore_errors=True)
@@ -380,6 +381,8 @@ class DatasetWriter:
             self.index.committed(key, moves[-1]["final"])
         if added:
             m.parts.extend(added)
+            for staged_at, final in staged:  # derived state plans epochs from these
+                m.ranges[final] = list(part_range(self.root / staged_at))
             m.log_commit("append", added, [], _now())
         m.pending = moves
         if moves or self._dirty:
@@ -548,11 +551,20 @@ class DatasetWriter:
         part = f"{key}/{name}"
         m = self.manifest
         m.parts = [p for p in m.parts if p not in gone] + [part]
+        m.ranges = {p: r for p, r in m.ranges.items() if p not in gone}
+        m.ranges[part] = list(part_range(rebuilt / name))
         m.log_commit("compact", [part], olds, _now())
+        # the retired parts stay readable for a grace period, outside every hive glob,
+        # for the readers of older versions (store/snapshot.py)
+        retired = Path(RETIRED_DIR) / str(m.version)
+        m.commits[-1].retired = retired.as_posix()
         m.pending = [{"kind": "exchange", "staged": rebuilt.relative_to(self.root).as_posix(),
                       "final": key, "part": part}]
         self._publish()
-        shutil.rmtree(rebuilt, ignore_errors=True)  # now holds the retired parts
+        # ``rebuilt`` now holds the retired parts (and links of the kept ones)
+        (self.root / retired / key).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(rebuilt, self.root / retired / key)
+        drop_old_retired(self.root)
 
 
 def _size(path: Path) -> int:

@@ -17,11 +17,10 @@ from knoxtest import TRAILS
 
 from knox_analytics import Catalog
 from knox_analytics.bsm.reader import record_boundary
-from knox_analytics.live import upkeep as upkeep_module
+from knox_analytics.derived import upkeep as upkeep_module
+from knox_analytics.derived.upkeep import DerivedUpkeep
 from knox_analytics.live.capture import Capture, CaptureConfig
 from knox_analytics.live.source import open_source
-from knox_analytics.live.upkeep import DerivedUpkeep
-from knox_analytics.store import derived
 from knox_analytics.store.manifest import load_manifest
 
 TRAIL = TRAILS / "synthetic-workload.bsm"
@@ -82,8 +81,7 @@ def test_a_stopped_capture_leaves_the_state_up_to_date(
         assert cat.sql("SELECT count(*) FROM records").fetchall()[0][0] == 3006
         got = {view: rows(cat, view) for view in ("processes", "commands", "execs")}
         assert cat.derived_parts == []  # nothing left for the question to derive
-    with Catalog([root]) as whole:
-        whole._derived = None  # the same SQL over every record at once
+    with Catalog([root], derived=False) as whole:  # the same SQL over every record at once
         for view, answer in got.items():
             assert answer == rows(whole, view), view
 
@@ -115,7 +113,7 @@ def test_questions_during_capture_find_it_derived(tmp_path: Path) -> None:
     root = out / "dataset"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # the first half committed and derived
-        parts = derived.committed_parts(root) if root.exists() else []
+        parts = load_manifest(root).parts if (root / "_knox_manifest.json").exists() else []
         state = next(root.glob("_knox_cache/derived-*/state.json"), None)
         if parts and state is not None and all(p in state.read_text() for p in parts):
             break

@@ -24,10 +24,27 @@ from knoxtest import WORKDAY, WORKLOAD
 
 from knox_analytics import Catalog
 from knox_analytics.bsm.reader import read_trail
-from knox_analytics.catalog import merge_derived, update_derived
 from knox_analytics.convert import convert as knox_convert
-from knox_analytics.store import DatasetWriter, derived
-from knox_analytics.store.derived import Epoch, State, plan
+from knox_analytics.derived import DerivedState, files
+from knox_analytics.derived import plan as planner
+from knox_analytics.derived import state as state_module
+from knox_analytics.derived.plan import Epoch, State, plan
+from knox_analytics.store import DatasetWriter, load_manifest
+
+
+def update_derived(root: Path, merge: bool = True) -> list[str]:
+    """The upkeep a writer runs after its commit: the parts it had to read."""
+    state = DerivedState.of(root)
+    state.update(merge=merge)
+    return [p for parts in state.derived_parts for p in parts]
+
+
+def merge_derived(root: Path) -> int:
+    return DerivedState.of(root).merge()
+
+
+def committed_parts(root: Path) -> list[str]:
+    return list(load_manifest(root).parts)
 
 
 def convert(*args: object, **kwargs: object) -> object:
@@ -63,9 +80,7 @@ def rows(cat: Catalog, query: str) -> list[tuple]:
 
 def full(root: Path) -> Catalog:
     """The same SQL over every record at once, no derived state (today's computation)."""
-    cat = Catalog([root])
-    cat._derived = None
-    return cat
+    return Catalog([root], derived=False)
 
 
 def assert_like_full(root: Path) -> Catalog:
@@ -95,17 +110,19 @@ def test_added_pieces_answer_like_a_full_pass(tmp_path_factory: pytest.TempPathF
     if data.draw(st.booleans()):
         random.Random(data.draw(st.integers(0, 99))).shuffle(pieces)
     root = work / "ds"
-    # questions alone keep every epoch's segment (carries read from several files); an
-    # upkeep merges them (log-structured); a crowded state makes questions merge pairs
-    # (a capture compacts its parts: shared by the epochs they came from)
-    mode = data.draw(st.sampled_from(["questions", "upkeep", "crowded", "compacted"]))
+    # questions derive and merge; an upkeep derives without merging, then merges (as
+    # capture's threads do); small epochs cut every derivation into many (carries read
+    # from several files); a capture compacts its parts: shared by the epochs they came
+    # from
+    mode = data.draw(st.sampled_from(["questions", "upkeep", "small", "compacted"]))
     with pytest.MonkeyPatch.context() as patch:
-        if mode == "crowded":
-            patch.setattr(derived, "MAX_SEGMENTS", 1)
+        if mode == "small":
+            patch.setattr(planner, "EPOCH_RECORDS", data.draw(st.integers(50, 800)))
         for piece in pieces:
             convert([piece], root, host="mac")
             if mode == "upkeep":
-                update_derived(root)
+                update_derived(root, merge=False)
+                merge_derived(root)
             inc = assert_like_full(root)
             if mode == "compacted":
                 with DatasetWriter(root) as writer:
@@ -122,9 +139,9 @@ def test_a_later_trail_is_derived_from_its_own_parts(tmp_path: Path) -> None:
     with Catalog([root]) as cat:
         cat.sql("SELECT count(*) FROM processes").fetchall()
         assert len(cat.derived_parts) == 1
-    before = set(derived.committed_parts(root))
+    before = set(committed_parts(root))
     convert([late], root, host="mac")
-    new = set(derived.committed_parts(root)) - before
+    new = set(committed_parts(root)) - before
     inc = assert_like_full(root)
     assert [set(p) for p in inc.derived_parts] == [new]  # the old parts were not read
     # the new epoch's rows are exactly the new records' (record_process: one per record)
@@ -155,9 +172,9 @@ def test_an_earlier_trail_rederives_from_the_epoch_it_overlaps(
     root = tmp_path / "ds"
     parts: dict[Path, set[str]] = {}
     for piece in (first, third, second):
-        before = set(derived.committed_parts(root)) if root.exists() else set()
+        before = set(committed_parts(root)) if root.exists() else set()
         convert([piece], root, host="mac")
-        parts[piece] = set(derived.committed_parts(root)) - before
+        parts[piece] = set(committed_parts(root)) - before
         with Catalog([root]) as cat:
             cat.sql("SELECT count(*) FROM processes").fetchall()
             read = set(cat.derived_parts[0])
@@ -179,13 +196,13 @@ def test_an_earlier_trail_after_a_compaction_rederives_only_what_follows_it(
         assert_like_full(root)
     with DatasetWriter(root) as writer:
         assert writer.compact({p.rsplit("/", 1)[0] for p in writer.manifest.parts}) >= 2
-    shared = set(derived.committed_parts(root))
+    shared = set(committed_parts(root))
     assert assert_like_full(root).derived_parts == []  # bookkeeping only
     state_file = next(root.glob("_knox_cache/derived-*/state.json"))
     before = json.loads(state_file.read_text())["epochs"]
     assert len(before) == 2 and all(set(e["parts"]) == shared for e in before)
     convert([second], root, host="mac")
-    new = set(derived.committed_parts(root)) - shared
+    new = set(committed_parts(root)) - shared
     inc = assert_like_full(root)
     assert [set(p) for p in inc.derived_parts] == [shared | new]  # from the second epoch
     after = json.loads(state_file.read_text())["epochs"]
@@ -200,7 +217,7 @@ def test_read_only_dataset_derives_once_in_the_user_cache(
     for path in [root, *root.rglob("*")]:
         path.chmod(path.stat().st_mode & ~0o222)
     if os.geteuid() == 0:  # root writes anywhere: make the dataset read-only for us too
-        monkeypatch.setattr(derived, "_can_write", lambda path: False)
+        monkeypatch.setattr(files, "_can_write", lambda path: False)
     try:
         with Catalog([root]) as cat:
             first = rows(cat, "SELECT * FROM processes")
@@ -294,33 +311,32 @@ def test_a_catalog_kept_open_follows_merged_segments(tmp_path: Path) -> None:
     with Catalog([root]) as cat:
         want = cat.query("SELECT count(*) AS n FROM processes").to_pylist()
         directory = next(root.glob("_knox_cache/derived-*"))
-        pinned = [s.name for s in cat._segments or []][:2]
+        pinned = [s.name for s in DerivedState.of(root).segments()][:2]
         assert merge_derived(root) == 2  # an upkeep merges the two older ones
         for name in pinned:  # ... and, 10 minutes later, removes what it let go
             shutil.rmtree(directory / name)
         assert cat.query("SELECT count(*) AS n FROM processes").to_pylist() == want
-        assert [s.name for s in cat._segments or []] not in ([], pinned)
+        assert cat.derived_state is not None
 
 
-def test_a_state_of_the_previous_format_is_read(tmp_path: Path) -> None:
-    """Datasets derived before epochs could hold several segments keep their state."""
-    (tmp_path / "state.json").write_text(json.dumps({"format": 1, "key": "k", "epochs": [
-        {"parts": ["a"], "stamps": ["1"], "tmin": 0, "tmax": 9, "segment": "seg-4"}]}))
-    state = derived.load_state(tmp_path, "k")
-    assert [(e.parts, e.segments) for e in state.epochs] == [(["a"], ["seg-4"])]
-    assert derived.load_state(tmp_path, "other").epochs == []
+def test_a_state_of_another_format_is_derived_again(tmp_path: Path) -> None:
+    """Derived state is a cache: an older format is not read (nor upgraded)."""
+    (tmp_path / "state.json").write_text(json.dumps({"format": 2, "key": "k", "epochs": [
+        {"parts": ["a"], "stamps": ["1"], "tmin": 0, "tmax": 9, "segments": ["seg-4"]}]}))
+    assert files.load_state(tmp_path, "k").epochs == []
+    files.save_state(tmp_path, State("k", [Epoch(["a"], ["1"], 0, 9, ["seg-4"])]))
+    assert [(e.parts, e.segments) for e in files.load_state(tmp_path, "k").epochs] \
+        == [(["a"], ["seg-4"])]
+    assert files.load_state(tmp_path, "other").epochs == []
 
 
 def test_merge_plan() -> None:
-    merge_plan = derived.merge_plan
+    merge_plan = planner.merge_plan
     assert merge_plan([]) == (0, 0) and merge_plan([5]) == (1, 1)
     assert merge_plan([100, 10]) == (2, 2)  # a small new segment waits
     assert merge_plan([100, 60]) == (0, 2)  # at least half the one before: merged
     assert merge_plan([100, 30, 20]) == (0, 3)  # 20 >= 30/2, then 50 >= 100/2
     assert merge_plan([300, 30, 20]) == (1, 3)
-    assert merge_plan([100, 60], eager=False) == (2, 2)  # a question leaves it
-    sizes = [50] * derived.MAX_SEGMENTS + [9, 1, 40]
-    assert merge_plan(sizes, eager=False) == (len(sizes) - 3, len(sizes) - 1)  # 9 + 1
 
 
 def test_a_merge_is_dropped_when_its_segments_changed_meanwhile(tmp_path: Path) -> None:
@@ -331,19 +347,19 @@ def test_a_merge_is_dropped_when_its_segments_changed_meanwhile(tmp_path: Path) 
             (directory / f"seg-{n}").mkdir(parents=True, exist_ok=True)
             (directory / f"seg-{n}" / "carry.parquet-cache").write_bytes(b"x" * 10)
         epochs = [Epoch([f"p{n}"], ["s"], 10 * n, 10 * n + 5, [f"seg-{n}"]) for n in range(3)]
-        derived.save_state(directory, State("k", epochs))
+        files.save_state(directory, State("k", epochs))
 
     three_epochs()
 
     def merge(segments: list[Path], out: Path) -> None:
         assert [s.name for s in segments] == ["seg-0", "seg-1"]  # not the newest epoch
         # meanwhile another process re-derives from the second epoch into seg-9
-        other = derived.load_state(directory, "k")
+        other = files.load_state(directory, "k")
         other.epochs[1:] = [Epoch(["p1", "p2"], ["s", "s"], 10, 25, ["seg-9"])]
-        derived.save_state(directory, other)
+        files.save_state(directory, other)
         (out / "carry.parquet-cache").write_bytes(b"y")
 
-    state = derived.compact_segments(directory, "k", merge)
+    state = state_module.compact(directory, "k", merge)
     assert state.segments() == ["seg-0", "seg-9"]  # the stale merge not taken
     assert sorted(p.name for p in directory.glob("seg-*")) == ["seg-0", "seg-1", "seg-2"]
 
@@ -351,7 +367,7 @@ def test_a_merge_is_dropped_when_its_segments_changed_meanwhile(tmp_path: Path) 
         (out / "carry.parquet-cache").write_bytes(b"y" * 30)
 
     three_epochs()
-    state = derived.compact_segments(directory, "k", honest)
+    state = state_module.compact(directory, "k", honest)
     assert [(e.parts, e.tmin, e.tmax) for e in state.epochs] \
         == [(["p0", "p1"], 0, 15), (["p2"], 20, 25)]
     assert state.segments()[1:] == ["seg-2"] and len(state.segments()) == 2
@@ -382,7 +398,7 @@ def test_an_up_to_date_state_is_read_without_the_lock(tmp_path: Path) -> None:
 def test_update_derived_after_a_commit(tmp_path: Path) -> None:
     root = tmp_path / "ds"
     convert([WORKLOAD], root, host="mac")
-    assert set(update_derived(root)) == set(derived.committed_parts(root))
+    assert set(update_derived(root)) == set(committed_parts(root))
     assert update_derived(root) == []
     with Catalog([root]) as cat:  # the question finds it ready
         assert cat.sql("SELECT count(*) FROM processes").fetchall()[0][0] > 0
@@ -402,7 +418,7 @@ def test_compaction_across_epochs_derives_nothing(tmp_path: Path) -> None:
     # the store compacts the partition: one part from each epoch becomes one part
     with DatasetWriter(root) as writer:
         assert writer.compact(["host=mac/date=2026-03-01"]) == 2
-    merged, = [p for p in derived.committed_parts(root)
+    merged, = [p for p in committed_parts(root)
                if p.startswith("host=mac/date=2026-03-01/")]
     inc = assert_like_full(root)
     assert inc.derived_parts == []  # the two epochs' rows were merged, not derived again
@@ -418,8 +434,33 @@ def test_nowhere_to_keep_state_computes_in_memory(tmp_path: Path,
     convert([WORKLOAD], root, host="mac")
     (tmp_path / "file").write_text("not a directory")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
-    monkeypatch.setattr(derived, "_can_write", lambda path: False)
+    monkeypatch.setattr(files, "_can_write", lambda path: False)
     with Catalog([root]) as cat, full(root) as whole:
         assert rows(cat, "SELECT * FROM processes") == rows(whole, "SELECT * FROM processes")
-        assert cat.derived_parts == [] and cat._derived is None
+        assert cat.derived_parts == [] and cat.derived_state is None
     assert not (root / "_knox_cache").exists()
+
+
+@pytest.mark.slow
+def test_derivation_memory_does_not_grow_with_the_number_of_epochs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first derivation is cut into epochs of bounded size: each holds at most about
+    EPOCH_RECORDS records and the carried rows of the pids they name, however many
+    epochs there are (twice the records: twice the epochs, the same bound per epoch)."""
+    monkeypatch.setattr(planner, "EPOCH_RECORDS", 400)
+    held = {}
+    for name, trails in {"one": [WORKLOAD], "two": [WORKLOAD, WORKDAY]}.items():
+        root = tmp_path / name
+        convert(trails, root, host="mac")
+        state = DerivedState.of(root)
+        state.update(merge=False)
+        with full(root) as whole:
+            records = whole.sql("SELECT count(*) FROM records WHERE header_token <> 17"
+                                ).fetchall()[0][0]
+        assert sum(h.records for h in state.held) == records  # each record derived once
+        assert len(state.held) >= records / 400
+        held[name] = state.held
+    assert len(held["two"]) >= 2 * len(held["one"]) - 1
+    for epochs in held.values():
+        assert max(h.records for h in epochs) <= 1.25 * 400  # an estimate from time ranges
+        assert all(h.carried <= h.records for h in epochs)

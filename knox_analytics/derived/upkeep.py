@@ -153,18 +153,20 @@ class DerivedUpkeep:
 
 
 def _update(root: Path) -> object:
-    from knox_analytics.catalog import update_derived
+    from knox_analytics.derived.state import DerivedState
     from knox_analytics.store.manifest import MANIFEST_NAME
 
     if not (root / MANIFEST_NAME).exists():
         return []
-    return update_derived(root, threads=UPKEEP_THREADS, merge=False)
+    state = DerivedState.of(root, threads=UPKEEP_THREADS)
+    state.update(merge=False)
+    return [p for parts in state.derived_parts for p in parts]
 
 
 def _merge(root: Path) -> object:
-    from knox_analytics.catalog import merge_derived
+    from knox_analytics.derived.state import DerivedState
     from knox_analytics.store.manifest import MANIFEST_NAME
 
     if not (root / MANIFEST_NAME).exists():
         return 0
-    return merge_derived(root, threads=UPKEEP_THREADS)
+    return DerivedState.of(root, threads=UPKEEP_THREADS).merge()

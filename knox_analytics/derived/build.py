@@ -1,0 +1,142 @@
+"""The builder: derive one epoch's segment, merge segments, read them back (SQL text).
+
+The process views' own SQL (``knox_analytics/sql/*.sql``) does the work: for an epoch,
+``records`` is the epoch's time range of its parts and ``process_carry`` the previous
+epochs' carry; the carry the epoch leaves is ``sql/derived/carry_out.sql``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow.parquet as pq
+
+from knox_analytics.derived.files import CARRY, VIEWS, temp_beside
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from knox_analytics.derived.state import Settings
+
+
+def derived_sql(name: str) -> str:
+    """The text of ``knox_analytics/sql/derived/<name>.sql``."""
+    return (resources.files("knox_analytics") / "sql" / "derived" / f"{name}.sql"
+            ).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Held:
+    """What one epoch's derivation held: the records it derived and the carried rows it
+    read (the pids those records name).  Both follow the epoch's size, never the number
+    of epochs before it."""
+
+    records: int
+    carried: int
+
+
+def derive_epoch(settings: Settings, parts: Sequence[Path], carry: Sequence[Path], out: Path,
+                 tmin: int | None, tmax: int | None, untimed: bool) -> Held:
+    """Derive the process views of the records of ``parts`` in [tmin, tmax] (ms; None:
+    unbounded), and (``untimed``) those without a time, into the segment ``out``, from
+    the carry files ``carry`` of the epochs before (a pid's carry is its row in the
+    latest file that has one)."""
+    from knox_analytics.catalog import Catalog, parquet_sql
+
+    with Catalog(users=settings.users, tables=settings.tables, threads=settings.threads,
+                 derived=False, memory_limit=settings.memory_limit,
+                 spill=settings.spill) as cat:
+        # Row order inside a segment means nothing: let DuckDB stream without keeping it.
+        cat.con.execute("SET preserve_insertion_order = false")
+        where = []
+        if tmin is not None:
+            where.append(f"time >= {_ts(tmin)}")
+        if tmax is not None:
+            where.append(f"time <= {_ts(tmax)}")
+        cond = " AND ".join(where) or "true"
+        cond = f"({cond}) OR time IS NULL" if untimed else f"time IS NOT NULL AND {cond}"
+        cat.set_records(f"SELECT * FROM ({parquet_sql([str(p) for p in parts])}) WHERE {cond}")
+        carried = 0
+        if carry:
+            # Only the carried pids these records name can change or matter.
+            cat.define(["process_starts"])
+            cat.con.execute(f"CREATE TABLE _pids AS {derived_sql('carry_pids')}")
+            cat.con.execute(f"CREATE TABLE _carry AS {latest_carry(carry, '_pids')}")
+            cat.override("process_carry", "SELECT * FROM _carry")
+            carried = cat.con.sql("SELECT count(*) FROM _carry").fetchall()[0][0]
+        cat.define([*VIEWS, "process_carry", "instance_lookup", "exec_successes",
+                    "instance_commands", "process_starts"])
+        outputs = {view: f"SELECT * FROM {view}" for view in VIEWS}
+        outputs[CARRY] = derived_sql("carry_out")
+        for name, query in outputs.items():
+            copy(cat.con, query, out / f"{name}.parquet-cache")
+    # record_process: one row per record but the file headers (no process of their own)
+    records = pq.read_metadata(out / "record_process.parquet-cache").num_rows
+    return Held(records, carried)
+
+
+def merge_segments(con: duckdb.DuckDBPyConnection, segments: Sequence[Path], out: Path) -> None:
+    """One segment holding the rows of ``segments`` (consecutive epochs, in order) and
+    each pid's latest carry row."""
+    for view in (*VIEWS, CARRY):
+        query = (latest_carry([s / f"{view}.parquet-cache" for s in segments])
+                 if view == CARRY else segments_sql(view, segments))
+        copy(con, query, out / f"{view}.parquet-cache")
+
+
+def copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
+    """Write ``query``'s rows to ``path`` (Parquet), whole or not at all."""
+    tmp = temp_beside(path)
+    try:
+        con.execute(f"COPY ({query}) TO {sql_str(str(tmp))} (FORMAT parquet, "
+                    "COMPRESSION zstd)")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def latest_carry(files: Sequence[Path], pids: str | None = None) -> str:
+    """Each pid's row in the latest of the carry ``files`` (only the pids in the table
+    ``pids``, if given)."""
+    def rows(n: int, path: Path) -> str:
+        sql = f"SELECT c.*, {n} AS _epoch FROM read_parquet({sql_str(str(path))}) AS c"
+        return sql + (f" SEMI JOIN {pids} AS r ON r.pid = c.pid" if pids else "")
+
+    if len(files) == 1:
+        return f"SELECT * EXCLUDE (_epoch) FROM ({rows(0, files[0])})"
+    union = " UNION ALL ".join(rows(n, f) for n, f in enumerate(files))
+    return (f"SELECT * EXCLUDE (_epoch) FROM ({union}) "
+            "QUALIFY row_number() OVER (PARTITION BY pid ORDER BY _epoch DESC) = 1")
+
+
+def segments_sql(view: str, segments: Sequence[Path]) -> str:
+    """``view`` read from derived segments.  ``processes`` holds, per segment, the rows of
+    the instances that segment created or added to: the latest segment's row wins."""
+    files = [sql_str(str(s / f"{view}.parquet-cache")) for s in segments]
+    if view != "processes":
+        return f"SELECT * FROM read_parquet([{', '.join(files)}])"
+    pieces = []
+    for k, name in enumerate(files):
+        later = files[k + 1:]
+        if later:
+            pieces.append(f"SELECT s.* FROM read_parquet({name}) AS s ANTI JOIN "
+                          f"read_parquet([{', '.join(later)}]) AS t ON t.instance = s.instance")
+        else:
+            pieces.append(f"SELECT * FROM read_parquet({name})")
+    return " UNION ALL ".join(pieces)
+
+
+def sql_str(text: str) -> str:
+    """``text`` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ts(ms: int) -> str:
+    # a constant of the column's type: DuckDB prunes row groups by their statistics
+    return f"CAST(epoch_ms({int(ms)}) AS TIMESTAMPTZ)"

@@ -1,0 +1,210 @@
+"""``DerivedState``: the one public object of derived process state (docs/derived-state.md).
+
+    >>> state = DerivedState(Path("audit-parquet"))     # doctest: +SKIP
+    >>> state.update()          # derive what the dataset added; merge segments
+    >>> state.segments()        # what a question reads
+
+It reads the dataset's manifest once per call (a snapshot: the parts of that version,
+where they are now), plans with :mod:`.plan`, derives and merges with :mod:`.build`, and
+books in ``state.json`` with :mod:`.files`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from knox_analytics.derived import build, files
+from knox_analytics.derived import plan as planner
+from knox_analytics.derived.plan import Epoch, State
+from knox_analytics.store.cache import CACHE_DIR, cache_key
+from knox_analytics.store.snapshot import Snapshot
+
+#: progress(epochs derived, epochs to derive) during a derivation.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What derived rows depend on besides the records (``users``, ``tables``: see
+    :class:`~knox_analytics.catalog.Catalog`) and how DuckDB may run while deriving."""
+
+    users: Mapping[int, str] = field(default_factory=lambda: {0: "root"})
+    tables: str = "auto"
+    threads: int | None = None
+    memory_limit: str | None = None
+    spill: Path | None = None
+
+
+class DerivedState:
+    """The derived process state of the dataset at ``root`` for ``settings``."""
+
+    def __init__(self, root: str | Path, settings: Settings | None = None) -> None:
+        self.root = Path(root)
+        self.settings = settings or Settings()
+        self.key = _key(self.settings)
+        if self.settings.spill is None:
+            self.settings = replace(self.settings, spill=self._spill_dir())
+        #: parts each derivation of this object read (tests and benchmarks look at it)
+        self.derived_parts: list[list[str]] = []
+        #: what each epoch derived by this object held (records, carried rows)
+        self.held: list[build.Held] = []
+
+    @classmethod
+    def of(cls, root: str | Path, *, users: Mapping[int, str] | str | Path | None = None,
+           tables: str = "auto", threads: int | None = None) -> DerivedState:
+        """The state a question with these settings reads (``users`` and ``tables`` as
+        for :class:`~knox_analytics.catalog.Catalog`)."""
+        from knox_analytics.catalog import load_users
+
+        return cls(root, Settings(load_users(users), tables, threads))
+
+    # -- the public face -----------------------------------------------------------
+    def exists(self) -> bool:
+        """Is a state kept for these settings (nothing is created)?"""
+        return files.has_state(self.root, self.key)
+
+    def directory(self) -> Path | None:
+        """Where the state lives (created); None if nowhere is writable."""
+        return files.derived_dir(self.root, self.key)
+
+    def update(self, merge: bool = True, progress: Progress | None = None
+               ) -> list[Path] | None:
+        """Derive what the dataset added since the state was last brought up to date in
+        epochs of bounded size (``progress(done, total)`` after each), then, if anything
+        was derived and ``merge``, merge segments (:meth:`merge`: the one merge policy,
+        which every writer runs after its commit).  The segments to read, in time order
+        (None: nowhere to keep a state)."""
+        directory = self.directory()
+        if directory is None:
+            return None
+        derived = len(self.derived_parts)
+        state = self._refresh(directory, progress)
+        if merge and len(self.derived_parts) > derived:
+            state = self._compact(directory)
+        files.collect(directory, state)
+        return [directory / s for s in state.segments()]
+
+    def merge(self) -> int:
+        """Merge segments as the upkeep does, deriving nothing; the segments left."""
+        directory = self.directory()
+        if directory is None:
+            return 0
+        return len(self._compact(directory).segments())
+
+    def segments(self) -> list[Path]:
+        """The segments as they are (no derivation), in time order."""
+        directory = self.directory()
+        if directory is None:
+            return []
+        return [directory / s for s in files.load_state(directory, self.key).segments()]
+
+    def _spill_dir(self) -> Path:
+        """DuckDB's spill directory for this dataset: in its cache, or the user's."""
+        return files.spill_dir(self.root)
+
+    # -- deriving ------------------------------------------------------------------
+    def _refresh(self, directory: Path, progress: Progress | None) -> State:
+        snap = Snapshot.take(self.root)
+        state = files.load_state(directory, self.key)
+        before = state.parts()
+        first, parts = planner.plan(state, snap.stamps(), snap.time_range, snap.compactions())
+        if not parts and first == len(state.epochs):
+            if state.parts() != before:  # compacted: the same records in other parts
+                self._save_if_free(directory, state)
+            return state
+        with files.locked(directory):  # one process at a time; the others then see it
+            snap = Snapshot.take(self.root)
+            state = files.load_state(directory, self.key)
+            old = state.segments()
+            first, parts = planner.plan(state, snap.stamps(), snap.time_range,
+                                        snap.compactions())
+            kept = state.epochs[:first]
+            if parts:
+                after = planner.last_time(kept)
+                pieces = planner.cut(parts, snap.time_range, after)
+                carry = [directory / s / f"{files.CARRY}.parquet-cache"
+                         for e in kept for s in e.segments]
+                stamps = snap.stamps()
+                new: list[Epoch] = []
+                for n, (read, tmin, tmax) in enumerate(pieces):
+                    if progress is not None:
+                        progress(n, len(pieces))
+                    segment = files.new_segment(directory)
+                    last = n == len(pieces) - 1
+                    self.held.append(build.derive_epoch(
+                        self.settings, [snap.path(p) for p in read], carry,
+                        directory / segment, tmin, tmax, untimed=last))
+                    carry.append(directory / segment / f"{files.CARRY}.parquet-cache")
+                    new.append(Epoch(read, [stamps[p] for p in read], tmin, tmax, [segment]))
+                if progress is not None:
+                    progress(len(pieces), len(pieces))
+                state.epochs = [*kept, *new]
+                self.derived_parts.append(parts)
+            else:  # parts vanished and nothing replaced them
+                state.epochs = kept
+            files.save_state(directory, state)
+            files.let_go(directory, old, state)
+        return state
+
+    def _save_if_free(self, directory: Path, state: State) -> None:
+        """Save a relabelled state unless another process holds the lock (it will)."""
+        with files.locked(directory, wait=False) as held:
+            if held and files.load_state(directory, self.key).segments() == state.segments():
+                files.save_state(directory, state)
+
+    # -- merging -------------------------------------------------------------------
+    def _compact(self, directory: Path) -> State:
+        from knox_analytics.catalog import Catalog
+
+        def merge(segments: list[Path], out: Path) -> None:
+            with Catalog(derived=False, threads=self.settings.threads,
+                         memory_limit=self.settings.memory_limit,
+                         spill=self.settings.spill) as cat:
+                build.merge_segments(cat.con, segments, out)
+
+        return compact(directory, self.key, merge)
+
+
+def compact(directory: Path, key: str, merge: Callable[[list[Path], Path], None]) -> State:
+    """Merge segments as :func:`~knox_analytics.derived.plan.merge_plan` says until it
+    says none (``merge(segments, out)`` writes one segment of their rows); the state
+    after.
+
+    The newest epoch is left alone.  A merge runs without the lock (segments never
+    change once written); the state takes the merged segment only if the merged ones are
+    still there, consecutive, when the lock is taken again."""
+    while True:
+        state = files.load_state(directory, key)
+        # not the newest epoch: the next derivation may start there again (its last
+        # millisecond may go on in the next part, or a late record reach into it)
+        names = [s for e in state.epochs[:-1] for s in e.segments]
+        lo, hi = planner.merge_plan([files.segment_size(directory / s) for s in names])
+        if hi - lo < 2:
+            return state
+        group = names[lo:hi]
+        segment = files.new_segment(directory)
+        merge([directory / s for s in group], directory / segment)
+        with files.locked(directory):
+            state = files.load_state(directory, key)
+            names = state.segments()
+            if not planner.replace_segments(state, group, segment):
+                shutil.rmtree(directory / segment, ignore_errors=True)
+                return state
+            files.save_state(directory, state)
+            files.let_go(directory, names, state)
+
+
+def _key(settings: Settings) -> str:
+    """What the rows depend on besides the records: the SQL, uid names, lookup tables."""
+    from knox_analytics.catalog import sql_files
+    from knox_analytics.schema import SCHEMA
+
+    users = ",".join(f"{k}={v}" for k, v in sorted(settings.users.items()))
+    return cache_key(*(f.text for f in sql_files()), build.derived_sql("carry_out"),
+                     build.derived_sql("carry_pids"), users, settings.tables, str(SCHEMA))
+
+
+__all__ = ["CACHE_DIR", "DerivedState", "Progress", "Settings"]

@@ -186,12 +186,16 @@ def _pairs(cat: Catalog, sql: str, top: int) -> list[tuple[str, int]]:
 
 
 def _dataset_damage(cat: Catalog) -> int:
-    """Damaged ranges the manifests of the datasets recorded at conversion."""
+    """Damaged ranges the manifests of the datasets recorded at conversion (not those of
+    the raw-trail cache: the catalog lists their ranges in full)."""
     from knox_analytics.inputs import discover
+    from knox_analytics.rawcache import is_raw_entry
     from knox_analytics.store import load_manifest
 
     total = 0
     for item in discover(cat.inputs).datasets:
+        if is_raw_entry(Path(item.path)):
+            continue
         manifest = load_manifest(Path(item.path))
         total += sum(s.damaged for s in manifest.sources) if manifest else 0
     return total

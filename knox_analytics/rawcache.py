@@ -3,9 +3,10 @@
 ``knox summary /var/audit`` or ``knox commands a.bsm b.bsm`` convert the trails once, as
 ``knox convert`` would (same records, counted once: record identity), into a dataset under
 ``$XDG_CACHE_HOME/knox/raw/<key>`` (``~/.cache/knox/raw``; ``KNOX_CACHE_DIR`` moves it),
-and ask it.  The key is a hash of the trails' contents (not their names: a renamed or
-copied trail is the same key), so the next question on the same inputs reuses the dataset
-and its derived process state.  Memory stays that of ``knox convert`` and of a question on
+and ask it.  The key is a hash of the trails' contents and of the paths they were given
+under (the records' ``source`` column names them), so the next question on the same
+inputs reuses the dataset and its derived process state, and a trail that changed is
+converted anew.  Memory stays that of ``knox convert`` and of a question on
 a dataset, whatever the trails' size, where decoding them in memory grew with them.
 
 The cache is bounded: after a new entry is written, the least recently used entries are
@@ -100,7 +101,7 @@ def raw_dataset(trails: Sequence[Path], *, root: Path | None = None,
     digests = _Digests(root / DIGESTS_FILE)
     by_path = {str(t): digests.of(Path(t)) for t in trails}
     digests.save()
-    key = _key(sorted(set(by_path.values())))
+    key = _key(sorted(f"{d} {p}" for p, d in by_path.items()))
     entry = root / key
     with contextlib.suppress(FileNotFoundError):  # (an eviction may remove it meanwhile)
         os.utime(entry / ENTRY_FILE)

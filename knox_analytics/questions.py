@@ -206,14 +206,12 @@ def errors_by(cat: Catalog, by: str, filters: Filters = Filters()) -> pa.Table:
 def process_tree(cat: Catalog, pid: int | None = None, command: str | None = None
                  ) -> pa.Table:
     """Ancestors and descendants of the instances of ``pid`` (or of every instance whose
-    command matches the glob ``command``), one row per (root, instance)."""
-    if (pid is None) == (command is None):
-        raise UsageError("tree: give a PID or --command NAME (one of them)")
-    if pid is not None:
-        return cat.query("SELECT * FROM process_tree(?)", [int(pid)])
-    instances = [r[0] for r in cat.sql("SELECT instance FROM processes WHERE command GLOB ? "
-                                       "ORDER BY start_time", [command]).fetchall()]
-    return cat.query("SELECT * FROM process_forest_of(?::VARCHAR[])", [instances])
+    command matches the glob ``command``), one row per (root, instance), trees in the
+    time order of their roots (:func:`knox_analytics.tree.process_forest` bounds them by
+    depth and rows, as ``knox tree`` does)."""
+    from knox_analytics.tree import process_forest
+
+    return process_forest(cat, pid, command, limit=None).table
 
 
 def event_list(cat: Catalog, filters: Filters = Filters()) -> pa.Table:

@@ -9,6 +9,15 @@ from typing import Any
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def raw_trail_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Questions on raw trails convert them into a cache (knox_analytics.rawcache): the
+    tests' goes to a temporary directory, never the user's ~/.cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KNOX_CACHE_DIR", str(tmp_path_factory.mktemp("knox-cache")))
+        yield
+
+
 @pytest.fixture
 def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Run with TZ=UTC (the praudit goldens were made in UTC), restored afterwards."""

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from knox_analytics.bsm.damage import Damage
     from knox_analytics.catalog import Catalog
     from knox_analytics.questions import Filters
+    from knox_analytics.rawcache import RawDataset
 
 #: Exit codes of every command, documented in the README: done; error; bad usage;
 #: done, but damaged byte ranges were skipped; interrupted (Ctrl-C, as shells count it).
@@ -172,9 +173,34 @@ def open_catalog(inputs: list[Path] | None, users: str | None = None,
     names = [i.path for i in found.items]
     if inputs and not found.items:
         warn("knox: no trail found in the inputs")
+    raw = _raw_dataset([Path(i.path) for i in found.of("trail")])
+    if raw is not None:
+        names = [i.path for i in found.items if i.kind != "trail"] + [str(raw.path)]
     cat = Catalog(names, users=users, tables=tables)
+    if raw is not None:
+        cat.damage.extend(raw.damage)
     report_damage(cat.damage)
     return cat
+
+
+def _raw_dataset(trails: list[Path]) -> RawDataset | None:
+    """The trails converted once into the user's cache (knox_analytics.rawcache); None:
+    no trail, the cache is off or cannot be written (then they are decoded in memory)."""
+    from knox_analytics.rawcache import cache_dir, cache_limit, raw_dataset
+
+    if not trails or not cache_limit():
+        return None
+    def announce(entry: Path) -> None:
+        if sys.stderr.isatty():
+            warn(f"knox: converting {len(trails)} trail(s) once into {entry} "
+                 "(the next question on them reuses it)")
+
+    try:
+        return raw_dataset(trails, announce=announce)
+    except OSError as exc:
+        warn(f"knox: the raw-trail cache {cache_dir()} cannot be written "
+             f"({exc.strerror or exc}): the trails are read in memory")
+        return None
 
 
 # -- output ---------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from knox_analytics.cli.common import (
 from knox_analytics.cli.live_commands import Follow, LiveSource, Sudo, live_commands_cli
 from knox_analytics.errors import UsageError
 from knox_analytics.questions import Filters
+from knox_analytics.tree import TREE_LIMIT
 
 
 def _answer(question: str, inputs: list[Path] | None, users: str | None, f: Filters,
@@ -185,6 +186,12 @@ def tree(inputs: Annotated[list[str] | None, typer.Argument(
              help="Datasets, trail files or directories of trails (as every command).",
              show_default=False)] = None,
          pid: Pid = None, command: Command = None,
+         depth: Annotated[int | None, typer.Option(
+             "--depth", "-d", help="Descendants down to N levels (0: the process and its "
+             "ancestors only).", show_default=False)] = None,
+         limit: Annotated[int, typer.Option(
+             "--limit", "-n", help="At most N processes (0: all); a note says what was "
+             "left out.")] = TREE_LIMIT,
          old_inputs: Annotated[list[Path] | None, typer.Option(
              "--input", "-i", hidden=True, help="Old spelling of the inputs.")] = None,
          fmt: Format = "table", output: Output = None, force: Force = False,
@@ -192,20 +199,23 @@ def tree(inputs: Annotated[list[str] | None, typer.Argument(
     """Process tree of a --pid (or of every process running --command): ancestors, the
     process, its descendants, with command, user, start and exit.
 
-    Example: knox tree audit-parquet --pid 1202
+    Example: knox tree audit-parquet --pid 1202 --depth 2
     """
-    from knox_analytics.questions import process_tree
+    from knox_analytics.tree import process_forest
 
     paths, pid = _tree_inputs(list(inputs or []), pid)
     paths += [Path(p) for p in old_inputs or []]
     with open_catalog(paths, users) as cat:
-        table = process_tree(cat, pid, command)
+        forest = process_forest(cat, pid, command, depth=depth, limit=limit)
+        table = forest.table
         if not table.num_rows:
             warn(f"knox: no process {pid if pid is not None else command!r} in the input")
         elif fmt == "table" and output is None:
-            draw_tree(table)
+            draw_tree(table, forest.children)
         else:
             emit(table, fmt, output, force=force, tz=tz)
+        if forest.note():
+            warn(f"knox: {forest.note()}")
     damaged_exit(cat.damage)
 
 
@@ -216,23 +226,34 @@ def _tree_inputs(given: list[str], pid: int | None) -> tuple[list[Path], int | N
     return [Path(p) for p in given], pid
 
 
-def draw_tree(table: Any) -> None:
-    """Draw process_tree rows as a rich tree per root instance."""
+def draw_tree(table: Any, children: dict[str, int] | None = None) -> None:
+    """Draw process_tree rows as a rich tree per root instance; under a process whose
+    children were not all shown (``children``: instance -> how many it has), a line says
+    how many were left out."""
     from rich.console import Console
     from rich.tree import Tree
 
     rows = table.to_pylist()
     console = Console()
     for root in dict.fromkeys(r["root"] for r in rows):
-        mine = {r["instance"]: r for r in rows if r["root"] == root}
-        top = min(mine.values(), key=lambda r: r["depth"])
-        console.print(_subtree(Tree(_label(top, root)), top["instance"], mine, root))
+        mine = [r for r in rows if r["root"] == root]
+        kids: dict[str, list[dict]] = {}
+        for r in mine:  # rows come level by level in start order: children stay in order
+            kids.setdefault(r["parent_instance"], []).append(r)
+        top = min(mine, key=lambda r: r["depth"])
+        console.print(_subtree(Tree(_label(top, root)), top, kids, root, children or {}))
 
 
-def _subtree(node: Any, instance: str, rows: dict[str, dict], root: str) -> Any:
-    for child in sorted((r for r in rows.values() if r["parent_instance"] == instance),
-                        key=lambda r: r["start_time"]):
-        _subtree(node.add(_label(child, root)), child["instance"], rows, root)
+def _subtree(node: Any, row: dict, kids: dict[str, list[dict]], root: str,
+             children: dict[str, int]) -> Any:
+    todo = [(node, row)]
+    while todo:  # iterative: a chain of thousands of processes is no recursion limit
+        at, row = todo.pop()
+        below = [r for r in kids.get(row["instance"], []) if r["depth"] > row["depth"]]
+        todo.extend(reversed([(at.add(_label(r, root)), r) for r in below]))
+        more = children.get(row["instance"], len(below)) - len(below)
+        if more > 0 and row["depth"] >= 0:
+            at.add(f"… {more:,} more not shown")
     return node
 
 

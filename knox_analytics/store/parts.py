@@ -18,6 +18,7 @@ from knox_analytics.schema import SCHEMA, SCHEMA_VERSION
 from knox_analytics.store.commit import fsync_file
 from knox_analytics.store.partition import split_by_partition
 from knox_analytics.store.safefs import private_dir
+from knox_analytics.store.stats import STATS_KEY, encode, part_stats
 
 #: In-memory (Arrow) bytes per partition before it is written as a part file.
 PARTITION_FLUSH_BYTES = 48 << 20
@@ -120,10 +121,19 @@ def with_metadata(table: pa.Table) -> pa.Table:
     return table.replace_schema_metadata({**(SCHEMA.metadata or {}), **FILE_METADATA})
 
 
+def write_part(path: Path, table: pa.Table, compression: str) -> None:
+    """Write ``table`` as one part file: the project's Parquet options, and the part's
+    statistics (:mod:`.stats`) in its footer, so they are committed with it."""
+    with pq.ParquetWriter(path, with_metadata(SCHEMA.empty_table()).schema,
+                          compression=compression, **WRITE_OPTIONS) as out:
+        out.write_table(with_metadata(table), row_group_size=ROW_GROUP_ROWS)
+        out.add_key_value_metadata({STATS_KEY: encode(part_stats(table))})
+
+
 def stage_part_file(path: Path, table: pa.Table, compression: str = "zstd") -> None:
     """Write one part file of the dataset, as every writer of it must (DatasetWriter,
-    the Spark tasks): schema version in the metadata, the same Parquet options, then
-    fsync, at a staged path that a commit later renames into its partition.
+    the Spark tasks): schema version and statistics in the metadata, the same Parquet
+    options, then fsync, at a staged path that a commit later renames into its partition.
 
     Written under a temporary name first: a retried or speculative Spark attempt
     writing the same part renames identical content over it.
@@ -131,7 +141,6 @@ def stage_part_file(path: Path, table: pa.Table, compression: str = "zstd") -> N
     private_dir(path.parent.parent)
     private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    pq.write_table(with_metadata(table), tmp, compression=compression,
-                   row_group_size=ROW_GROUP_ROWS, **WRITE_OPTIONS)
+    write_part(tmp, table, compression)
     fsync_file(tmp)
     os.replace(tmp, path)

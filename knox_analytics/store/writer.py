@@ -83,6 +83,8 @@ from knox_analytics.store.safefs import (
     tighten_tree,
 )
 from knox_analytics.store.snapshot import RETIRED_DIR, drop_old_retired, part_range
+from knox_analytics.store.stats import STATS_KEY, decoded_stats, merge_stats, part_stats
+from knox_analytics.store.stats import encode as encode_stats
 
 #: Seconds between manifest checkpoints while converting many inputs.
 CHECKPOINT_SECONDS = 10.0
@@ -606,20 +608,30 @@ def _now() -> str:
 
 def merge_parts(parts: list[Path], dest: Path, compression: str = "zstd") -> None:
     """Concatenate part files into one (compaction), a row group at a time: memory stays
-    bounded whatever the partition's size.  The result is fsynced."""
+    bounded whatever the partition's size.  The merged part's statistics are those of
+    the parts added up (counted from the rows of a part written before statistics).
+    The result is fsynced."""
     schema = with_metadata(SCHEMA.empty_table()).schema
     pending: list[pa.Table] = []
     rows = 0
+    counted = []
     with pq.ParquetWriter(dest, schema, compression=compression, **WRITE_OPTIONS) as out:
         for part in parts:
             source = pq.ParquetFile(part)
+            stats = decoded_stats((source.metadata.metadata or {}).get(STATS_KEY))
+            if stats is not None:
+                counted.append(stats)
             for group in range(source.num_row_groups):
                 # Small parts (a capture commits every second) merge into full row groups.
                 pending.append(source.read_row_group(group).cast(schema))
+                if stats is None:
+                    counted.append(part_stats(pending[-1]))
                 rows += pending[-1].num_rows
                 if rows >= ROW_GROUP_ROWS:
                     out.write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP_ROWS)
                     pending, rows = [], 0
         if pending:
             out.write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP_ROWS)
+        out.add_key_value_metadata({STATS_KEY: encode_stats(merge_stats(counted))})
     fsync_file(dest)
+

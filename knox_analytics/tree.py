@@ -1,0 +1,175 @@
+"""``knox tree``: process trees that cost what they show.
+
+A tree is walked over the parent links of the ``processes`` view held as integer arrays
+(one read of three columns), a level at a time with numpy: children of a whole level are
+found with one binary search, never a query per process nor a recursive join per level.
+Only the rows shown are then read in full.  ``depth`` stops the walk down (ancestors are
+always shown); ``limit`` caps the rows shown, and :meth:`Forest.note` says what was left
+out.  Trees come in the time order of their roots, each one ancestors first, then its
+levels, every level in start-time order.
+
+    >>> with Catalog(["audit-parquet"]) as cat:              # doctest: +SKIP
+    ...     forest = process_forest(cat, pid=1202, depth=2)
+    ...     forest.table.num_rows, forest.note()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from knox_analytics.errors import UsageError
+
+if TYPE_CHECKING:
+    from knox_analytics.catalog import Catalog
+
+#: Rows ``knox tree`` shows unless told otherwise: a screenful of scrolling, not 100 k.
+TREE_LIMIT = 1000
+#: Ancestors followed at most (a parent link loop in damaged data must not hang).
+MAX_ANCESTORS = 10_000
+
+
+@dataclass
+class Forest:
+    """The answer of :func:`process_forest`.
+
+    ``table``: rows ``root, depth, <processes columns>`` (depth < 0: ancestors);
+    ``found``: rows the trees have down to ``depth``; ``deeper``: processes one level
+    below ``depth`` (neither they nor their descendants are counted in ``found``);
+    ``children``: shown instance → how many children it has (shown or not).
+    """
+
+    table: pa.Table
+    found: int
+    deeper: int = 0
+    depth: int | None = None
+    limit: int | None = None
+    children: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def left_out(self) -> int:
+        """Rows of the trees (down to ``depth``) not shown because of ``limit``."""
+        return self.found - self.table.num_rows
+
+    def note(self) -> str | None:
+        """One line saying what the answer leaves out, and how to see it (None: nothing)."""
+        parts = []
+        if self.left_out:
+            parts.append(f"showing {self.table.num_rows:,} of {self.found:,} processes "
+                         f"(--limit {self.limit}; --limit 0 shows all, --depth N fewer levels)")
+        if self.deeper:
+            parts.append(f"{self.deeper:,} processes deeper than --depth {self.depth} "
+                         "and their descendants not shown")
+        return "; ".join(parts) or None
+
+
+def process_forest(cat: Catalog, pid: int | None = None, command: str | None = None, *,
+                   depth: int | None = None, limit: int | None = TREE_LIMIT) -> Forest:
+    """The trees of the instances of ``pid`` (or of every instance whose command matches
+    the glob ``command``): ancestors, the instance, descendants down to ``depth`` levels;
+    at most ``limit`` rows (None or 0: all)."""
+    if (pid is None) == (command is None):
+        raise UsageError("tree: give a PID or --command NAME (one of them)")
+    if depth is not None and depth < 0:
+        raise UsageError(f"--depth {depth}: expected 0 or more")
+    if limit is not None and limit < 0:
+        raise UsageError(f"--limit {limit}: expected 0 (no limit) or more")
+    limit = limit or None
+    links = cat.sql("SELECT instance, parent_instance, start_time FROM processes"
+                    ).to_arrow_table()
+    start = pc.fill_null(pc.cast(links["start_time"], pa.int64()), np.iinfo(np.int64).max)
+    start = start.to_numpy()
+    where, param = ("pid = ?", int(pid)) if pid is not None else ("command GLOB ?", command)
+    named = cat.sql(f"SELECT instance FROM processes WHERE {where} ORDER BY start_time",
+                    [param]).to_arrow_table()["instance"]
+    roots = pc.index_in(named, value_set=links["instance"]).to_numpy(zero_copy_only=False)
+    parent = pc.fill_null(pc.index_in(links["parent_instance"], value_set=links["instance"]),
+                          -1).to_numpy().astype(np.int64)
+    walk = _Walk(parent, start)
+    pieces, found, deeper = [], 0, 0
+    for root in roots:
+        rows, below = walk.tree(int(root), depth)
+        pieces.append(np.column_stack([np.full(len(rows), root), rows]))
+        found += len(rows)
+        deeper += below
+    chosen = np.concatenate(pieces) if pieces else np.zeros((0, 3), np.int64)
+    if limit is not None:
+        chosen = chosen[:limit]
+    instances = links["instance"]
+    shown = pa.table({"_ord": pa.array(np.arange(len(chosen)), pa.int64()),
+                      "root": instances.take(pa.array(chosen[:, 0])),
+                      "depth": pa.array(chosen[:, 1], pa.int32()),
+                      "instance": instances.take(pa.array(chosen[:, 2]))})
+    cat.con.register("_tree_shown", shown)
+    try:
+        table = cat.query("SELECT s.root, s.depth, p.* FROM _tree_shown AS s "
+                          "JOIN processes AS p USING (instance) ORDER BY s._ord")
+    finally:
+        cat.con.unregister("_tree_shown")
+    counts = walk.child_counts(chosen[:, 2])
+    children = dict(zip(instances.take(pa.array(chosen[:, 2])).to_pylist(), counts.tolist(),
+                        strict=True))
+    return Forest(table, found, deeper, depth, limit, children)
+
+
+class _Walk:
+    """Parent links as row numbers, and the children of every row found by binary search
+    in the rows sorted by parent."""
+
+    def __init__(self, parent: np.ndarray, start: np.ndarray) -> None:
+        self.parent, self.start = parent, start
+        self.order = np.argsort(parent, kind="stable")
+        self.sorted_parent = parent[self.order]
+        self.seen = np.zeros(len(parent), dtype=bool)
+
+    def child_counts(self, rows: np.ndarray) -> np.ndarray:
+        lo = np.searchsorted(self.sorted_parent, rows, "left")
+        return np.searchsorted(self.sorted_parent, rows, "right") - lo
+
+    def children(self, rows: np.ndarray) -> np.ndarray:
+        lo = np.searchsorted(self.sorted_parent, rows, "left")
+        counts = np.searchsorted(self.sorted_parent, rows, "right") - lo
+        total = int(counts.sum())
+        if not total:
+            return np.zeros(0, np.int64)
+        firsts = np.repeat(lo - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
+        return self.order[firsts + np.arange(total)]
+
+    def tree(self, root: int, depth: int | None) -> tuple[np.ndarray, int]:
+        """``(depth, row)`` pairs of one tree in display order, and how many processes
+        lie one level below ``depth``."""
+        up = []
+        row, seen = root, {root}
+        while self.parent[row] >= 0 and len(up) < MAX_ANCESTORS:
+            row = int(self.parent[row])
+            if row in seen:
+                break
+            seen.add(row)
+            up.append(row)
+        levels = [np.array([(-k - 1, r) for k, r in reversed(list(enumerate(up)))],
+                           np.int64).reshape(-1, 2),
+                  np.array([[0, root]], np.int64)]
+        frontier = np.array([root], np.int64)
+        touched = [frontier]
+        self.seen[root] = True
+        level, deeper = 0, 0
+        while len(frontier):
+            kids = self.children(frontier)
+            kids = kids[~self.seen[kids]]  # a loop in damaged parent links ends here
+            if depth is not None and level >= depth:
+                deeper = len(kids)
+                break
+            kids = kids[np.argsort(self.start[kids], kind="stable")]
+            self.seen[kids] = True
+            touched.append(kids)
+            level += 1
+            levels.append(np.column_stack([np.full(len(kids), level), kids]))
+            frontier = kids
+        for rows in touched:
+            self.seen[rows] = False
+        return np.concatenate(levels), deeper
+

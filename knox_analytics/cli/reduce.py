@@ -64,7 +64,7 @@ def reduce_cmd(
     -c class, -m event, -a/-b/-d times in --tz: auditreduce reads them in the local zone,
     so give --tz local to match it); the long options are the question filters.
 
-    Example: knox reduce -m AUE_EXECVE -u 501 sample_trails/workload.bsm | knox print -ln -
+    Example: knox reduce -m AUE_EXECVE -u 501 trail.bsm | knox print -ln -
     """
     from knox_analytics.reduce import auditreduce_filters, reduce_records
 

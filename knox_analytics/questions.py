@@ -13,10 +13,12 @@ from auditreduce(1) flags is in ``docs/questions.md``.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from knox_analytics.bsm.tokens import AUT_OTHER_FILE32
 from knox_analytics.errors import UsageError
 
 if TYPE_CHECKING:
@@ -44,17 +46,30 @@ QUESTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
 ERROR_GROUPS = ("errno", "command", "path")
 
 
+#: Columns of the ``records`` view a record-local filter reads (every question view can
+#: be narrowed through them: see :meth:`Filters.where`).
+RECORD_KEY = ("source", "offset")
+
+
 @dataclass(frozen=True)
 class Filters:
-    """The shared selection: every field narrows the rows; None / False = no filter.
+    """The shared selection: every field narrows the rows; None / False / () = no filter.
 
-    ``since``/``until`` take ISO 8601 (``2026-03-01T09:00``), auditreduce's
-    ``YYYYMMDD[HH[MM[SS]]]`` or a relative ``30m``/``2h``/``7d`` (ago); times are UTC
-    unless they carry an offset.  ``user`` is a name or a uid (matched against the login,
-    effective and real user); ``command`` and ``path`` are glob patterns (``*``, ``?``)
-    over the base name or full path; ``classes`` is an audit_control(5) class expression
-    (``pc,+fc,-fr``: ``+`` successes only, ``-`` failures only); ``events`` are names
-    (``execve``, ``AUE_EXECVE``) or numbers.
+    ``since``/``until`` take ISO 8601 (``2026-03-01T09:00``), ``YYYYMMDD[HH[MM[SS]]]`` or
+    a relative ``30m``/``2h``/``7d`` (ago); times are UTC unless they carry an offset and
+    ``until`` is exclusive.  ``user`` is a name or a uid matched against the login,
+    effective and real user; ``auid``/``euid``/``ruid`` (uid or name) and ``egid``/``rgid``
+    (gid) match that one field of the record's subject.  ``command`` and ``path`` are glob
+    patterns (``*``, ``?``): ``path`` over the first or second path of the record.
+    ``classes`` is an audit_control(5) class expression (``pc,+fc,-fr``: ``+`` successes
+    only, ``-`` failures only; a record without a return token counts for both);
+    ``events`` are exact names (``AUE_EXECVE``), a name without ``AUE_`` or in another
+    case when it names one event (``execve``), or numbers (any number, known or not).
+    ``session`` is the audit session id, ``terminal`` the terminal address, ``host`` the
+    record's host (header address or convert's ``--host`` label).  ``path_regex`` holds
+    auditreduce's ``-o file=`` expressions (``RE`` or ``~RE``, first match decides, every
+    path token must pass), ``object_pid`` the pid of a process (object) token (``-o pid=``).
+    ``invert`` selects every record the rest does not select.
     """
 
     since: str | None = None
@@ -66,27 +81,69 @@ class Filters:
     failed: bool = False
     classes: str | None = None
     events: tuple[str, ...] = field(default_factory=tuple)
+    auid: str | None = None
+    euid: str | None = None
+    ruid: str | None = None
+    egid: int | None = None
+    rgid: int | None = None
+    session: int | None = None
+    terminal: str | None = None
+    host: str | None = None
+    path_regex: tuple[str, ...] = field(default_factory=tuple)
+    object_pid: int | None = None
+    invert: bool = False
 
-    def where(self, columns: set[str], view: str) -> tuple[str, list[Any]]:
-        """SQL condition (with ``?`` parameters) selecting the rows of ``view``."""
-        clauses: list[str] = []
+    def record_local(self) -> bool:
+        """True when every filter is decided by the record alone (no process view)."""
+        return self.command is None
+
+    def where(self, columns: set[str], view: str,
+              known_events: Mapping[str, int] | None = None) -> tuple[str, list[Any]]:
+        """SQL condition (with ``?`` parameters) selecting the rows of ``view``.
+
+        A filter is applied on the view's own columns when it has them; otherwise, when the
+        view has the record key (``source``, ``offset``), through the ``records`` view, so
+        every filter means the same on every question.  ``known_events`` maps event names
+        to numbers (the catalog's ``audit_events``: :func:`event_numbers`); without it the
+        packaged/host table is used.
+        """
+        direct: list[str] = []
         params: list[Any] = []
+        via: list[str] = []
+        via_params: list[Any] = []
         for name, build in _BUILDERS:
             value = getattr(self, name)
-            if value in (None, False, ()):
+            if value is None or value is False or value == ():
                 continue
-            need, clause, values = build(value)
-            missing = need - columns
-            if missing:
-                raise UsageError(f"--{_flag(name)} does not apply to {view} (no column "
-                                 f"{', '.join(sorted(missing))})")
-            clauses.append(clause)
-            params.extend(values)
-        return (" AND ".join(f"({c})" for c in clauses) or "TRUE"), params
+            forms = build(value, known_events) if name == "events" else build(value)
+            for need, clause, values in forms:
+                if need <= columns:
+                    direct.append(clause)
+                    params.extend(values)
+                    break
+            else:
+                record_form = forms[-1]
+                if name == "command" or not set(RECORD_KEY) <= columns:
+                    missing = forms[0][0] - columns
+                    raise UsageError(f"--{_flag(name)} does not apply to {view} (no column "
+                                     f"{', '.join(sorted(missing))})")
+                via.append(record_form[1])
+                via_params.extend(record_form[2])
+        if self != Filters() and {"header_token"} <= columns:
+            direct.append(f"header_token <> {AUT_OTHER_FILE32}")  # a trail's file marks
+        if via:
+            direct.append('(source, "offset") IN (SELECT source, "offset" FROM records WHERE '
+                          + " AND ".join(f"({c})" for c in via) + ")")
+            params.extend(via_params)
+        where = " AND ".join(f"({c})" for c in direct) or "TRUE"
+        if self.invert:
+            where = f"NOT COALESCE(({where}), FALSE)"
+        return where, params
 
 
 def _flag(name: str) -> str:
-    return {"classes": "class", "events": "event"}.get(name, name)
+    return {"classes": "class", "events": "event", "path_regex": "path-regex",
+            "session": "session", "invert": "invert"}.get(name, name)
 
 
 def parse_time(text: str, *, now: datetime | None = None) -> datetime:
@@ -108,66 +165,166 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _since(v: str) -> tuple[set[str], str, list[Any]]:
-    return {"time"}, "time >= ?", [parse_time(v)]
+# Each builder returns its forms, best first: (columns needed, SQL, parameters).  The last
+# form reads only the `records` view's columns (and the lookup tables), so it can always
+# be applied through the record key.
+_Form = tuple[set[str], str, list[Any]]
 
 
-def _until(v: str) -> tuple[set[str], str, list[Any]]:
-    return {"time"}, "time < ?", [parse_time(v)]
+def _since(v: str) -> list[_Form]:
+    return [({"time"}, "time >= ?", [parse_time(v)])]
 
 
-def _user(v: str) -> tuple[set[str], str, list[Any]]:
+def _until(v: str) -> list[_Form]:
+    return [({"time"}, "time < ?", [parse_time(v)])]
+
+
+def _uid_clause(columns: tuple[str, ...], v: str) -> _Form:
     if v.isdigit():
-        return {"auid", "euid"}, "auid = ? OR euid = ?", [int(v), int(v)]
-    return {"user", "euid"}, '"user" = ? OR euid IN (SELECT uid FROM users WHERE name = ?)', \
-        [v, v]
+        return set(columns), " OR ".join(f"{c} = ?" for c in columns), [int(v)] * len(columns)
+    return (set(columns),
+            " OR ".join(f"{c} IN (SELECT uid FROM users WHERE name = ?)" for c in columns),
+            [v] * len(columns))
 
 
-def _pid(v: int) -> tuple[set[str], str, list[Any]]:
-    return {"pid"}, "pid = ?", [int(v)]
+def _user(v: str) -> list[_Form]:
+    return [_uid_clause(("auid", "euid", "ruid"), v)]
 
 
-def _command(v: str) -> tuple[set[str], str, list[Any]]:
-    return {"command", "command_path"}, "command GLOB ? OR command_path GLOB ?", [v, v]
+def _one_id(column: str) -> Any:
+    def build(v: str | int) -> list[_Form]:
+        text = str(v)
+        if column in ("egid", "rgid") and not text.isdigit():
+            raise UsageError(f"--{column} {text}: give a numeric gid")
+        return [_uid_clause((column,), text)]
+    return build
 
 
-def _path(v: str) -> tuple[set[str], str, list[Any]]:
-    return {"path"}, "path GLOB ?", [v]
+def _pid(v: int) -> list[_Form]:
+    return [({"pid"}, "pid = ?", [int(v)])]
 
 
-def _failed(_: bool) -> tuple[set[str], str, list[Any]]:
-    return {"success"}, "success = false", []
+def _command(v: str) -> list[_Form]:
+    return [({"command", "command_path"}, "command GLOB ? OR command_path GLOB ?", [v, v])]
 
 
-def _classes(v: str) -> tuple[set[str], str, list[Any]]:
+def _path(v: str) -> list[_Form]:
+    return [({"path", "path2"}, "path GLOB ? OR path2 GLOB ?", [v, v]),
+            ({"paths"}, "paths[1] GLOB ? OR paths[2] GLOB ?", [v, v])]
+
+
+def _path_regex(v: tuple[str, ...]) -> list[_Form]:
+    # auditreduce -o file=RE,~RE: for each path token the first matching expression
+    # decides (a ~ one rejects), no match rejects; every path token must pass.
+    cases, params = [], []
+    for item in v:
+        negate = item.startswith("~")
+        cases.append(f"WHEN regexp_matches(p, ?) THEN {'FALSE' if negate else 'TRUE'}")
+        params.append(item[1:] if negate else item)
+    expr = f"CASE {' '.join(cases)} ELSE FALSE END"
+    return [({"paths"}, f"len(paths) > 0 AND list_bool_and(list_transform(paths, lambda p: "
+             f"{expr}))", params)]
+
+
+def _object_pid(v: int) -> list[_Form]:
+    return [({"processes"}, "list_contains(list_transform(processes, lambda x: x.pid), ?)",
+             [int(v)])]
+
+
+def _failed(_: bool) -> list[_Form]:
+    return [({"success"}, "success = false", [])]
+
+
+def _classes(v: str) -> list[_Form]:
     from knox_analytics.bsm.classes import parse_classes
 
     mask = parse_classes(v)
-    clause = ("(success AND event_name IN (SELECT name FROM audit_events WHERE (mask & ?) <> 0))"
-              " OR (NOT success AND event_name IN "
-              "(SELECT name FROM audit_events WHERE (mask & ?) <> 0))")
-    return {"event_name", "success"}, clause, [mask.success, mask.failure]
+    # auditreduce -c: a record without a return token is kept when its event is in the
+    # expression for either outcome (au_preselect with AU_PRS_BOTH).
+    classed = "SELECT event FROM audit_events WHERE (mask & ?) <> 0"
+    tail = (f"(success IS NOT FALSE AND {{e}} IN ({classed})) OR "
+            f"(success IS NOT TRUE AND {{e}} IN ({classed}))")
+    return [({"event_name", "success"}, tail.format(e="event_name").replace(
+                "SELECT event FROM", "SELECT name FROM"), [mask.success, mask.failure]),
+            ({"event", "success"}, tail.format(e="event"), [mask.success, mask.failure])]
 
 
-def _events(v: tuple[str, ...]) -> tuple[set[str], str, list[Any]]:
-    names = []
-    for item in v:
-        for part in item.split(","):
-            part = part.strip()
-            if part.isdigit():
-                names.append(f"#{int(part)}")
-            elif part:
-                names.append(part.upper() if part.upper().startswith("AUE_")
-                             else "AUE_" + part.upper())
-    marks = ", ".join("?" for _ in names)
-    clause = (f"upper(event_name) IN ({marks}) OR event_name IN (SELECT name FROM "
-              f"audit_events WHERE '#' || event IN ({marks}))")
-    return {"event_name"}, clause, names + names
+def resolve_events(given: tuple[str, ...], known: Mapping[str, int]) -> list[int]:
+    """Event numbers of ``--event`` items: numbers as given; an exact name; else the one
+    event named so without ``AUE_`` or in another case.  A name matching several events
+    is a usage error listing them; a name matching none gives no number."""
+    numbers: list[int] = []
+    for part in (p.strip() for item in given for p in item.split(",")):
+        if not part:
+            continue
+        if part.isdigit():
+            numbers.append(int(part))
+            continue
+        if part in known:
+            numbers.append(known[part])
+            continue
+        upper = part.upper()
+        alike = sorted(n for n in known if n.upper() in (upper, "AUE_" + upper))
+        if len(alike) > 1:
+            raise UsageError(f"--event {part}: names several events ("
+                             + ", ".join(f"{n} = {known[n]}" for n in alike)
+                             + "); give the exact name or the number")
+        numbers.extend(known[n] for n in alike)
+    return numbers
+
+
+def _events(v: tuple[str, ...], known: Mapping[str, int] | None) -> list[_Form]:
+    known = known if known is not None else _packaged_events()
+    numbers = resolve_events(v, known)
+    if not numbers:
+        return [(set(), "FALSE", [])]
+    marks = ", ".join("?" for _ in numbers)
+    forms: list[_Form] = [({"event"}, f"event IN ({marks})", numbers)]
+    by_number: dict[int, list[str]] = {}
+    for name, num in known.items():
+        by_number.setdefault(num, []).append(name)
+    if all(len(by_number.get(n, ())) == 1 for n in numbers):  # the question views name events only
+        forms.insert(0, ({"event_name"}, f"event_name IN ({marks})",
+                         [by_number[n][0] for n in numbers]))
+    return forms
+
+
+def _packaged_events() -> dict[str, int]:
+    from knox_analytics.bsm.tables import load_tables
+
+    names = load_tables("auto").events.names
+    return {str(names[i]): i for i in range(len(names) - 1, -1, -1) if names[i] is not None}
+
+
+def event_numbers(cat: Catalog) -> dict[str, int]:
+    """Event name -> number of the catalog's ``audit_events`` (the smallest number wins)."""
+    rows = cat.sql("SELECT name, min(event) FROM audit_events GROUP BY name").fetchall()
+    return {name: int(num) for name, num in rows}
+
+
+def _eq(column: str, cast: Any) -> Any:
+    def build(v: Any) -> list[_Form]:
+        return [({column}, f"{column} = ?", [cast(v)])]
+    return build
+
+
+def _invert(_: bool) -> list[_Form]:
+    return [(set(), "TRUE", [])]  # applied by Filters.where around the whole selection
 
 
 _BUILDERS = (("since", _since), ("until", _until), ("user", _user), ("pid", _pid),
              ("command", _command), ("path", _path), ("failed", _failed),
-             ("classes", _classes), ("events", _events))
+             ("classes", _classes), ("events", _events),
+             ("auid", _one_id("auid")), ("euid", _one_id("euid")), ("ruid", _one_id("ruid")),
+             ("egid", _one_id("egid")), ("rgid", _one_id("rgid")),
+             ("session", _eq("sid", int)), ("terminal", _eq("tid_addr", str)),
+             ("host", _eq("host", str)), ("path_regex", _path_regex),
+             ("object_pid", _object_pid), ("invert", _invert))
+
+
+def filter_sql(cat: Catalog, filters: Filters, view: str) -> tuple[str, list[Any]]:
+    """:meth:`Filters.where` for a view of ``cat``, event names resolved by its tables."""
+    return filters.where(view_columns(cat, view), view, event_numbers(cat))
 
 
 def view_columns(cat: Catalog, view: str) -> set[str]:
@@ -182,7 +339,7 @@ def ask(cat: Catalog, question: str, filters: Filters = Filters(), *,
         raise UsageError(f"unknown question {question!r}; expected one of "
                          f"{', '.join(QUESTIONS)}")
     view, shown = QUESTIONS[question]
-    where, params = filters.where(view_columns(cat, view), view)
+    where, params = filter_sql(cat, filters, view)
     order = "start_time" if view == "processes" else 'time, "offset"'
     cols = "*" if all_columns else ", ".join(f'"{c}"' for c in shown)
     sql = f"SELECT {cols} FROM {view} WHERE {where} ORDER BY {order}"
@@ -195,7 +352,7 @@ def errors_by(cat: Catalog, by: str, filters: Filters = Filters()) -> pa.Table:
     """Failed records summarised by ``errno``, ``command`` or ``path``, after filtering."""
     if by not in ERROR_GROUPS:
         raise UsageError(f"--by {by!r}: expected one of {', '.join(ERROR_GROUPS)}")
-    where, params = filters.where(view_columns(cat, "errors"), "errors")
+    where, params = filter_sql(cat, filters, "errors")
     if params or where != "TRUE":
         cat.sql(f"CREATE OR REPLACE TEMP TABLE _filtered_errors AS "
                 f"SELECT * FROM errors WHERE {where}", params).fetchall()
@@ -219,9 +376,9 @@ def event_list(cat: Catalog, filters: Filters = Filters()) -> pa.Table:
     by ``--event`` names/numbers or a ``--class`` expression (either outcome)."""
     clauses, params = ["TRUE"], []
     if filters.events:
-        where, p = _events(filters.events)[1:]
-        clauses.append(where.replace("event_name", "name"))
-        params.extend(p)
+        numbers = resolve_events(filters.events, event_numbers(cat)) or [-1]
+        clauses.append(f"event IN ({', '.join('?' for _ in numbers)})")
+        params.extend(numbers)
     if filters.classes:
         from knox_analytics.bsm.classes import parse_classes
 
@@ -242,11 +399,15 @@ def class_list(cat: Catalog) -> pa.Table:
 def why_empty(cat: Catalog, question: str, filters: Filters = Filters()) -> str:
     """One line saying why ``question`` found nothing: no records at all, an unknown user
     name (or names unknown without ``--users``), no such event, an event that is not of
-    this question, or simply no match for the filters."""
+    this question, a time range outside the data, or simply no match for the filters."""
     total = _count(cat, "SELECT count(*) FROM records")
     if not total:
         return "the input holds no records"
-    for reason in (_why_user(cat, filters.user), *_why_events(cat, question, filters)):
+    names = [(flag, value) for flag, value in (
+        ("user", filters.user), ("auid", filters.auid), ("euid", filters.euid),
+        ("ruid", filters.ruid)) if value]
+    reasons = [_why_user(cat, value, flag) for flag, value in names]
+    for reason in (*reasons, *_why_events(cat, question, filters), _why_time(cat, filters)):
         if reason:
             return reason
     if filters == Filters():
@@ -258,38 +419,60 @@ def _count(cat: Catalog, sql: str, params: list[Any] | None = None) -> int:
     return int(cat.sql(sql, params).fetchall()[0][0])
 
 
-def _why_user(cat: Catalog, user: str | None) -> str | None:
+def _why_user(cat: Catalog, user: str | None, flag: str = "user") -> str | None:
     if not user:
         return None
     if user.isdigit():
         n = _count(cat, "SELECT count(*) FROM records WHERE auid = ? OR euid = ? OR ruid = ?",
                     [int(user)] * 3)
-        return None if n else f"--user {user}: no record of uid {user} in the input"
-    if _count(cat, "SELECT count(*) FROM users WHERE name = ?", [user]):
+        return None if n else f"--{flag} {user}: no record of uid {user} in the input"
+    return unknown_user(cat, user, flag)
+
+
+def unknown_user(cat: Catalog, user: str, flag: str = "user") -> str | None:
+    """Why a user name cannot match (names unknown without --users, or not in it)."""
+    if user.isdigit() or _count(cat, "SELECT count(*) FROM users WHERE name = ?", [user]):
         return None
     named = _count(cat, "SELECT count(*) FROM users")
     if named <= 1:  # only uid 0 (root) is known without --users
-        return (f"--user {user}: user names are not known; give --users FILE (the passwd "
+        return (f"--{flag} {user}: user names are not known; give --users FILE (the passwd "
                 "file of the machine that wrote the trail) or a uid")
-    return f"--user {user}: no such user in --users (give a uid, or check the name)"
+    return f"--{flag} {user}: no such user in --users (give a uid, or check the name)"
+
+
+def _why_time(cat: Catalog, filters: Filters) -> str | None:
+    """The asked time range misses the data entirely: say where the data is."""
+    if not (filters.since or filters.until):
+        return None
+    first, last = cat.sql("SELECT min(time), max(time) FROM records").fetchall()[0]
+    if first is None:
+        return None
+    if filters.since and parse_time(filters.since) > last:
+        return (f"--since {filters.since}: the data ends {last:%Y-%m-%d %H:%M:%S} UTC "
+                f"(it starts {first:%Y-%m-%d %H:%M:%S} UTC)")
+    if filters.until and parse_time(filters.until) <= first:
+        return (f"--until {filters.until}: the data starts {first:%Y-%m-%d %H:%M:%S} UTC "
+                f"(it ends {last:%Y-%m-%d %H:%M:%S} UTC)")
+    return None
 
 
 def _why_events(cat: Catalog, question: str, filters: Filters) -> list[str | None]:
     out: list[str | None] = []
+    known = event_numbers(cat)
     for given in (p.strip() for item in filters.events for p in item.split(",")):
         if not given:
             continue
-        where, params = _events((given,))[1:]
-        known = _count(cat, f"SELECT count(*) FROM audit_events WHERE "
-                        f"{where.replace('event_name', 'name')}", params)
-        if not known:
+        numbers = resolve_events((given,), known)
+        if not numbers:
             out.append(f"--event {given}: no such event (knox events --list shows them)")
             continue
-        seen = _count(cat, f"SELECT count(*) FROM records WHERE {where}", params)
+        marks = ", ".join("?" for _ in numbers)
+        seen = _count(cat, f"SELECT count(*) FROM records WHERE event IN ({marks})", numbers)
         if not seen:
             out.append(f"--event {given}: no such record in the input{_alike(cat, given)}")
         elif question not in ("events", "errors"):
             view = QUESTIONS[question][0]
+            where, params = filter_sql(cat, Filters(events=(given,)), view)
             mine = _count(cat, f"SELECT count(*) FROM {view} WHERE {where}", params)
             if not mine:
                 out.append(f"--event {given}: its {seen:,} record(s) are not {question} "

@@ -1,7 +1,7 @@
 """auditreduce's job: keep the records the question filters select, in trail order.
 
 The filters mean exactly what they mean on the question commands (:class:`Filters`
-over the ``events`` view, or ``activity`` when ``--command`` needs each record's
+over the ``records`` view, or ``activity`` when ``--command`` needs each record's
 process), so ``knox print --user alice --event execve`` and ``knox events --user alice
 --event execve`` select the same records.  The selection is a set of record keys: the
 ``record_id`` of a dataset's records (one dataset may hold two inputs with the same
@@ -22,7 +22,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from knox_analytics.questions import Filters, view_columns
+from knox_analytics.errors import UsageError
+from knox_analytics.questions import Filters, filter_sql
+
+#: The ``records`` view's definition over one decoded chunk (as the catalog defines it).
+_CHUNK_RECORDS = ("(SELECT * REPLACE (COALESCE(host, 'unknown') AS host), "
+                  "CAST(time AS DATE) AS date FROM _chunk) AS records")
 
 
 @dataclass
@@ -38,9 +43,9 @@ def selected_keys(inputs: list[str], filters: Filters, users: str | None = None
     """The keys of the records the filters keep."""
     from knox_analytics.catalog import Catalog
 
-    view = "activity" if filters.command else "events"
+    view = "activity" if filters.command else "records"
     with Catalog(inputs, users=users) as cat:
-        where, params = filters.where(view_columns(cat, view), view)
+        where, params = filter_sql(cat, filters, view)
         table = cat.query(f'SELECT source, "offset", record_id FROM {view} WHERE {where}',
                           params)
     ids = table.column("record_id")
@@ -57,6 +62,53 @@ def selected_keys(inputs: list[str], filters: Filters, users: str | None = None
 def records_by_id(ids: Iterable[bytes]) -> Selection:
     """A selection naming records by id (``knox print --records``)."""
     return Selection(ids=pa.array(list(ids), pa.binary(16)))
+
+
+class RecordSelector:
+    """The record-local filters applied to each decoded chunk as it arrives (stdin, a
+    FIFO, a growing trail): the same SQL as on a dataset, over one chunk at a time, so a
+    stream is filtered exactly as the file it would be.
+
+    ``--command`` is refused: a record's command comes from its process's earlier execs,
+    which a chunk does not hold.
+    """
+
+    def __init__(self, filters: Filters, users: object = None, tables: str = "auto") -> None:
+        from knox_analytics.catalog import Catalog
+
+        if not filters.record_local():
+            raise UsageError("--command needs the records before it (each record's process): "
+                             "give the trail or dataset as a file, or use knox commands -")
+        self.filters = filters
+        self.cat = Catalog(users=users, tables=tables)
+        self.records = 0
+        self.where, self.params = filter_sql(self.cat, filters, "records")
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        """The rows of ``table`` the filters select, in order."""
+        self.records += table.num_rows
+        con = self.cat.con
+        con.register("_chunk", table.append_column(
+            "_row", pa.array(np.arange(table.num_rows, dtype=np.int64))))
+        try:
+            rows = con.execute(f"SELECT _row FROM {_CHUNK_RECORDS} WHERE {self.where}",
+                               self.params).fetchnumpy()["_row"]
+        finally:
+            con.unregister("_chunk")
+        mask = np.zeros(table.num_rows, dtype=bool)
+        mask[np.asarray(rows, dtype=np.int64)] = True
+        return table.filter(pa.array(mask))
+
+    def select(self, tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
+        """The selected rows of every chunk (empty chunks dropped)."""
+        for table in tables:
+            kept = self(table)
+            if kept.num_rows:
+                yield kept
+
+    def close(self) -> None:
+        """Release the lookup database."""
+        self.cat.close()
 
 
 def keep_selected(tables: Iterable[pa.Table], keys: Selection) -> Iterator[pa.Table]:

@@ -62,6 +62,26 @@ def copy_with_header(bsm: Path, name: str, what: str) -> None:
     (DATA / name).write_text(header(f"etc/{name}", what) + body, encoding="ascii")
 
 
+def darwin_kernel_events(bsm: Path, table: str) -> list[str]:
+    """audit_event lines for the Darwin events of audit_kevents.h missing from ``table``.
+
+    macOS writes the session events 44901-44904 (AUE_SESSION_START ...) but OpenBSM's
+    audit_event does not list them; their names come from the kernel header.  No class
+    is published for them, so the class field stays empty (a --class filter never selects
+    them), and the description is the name's stem in lower case ("session start").
+    """
+    known = {int(line.split(":", 1)[0]) for line in table.splitlines()
+             if line.strip() and not line.startswith("#")}
+    text = (bsm / "include" / "bsm" / "audit_kevents.h").read_text(encoding="ascii")
+    lines = []
+    for m in re.finditer(r"^#define\s+(AUE_\w+)\s+(\d+)\s*/\*\s*Darwin\.\s*\*/", text, re.M):
+        number, name = int(m.group(2)), m.group(1)
+        if number not in known:
+            stem = name.removeprefix("AUE_").lower().replace("_", " ")
+            lines.append(f"{number}:{name}:{stem}:\n")
+    return lines
+
+
 def defines(path: Path, prefix: str) -> list[tuple[int, str, str]]:
     """(number, name without the BSM_ prefix, trailing comment) for each ``#define prefix*``."""
     out = []
@@ -143,6 +163,13 @@ def main() -> None:
     DATA.mkdir(exist_ok=True)
     (DATA / "LICENSE.openbsm").write_bytes((args.bsm / "LICENSE.openbsm").read_bytes())
     copy_with_header(args.bsm, "audit_event", "audit_event(5): number:AUE_NAME:description:classes")
+    table = (DATA / "audit_event").read_text(encoding="ascii")
+    extra = darwin_kernel_events(args.bsm, table)
+    if extra:
+        (DATA / "audit_event").write_text(
+            table + "# Added by tools/gen_tables.py from include/bsm/audit_kevents.h (Darwin\n"
+            "# events macOS writes; no class is published for them):\n" + "".join(extra),
+            encoding="ascii")
     copy_with_header(args.bsm, "audit_class", "audit_class(5): mask:code:description")
     inc = args.bsm / "include" / "bsm"
     write_tsv(

@@ -23,7 +23,7 @@ decoder maps a whole column at once::
     >>> t = load_tables("builtin")
     >>> t.events.name(23), t.events.class_names(23), t.errnos.name(2)
     ('AUE_EXECVE', 'pc,ex', 'ENOENT')
-    >>> t.event_names_for(np.array([23, 1, 44901], dtype=np.uint16)).to_pylist()
+    >>> t.event_names_for(np.array([23, 1, 44999], dtype=np.uint16)).to_pylist()
     ['AUE_EXECVE', 'AUE_EXIT', None]
 
 The vectorized lookups return ``pa.DictionaryArray`` (int32 indices, string dictionary,

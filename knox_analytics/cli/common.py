@@ -12,7 +12,12 @@ loads this module for every command.
 
 from __future__ import annotations
 
+import copy
+import functools
+import inspect
 import sys
+import typing
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -82,27 +87,120 @@ Tz = Annotated[str, typer.Option(
     "a name such as Europe/Paris. Named in the table header.")]
 Since = Annotated[str | None, typer.Option(
     "--since", help="From this time on (ISO 8601, YYYYMMDD[HH[MM[SS]]] or 30m/2h/7d ago; "
-    "UTC unless an offset is given). auditreduce -a.", show_default=False)]
+    "UTC unless an offset is given).", show_default=False)]
 Until = Annotated[str | None, typer.Option(
-    "--until", help="Before this time (same forms). auditreduce -b.", show_default=False)]
+    "--until", help="Before this time, exclusive (same forms).", show_default=False)]
 User = Annotated[str | None, typer.Option(
-    "--user", "-u", help="User name (needs --users) or uid: login, effective or real user. "
-    "auditreduce -u/-e/-r.", show_default=False)]
-Pid = Annotated[int | None, typer.Option("--pid", help="Process id. auditreduce -p.",
-                                         show_default=False)]
+    "--user", "-u", help="User name (needs --users) or uid: the login, effective or real "
+    "user, any of them.", show_default=False)]
+Pid = Annotated[int | None, typer.Option("--pid", help="Process id of the subject "
+                                         "(auditreduce -j).", show_default=False)]
 Command = Annotated[str | None, typer.Option(
     "--command", "-c", help="Command name or path, glob allowed ('ssh*').",
     show_default=False)]
 PathGlob = Annotated[str | None, typer.Option(
-    "--path", help="File path, glob allowed ('/etc/*'). auditreduce -o file=.",
+    "--path", help="First or second file path, glob allowed ('/etc/*').",
     show_default=False)]
 Failed = Annotated[bool, typer.Option("--failed", help="Failed records only.")]
 Classes = Annotated[str | None, typer.Option(
     "--class", help="audit_control class expression: 'pc,+fc,-fr' (+ successes, "
     "- failures). auditreduce -c.", show_default=False)]
 Event = Annotated[list[str] | None, typer.Option(
-    "--event", "-e", help="Event name (execve, AUE_OPEN_R) or number; repeatable or "
-    "comma-separated. auditreduce -m.", show_default=False)]
+    "--event", "-e", help="Event name (AUE_OPEN_R exactly, or execve when it names one "
+    "event) or number; repeatable or comma-separated. auditreduce -m.", show_default=False)]
+Auid = Annotated[str | None, typer.Option(
+    "--auid", help="Audit (login) user id or name. auditreduce -u.", show_default=False)]
+Euid = Annotated[str | None, typer.Option(
+    "--euid", help="Effective user id or name. auditreduce -e.", show_default=False)]
+Ruid = Annotated[str | None, typer.Option(
+    "--ruid", help="Real user id or name. auditreduce -r.", show_default=False)]
+Egid = Annotated[int | None, typer.Option(
+    "--egid", help="Effective group id. auditreduce -f.", show_default=False)]
+Rgid = Annotated[int | None, typer.Option(
+    "--rgid", help="Real group id. auditreduce -g.", show_default=False)]
+Session = Annotated[int | None, typer.Option(
+    "--session", help="Audit session id.", show_default=False)]
+Terminal = Annotated[str | None, typer.Option(
+    "--terminal", help="Terminal address of the subject (ausearch --terminal).",
+    show_default=False)]
+Host = Annotated[str | None, typer.Option(
+    "--host", help="Host: the record's header address, or the --host label given to "
+    "knox convert.", show_default=False)]
+Invert = Annotated[bool, typer.Option(
+    "--invert", help="Every record the other filters do not select. auditreduce -v.")]
+
+#: The filter options, by parameter name (the Filters field where it differs): one
+#: definition each, added to a command by :func:`with_filters`.
+FILTER_OPTIONS: dict[str, tuple[Any, Any, str]] = {
+    "since": (Since, None, "since"), "until": (Until, None, "until"),
+    "user": (User, None, "user"), "auid": (Auid, None, "auid"), "euid": (Euid, None, "euid"),
+    "ruid": (Ruid, None, "ruid"), "egid": (Egid, None, "egid"), "rgid": (Rgid, None, "rgid"),
+    "pid": (Pid, None, "pid"), "session": (Session, None, "session"),
+    "terminal": (Terminal, None, "terminal"), "host": (Host, None, "host"),
+    "command": (Command, None, "command"), "path": (PathGlob, None, "path"),
+    "failed": (Failed, False, "failed"), "classes": (Classes, None, "classes"),
+    "event": (Event, None, "events"), "invert": (Invert, False, "invert"),
+}
+
+
+def with_filters(*, exclude: tuple[str, ...] = (), long_only: bool = False
+                 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command every filter option (but ``exclude``) and call it with one
+    :class:`~knox_analytics.questions.Filters` as ``f``: the options are defined once here
+    rather than repeated in every command's signature.  The command stays a plain Python
+    function: ``commands(inputs, user="alice")`` or ``commands(inputs, f=Filters(...))``.
+    ``long_only`` drops the short spellings (``knox reduce`` gives -u/-e/-c auditreduce's
+    meanings)."""
+    names = [n for n in FILTER_OPTIONS if n not in exclude]
+    shape = _long_only if long_only else (lambda a: a)
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        sig = inspect.signature(func)
+        hints = typing.get_type_hints(func, include_extras=True)  # Annotated, resolved
+        kept = [p.replace(annotation=hints.get(p.name, p.annotation))
+                for p in sig.parameters.values() if p.name != "f"]
+        added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY,
+                                   default=FILTER_OPTIONS[n][1],
+                                   annotation=shape(FILTER_OPTIONS[n][0])) for n in names]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            given = {n: kwargs.pop(n) for n in names if n in kwargs}
+            if "f" not in kwargs:
+                kwargs["f"] = build_filters(**given)
+            elif given:
+                raise TypeError("give the filters as f=Filters(...) or as options, not both")
+            return func(*args, **kwargs)
+
+        wrapper.__signature__ = sig.replace(parameters=kept + added)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {**{k: v for k, v in hints.items() if k != "f"},
+                                   **{n: shape(FILTER_OPTIONS[n][0]) for n in names}}
+        return wrapper
+    return decorate
+
+
+def _long_only(annotation: Any) -> Any:
+    """The option without its short spelling (``--user`` without ``-u``)."""
+    kind, info = typing.get_args(annotation)
+    info = copy.copy(info)
+    info.param_decls = tuple(d for d in info.param_decls if d.startswith("--"))
+    return Annotated[kind, info]
+
+
+def build_filters(**options: Any) -> Filters:
+    """:class:`~knox_analytics.questions.Filters` from filter option values (by option
+    parameter name: ``event`` a list, ``classes`` the --class expression, ...)."""
+    from knox_analytics.questions import Filters
+
+    fields: dict[str, Any] = {}
+    for name, value in options.items():
+        field_name = FILTER_OPTIONS[name][2]
+        if name == "event":
+            value = tuple(value or ())
+        fields[field_name] = value
+    return Filters(**{k: v for k, v in fields.items() if v is not None})
+
+
 Limit = Annotated[int | None, typer.Option("--limit", "-n", help="At most N rows.",
                                            show_default=False)]
 

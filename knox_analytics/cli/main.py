@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 COMMAND_MODULES: list[str] = [
     "convert",
     "print",
+    "reduce",
     "summary",
     "live",
     "capture",
@@ -37,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "(zstd)."),
     "print": ("print", "Print audit records like praudit (byte-identical text), as XML, "
               "or as JSON Lines."),
+    "reduce": ("reduce", "Write the selected records as a BSM trail (auditreduce): "
+               "byte-identical records, for a file or a pipe."),
     "summary": ("summary", "What a trail or dataset holds, on one screen: the first thing "
                 "to run on unknown data."),
     "commands": ("questions", "Which commands ran: time, pid, parent pid, user, outcome, "

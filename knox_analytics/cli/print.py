@@ -10,29 +10,22 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Annotated
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.cli.common import (
-    Classes,
-    Command,
-    Event,
-    Failed,
     Groups,
-    PathGlob,
-    Pid,
-    Since,
     TablesOption,
     Tz,
-    Until,
-    User,
     Users,
     damaged_exit,
-    filters,
     report_damage,
     report_skipped,
+    warn,
+    with_filters,
 )
 from knox_analytics.errors import UsageError
 from knox_analytics.questions import Filters
@@ -40,6 +33,9 @@ from knox_analytics.render.inputs import iter_inputs
 from knox_analytics.render.names import IdNames
 from knox_analytics.render.stream import render_stream
 from knox_analytics.render.tokenfmt import PrintOptions
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: Names known without --users/--groups: uid 0 and gid 0 are root and wheel on every
 #: macOS and FreeBSD machine; any other id is printed as a number rather than guessed
@@ -61,6 +57,7 @@ class _DamageReport:
         report_damage([damage])
 
 
+@with_filters()
 def print_cmd(
     inputs: Annotated[list[str] | None, typer.Argument(
         help="Trail files (.gz/.bz2/.xz too), directories of trails, '-' for stdin, or a "
@@ -79,11 +76,8 @@ def print_cmd(
                        ] = False,
     json: Annotated[bool, typer.Option("--json", help="JSON Lines: one object per record "
                                        "(see docs/json.md).")] = False,
-    since: Since = None, until: Until = None, user: User = None, pid: Pid = None,
-    command: Command = None, path: PathGlob = None, failed: Failed = False,
-    classes: Classes = None, event: Event = None,
     users: Users = None, groups: Groups = None, tz: Tz = "UTC",
-    tables: TablesOption = "auto",
+    tables: TablesOption = "auto", f: Filters = Filters(),
     records: Annotated[list[str] | None, typer.Option(
         "--records", metavar="ID", help="Only the dataset records with these record ids "
         "(32 hex digits, the record_id column; repeat or separate with commas).",
@@ -91,11 +85,12 @@ def print_cmd(
 ) -> None:
     """Print audit records like praudit (byte-identical text), as XML, or as JSON Lines.
 
-    The question filters (--since, --until, --user, --event, --class, --pid, --path,
-    --command, --failed) select records as auditreduce does, from trails and datasets
-    alike. Times are shown in --tz (UTC by default; --tz local prints as praudit does).
-    Trails print as they are, repeated records included; a dataset prints each input's
-    records in that input's order, the inputs merged by time.
+    The question filters (--event, --class, --user, --auid, --pid, --path, --since,
+    --until, ...) select records as on every question, from trails, datasets and stdin
+    alike (--command needs files). knox reduce writes such a selection as a trail. Times
+    are shown in --tz (UTC by default; --tz local prints as praudit does). Trails print
+    as they are, repeated records included; a dataset prints each input's records in
+    that input's order, the inputs merged by time.
 
     Example: knox print -ln /var/audit/current | grep execve
     """
@@ -104,14 +99,13 @@ def print_cmd(
     if json and xml:
         raise UsageError("--json and -x are mutually exclusive")
     _set_zone(tz)
-    f = filters(since, until, user, pid, command, path, failed, classes, event)
     opts = PrintOptions(raw=raw, short=short, resolve=not numeric, oneline=oneline,
                         delimiter=delimiter, xml=xml, ids=_id_names(users, groups),
                         tables=tables)
     report, skipped = _DamageReport(partial), []
     decoded = iter_inputs(list(inputs or []), report, skipped=skipped)
     if f != Filters():
-        decoded = _selected(list(inputs or []), f, users, decoded)
+        decoded = _selected(list(inputs or []), f, users, tables, decoded)
     if records:
         from knox_analytics.select import keep_selected, records_by_id
 
@@ -159,12 +153,24 @@ def _id_names(users: str | None, groups: str | None) -> IdNames:
     return IdNames(users=table(users, DEFAULT_USERS), groups=table(groups, DEFAULT_GROUPS))
 
 
-def _selected(inputs: list[str], f: Filters, users: str | None, decoded: object) -> object:
-    from knox_analytics.select import keep_selected, selected_keys
+def _selected(inputs: list[str], f: Filters, users: str | None, tables: str,
+              decoded: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """The filtered stream: record by record (stdin too), or, for --command (which needs
+    each record's process), through the selection over the whole input."""
+    from knox_analytics.questions import unknown_user
+    from knox_analytics.select import RecordSelector, keep_selected, selected_keys
 
+    if f.record_local():
+        selector = RecordSelector(f, users=users, tables=tables)
+        for flag in ("user", "auid", "euid", "ruid"):
+            value = getattr(f, flag)
+            reason = unknown_user(selector.cat, value, flag) if value else None
+            if reason:
+                warn(f"knox: {reason}")
+        return selector.select(decoded)
     if not inputs or "-" in inputs:
-        raise UsageError("the filters need TRAIL or DATASET arguments (stdin is read once); "
-                         "save the stream to a file first")
+        raise UsageError("--command needs the records before it (each record's process): "
+                         "give the trail or dataset as a file (stdin is read once)")
     return keep_selected(decoded, selected_keys(inputs, f, users))
 
 

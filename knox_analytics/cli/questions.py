@@ -13,27 +13,20 @@ from typing import Annotated, Any
 import typer
 
 from knox_analytics.cli.common import (
-    Classes,
     Command,
-    Event,
-    Failed,
     Force,
     Format,
     Inputs,
     Limit,
     Output,
-    PathGlob,
     Pid,
-    Since,
     Tz,
-    Until,
-    User,
     Users,
     damaged_exit,
     emit,
-    filters,
     open_catalog,
     warn,
+    with_filters,
 )
 from knox_analytics.cli.live_commands import Follow, LiveSource, Sudo, live_commands_cli
 from knox_analytics.errors import UsageError
@@ -53,13 +46,11 @@ def _answer(question: str, inputs: list[Path] | None, users: str | None, f: Filt
     damaged_exit(cat.damage)
 
 
-def commands(inputs: Inputs = None, since: Since = None, until: Until = None,
-             user: User = None, pid: Pid = None, command: Command = None,
-             path: PathGlob = None, failed: Failed = False, classes: Classes = None,
-             event: Event = None, limit: Limit = None, fmt: Format = "table",
+@with_filters()
+def commands(inputs: Inputs = None, limit: Limit = None, fmt: Format = "table",
              output: Output = None, force: Force = False, users: Users = None,
              tz: Tz = "UTC", source: LiveSource = None, follow: Follow = None,
-             sudo: Sudo = False) -> None:
+             sudo: Sudo = False, f: Filters = Filters()) -> None:
     """Which commands ran: time, pid, parent pid, user, outcome, command line.
 
     With no TRAIL or DATASET, answers live as execs happen: from the audit pipe, from
@@ -67,7 +58,6 @@ def commands(inputs: Inputs = None, since: Since = None, until: Until = None,
 
     Example: knox commands audit-parquet --user alice --since 2026-03-01T09:00
     """
-    f = filters(since, until, user, pid, command, path, failed, classes, event)
     if not inputs:
         live_commands_cli(f, fmt, output, source=source, follow=follow, sudo=sudo,
                           users=users, limit=limit)
@@ -78,36 +68,31 @@ def commands(inputs: Inputs = None, since: Since = None, until: Until = None,
     _answer("commands", inputs, users, f, limit, fmt, output, force, tz)
 
 
-def files(inputs: Inputs = None, since: Since = None, until: Until = None,
-          user: User = None, pid: Pid = None, command: Command = None,
-          path: PathGlob = None, failed: Failed = False, classes: Classes = None,
-          event: Event = None, limit: Limit = None, fmt: Format = "table",
+@with_filters()
+def files(inputs: Inputs = None, limit: Limit = None, fmt: Format = "table",
           output: Output = None, force: Force = False, users: Users = None,
-          tz: Tz = "UTC") -> None:
+          tz: Tz = "UTC", f: Filters = Filters()) -> None:
     """Which files processes touched: operation, path(s), open flags, outcome.
 
     Example: knox files audit-parquet --path '/etc/*' --failed
     """
-    f = filters(since, until, user, pid, command, path, failed, classes, event)
     _answer("files", inputs, users, f, limit, fmt, output, force, tz)
 
 
+@with_filters(exclude=("failed",))
 def errors(inputs: Inputs = None,
            by: Annotated[str | None, typer.Option(
                "--by", help="Summarise by errno, command or path.", show_default=False)
            ] = None,
-           since: Since = None, until: Until = None, user: User = None, pid: Pid = None,
-           command: Command = None, path: PathGlob = None, classes: Classes = None,
-           event: Event = None, limit: Limit = None, fmt: Format = "table",
+           limit: Limit = None, fmt: Format = "table",
            output: Output = None, force: Force = False, users: Users = None,
-           tz: Tz = "UTC") -> None:
+           tz: Tz = "UTC", f: Filters = Filters()) -> None:
     """Where errors came from: every failed record, or a summary --by errno|command|path.
 
     Example: knox errors audit-parquet --by command --since 2h
     """
     from knox_analytics.questions import ask, errors_by, why_empty
 
-    f = filters(since, until, user, pid, command, path, False, classes, event)
     with open_catalog(inputs, users) as cat:
         table = errors_by(cat, by, f) if by else ask(cat, "errors", f, limit=limit)
         if by and limit:
@@ -119,48 +104,42 @@ def errors(inputs: Inputs = None,
     damaged_exit(cat.damage)
 
 
-def network(inputs: Inputs = None, since: Since = None, until: Until = None,
-            user: User = None, pid: Pid = None, command: Command = None,
-            failed: Failed = False, classes: Classes = None, event: Event = None,
-            limit: Limit = None, fmt: Format = "table", output: Output = None,
-            force: Force = False, users: Users = None, tz: Tz = "UTC") -> None:
+@with_filters()
+def network(inputs: Inputs = None, limit: Limit = None, fmt: Format = "table",
+            output: Output = None, force: Force = False, users: Users = None,
+            tz: Tz = "UTC", f: Filters = Filters()) -> None:
     """Network activity: connect/bind/accept/send/recv with addresses, ports, outcome.
 
     Example: knox network audit-parquet --command 'curl' --failed
     """
-    f = filters(since, until, user, pid, command, None, failed, classes, event)
     _answer("network", inputs, users, f, limit, fmt, output, force, tz)
 
 
-def logins(inputs: Inputs = None, since: Since = None, until: Until = None,
-           user: User = None, pid: Pid = None, failed: Failed = False,
-           classes: Classes = None, event: Event = None, limit: Limit = None,
+@with_filters(exclude=("command",))
+def logins(inputs: Inputs = None, limit: Limit = None,
            fmt: Format = "table", output: Output = None, force: Force = False,
-           users: Users = None, tz: Tz = "UTC") -> None:
+           users: Users = None, tz: Tz = "UTC", f: Filters = Filters()) -> None:
     """Logins, logouts, su/sudo, ssh and authorisation (classes lo, aa), with outcome.
 
     Example: knox logins /var/audit --failed
     """
-    f = filters(since, until, user, pid, None, None, failed, classes, event)
     _answer("logins", inputs, users, f, limit, fmt, output, force, tz)
 
 
+@with_filters(exclude=("command",))
 def events(inputs: Inputs = None,
            list_: Annotated[bool, typer.Option(
                "--list", help="List the event table (number, name, classes) instead.")
            ] = False,
-           since: Since = None, until: Until = None, user: User = None, pid: Pid = None,
-           path: PathGlob = None, failed: Failed = False,
-           classes: Classes = None, event: Event = None, limit: Limit = None,
+           limit: Limit = None,
            fmt: Format = "table", output: Output = None, force: Force = False,
-           users: Users = None, tz: Tz = "UTC") -> None:
+           users: Users = None, tz: Tz = "UTC", f: Filters = Filters()) -> None:
     """Every record with readable names — or, with --list, the known audit events.
 
     Example: knox events --list --class lo
     """
     from knox_analytics.questions import event_list
 
-    f = filters(since, until, user, pid, None, path, failed, classes, event)
     if list_:
         with open_catalog(None, users) as cat:
             table = event_list(cat, f)

@@ -50,10 +50,21 @@ def test_execve(builtin: tables.Tables) -> None:
     assert ev.number("AUE_EXECVE") == 23
 
 
+def test_darwin_session_events_are_named_without_a_class(builtin: tables.Tables) -> None:
+    # issue 22 item 4: macOS writes 44901-44904; their names come from audit_kevents.h
+    ev = builtin.events
+    names = [ev.name(n) for n in range(44901, 44905)]
+    assert names == ["AUE_SESSION_START", "AUE_SESSION_UPDATE", "AUE_SESSION_END",
+                     "AUE_SESSION_CLOSE"]
+    assert ev.description(44901) == "session start"
+    assert all(ev.classes(n) == 0 for n in range(44901, 44905))
+    assert ev.number("AUE_SESSION_END") == 44903
+
+
 def test_unknown_event(builtin: tables.Tables) -> None:
     ev = builtin.events
-    assert ev.name(44901) is None and ev.description(44901) is None
-    assert ev.classes(44901) == 0 and ev.class_names(44901) is None
+    assert ev.name(44999) is None and ev.description(44999) is None
+    assert ev.classes(44999) == 0 and ev.class_names(44999) is None
     assert ev.name(-1) is None and ev.name(70000) is None
     assert ev.number("AUE_NO_SUCH_THING") is None
 
@@ -144,7 +155,7 @@ def test_class_names_follow_class_table_order(builtin: tables.Tables) -> None:
 
 # --- vectorized lookups -------------------------------------------------------------------
 def test_event_names_for_numpy(builtin: tables.Tables) -> None:
-    codes = np.array([23, 1, 44901, 23, 0], dtype=np.uint16)
+    codes = np.array([23, 1, 44999, 23, 0], dtype=np.uint16)
     names = builtin.event_names_for(codes)
     assert isinstance(names, pa.DictionaryArray)
     assert names.type == SCHEMA.field("event_name").type

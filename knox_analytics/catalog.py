@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.errors import InputError, UsageError
+from knox_analytics.interrupt import is_interrupt, watch
 from knox_analytics.schema import SCHEMA
 from knox_analytics.store import dataset_glob, derived
 from knox_analytics.store.cache import cache_key
@@ -56,6 +57,7 @@ class Catalog:
                  users: Mapping[int, str] | str | Path | None = None,
                  tables: str = "auto", threads: int | None = None) -> None:
         self.con = duckdb.connect(":memory:")
+        watch(self.con)  # Ctrl-C stops its statement at once (knox_analytics.interrupt)
         # Audit times are UTC; do not let the host's zone leak into results.
         self.con.execute("SET TimeZone = 'UTC'")
         if threads:
@@ -153,6 +155,7 @@ class Catalog:
             try:
                 self.con.execute(sql_file.text)
             except duckdb.Error as exc:  # a bug in our SQL, not in the user's input
+                _stop_if_interrupted(exc)
                 if _vanished(exc):
                     raise DatasetChanged(_first_line(exc)) from exc
                 raise RuntimeError(f"knox_analytics/sql/{sql_file.name}: {exc}") from exc
@@ -241,6 +244,8 @@ class Catalog:
         self.define(_WORD.findall(query))
         try:
             return self._run(query, params)
+        except duckdb.InterruptException:
+            raise KeyboardInterrupt from None
         except duckdb.CatalogException as exc:
             # A misspelt view: define them all, so DuckDB's "Did you mean" names the view
             # that was meant rather than one of those defined so far.
@@ -270,7 +275,10 @@ class Catalog:
             except DatasetChanged:
                 if attempt == _QUERY_TRIES - 1:
                     raise
-            except duckdb.Error as exc:
+            except (duckdb.Error, RuntimeError) as exc:
+                _stop_if_interrupted(exc)
+                if not isinstance(exc, duckdb.Error):
+                    raise
                 if not _vanished(exc):
                     raise UsageError(f"SQL: {_first_line(exc)}") from exc
                 if attempt == _QUERY_TRIES - 1:
@@ -297,6 +305,7 @@ class Catalog:
         try:
             return self.sql(query, params).to_arrow_reader(batch_rows)
         except duckdb.Error as exc:
+            _stop_if_interrupted(exc)
             if _vanished(exc):
                 raise DatasetChanged(_first_line(exc)) from exc
             raise UsageError(f"SQL: {_first_line(exc)}") from exc
@@ -552,6 +561,12 @@ def _segments_sql(view: str, segments: Sequence[Path]) -> str:
 
 def _sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _stop_if_interrupted(exc: BaseException) -> None:
+    """A statement Ctrl-C stopped is an interrupt, not bad SQL nor a bug of ours."""
+    if is_interrupt(exc):
+        raise KeyboardInterrupt from None
 
 
 def _first_line(exc: BaseException) -> str:

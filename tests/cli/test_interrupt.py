@@ -21,7 +21,8 @@ from knoxtest import ROOT
 #: a cross join DuckDB cannot finish in any reasonable time (3e9 x 1e2 rows)
 ENDLESS = ("SELECT count(*) FROM range(3000000000) a, range(100) b "
            "WHERE (a.range * b.range) % 7 = 3")
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+pytestmark = [pytest.mark.slow,  # end-to-end: real subprocesses
+              pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")]
 
 
 def _knox(*args: str, stdin: int | None = None) -> subprocess.Popen[bytes]:

@@ -26,9 +26,11 @@ def selected_keys(inputs: list[str], filters: Filters, users: str | None = None
                   ) -> dict[str, np.ndarray]:
     """source -> sorted byte offsets of the records the filters keep."""
     from knox_analytics.catalog import Catalog
+    from knox_analytics.known import check_filters
 
     view = "activity" if filters.command else "events"
     with Catalog(inputs, users=users) as cat:
+        check_filters(cat, filters)  # a misspelt event is usage (exit 2), not no output
         where, params = filters.where(view_columns(cat, view), view)
         table = cat.query(f'SELECT source, "offset" FROM {view} WHERE {where}', params)
     keys: dict[str, list[int]] = {}

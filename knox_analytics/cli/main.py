@@ -211,10 +211,13 @@ def run() -> None:
 
 def _run() -> None:
     from knox_analytics.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, warn
-    from knox_analytics.errors import KnoxError, UsageError
+    from knox_analytics.errors import KnoxError, NoAnswerError, UsageError
 
     try:
         build_app()()
+    except NoAnswerError as exc:  # a fair question, no answer: said, not an error
+        warn(f"knox: {exc}")
+        sys.exit(EXIT_OK)
     except UsageError as exc:  # arguments that do not fit together: like typer's own
         warn(f"knox: {exc}")
         sys.exit(EXIT_USAGE)

@@ -31,7 +31,8 @@ from knox_analytics.cli.common import (
     warn,
 )
 from knox_analytics.cli.output import check_output
-from knox_analytics.errors import UsageError
+from knox_analytics.errors import NoAnswerError, UsageError
+from knox_analytics.questions import Filters
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -63,9 +64,15 @@ def _draw(inputs: list[Path] | None, users: str | None, output: Path, force: boo
     """Open the catalog, draw ``plot.<picture>(cat, **kwargs)``, save it."""
     _check_output(output, force)
     from knox_analytics import plot
+    from knox_analytics.known import check_filters
 
     with open_catalog(inputs, users) as cat:
-        fig: Figure = getattr(plot, picture)(cat, **kwargs)
+        if isinstance(f := kwargs.get("filters"), Filters):
+            check_filters(cat, f)
+        try:
+            fig: Figure = getattr(plot, picture)(cat, **kwargs)
+        except NoAnswerError as exc:
+            raise NoAnswerError(f"{exc} (no picture written)") from None
         plot.save(fig, output, force=force)
     if getattr(fig, "knox_note", None):
         warn(f"knox: {fig.knox_note}")
@@ -177,7 +184,8 @@ def network(output: Out, inputs: Inputs = None, since: Since = None,
     connect, accept, sendto and sendmsg records; the destination is address:port or the
     unix socket path.
 
-    Example: knox plot network audit-parquet --user alice -o network.png
+    Example: knox plot network audit-parquet --users sample_trails/passwd --user alice -o
+    network.png
     """
     f = filters(since=since, until=until, user=user, command=command, failed=failed)
     _draw(inputs, users, output, force, "connections", filters=f, top=top)

@@ -42,9 +42,11 @@ from knox_analytics.questions import Filters
 
 def _answer(question: str, inputs: list[Path] | None, users: str | None, f: Filters,
             limit: int | None, fmt: str, output: Path | None, force: bool, tz: str) -> None:
+    from knox_analytics.known import check_filters
     from knox_analytics.questions import ask, why_empty
 
     with open_catalog(inputs, users) as cat:
+        check_filters(cat, f)
         table = ask(cat, question, f, limit=limit)
         if not table.num_rows:
             warn(f"knox: {why_empty(cat, question, f)}")
@@ -64,7 +66,8 @@ def commands(inputs: Inputs = None, since: Since = None, until: Until = None,
     With no TRAIL or DATASET, answers live as execs happen: from the audit pipe, from
     --source FILE|FIFO|-, or tailing --follow TRAIL (same filters, same columns).
 
-    Example: knox commands audit-parquet --user alice --since 2026-03-01T09:00
+    Example: knox commands audit-parquet --users sample_trails/passwd --user alice --since
+    2026-03-01T09:00
     """
     f = filters(since, until, user, pid, command, path, failed, classes, event)
     if not inputs:
@@ -104,10 +107,12 @@ def errors(inputs: Inputs = None,
 
     Example: knox errors audit-parquet --by command --since 2h
     """
+    from knox_analytics.known import check_filters
     from knox_analytics.questions import ask, errors_by, why_empty
 
     f = filters(since, until, user, pid, command, path, False, classes, event)
     with open_catalog(inputs, users) as cat:
+        check_filters(cat, f)
         table = errors_by(cat, by, f) if by else ask(cat, "errors", f, limit=limit)
         if by and limit:
             table = table.slice(0, limit)
@@ -157,11 +162,13 @@ def events(inputs: Inputs = None,
 
     Example: knox events --list --class lo
     """
+    from knox_analytics.known import check_filters
     from knox_analytics.questions import event_list
 
     f = filters(since, until, user, pid, None, path, failed, classes, event)
     if list_:
         with open_catalog(None, users) as cat:
+            check_filters(cat, f)
             table = event_list(cat, f)
             if not table.num_rows:
                 warn("knox: no known event matches --event/--class")

@@ -6,9 +6,16 @@ test_interrupt.py.  Fixture: ``tests/data/trails/synthetic-workload.bsm`` and it
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import pyarrow as pa
 import pytest
+from knoxtest import SAMPLES, WORKLOAD
 
+from knox_analytics import interrupt
+from knox_analytics.cli import main
 from knox_analytics.cli.output import print_table
 
 
@@ -32,3 +39,114 @@ def test_piped_table_has_no_trailing_padding(capsys: pytest.CaptureFixture[str],
     assert rows[0] == "1     ls" + " " * (3000 - 2) + "   alice"
     assert len(rows[1]) == 3 + 3 + 3000 + 3 + 3
     assert lines[head + 1] == "─" * (3 + 3 + 3000 + 3 + 5)
+
+
+# -- item 7: one exit-code rule ---------------------------------------------------------
+TRAIL = str(WORKLOAD)
+PASSWD = str(SAMPLES / "passwd")
+
+
+def knox(argv: list[str], monkeypatch: pytest.MonkeyPatch,
+         capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``knox ARGV`` through the real entry point (exit codes, one-line errors), in
+    process; Ctrl-C's watcher is not installed into the test runner."""
+    monkeypatch.setattr(sys, "argv", ["knox", *argv])
+    monkeypatch.setattr(interrupt, "install", lambda: False)
+    with pytest.raises(SystemExit) as stop:
+        main.run()
+    out, err = capsys.readouterr()
+    code = stop.value.code if isinstance(stop.value.code, int) else 0
+    return code, out, err
+
+
+def usage_line(code: int, err: str) -> str:
+    assert code == 2, err
+    assert "Traceback" not in err and "Usage:" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    return err.strip()
+
+
+@pytest.mark.parametrize("argv", [
+    ["commands", TRAIL], ["files", TRAIL], ["errors", TRAIL], ["network", TRAIL],
+    ["logins", TRAIL], ["events", TRAIL], ["events", "--list"], ["print", TRAIL],
+    ["plot", "errors", TRAIL, "-o", "{tmp}/e.png"],
+])
+def test_an_event_name_not_in_the_tables_is_usage(
+        argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    line = usage_line(*knox([*argv, "--event", "execvee"], monkeypatch, capsys)[::2])
+    assert "--event execvee: no such audit event; did you mean AUE_EXECVE" in line
+    assert not (tmp_path / "e.png").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["commands", TRAIL], ["files", TRAIL], ["errors", TRAIL], ["network", TRAIL],
+    ["logins", TRAIL], ["events", TRAIL], ["print", TRAIL],
+    ["plot", "timeline", TRAIL, "-o", "{tmp}/t.png"],
+    ["plot", "tree", TRAIL, "-o", "{tmp}/t.png"],
+    ["plot", "files", TRAIL, "-o", "{tmp}/t.png"],
+    ["plot", "network", TRAIL, "-o", "{tmp}/t.png"],
+    ["plot", "logins", TRAIL, "-o", "{tmp}/t.png"],
+])
+def test_a_user_name_without_users_is_usage_and_names_the_option(
+        argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    line = usage_line(*knox([*argv, "--user", "alice"], monkeypatch, capsys)[::2])
+    assert "--user alice:" in line and "--users FILE" in line
+    assert not (tmp_path / "t.png").exists()  # item 6: no "no processes" picture
+
+
+def test_a_user_name_the_users_file_lacks_is_usage_with_a_did_you_mean(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = knox(["commands", TRAIL, "--users", PASSWD, "--user", "alcie"],
+                        monkeypatch, capsys)
+    assert "did you mean alice?" in usage_line(code, err)
+    code, out, err = knox(["commands", TRAIL, "--users", PASSWD, "--user", "alice",
+                           "-f", "csv"], monkeypatch, capsys)
+    assert code == 0 and len(out.splitlines()) > 1, err
+
+
+def test_a_misspelt_class_is_usage(monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = knox(["commands", TRAIL, "--class", "zz"], monkeypatch, capsys)
+    assert "unknown audit class 'zz'" in usage_line(code, err)
+
+
+@pytest.mark.parametrize("argv", [
+    ["summary", "{in}"], ["commands", "{in}"], ["files", "{in}"], ["errors", "{in}"],
+    ["network", "{in}"], ["logins", "{in}"], ["events", "{in}"], ["tree", "{in}", "--pid", "1"],
+    ["query", "SELECT 1", "{in}"], ["print", "{in}"], ["convert", "{in}", "-o", "{tmp}/ds"],
+    ["plot", "timeline", "{in}", "-o", "{tmp}/t.png"],
+])
+def test_an_unreadable_input_is_exit_1_with_the_sudo_hint(
+        argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Tests run as root, which reads everything: os.access says no for the trail."""
+    locked = tmp_path / "locked.bsm"
+    locked.write_bytes(WORKLOAD.read_bytes())
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, m, *a, **k: False
+                        if os.fspath(p) == str(locked) else real(p, m, *a, **k))
+    argv = [a.replace("{tmp}", str(tmp_path)).replace("{in}", str(locked)) for a in argv]
+    code, _, err = knox(argv, monkeypatch, capsys)
+    assert code == 1, err
+    assert "Usage:" not in err and len(err.strip().splitlines()) == 1, err
+    assert f"{locked}: permission denied" in err and "run with sudo, or copy" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["tree", TRAIL, "--pid", "99999"],
+    ["plot", "files", TRAIL, "--pid", "99999", "-o", "{tmp}/f.png"],
+    ["plot", "tree", TRAIL, "--pid", "99999", "-o", "{tmp}/f.png"],
+    ["plot", "timeline", TRAIL, "--pid", "99999", "-o", "{tmp}/f.png"],
+])
+def test_no_such_pid_is_an_answer_exit_0_with_the_reason(
+        argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code, _, err = knox(argv, monkeypatch, capsys)
+    assert code == 0, err
+    assert "99999" in err and "no process" in err.replace("no such process", "no process")
+    assert not (tmp_path / "f.png").exists()

@@ -296,6 +296,7 @@ def print_table(table: pa.Table, title: str | None = None, tz: str = "UTC") -> N
     from rich.console import Console
 
     zone = resolve_tz(tz)
+    table = who_column(table)
     header = time_header(table, zone)
     rows = _cells(text_columns(table, zone, for_table=True))
     console = Console(soft_wrap=False)
@@ -323,11 +324,26 @@ def _print_plain(header: list[str], rows: list[list[str]], title: str | None) ->
         return "   ".join(c + " " * (w - cell_len(c))
                           for c, w in zip(cells, widths, strict=True)).rstrip()
 
-    out = [title.center(total).rstrip()] if title else []
+    out = [title] if title else []
     out += [line(header), "─" * total]
     out += [line(r) for r in rows]
     sys.stdout.write("\n".join(out) + "\n")
     sys.stdout.flush()
+
+
+def who_column(table: pa.Table) -> pa.Table:
+    """``user`` and ``euser`` as one column for a table, ``alice→root`` where the login
+    and the effective user differ (as ``ausearch -i`` and laurel show it); files keep
+    both columns."""
+    names = table.column_names
+    if "user" not in names or "euser" not in names:
+        return table
+    user = table.column("user").cast(pa.string())
+    euser = table.column("euser").cast(pa.string())
+    differ = pc.fill_null(pc.not_equal(pc.fill_null(user, "?"), euser), False)
+    both = pc.binary_join_element_wise(pc.fill_null(user, "?"), euser, "→")
+    merged = pc.if_else(differ, both, user)
+    return table.set_column(names.index("user"), "user", merged).drop_columns(["euser"])
 
 
 def _least_width(header: list[str], rows: list[list[str]]) -> int:

@@ -6,17 +6,20 @@ test_interrupt.py.  Fixture: ``tests/data/trails/synthetic-workload.bsm`` and it
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from knoxtest import SAMPLES, WORKLOAD
+from knoxtest import SAMPLES, WORKDAY, WORKLOAD
 
 from knox_analytics import interrupt
 from knox_analytics.cli import main
-from knox_analytics.cli.output import print_table
+from knox_analytics.cli.output import print_table, who_column
 
 
 # -- item 2: piped tables ---------------------------------------------------------------
@@ -150,3 +153,53 @@ def test_no_such_pid_is_an_answer_exit_0_with_the_reason(
     assert code == 0, err
     assert "99999" in err and "no process" in err.replace("no such process", "no process")
     assert not (tmp_path / "f.png").exists()
+
+
+# -- item 3: who did it -----------------------------------------------------------------
+def _truth_execs_as(auid: int, euid: int) -> int:
+    n = 0
+    for line in WORKDAY.with_suffix(".truth.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        subject = record.get("subject") or {}
+        if record.get("event_name") in ("AUE_EXECVE", "AUE_POSIX_SPAWN") and \
+                subject.get("auid") == auid and subject.get("euid") == euid:
+            n += 1
+    return n
+
+
+def test_commands_name_the_login_and_the_effective_user(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """alice's commands under sudo ran as root: CSV has user alice and euser root, as
+    many as the truth sidecar's execs with auid 501 and euid 0; the table says
+    alice→root on those rows (and no euser column)."""
+    want = _truth_execs_as(501, 0)
+    assert want > 0
+    code, out, err = knox(["commands", str(WORKDAY), "--users", PASSWD, "-f", "csv"],
+                          monkeypatch, capsys)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0, err
+    assert sum(r["user"] == "alice" and r["euser"] == "root" for r in rows) == want
+    assert all(r["euser"] for r in rows)
+    code, out, err = knox(["commands", str(WORKDAY), "--users", PASSWD], monkeypatch, capsys)
+    assert out.count("alice→root") == want
+    assert "euser" not in out.splitlines()[1]
+
+
+@pytest.mark.parametrize("question", ["files", "errors", "network", "logins", "events",
+                                      "commands"])
+def test_every_question_has_user_and_euser(question: str, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = knox([question, str(WORKDAY), "--users", PASSWD, "-f", "json",
+                           "-n", "50"], monkeypatch, capsys)
+    rows = json.loads(out)
+    assert code == 0 and rows, err
+    assert all("user" in r and "euser" in r for r in rows)
+    assert all(r["euser"] is not None for r in rows)
+
+
+def test_who_column_joins_only_differing_users() -> None:
+    table = pa.table({"user": ["alice", "root", None, "bob"],
+                      "euser": ["root", "root", "root", "bob"]})
+    assert who_column(table).column_names == ["user"]
+    assert who_column(table).column("user").to_pylist() == [
+        "alice→root", "root", "?→root", "bob"]

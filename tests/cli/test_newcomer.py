@@ -166,7 +166,7 @@ def test_empty_commands_say_why(args: list[str], why: str) -> None:
     result = knox("commands", TRAIL, "-f", "csv", *args)
     assert result.returncode == 0 and why in result.stderr.decode(), result.stderr.decode()
     assert result.stdout.decode().splitlines() == [
-        "time,pid,ppid,user,success,errno_name,command_line"]  # a header, no rows
+        "time,pid,ppid,user,euser,success,errno_name,command_line"]  # a header, no rows
 
 
 def test_files_event_open_names_the_open_events_seen() -> None:

@@ -73,11 +73,33 @@ def _draw(inputs: list[Path] | None, users: str | None, output: Path, force: boo
             fig: Figure = getattr(plot, picture)(cat, **kwargs)
         except NoAnswerError as exc:
             raise NoAnswerError(f"{exc} (no picture written)") from None
+        if getattr(fig, "knox_empty", False):  # a blank picture explains nothing
+            raise NoAnswerError(f"{_why_nothing(cat, picture, kwargs)} (no picture "
+                                "written)")
         plot.save(fig, output, force=force)
     if getattr(fig, "knox_note", None):
         warn(f"knox: {fig.knox_note}")
     warn(f"wrote {output}")
     damaged_exit(cat.damage)
+
+
+#: The question whose rows each picture draws (to say why there are none).
+_QUESTION = {"timeline": "processes", "tree": "processes", "files": "files",
+             "directories": "files", "errors_heatmap": "errors",
+             "failures_over_time": "errors", "failing_paths": "errors",
+             "connections": "network", "logins": "logins"}
+
+
+def _why_nothing(cat: object, picture: str, kwargs: dict[str, object]) -> str:
+    from knox_analytics.questions import why_empty
+
+    f = kwargs.get("filters")
+    question = _QUESTION[picture]
+    why = why_empty(cat, question, f if isinstance(f, Filters) else Filters())
+    scope = ", ".join(f"--{k} {v}" for k in ("session", "pid")
+                      if (v := kwargs.get(k)) is not None)
+    return why.replace(f"no {question} ", f"no {question} with {scope} ", 1) if scope \
+        else why
 
 
 def _check_output(output: Path, force: bool) -> None:

@@ -34,6 +34,7 @@ from knox_analytics.derived import DerivedState, Settings
 from knox_analytics.derived.build import segments_sql, sql_str
 from knox_analytics.derived.files import VIEWS, spill_dir
 from knox_analytics.errors import InputError, UsageError
+from knox_analytics.interrupt import is_interrupt, watch
 from knox_analytics.schema import SCHEMA
 from knox_analytics.store import MANIFEST_NAME, dataset_glob
 from knox_analytics.store.snapshot import Snapshot
@@ -68,6 +69,7 @@ class Catalog:
                  tables: str = "auto", threads: int | None = None, derived: bool = True,
                  memory_limit: str | None = None, spill: Path | None = None) -> None:
         self.con = duckdb.connect(":memory:")
+        watch(self.con)  # Ctrl-C stops its statement at once (knox_analytics.interrupt)
         # Audit times are UTC; do not let the host's zone leak into results.
         self.con.execute("SET TimeZone = 'UTC'")
         if threads:
@@ -226,6 +228,7 @@ class Catalog:
             try:
                 self.con.execute(sql_file.text)
             except duckdb.Error as exc:  # a bug in our SQL, not in the user's input
+                _stop_if_interrupted(exc)
                 raise RuntimeError(f"knox_analytics/sql/{sql_file.name}: {exc}") from exc
             self._defined.add(sql_file.name)
             for view in sql_file.defines:
@@ -284,6 +287,8 @@ class Catalog:
         self.define(_WORD.findall(query))
         try:
             return self._run(query, params)
+        except duckdb.InterruptException:
+            raise KeyboardInterrupt from None
         except duckdb.CatalogException as exc:
             # A misspelt view: define them all, so DuckDB's "Did you mean" names the view
             # that was meant rather than one of those defined so far.
@@ -303,6 +308,7 @@ class Catalog:
         try:
             return self.sql(query, params).to_arrow_table()
         except duckdb.Error as exc:
+            _stop_if_interrupted(exc)
             raise UsageError(f"SQL: {_first_line(exc)}") from exc
 
     def stream(self, query: str, params: Sequence[Any] | None = None,
@@ -311,6 +317,7 @@ class Catalog:
         try:
             return self.sql(query, params).to_arrow_reader(batch_rows)
         except duckdb.Error as exc:
+            _stop_if_interrupted(exc)
             raise UsageError(f"SQL: {_first_line(exc)}") from exc
 
     def views(self) -> list[str]:
@@ -479,6 +486,12 @@ def parquet_sql(paths: Sequence[str]) -> str:
     files = ", ".join(sql_str(p) for p in paths)
     return (f"SELECT * FROM read_parquet([{files}], hive_partitioning = true, "
             "union_by_name = true)")
+
+
+def _stop_if_interrupted(exc: BaseException) -> None:
+    """A statement Ctrl-C stopped is an interrupt, not bad SQL nor a bug of ours."""
+    if is_interrupt(exc):
+        raise KeyboardInterrupt from None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -39,3 +39,8 @@ class OutputExistsError(KnoxError, FileExistsError):
 
 class UsageError(KnoxError, ValueError):
     """Arguments that do not fit together (bad class expression, bad filter, ...)."""
+
+
+class NoAnswerError(KnoxError, LookupError):
+    """A well-formed question with no answer (no such pid in the data): the CLI says why
+    on stderr and exits 0, as an empty table does."""

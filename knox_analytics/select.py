@@ -42,9 +42,11 @@ def selected_keys(inputs: list[str], filters: Filters, users: str | None = None
                   ) -> Selection:
     """The keys of the records the filters keep."""
     from knox_analytics.catalog import Catalog
+    from knox_analytics.known import check_filters
 
     view = "activity" if filters.command else "records"
     with Catalog(inputs, users=users) as cat:
+        check_filters(cat, filters)  # a misspelt event is usage (exit 2), not no output
         where, params = filter_sql(cat, filters, view)
         table = cat.query(f'SELECT source, "offset", record_id FROM {view} WHERE {where}',
                           params)

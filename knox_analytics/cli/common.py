@@ -67,7 +67,9 @@ MasterOption = Annotated[
 ]
 Inputs = Annotated[list[Path] | None, typer.Argument(
     help="Datasets (from knox convert), trail files (.gz/.bz2/.xz too) or directories of "
-    "trails.", show_default=False)]
+    "trails.", show_default=False,
+    # knox reads them and says why it cannot (sudo, a copy), exit 1: not click's usage box
+    readable=False)]
 FORMATS = ("table", "csv", "json", "ndjson", "parquet")
 Format = Annotated[str, typer.Option(
     "--format", "-f", help="table | csv | json | ndjson | parquet (parquet needs --output).")]

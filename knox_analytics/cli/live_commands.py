@@ -81,6 +81,8 @@ def live_line(row: dict[str, Any]) -> str:
     when = row["time"].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if row.get("time") else "?"
     status = "" if row.get("success") is not False else \
         f" [failed{': ' + row['errno_name'] if row.get('errno_name') else ''}]"
+    who = row.get("user") or "-"
+    if row.get("euser") and row["euser"] != row.get("user"):
+        who = f"{row.get('user') or '?'}→{row['euser']}"  # as the table shows it
     return escape_controls(f"{when} {row.get('pid')} {row.get('ppid') or '-'} "
-                           f"{row.get('user') or '-'} {row.get('command_line') or '?'}"
-                           f"{status}")
+                           f"{who} {row.get('command_line') or '?'}{status}")

@@ -109,15 +109,29 @@ def _group_class() -> type:
             return super().resolve_command(ctx, args)
 
         def invoke(self, ctx: Any) -> Any:
+            from knox_analytics.interrupt import is_interrupt
+
             try:
                 return super().invoke(ctx)
+            except KeyboardInterrupt:
+                # click would say "Aborted!" and exit 1; the README promises 130.
+                _interrupted()
             except BrokenPipeError:
                 # `knox ... | head` closed the pipe: not an error (click would exit 1).
                 # stdout now points at /dev/null so the last flush is quiet too.
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                 raise Exit(0) from None
+            except Exception as exc:
+                if not is_interrupt(exc):  # DuckDB's own "Query interrupted"
+                    raise
+                _interrupted()
 
     return KnoxGroup
+
+
+def _interrupted() -> None:
+    sys.stderr.write("knox: interrupted\n")
+    sys.exit(130)
 
 
 def load_commands(*modules: str) -> dict[str, Any]:
@@ -189,6 +203,9 @@ def __getattr__(name: str) -> Any:
 def run() -> None:
     """Console-script entry point."""
     try:
+        from knox_analytics.interrupt import install
+
+        install()  # Ctrl-C stops a running DuckDB statement at once
         _run()
     except KeyboardInterrupt:
         sys.stderr.write("knox: interrupted\n")
@@ -197,10 +214,13 @@ def run() -> None:
 
 def _run() -> None:
     from knox_analytics.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, warn
-    from knox_analytics.errors import KnoxError, UsageError
+    from knox_analytics.errors import KnoxError, NoAnswerError, UsageError
 
     try:
         build_app()()
+    except NoAnswerError as exc:  # a fair question, no answer: said, not an error
+        warn(f"knox: {exc}")
+        sys.exit(EXIT_OK)
     except UsageError as exc:  # arguments that do not fit together: like typer's own
         warn(f"knox: {exc}")
         sys.exit(EXIT_USAGE)

@@ -296,14 +296,15 @@ def print_table(table: pa.Table, title: str | None = None, tz: str = "UTC") -> N
     from rich.console import Console
 
     zone = resolve_tz(tz)
+    table = who_column(table)
     header = time_header(table, zone)
     rows = _cells(text_columns(table, zone, for_table=True))
     console = Console(soft_wrap=False)
-    # A pipe has no width: write the table whole (`| less -S`, `| head`).  A terminal
+    # A pipe has no width: write the table whole (`| less -S`, `| head`), each column as
+    # wide as its widest value and no line padded past its last character.  A terminal
     # (or COLUMNS) has one: fold long text, and past it show one record per block.
     if not (console.is_terminal or "COLUMNS" in os.environ):
-        width = min(_natural_width(header, rows), 4000)
-        _print_rich(Console(soft_wrap=False, width=width), header, rows, title)
+        _print_plain(header, rows, title)
     elif _least_width(header, rows) > console.width:
         _print_expanded(console, header, rows)
     else:
@@ -311,9 +312,38 @@ def print_table(table: pa.Table, title: str | None = None, tz: str = "UTC") -> N
     warn_rows(table.num_rows)
 
 
-def _natural_width(header: list[str], rows: list[list[str]]) -> int:
-    return 1 + sum(3 + max([len(h)] + [len(r[i]) for r in rows[:500]])
-                   for i, h in enumerate(header))
+def _print_plain(header: list[str], rows: list[list[str]], title: str | None) -> None:
+    """The table as the terminal shows it, for a pipe or a file: no trailing blanks."""
+    from rich.cells import cell_len
+
+    widths = [max([cell_len(h)] + [cell_len(r[i]) for r in rows])
+              for i, h in enumerate(header)]
+    total = sum(widths) + 3 * max(0, len(widths) - 1)
+
+    def line(cells: list[str]) -> str:
+        return "   ".join(c + " " * (w - cell_len(c))
+                          for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    out = [title] if title else []
+    out += [line(header), "─" * total]
+    out += [line(r) for r in rows]
+    sys.stdout.write("\n".join(out) + "\n")
+    sys.stdout.flush()
+
+
+def who_column(table: pa.Table) -> pa.Table:
+    """``user`` and ``euser`` as one column for a table, ``alice→root`` where the login
+    and the effective user differ (as ``ausearch -i`` and laurel show it); files keep
+    both columns."""
+    names = table.column_names
+    if "user" not in names or "euser" not in names:
+        return table
+    user = table.column("user").cast(pa.string())
+    euser = table.column("euser").cast(pa.string())
+    differ = pc.fill_null(pc.not_equal(pc.fill_null(user, "?"), euser), False)
+    both = pc.binary_join_element_wise(pc.fill_null(user, "?"), euser, "→")
+    merged = pc.if_else(differ, both, user)
+    return table.set_column(names.index("user"), "user", merged).drop_columns(["euser"])
 
 
 def _least_width(header: list[str], rows: list[list[str]]) -> int:

@@ -31,7 +31,8 @@ from knox_analytics.cli.common import (
     warn,
 )
 from knox_analytics.cli.output import check_output
-from knox_analytics.errors import UsageError
+from knox_analytics.errors import NoAnswerError, UsageError
+from knox_analytics.questions import Filters
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -63,14 +64,42 @@ def _draw(inputs: list[Path] | None, users: str | None, output: Path, force: boo
     """Open the catalog, draw ``plot.<picture>(cat, **kwargs)``, save it."""
     _check_output(output, force)
     from knox_analytics import plot
+    from knox_analytics.known import check_filters
 
     with open_catalog(inputs, users) as cat:
-        fig: Figure = getattr(plot, picture)(cat, **kwargs)
+        if isinstance(f := kwargs.get("filters"), Filters):
+            check_filters(cat, f)
+        try:
+            fig: Figure = getattr(plot, picture)(cat, **kwargs)
+        except NoAnswerError as exc:
+            raise NoAnswerError(f"{exc} (no picture written)") from None
+        if getattr(fig, "knox_empty", False):  # a blank picture explains nothing
+            raise NoAnswerError(f"{_why_nothing(cat, picture, kwargs)} (no picture "
+                                "written)")
         plot.save(fig, output, force=force)
     if getattr(fig, "knox_note", None):
         warn(f"knox: {fig.knox_note}")
     warn(f"wrote {output}")
     damaged_exit(cat.damage)
+
+
+#: The question whose rows each picture draws (to say why there are none).
+_QUESTION = {"timeline": "processes", "tree": "processes", "files": "files",
+             "directories": "files", "errors_heatmap": "errors",
+             "failures_over_time": "errors", "failing_paths": "errors",
+             "connections": "network", "logins": "logins"}
+
+
+def _why_nothing(cat: object, picture: str, kwargs: dict[str, object]) -> str:
+    from knox_analytics.questions import why_empty
+
+    f = kwargs.get("filters")
+    question = _QUESTION[picture]
+    why = why_empty(cat, question, f if isinstance(f, Filters) else Filters())
+    scope = ", ".join(f"--{k} {v}" for k in ("session", "pid")
+                      if (v := kwargs.get(k)) is not None)
+    return why.replace(f"no {question} ", f"no {question} with {scope} ", 1) if scope \
+        else why
 
 
 def _check_output(output: Path, force: bool) -> None:
@@ -177,7 +206,8 @@ def network(output: Out, inputs: Inputs = None, since: Since = None,
     connect, accept, sendto and sendmsg records; the destination is address:port or the
     unix socket path.
 
-    Example: knox plot network audit-parquet --user alice -o network.png
+    Example: knox plot network audit-parquet --users sample_trails/passwd --user alice -o
+    network.png
     """
     f = filters(since=since, until=until, user=user, command=command, failed=failed)
     _draw(inputs, users, output, force, "connections", filters=f, top=top)

@@ -112,6 +112,8 @@ def _statement(cat: Catalog, text: str, tz: str) -> None:
         print_table(cat.query(text.rstrip(";")), tz=tz)
     except UsageError as exc:
         warn(f"knox: {exc}")
+    except KeyboardInterrupt:  # Ctrl-C cancels the statement, not the session
+        warn("knox: interrupted: the statement was cancelled")
 
 
 def _dot_command(cat: Catalog, line: str) -> bool:

@@ -36,9 +36,11 @@ from knox_analytics.tree import TREE_LIMIT
 
 def _answer(question: str, inputs: list[Path] | None, users: str | None, f: Filters,
             limit: int | None, fmt: str, output: Path | None, force: bool, tz: str) -> None:
+    from knox_analytics.known import check_filters
     from knox_analytics.questions import ask, why_empty
 
     with open_catalog(inputs, users) as cat:
+        check_filters(cat, f)
         table = ask(cat, question, f, limit=limit)
         if not table.num_rows:
             warn(f"knox: {why_empty(cat, question, f)}")
@@ -56,7 +58,8 @@ def commands(inputs: Inputs = None, limit: Limit = None, fmt: Format = "table",
     With no TRAIL or DATASET, answers live as execs happen: from the audit pipe, from
     --source FILE|FIFO|-, or tailing --follow TRAIL (same filters, same columns).
 
-    Example: knox commands audit-parquet --user alice --since 2026-03-01T09:00
+    Example: knox commands audit-parquet --users sample_trails/passwd --user alice --since
+    2026-03-01T09:00
     """
     if not inputs:
         live_commands_cli(f, fmt, output, source=source, follow=follow, sudo=sudo,
@@ -91,9 +94,11 @@ def errors(inputs: Inputs = None,
 
     Example: knox errors audit-parquet --by command --since 2h
     """
+    from knox_analytics.known import check_filters
     from knox_analytics.questions import ask, errors_by, why_empty
 
     with open_catalog(inputs, users) as cat:
+        check_filters(cat, f)
         table = errors_by(cat, by, f) if by else ask(cat, "errors", f, limit=limit)
         if by and limit:
             table = table.slice(0, limit)
@@ -138,10 +143,12 @@ def events(inputs: Inputs = None,
 
     Example: knox events --list --class lo
     """
+    from knox_analytics.known import check_filters
     from knox_analytics.questions import event_list
 
     if list_:
         with open_catalog(None, users) as cat:
+            check_filters(cat, f)
             table = event_list(cat, f)
             if not table.num_rows:
                 warn("knox: no known event matches --event/--class")

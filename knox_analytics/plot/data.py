@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from knox_analytics.catalog import Catalog
-from knox_analytics.errors import UsageError
+from knox_analytics.errors import NoAnswerError
 from knox_analytics.questions import Filters
 
 #: Placeholder label for a null command / errno / user.
@@ -146,7 +146,7 @@ def _scope(cat: Catalog, session: int | None, pid: int | None) -> tuple[str, lis
     if pid is not None:
         found = subtree(cat, pid)
         if not found:
-            raise UsageError(f"pid {pid}: no such process in the inputs")
+            raise NoAnswerError(f"pid {pid}: no such process in the inputs")
         clauses.append("list_contains(?, instance)")
         params.append(found)
     return " AND ".join(clauses), params

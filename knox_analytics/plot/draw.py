@@ -59,6 +59,7 @@ def empty_figure(title: str, message: str) -> Figure:
     ax.set_axis_off()
     ax.set_title(title)
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
+    fig.knox_empty = True  # type: ignore[attr-defined]  # the CLI says why, draws nothing
     return fig
 
 

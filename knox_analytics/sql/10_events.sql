@@ -2,11 +2,13 @@
 -- events: every audit record (stand-alone file tokens excluded) with its event name and
 -- classes, user names (uid -> name through the `users` table), errno name and text and
 -- success.  `user` is the login user (auid) when set, else the effective user: the person
--- behind the record even after sudo/su.  `path` is the first path token.
+-- behind the record even after sudo/su; `euser` is the effective user (euid) the record
+-- ran with (root under sudo), as ausearch -i shows both.  `path` is the first path token.
 CREATE OR REPLACE VIEW events AS
 SELECT
     r.*,
     COALESCE(un.name, CAST(COALESCE(NULLIF(r.auid, unset_uid()), r.euid) AS VARCHAR)) AS "user",
+    COALESCE(ue.name, CAST(r.euid AS VARCHAR)) AS euser,
     ua.name AS auid_name,
     ue.name AS euid_name,
     ur.name AS ruid_name,

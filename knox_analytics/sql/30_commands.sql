@@ -11,6 +11,7 @@ SELECT
     COALESCE(x.spawner_pid, x.instance_ppid) AS ppid,
     x.instance,
     x."user",
+    COALESCE(x.euid_name, CAST(x.euid AS VARCHAR)) AS euser,  -- effective: root under sudo
     x.auid, x.auid_name, x.euid, x.euid_name, x.ruid, x.ruid_name, x.egid, x.rgid,
     x.sid, x.tid_port, x.tid_addr,
     x.event_name,

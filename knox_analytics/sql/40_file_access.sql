@@ -15,7 +15,7 @@ WITH f AS (
                        ['fr', 'fw', 'fa', 'fm', 'fc', 'fd', 'cl'])
 )
 SELECT
-    time, instance, pid, command, command_path, "user", auid, euid,
+    time, instance, pid, command, command_path, "user", euser, auid, euid,
     lower(regexp_replace(event_name, '^AUE_', '')) AS operation,
     event_name, event_classes,
     paths[1] AS path,

@@ -4,7 +4,8 @@
 CREATE OR REPLACE VIEW errors AS
 SELECT
     time, return_errno AS errno, errno_name, errno_text,
-    event_name, event_classes, instance, pid, command, command_path, "user", auid, euid,
+    event_name, event_classes, instance, pid, command, command_path, "user", euser, auid,
+    euid,
     paths[1] AS path, paths[2] AS path2, texts, source, "offset"
 FROM activity
 WHERE success = false;

@@ -10,7 +10,7 @@ WITH n AS (
     WHERE list_contains(string_split(a.event_classes, ','), 'nt') OR len(a.sockets) > 0
 )
 SELECT
-    time, instance, pid, command, command_path, "user", auid, euid,
+    time, instance, pid, command, command_path, "user", euser, auid, euid,
     lower(regexp_replace(event_name, '^AUE_', '')) AS operation, event_name,
     CASE WHEN s.path IS NOT NULL THEN 'unix'
          WHEN contains(COALESCE(s.remote_addr, s.local_addr), ':') THEN 'inet6'

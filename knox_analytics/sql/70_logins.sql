@@ -10,6 +10,7 @@ SELECT
     e.time,
     COALESCE(u.name, CAST(COALESCE(NULLIF(e.auid, unset_uid()), e.ruid, e.euid) AS VARCHAR))
         AS "user",
+    e.euser,
     e.auid, e.auid_name, e.euid, e.euid_name, e.ruid, e.pid, e.sid,
     e.tid_port, e.tid_addr,
     lower(regexp_replace(e.event_name, '^AUE_', '')) AS operation, e.event_name,

@@ -77,8 +77,8 @@ def test_commands_with_filters(app: typer.Typer, passwd: str) -> None:
     assert len(got) == 3
     everything = json.loads(run(app, "commands", TRAIL, "-f", "json"))
     assert len(everything) == 644
-    assert set(everything[0]) == {"time", "pid", "ppid", "user", "success", "errno_name",
-                                  "command_line"}
+    assert set(everything[0]) == {"time", "pid", "ppid", "user", "euser", "success",
+                                  "errno_name", "command_line"}
 
 
 def test_files_errors_network_logins(app: typer.Typer) -> None:

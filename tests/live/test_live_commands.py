@@ -85,8 +85,8 @@ def test_ndjson_is_one_format_live_and_offline() -> None:
     assert off.exit_code == 0 and on.exit_code == 0, on.output
     assert on.stdout.splitlines() == off.stdout.splitlines()
     first = json.loads(on.stdout.splitlines()[0])
-    assert list(first) == ["time", "pid", "ppid", "user", "success", "errno_name",
-                           "command_line"]
+    assert list(first) == ["time", "pid", "ppid", "user", "euser", "success",
+                           "errno_name", "command_line"]
     assert first["time"].endswith("Z") or "T" in first["time"]
 
 
@@ -114,6 +114,9 @@ def test_escape_controls_and_the_line() -> None:
     row = {"time": None, "pid": 1, "ppid": None, "user": "root", "success": False,
            "errno_name": "ENOENT", "command_line": "ls\n-l"}
     assert live_line(row) == "? 1 - root ls\\n-l [failed: ENOENT]"
+    assert live_line({**row, "user": "alice", "euser": "root", "success": True}) == \
+        "? 1 - alice→root ls\\n-l"
+    assert live_line({**row, "euser": "root", "success": True}) == "? 1 - root ls\\n-l"
 
 
 def test_limit_stops_after_n_execs() -> None:

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from knox_analytics import plot
 from knox_analytics.catalog import Catalog
-from knox_analytics.errors import KnoxError, OutputExistsError, UsageError
+from knox_analytics.errors import KnoxError, NoAnswerError, OutputExistsError, UsageError
 from knox_analytics.plot import data, draw
 from knox_analytics.questions import Filters
 
@@ -114,7 +114,7 @@ def test_tree_of_a_pid_is_the_pid_and_its_descendants(cat: Catalog) -> None:
                          [SHELL]).column(0).to_pylist()
     assert sorted(table.column("instance").to_pylist()) == sorted(expected)
     assert [r["depth"] for r in table.to_pylist() if r["pid"] == SHELL] == [0]
-    with pytest.raises(UsageError, match="pid 99999"):
+    with pytest.raises(NoAnswerError, match="pid 99999"):
         plot.tree(cat, pid=99999)
 
 

@@ -1,0 +1,230 @@
+"""An expert's first hour (issue 23): pipes, who did it, one exit-code rule, the shell.
+
+In process (fast); the Ctrl-C tests, which need a real process and a real signal, are in
+test_interrupt.py.  Fixture: ``tests/data/trails/synthetic-workload.bsm`` and its truth.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from knoxtest import SAMPLES, WORKDAY, WORKLOAD
+
+from knox_analytics import interrupt
+from knox_analytics.cli import main
+from knox_analytics.cli.output import print_table, who_column
+
+
+# -- item 2: piped tables ---------------------------------------------------------------
+def test_piped_table_has_no_trailing_padding(capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """One very long value must not pad every other line to its width: each line ends
+    at its last character, and each column is as wide as its widest value shown."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    long = "x" * 3000
+    table = pa.table({"pid": [1, 22, 333], "command_line": ["ls", long, "id -u"],
+                      "user": ["alice", "bob", "root"]})
+    print_table(table, title="commands")
+    lines = capsys.readouterr().out.splitlines()
+    assert all(line == line.rstrip() for line in lines)
+    head = lines.index(next(x for x in lines if x.startswith("pid")))
+    header, rows = lines[head], lines[head + 2:]
+    # pid is 3 wide (its widest value and its header), command_line 3000, user 5
+    assert header.index("command_line") == 3 + 3
+    assert header.index("user") == 3 + 3 + 3000 + 3
+    assert rows[0] == "1     ls" + " " * (3000 - 2) + "   alice"
+    assert len(rows[1]) == 3 + 3 + 3000 + 3 + 3
+    assert lines[head + 1] == "─" * (3 + 3 + 3000 + 3 + 5)
+
+
+# -- item 7: one exit-code rule ---------------------------------------------------------
+TRAIL = str(WORKLOAD)
+PASSWD = str(SAMPLES / "passwd")
+
+
+def knox(argv: list[str], monkeypatch: pytest.MonkeyPatch,
+         capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``knox ARGV`` through the real entry point (exit codes, one-line errors), in
+    process; Ctrl-C's watcher is not installed into the test runner."""
+    monkeypatch.setattr(sys, "argv", ["knox", *argv])
+    monkeypatch.setattr(interrupt, "install", lambda: False)
+    with pytest.raises(SystemExit) as stop:
+        main.run()
+    out, err = capsys.readouterr()
+    code = stop.value.code if isinstance(stop.value.code, int) else 0
+    return code, out, err
+
+
+def usage_line(code: int, err: str) -> str:
+    assert code == 2, err
+    assert "Traceback" not in err and "Usage:" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    return err.strip()
+
+
+@pytest.mark.parametrize("argv", [
+    ["commands", TRAIL], ["files", TRAIL], ["errors", TRAIL], ["network", TRAIL],
+    ["logins", TRAIL], ["events", TRAIL], ["events", "--list"], ["print", TRAIL],
+    ["plot", "errors", TRAIL, "-o", "{tmp}/e.png"],
+])
+def test_an_event_name_not_in_the_tables_is_usage(
+        argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    line = usage_line(*knox([*argv, "--event", "execvee"], monkeypatch, capsys)[::2])
+    assert "--event execvee: no such audit event; did you mean AUE_EXECVE" in line
+    assert not (tmp_path / "e.png").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["commands", TRAIL], ["files", TRAIL], ["errors", TRAIL], ["network", TRAIL],
+    ["logins", TRAIL], ["events", TRAIL], ["print", TRAIL],
+    ["plot", "timeline", TRAIL, "-o", "{tmp}/t.png"],
+    ["plot", "tree", TRAIL, "-o", "{tmp}/t.png"],
+    ["plot", "files", TRAIL, "-o", "{tmp}/t.png"],
+    ["plot", "network", TRAIL, "-o", "{tmp}/t.png"],
+    ["plot", "logins", TRAIL, "-o", "{tmp}/t.png"],
+])
+def test_a_user_name_without_users_is_usage_and_names_the_option(
+        argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    line = usage_line(*knox([*argv, "--user", "alice"], monkeypatch, capsys)[::2])
+    assert "--user alice:" in line and "--users FILE" in line
+    assert not (tmp_path / "t.png").exists()  # item 6: no "no processes" picture
+
+
+def test_a_user_name_the_users_file_lacks_is_usage_with_a_did_you_mean(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = knox(["commands", TRAIL, "--users", PASSWD, "--user", "alcie"],
+                        monkeypatch, capsys)
+    assert "did you mean alice?" in usage_line(code, err)
+    code, out, err = knox(["commands", TRAIL, "--users", PASSWD, "--user", "alice",
+                           "-f", "csv"], monkeypatch, capsys)
+    assert code == 0 and len(out.splitlines()) > 1, err
+
+
+def test_a_misspelt_class_is_usage(monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = knox(["commands", TRAIL, "--class", "zz"], monkeypatch, capsys)
+    assert "unknown audit class 'zz'" in usage_line(code, err)
+
+
+@pytest.mark.parametrize("argv", [
+    ["summary", "{in}"], ["commands", "{in}"], ["files", "{in}"], ["errors", "{in}"],
+    ["network", "{in}"], ["logins", "{in}"], ["events", "{in}"], ["tree", "{in}", "--pid", "1"],
+    ["query", "SELECT 1", "{in}"], ["print", "{in}"], ["convert", "{in}", "-o", "{tmp}/ds"],
+    ["plot", "timeline", "{in}", "-o", "{tmp}/t.png"],
+])
+def test_an_unreadable_input_is_exit_1_with_the_sudo_hint(
+        argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Tests run as root, which reads everything: os.access says no for the trail."""
+    locked = tmp_path / "locked.bsm"
+    locked.write_bytes(WORKLOAD.read_bytes())
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, m, *a, **k: False
+                        if os.fspath(p) == str(locked) else real(p, m, *a, **k))
+    argv = [a.replace("{tmp}", str(tmp_path)).replace("{in}", str(locked)) for a in argv]
+    code, _, err = knox(argv, monkeypatch, capsys)
+    assert code == 1, err
+    assert "Usage:" not in err and len(err.strip().splitlines()) == 1, err
+    assert f"{locked}: permission denied" in err and "run with sudo, or copy" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["tree", TRAIL, "--pid", "99999"],
+    ["plot", "files", TRAIL, "--pid", "99999", "-o", "{tmp}/f.png"],
+    ["plot", "tree", TRAIL, "--pid", "99999", "-o", "{tmp}/f.png"],
+    ["plot", "timeline", TRAIL, "--pid", "99999", "-o", "{tmp}/f.png"],
+])
+def test_no_such_pid_is_an_answer_exit_0_with_the_reason(
+        argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code, _, err = knox(argv, monkeypatch, capsys)
+    assert code == 0, err
+    assert "99999" in err and "no process" in err.replace("no such process", "no process")
+    assert not (tmp_path / "f.png").exists()
+
+
+# -- item 3: who did it -----------------------------------------------------------------
+def _truth_execs_as(auid: int, euid: int) -> int:
+    n = 0
+    for line in WORKDAY.with_suffix(".truth.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        subject = record.get("subject") or {}
+        if record.get("event_name") in ("AUE_EXECVE", "AUE_POSIX_SPAWN") and \
+                subject.get("auid") == auid and subject.get("euid") == euid:
+            n += 1
+    return n
+
+
+def test_commands_name_the_login_and_the_effective_user(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """alice's commands under sudo ran as root: CSV has user alice and euser root, as
+    many as the truth sidecar's execs with auid 501 and euid 0; the table says
+    alice→root on those rows (and no euser column)."""
+    want = _truth_execs_as(501, 0)
+    assert want > 0
+    code, out, err = knox(["commands", str(WORKDAY), "--users", PASSWD, "-f", "csv"],
+                          monkeypatch, capsys)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0, err
+    assert sum(r["user"] == "alice" and r["euser"] == "root" for r in rows) == want
+    assert all(r["euser"] for r in rows)
+    code, out, err = knox(["commands", str(WORKDAY), "--users", PASSWD], monkeypatch, capsys)
+    assert out.count("alice→root") == want
+    assert "euser" not in out.splitlines()[1]
+
+
+@pytest.mark.parametrize("question", ["files", "errors", "network", "logins", "events",
+                                      "commands"])
+def test_every_question_has_user_and_euser(question: str, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = knox([question, str(WORKDAY), "--users", PASSWD, "-f", "json",
+                           "-n", "50"], monkeypatch, capsys)
+    rows = json.loads(out)
+    assert code == 0 and rows, err
+    assert all("user" in r and "euser" in r for r in rows)
+    assert all(r["euser"] is not None for r in rows)
+
+
+def test_who_column_joins_only_differing_users() -> None:
+    table = pa.table({"user": ["alice", "root", None, "bob"],
+                      "euser": ["root", "root", "root", "bob"]})
+    assert who_column(table).column_names == ["user"]
+    assert who_column(table).column("user").to_pylist() == [
+        "alice→root", "root", "?→root", "bob"]
+
+
+# -- item 6: a picture of nothing is not drawn; the reason is said ----------------------
+@pytest.mark.parametrize(("argv", "why"), [
+    (["plot", "timeline", "--since", "2030-01-01"], "no processes matched the filters"),
+    (["plot", "timeline", "--session", "424242"], "no processes with --session 424242"),
+    (["plot", "tree", "--command", "no-such-cmd"], "no processes matched the filters"),
+    (["plot", "files", "--since", "2030-01-01"], "no files matched the filters"),
+    (["plot", "files", "--show", "directories", "--path", "/nowhere/*"],
+     "no files matched the filters"),
+    (["plot", "errors", "--command", "no-such-cmd"], "no errors matched the filters"),
+    (["plot", "errors", "--show", "time", "--since", "2030-01-01"],
+     "no errors matched the filters"),
+    (["plot", "network", "--since", "2030-01-01"], "no network matched the filters"),
+    (["plot", "logins", "--since", "2030-01-01"], "no logins matched the filters"),
+])
+def test_a_picture_of_nothing_says_why_and_writes_no_file(
+        argv: list[str], why: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "p.png"
+    code, _, err = knox([*argv, TRAIL, "-o", str(out)], monkeypatch, capsys)
+    assert code == 0, err
+    assert why in err and "records in the input" in err.replace("records of the input",
+                                                                 "records in the input")
+    assert "(no picture written)" in err and not out.exists()

@@ -46,8 +46,9 @@ Coverage = Annotated[bool, typer.Option(
 
 
 def detect(inputs: Inputs = None, rules: Rules = None, coverage: Coverage = False,
-           min_level: MinLevel = "low", fail_on: FailOn = None, fmt: Format = "table", output: Output = None,
-           force: Force = False, users: Users = None, tz: Tz = "UTC") -> None:
+           min_level: MinLevel = "low", fail_on: FailOn = None, fmt: Format = "table",
+           output: Output = None, force: Force = False, users: Users = None,
+           tz: Tz = "UTC") -> None:
     """Run Sigma rules over trails and datasets and print the alerts.
 
     Each alert names its rule (id, title, level, author), time, host, login and

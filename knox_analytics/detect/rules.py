@@ -201,12 +201,20 @@ def _key(rule: Any, f: Path) -> str:
 def _meta(rule: Any, f: Path) -> RuleSQL:
     level = str(rule.level.name).lower() if rule.level else "medium"
     return RuleSQL(key=_key(rule, f), title=rule.title or f.stem, level=level,
-                   author=rule.author or "", path=str(f),
+                   author=rule.author or "", path=_shown_path(f),
                    rule_id=str(rule.id) if rule.id else None, name=rule.name)
 
 
+def _shown_path(f: Path) -> str:
+    """A rule file as alerts name it: ``pack:knox/x.yml`` for a shipped rule."""
+    try:
+        return "pack:" + f.resolve().relative_to(pack_dir().resolve()).as_posix()
+    except ValueError:
+        return str(f)
+
+
 def _bad(f: Path, n: int, reason: str) -> RuleSQL:
-    return RuleSQL(key=f"{f}#{n}", title=f.stem, level="medium", author="", path=str(f),
+    return RuleSQL(key=f"{f}#{n}", title=f.stem, level="medium", author="", path=_shown_path(f),
                    reason=reason)
 
 

@@ -21,11 +21,11 @@ START_MS = 1_767_261_600_000  # 2026-01-01T10:00:00Z
 Scenario = Callable[[Simulation], Iterator[int]]
 
 
-def write_trail(path: Path, scenario: Scenario) -> Path:
+def write_trail(path: Path, scenario: Scenario, start_ms: int = START_MS) -> Path:
     """Run ``scenario`` on a new simulated Mac and write its trail to ``path``."""
     rng = Random(7)
     with open(path, "wb") as out:
-        m = Machine(out, None, rng, START_MS, ("10.0.0.5",))
+        m = Machine(out, None, rng, start_ms, ("10.0.0.5",))
         sim = Simulation(m, rng, pace_ms=1000)
         sim.spawn(scenario(sim))
         sim.run()

@@ -73,8 +73,8 @@ CATEGORIES: dict[str, Category] = {
         "SourceIp": "source_ip",
         "SourcePort": "source_port",
         "Initiated": "initiated",
-        "DestinationHostname": "destination_ip",
-    }, {"Protocol": "BSM socket tokens carry the socket type, not the protocol"}),
+    }, {"Protocol": "BSM socket tokens carry the socket type, not the protocol",
+        "DestinationHostname": "BSM records addresses, never host names"}),
     "authentication": Category("detect_authentication", {
         "User": "login_user",
         "TargetUserName": "target_user",

@@ -23,6 +23,7 @@ from knox_analytics.cli.common import (
     open_catalog,
     warn,
 )
+from knox_analytics.cli.live_commands import Follow, LiveSource, Sudo
 from knox_analytics.errors import UsageError
 
 #: Exit code when --fail-on LEVEL saw an alert at or above LEVEL (README: exit codes).
@@ -48,14 +49,18 @@ Coverage = Annotated[bool, typer.Option(
 def detect(inputs: Inputs = None, rules: Rules = None, coverage: Coverage = False,
            min_level: MinLevel = "low", fail_on: FailOn = None, fmt: Format = "table",
            output: Output = None, force: Force = False, users: Users = None,
-           tz: Tz = "UTC") -> None:
+           tz: Tz = "UTC", source: LiveSource = None, follow: Follow = None,
+           sudo: Sudo = False) -> None:
     """Run Sigma rules over trails and datasets and print the alerts.
 
     Each alert names its rule (id, title, level, author), time, host, login and
     effective user, pid, command line, parent chain, session and the evidence records
     (source and byte offset). The shipped pack runs when no --rules is given.
 
-    Example: knox detect sample_trails --fail-on high
+    With no TRAIL or DATASET and --follow TRAIL or --source FILE|FIFO|-, runs live: the
+    same rules over each batch as records arrive, correlation windows carried across.
+
+    Example: knox detect /var/audit --fail-on high
     """
     from knox_analytics.detect import LEVELS, level_at_least, load_ruleset
     from knox_analytics.detect import detect as run
@@ -67,8 +72,15 @@ def detect(inputs: Inputs = None, rules: Rules = None, coverage: Coverage = Fals
     if coverage:
         _coverage(ruleset)
         return
+    if not inputs and (source is not None or follow is not None):
+        _live(ruleset, source, follow, sudo, users, min_level, fmt, output, fail_on)
+        return
+    if source is not None or follow is not None:
+        raise UsageError("--source and --follow are for live detection: give no TRAIL or "
+                         "DATASET with them")
     if not inputs:
-        raise UsageError("give TRAIL or DATASET inputs (or --coverage to check the rules)")
+        raise UsageError("give TRAIL or DATASET inputs, --follow/--source (live), or "
+                         "--coverage to check the rules")
     for r in ruleset.rules:
         if not r.compiled:
             warn(f"knox: {r.path}: rule {r.title!r} skipped: {r.reason}")
@@ -86,6 +98,39 @@ def detect(inputs: Inputs = None, rules: Rules = None, coverage: Coverage = Fals
     damaged_exit(cat.damage)
     if fail_on and any(level_at_least(lv, fail_on) for lv in
                        alerts.column("level").to_pylist()):
+        raise typer.Exit(EXIT_ALERT)
+
+
+def _live(ruleset: object, source: str | None, follow: str | None, sudo: bool,
+          users: str | None, min_level: str, fmt: str, output: Path | None,
+          fail_on: str | None) -> None:
+    """Print alerts as they are raised (ndjson, or one line each); exit 4 at the end when
+    --fail-on saw one."""
+    from knox_analytics.cli.live import _escalate_if_needed, _print_stats
+    from knox_analytics.cli.live_commands import escape_controls
+    from knox_analytics.cli.query import emit as emit_rows
+    from knox_analytics.detect import level_at_least
+    from knox_analytics.detect.live import live_alert_tables
+
+    if source is not None and follow is not None:
+        raise UsageError("give --source or --follow, not both")
+    if output is not None or fmt not in ("table", "ndjson"):
+        raise UsageError("live detect prints to stdout as lines or --format ndjson")
+    _escalate_if_needed(follow if follow is not None else source, sudo)
+    failed = False
+    for table in live_alert_tables(ruleset, follow or source, follow is not None,  # type: ignore[arg-type]
+                                   users=users, min_level=min_level,
+                                   on_stats=_print_stats):
+        if fmt == "ndjson":
+            emit_rows(table, "ndjson", None)
+        else:
+            for row in _flat_evidence(table).to_pylist():  # type: ignore[attr-defined]
+                typer.echo(escape_controls(
+                    f"{row['time']:%Y-%m-%d %H:%M:%S.%f} {row['level']} {row['title']}: "
+                    f"pid {row['pid']} {row['command_line'] or '-'} [{row['evidence']}]"))
+        failed = failed or (bool(fail_on) and any(
+            level_at_least(lv, fail_on) for lv in table.column("level").to_pylist()))
+    if failed:
         raise typer.Exit(EXIT_ALERT)
 
 

@@ -1,7 +1,7 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
 # Each creates the virtualenv in .venv if needed and (re)installs what it needs whenever
 # pyproject.toml changed: the demo only the package, the tests every optional extra
-# (plots, notebooks, Spark) so that all of it is tested.
+# (plots, Sigma parsing, notebooks, Spark) so that all of it is tested.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -17,12 +17,12 @@ $(VENV)/.core: pyproject.toml | $(PY)
 	touch $@
 
 $(VENV)/.test: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[test,plot,notebooks,spark]'
+	$(PY) -m pip install --quiet -e '.[test,plot,detect,notebooks,spark]'
 	touch $@ $(VENV)/.check
 
-# The fast loop needs no Spark and no Jupyter: only the test tools and matplotlib (plot tests).
+# The fast loop needs no Spark and no Jupyter: the test tools, matplotlib and pySigma.
 $(VENV)/.check: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[test,plot]'
+	$(PY) -m pip install --quiet -e '.[test,plot,detect]'
 	touch $@
 
 demo: $(VENV)/.core

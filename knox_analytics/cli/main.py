@@ -30,6 +30,7 @@ COMMAND_MODULES: list[str] = [
     "query",
     "questions",
     "plot",
+    "detect",
 ]
 
 #: command -> (module, the first line of its help), in the order `knox --help` lists them.
@@ -60,6 +61,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "query": ("query", "Run SQL over datasets or trails, with every knox view defined."),
     "shell": ("query", "Interactive DuckDB SQL prompt with the knox views loaded (end with "
               "; — .quit leaves)."),
+    "detect": ("detect", "Run Sigma rules over trails and datasets and print the alerts."),
     "plot": ("plot", "Draw the pictures of the notebooks to a PNG, SVG or PDF file."),
     "auditpipe": ("live", "Stream raw audit records of CLASSES to stdout (never to a "
                   "terminal)."),

@@ -131,7 +131,8 @@ def substitute(example: str, place: dict[str, str]) -> list[str]:
     subs = {"audit-parquet": place["dataset"], "audit-parquet/": place["dataset"],
             "/var/audit": str(SAMPLES), "~/audit-copy": str(SAMPLES),
             "/var/audit/current": str(WORKDAY), "sample_trails/passwd": str(SAMPLES / "passwd"),
-            "trail.bsm": str(WORKDAY), "trail.bsm.gz": f"{place['tmp']}/trail.bsm.gz"}
+            "trail.bsm": str(WORKDAY), "trail.bsm.gz": f"{place['tmp']}/trail.bsm.gz",
+            "my-rules/": str(ROOT / "knox_analytics" / "rules" / "bsmtrace")}
     out = []
     for a in args:
         if a in subs:

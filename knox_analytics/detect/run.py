@@ -1,0 +1,191 @@
+"""Run a compiled rule set over a catalog: one scan per detection view, then the
+correlations, then the alerts with their who and why.
+
+    >>> with Catalog(["audit-parquet"]) as cat:                       # doctest: +SKIP
+    ...     alerts = detect(cat, load_ruleset())
+
+Every base rule of a view is evaluated in the same pass over that view (a list of the
+rules each row matches), so the pack costs one read of each view it uses, however many
+rules it has.  Correlations are window functions and as-of joins over those matches
+(:mod:`.correlate`).  The alert rows are then given their command line, parent chain
+and evidence records (source, offset, and ``record_id`` when the dataset has one).
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from typing import TYPE_CHECKING
+
+import duckdb
+import pyarrow as pa
+
+from knox_analytics.detect.rules import LEVELS, RuleSet, RuleSQL
+from knox_analytics.errors import InputError
+
+if TYPE_CHECKING:
+    from knox_analytics.catalog import Catalog
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+#: The alert table, one row per alert.
+ALERT_SCHEMA = pa.schema([
+    ("rule_id", pa.string()), ("title", pa.string()), ("level", pa.string()),
+    ("author", pa.string()), ("time", pa.timestamp("ms", tz="UTC")), ("host", pa.string()),
+    ("user", pa.string()), ("euser", pa.string()), ("pid", pa.uint32()),
+    ("command_line", pa.string()), ("parent_chain", pa.string()), ("sid", pa.uint32()),
+    ("instance", pa.string()), ("rule_file", pa.string()),
+    ("evidence", pa.list_(pa.struct([("source", pa.string()), ("offset", pa.int64()),
+                                     ("record_id", pa.string())]))),
+])
+
+
+def sql_files() -> list[tuple[str, str]]:
+    """The detection views' SQL files, in name order."""
+    folder = resources.files("knox_analytics.detect") / "sql"
+    return sorted((p.name, p.read_text()) for p in folder.iterdir() if p.name.endswith(".sql"))
+
+
+def define_views(cat: Catalog) -> None:
+    """Define the knox views the detection views read, then the detection views."""
+    for _, text in sql_files():
+        body = "\n".join(x for x in text.splitlines() if not x.lstrip().startswith("--"))
+        cat.define(_WORD.findall(body))
+        cat.con.execute(text)
+
+
+def detect(cat: Catalog, ruleset: RuleSet, *, min_level: str = "informational") -> pa.Table:
+    """The alerts of ``ruleset`` over the catalog's records, in time order; rules below
+    ``min_level`` still feed correlations but raise no alert of their own."""
+    try:
+        return _detect(cat, ruleset, min_level)
+    except duckdb.Error as exc:
+        raise InputError(f"detect: {' '.join(str(exc).split())[:400]}") from exc
+
+
+def _detect(cat: Catalog, ruleset: RuleSet, min_level: str) -> pa.Table:
+    define_views(cat)
+    rules = [r for r in ruleset.rules if r.compiled]
+    base = [r for r in rules if r.where is not None]
+    index = {r.key: n for n, r in enumerate(base)}
+    for view in dict.fromkeys(r.view for r in base):
+        _scan(cat, view, [r for r in base if r.view == view], index)  # type: ignore[arg-type]
+    from knox_analytics.detect.correlate import run_correlation
+
+    pieces: list[str] = []
+    for r in base:
+        if r.alerts and level_at_least(r.level, min_level):
+            pieces.append(_alert_select(cat, r, f"_m{index[r.key]}",
+                                        "[{'source': source, 'offset': \"offset\"}]"))
+    tables = {r.key: f"_m{index[r.key]}" for r in base}
+    for n, r in enumerate(x for x in rules if x.correlation):
+        table = f"_c{n}"
+        if run_correlation(cat, r, tables, table):
+            tables[r.key] = table
+            if r.alerts and level_at_least(r.level, min_level):
+                pieces.append(_alert_select(cat, r, table, "evidence"))
+    if not pieces:
+        return ALERT_SCHEMA.empty_table()
+    cat.con.execute("CREATE OR REPLACE TEMP TABLE _alerts AS " + " UNION ALL ".join(pieces))
+    return _enrich(cat)
+
+
+def _scan(cat: Catalog, view: str, rules: list[RuleSQL], index: dict[str, int]) -> None:
+    lowered = sorted({c for r in rules for c in r.lowered})
+    low = "".join(f', lower(CAST("{c}" AS VARCHAR)) AS "_lc_{c}"' for c in lowered)
+    marks = ", ".join(f"CASE WHEN COALESCE({r.where}, false) THEN {index[r.key]} END"
+                      for r in rules)
+    cols = [c for c in cat.con.sql(f"SELECT * FROM {view} LIMIT 0").columns
+            if c != "args"]
+    keep = ", ".join(f'"{c}"' for c in cols)
+    cat.con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _hits_{view} AS SELECT {keep}, _rules FROM ("
+        f"SELECT *, list_filter([{marks}], lambda x: x IS NOT NULL) AS _rules "
+        f"FROM (SELECT *{low} FROM {view})) WHERE len(_rules) > 0")
+    for r in rules:
+        n = index[r.key]
+        cat.con.execute(f"CREATE OR REPLACE TEMP TABLE _m{n} AS SELECT * EXCLUDE (_rules) "
+                        f"FROM _hits_{view} WHERE list_contains(_rules, {n})")
+
+
+def _alert_select(cat: Catalog, r: RuleSQL, table: str, evidence: str) -> str:
+    lit = _lit
+    has = set(cat.con.sql(f"SELECT * FROM {table} LIMIT 0").columns)
+    return (f"SELECT {lit(r.rule_id or r.name or r.key)} AS rule_id, {lit(r.title)} AS title, "
+            f"{lit(r.level)} AS level, {lit(r.author)} AS author, {lit(r.path)} AS rule_file, "
+            f"time, host, login_user, effective_user, pid, instance, sid, "
+            f"CAST({'command_line' if 'command_line' in has else 'NULL'} AS VARCHAR) "
+            f"AS command_line, "
+            f"{evidence} AS evidence FROM {table}")
+
+
+def _lit(text: str | None) -> str:
+    return "NULL" if text is None else "'" + text.replace("'", "''") + "'"
+
+
+def _enrich(cat: Catalog) -> pa.Table:
+    """Each alert's instance (from pid and time when the view had none), command line
+    (the instance's latest successful exec at the alert), parent chain and evidence
+    record ids."""
+    cat.define(["processes", "execs", "instance_lookup"])
+    con = cat.con
+    records_cols = set(con.sql("SELECT * FROM records LIMIT 0").columns)
+    rid = "r.record_id" if "record_id" in records_cols else "CAST(NULL AS VARCHAR)"
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _alerts2 AS
+        SELECT a.* REPLACE (COALESCE(a.instance, il.instance) AS instance)
+        FROM (SELECT *, row_number() OVER () AS _n FROM _alerts) AS a
+        ASOF LEFT JOIN instance_lookup AS il ON il.pid = a.pid AND a.time >= il.start_time
+    """)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _ev AS
+        WITH e AS (SELECT _n, unnest(evidence) AS ev FROM _alerts2)
+        SELECT e._n, list({{'source': CAST(e.ev.source AS VARCHAR), 'offset': e.ev.offset,
+                           'record_id': CAST({rid} AS VARCHAR)}} ORDER BY e.ev.offset) AS evidence
+        FROM e LEFT JOIN records AS r
+          ON r.source = e.ev.source AND r."offset" = e.ev.offset
+        GROUP BY e._n
+    """) if "record_id" in records_cols else con.execute("""
+        CREATE OR REPLACE TEMP TABLE _ev AS
+        SELECT _n, list_transform(evidence, lambda v: {'source': CAST(v.source AS VARCHAR),
+               'offset': v.offset, 'record_id': CAST(NULL AS VARCHAR)}) AS evidence
+        FROM _alerts2
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _chain AS
+        WITH RECURSIVE
+        p AS MATERIALIZED (
+            SELECT instance, parent_instance, pid, command FROM processes),
+        up(start, instance, depth, label) AS (
+            SELECT DISTINCT a.instance, p.parent_instance, 1, ''
+            FROM _alerts2 AS a JOIN p ON p.instance = a.instance
+            UNION ALL
+            SELECT up.start, p.parent_instance, up.depth + 1,
+                   format('{}({})', COALESCE(p.command, '?'), p.pid)
+            FROM up JOIN p ON p.instance = up.instance
+            WHERE up.depth < 12
+        )
+        SELECT start AS instance,
+               string_agg(label, ' < ' ORDER BY depth) FILTER (WHERE label <> '') AS chain
+        FROM up GROUP BY start
+    """)
+    order = " ".join(f"WHEN '{lv}' THEN {n}" for n, lv in enumerate(reversed(LEVELS)))
+    table = con.sql(f"""
+        SELECT a.rule_id, a.title, a.level, a.author, a.time, a.host,
+               a.login_user AS "user", a.effective_user AS euser, CAST(a.pid AS UINTEGER) AS pid,
+               COALESCE(a.command_line, argv_line(x.argv)) AS command_line,
+               ch.chain AS parent_chain, CAST(a.sid AS UINTEGER) AS sid, a.instance,
+               a.rule_file, ev.evidence
+        FROM _alerts2 AS a
+        ASOF LEFT JOIN (SELECT instance, time, argv FROM execs WHERE success) AS x
+            ON x.instance = a.instance AND a.time >= x.time
+        LEFT JOIN _chain AS ch ON ch.instance = a.instance
+        LEFT JOIN _ev AS ev ON ev._n = a._n
+        ORDER BY a.time, CASE a.level {order} END, a.title
+    """).to_arrow_table()
+    return table.cast(ALERT_SCHEMA)
+
+
+def level_at_least(level: str, floor: str) -> bool:
+    """Whether an alert ``level`` is ``floor`` or above (Sigma's order)."""
+    return LEVELS.index(level) >= LEVELS.index(floor)

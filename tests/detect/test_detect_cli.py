@@ -1,0 +1,73 @@
+"""knox detect from the command line: the pack by default, --rules, --coverage,
+--fail-on (exit 4), formats."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("sigma")
+
+from detect_scenarios import POSITIVE, write_trail
+from typer.testing import CliRunner
+
+from knox_analytics.cli.main import app
+
+runner = CliRunner()
+TITLE = "Keychain or Local Password Hash Access"
+
+
+@pytest.fixture(scope="module")
+def trail(tmp_path_factory):
+    return write_trail(tmp_path_factory.mktemp("d") / "k.bsm", POSITIVE[TITLE])
+
+
+def test_ndjson_alert_has_the_why(trail):
+    res = runner.invoke(app, ["detect", str(trail), "-f", "ndjson"])
+    assert res.exit_code == 0, res.output
+    alerts = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
+    # the SigmaHQ keychain rule fires too
+    assert {a["title"] for a in alerts} == {TITLE, "Credentials from Password Stores - Keychain"}
+    [alert] = [a for a in alerts if a["title"] == TITLE]
+    assert alert["rule_file"] == "pack:knox/keychain_credential_dumping.yml"
+    assert alert["title"] == TITLE and alert["level"] == "high"
+    assert alert["author"] == "knox-analytics"
+    assert alert["command_line"] == "security dump-keychain -d login.keychain"
+    assert alert["parent_chain"].startswith("zsh(")
+    assert alert["user"] == "501"
+    [ev] = alert["evidence"]
+    assert ev["source"].endswith("k.bsm") and ev["offset"] > 0
+
+
+def test_fail_on(trail):
+    assert runner.invoke(app, ["detect", str(trail), "--fail-on", "high"]).exit_code == 4
+    assert runner.invoke(app, ["detect", str(trail), "--fail-on", "critical"]).exit_code == 0
+    bad = runner.invoke(app, ["detect", str(trail), "--fail-on", "bad"])
+    assert bad.exit_code not in (0, 4)
+    assert "--fail-on 'bad': expected one of informational" in str(bad.exception)
+
+
+def test_csv_evidence_is_one_cell(trail):
+    res = runner.invoke(app, ["detect", str(trail), "-f", "csv"])
+    assert res.exit_code == 0
+    assert "k.bsm@" in res.stdout
+
+
+def test_coverage_says_why(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("title: cwd\nlogsource:\n  product: macos\n  category: process_creation\n"
+                   "detection:\n  s:\n    CurrentDirectory: /tmp\n  condition: s\n")
+    res = runner.invoke(app, ["detect", "--coverage", "--rules", str(bad)])
+    assert res.exit_code == 0
+    assert "not compiled: field CurrentDirectory: BSM exec records carry no working" \
+        in res.stdout
+    assert "0 of 1 rules compile" in res.stdout
+    res = runner.invoke(app, ["detect", "--coverage"])
+    assert "97 of 97 rules compile" in res.stdout
+
+
+def test_missing_rules_path_is_one_line(tmp_path):
+    res = runner.invoke(app, ["detect", "x.bsm", "--rules", str(tmp_path / "none")])
+    assert res.exit_code != 0
+    assert "Traceback" not in res.output

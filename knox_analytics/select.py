@@ -81,8 +81,11 @@ class RecordSelector:
         if not filters.record_local():
             raise UsageError("--command needs the records before it (each record's process): "
                              "give the trail or dataset as a file, or use knox commands -")
+        from knox_analytics.known import check_filters
+
         self.filters = filters
         self.cat = Catalog(users=users, tables=tables)
+        check_filters(self.cat, filters)  # a misspelt event is usage (exit 2), not no output
         self.records = 0
         self.where, self.params = filter_sql(self.cat, filters, "records")
 

@@ -8,6 +8,7 @@ epochs' carry; the carry the epoch leaves is ``sql/derived/carry_out.sql``.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -16,7 +17,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 
-from knox_analytics.derived.files import CARRY, VIEWS, temp_beside
+from knox_analytics.derived.files import CARRY, VIEWS
+from knox_analytics.store.safefs import apply_path, fresh_private_dir, protection_of_dataset
 
 if TYPE_CHECKING:
     import duckdb
@@ -90,15 +92,19 @@ def merge_segments(con: duckdb.DuckDBPyConnection, segments: Sequence[Path], out
 
 
 def copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
-    """Write ``query``'s rows to ``path`` (Parquet), whole or not at all."""
-    tmp = temp_beside(path)
+    """Write ``query``'s rows to ``path`` (Parquet), whole or not at all.  DuckDB writes
+    by path (and through a temporary name of its own), so only inside a 0700 directory
+    made for it here, never through a link someone planted; then renamed into place with
+    the protection of the directory it goes to (:mod:`knox_analytics.store.safefs`)."""
+    work = fresh_private_dir(path.parent, ".copy-")
     try:
+        tmp = work / path.name
         con.execute(f"COPY ({query}) TO {sql_str(str(tmp))} (FORMAT parquet, "
                     "COMPRESSION zstd)")
+        apply_path(tmp, protection_of_dataset(path.parent))
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def latest_carry(files: Sequence[Path], pids: str | None = None) -> str:

@@ -139,14 +139,6 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def temp_beside(path: Path) -> Path:
-    """A fresh, empty temp file in ``path``'s directory (for a writer that needs a path:
-    DuckDB's COPY), to be renamed onto ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 @contextlib.contextmanager
 def locked(directory: Path, wait: bool = True) -> Iterator[bool]:
     """Hold the directory's lock (one process derives or books at a time); with

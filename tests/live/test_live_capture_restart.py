@@ -188,15 +188,15 @@ def test_disk_full_while_writing_parquet_stops_cleanly_and_loses_nothing(
 
     out, path = tmp_path / "out", tmp_path / "trail.bsm"
     path.write_bytes(DATA)
-    real = pq.write_table
+    real = pq.ParquetWriter
 
     def full(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(pq, "write_table", full)
+    monkeypatch.setattr(pq, "ParquetWriter", full)  # how every part file is written
     with pytest.raises(DiskFullError):
         run(out, str(path))
-    monkeypatch.setattr(pq, "write_table", real)
+    monkeypatch.setattr(pq, "ParquetWriter", real)
     run(out, str(path))
     assert same_records(dataset(out), DATA)
 

@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from knoxtest import WORKDAY
 from test_store import TRUTH, truth_table
 
-from knox_analytics import catalog
 from knox_analytics.convert import convert
+from knox_analytics.derived.build import copy
 from knox_analytics.errors import InputError, UsageError
 from knox_analytics.store import DatasetWriter
 from knox_analytics.store.safefs import (
@@ -181,7 +181,7 @@ def test_a_planted_copy_temp_link_is_not_written_through(tmp_path: Path) -> None
     # the old temporary name, and the one DuckDB's COPY writes first (then renames)
     (target.parent / f".{target.name}.tmp").symlink_to(victim)
     (target.parent / f"tmp_.{target.name}.tmp").symlink_to(victim)
-    catalog._copy(duckdb.connect(), "SELECT 1 AS x", target)
+    copy(duckdb.connect(), "SELECT 1 AS x", target)
     assert victim.read_text() == "root's file\n"
     assert duckdb.sql(f"SELECT x FROM read_parquet('{target}')").fetchall() == [(1,)]
     assert [p.name for p in target.parent.iterdir() if p.name.startswith(".copy-")] == []

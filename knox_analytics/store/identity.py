@@ -141,11 +141,13 @@ def parse_id(text: str) -> bytes:
 # --- sorted id sets -------------------------------------------------------------------
 
 def _sorted(ids: np.ndarray) -> np.ndarray:
-    return ids[np.lexsort((ids["lo"], ids["hi"]))]
+    # by the first half only: :func:`contains` looks at every id sharing it; timsort
+    # ("stable") merges already sorted runs (concatenated levels) in linear time
+    return ids[np.argsort(ids["hi"], kind="stable")]
 
 
 def contains(sorted_ids: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Which ``queries`` are in ``sorted_ids`` (sorted by hi, lo; may be a memmap).
+    """Which ``queries`` are in ``sorted_ids`` (sorted by hi; may be a memmap).
 
     A binary search on the first half; the second compared where it hits.  Equal first
     halves of different ids (a 64-bit collision) are resolved one by one: practically

@@ -31,18 +31,36 @@ def check_label(label: str) -> str:
 def partition_keys(table: pa.Table, label: str | None) -> pa.DictionaryArray:
     """``host=…/date=…`` per row of ``table``, dictionary-encoded.
 
-    Dates are formatted once per distinct day, not once per row (strftime over millions
-    of rows costs more than the whole Parquet write).
+    Hosts and days are encoded once each and their codes combined as numbers: the key
+    text is formatted once per distinct (host, day), not once per row (string joins over
+    millions of rows cost more than the whole Parquet write, and identity needs the keys
+    of every chunk too).
     """
-    host = pc.fill_null(table.column("host"), label or UNKNOWN_HOST)
+    fallback = label or UNKNOWN_HOST
+    host_names, host_codes, n_hosts = _codes(table.column("host"))
+    day_names, day_codes, n_days = _codes(pc.cast(table.column("time"), pa.date32()))
     # '/' cannot occur in an address; keep any odd byte out of the directory name anyway.
-    host = pc.replace_substring(host, "/", "_")
-    days = pc.dictionary_encode(pc.cast(table.column("time"), pa.date32())).combine_chunks()
-    names = [NULL_VALUE if d is None else d.isoformat() for d in days.dictionary.to_pylist()]
-    date = pc.take(pa.array(names, pa.string()), days.indices)
-    date = pc.fill_null(date, NULL_VALUE)
-    keys = pc.binary_join_element_wise("host=", host, "/date=", date, "")
-    return pc.dictionary_encode(keys).combine_chunks()
+    hosts = [fallback if h is None else h.replace("/", "_") for h in host_names] + [fallback]
+    dates = [NULL_VALUE if d is None else d.isoformat() for d in day_names] + [NULL_VALUE]
+    combo = host_codes * n_days + day_codes
+    lut = np.zeros(n_hosts * n_days, np.int32)
+    names: dict[str, int] = {}  # a null host and its label are one key
+    for c in np.flatnonzero(np.bincount(combo, minlength=n_hosts * n_days)).tolist():
+        lut[c] = names.setdefault(f"host={hosts[c // n_days]}/date={dates[c % n_days]}",
+                                  len(names))
+    return pa.DictionaryArray.from_arrays(pa.array(lut[combo]), pa.array(list(names),
+                                                                       pa.string()))
+
+
+def _codes(column: pa.Array | pa.ChunkedArray) -> tuple[list, np.ndarray, int]:
+    """Distinct values (as Python objects), each row's code (nulls: one more code) and
+    how many codes there are."""
+    enc = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not pa.types.is_dictionary(enc.type):
+        enc = pc.dictionary_encode(enc)
+    n = len(enc.dictionary)
+    codes = enc.indices.fill_null(n).to_numpy(zero_copy_only=False).astype(np.int64)
+    return enc.dictionary.to_pylist(), codes, n + 1
 
 
 def split_by_partition(table: pa.Table, label: str | None) -> dict[str, pa.Table]:

@@ -15,7 +15,7 @@ from knox_analytics.bsm.decode import decode_bytes
 from knox_analytics.schema import PROCESS_STRUCT, SCHEMA
 
 #: Columns that no token field fills directly: provenance, names looked up in tables,
-#: the time rule's output, the lossless columns and the record id (a hash of the record).
+#: the time rule's output, the lossless columns and the record id (the store's identity).
 DERIVED = {"source", "offset", "header_token", "event_name", "event_classes", "time",
            "errno_name", "success", "token_ids", "raw_tokens", "record_id"}
 

@@ -138,6 +138,34 @@ def test_a_flush_between_two_identical_records_loses_neither(tmp_path: Path) -> 
     assert dataset_records(tmp_path / "ds") == 401
 
 
+@pytest.mark.parametrize("rotate", [False, True])
+def test_capture_converter_keeps_both_copies_across_a_flush(tmp_path: Path,
+                                                            rotate: bool) -> None:
+    """The capture's own converter: the segment grows with its flush (a commit) between
+    the two copies, or the second copy lands in the next segment (a rotation)."""
+    from knox_analytics.live.converter import SegmentConverter
+
+    cut = ENDS[200]  # DUP's first copy ends here, its second follows
+    segs = tmp_path / "segs"
+    segs.mkdir()
+
+    def seg(i: int) -> Path:
+        return segs / f"seg-{i}.bsm"
+
+    with DatasetWriter(tmp_path / "ds") as writer:
+        conv = SegmentConverter(writer, seg, {}, lambda: None, lambda _m: None)
+        seg(0).write_bytes(DUP[:cut])
+        conv.convert(0)  # a flush: committed, the first copy in the dataset
+        if rotate:
+            conv.convert(0, final=True)
+            seg(1).write_bytes(DUP[cut:])
+            conv.convert(1, final=True)
+        else:
+            seg(0).write_bytes(DUP)
+            conv.convert(0, final=True)
+    assert dataset_records(tmp_path / "ds") == 401
+
+
 def test_jobs_keep_identical_records_across_inputs_and_ranges(tmp_path: Path,
                                                               monkeypatch) -> None:
     (tmp_path / "W").write_bytes(W)

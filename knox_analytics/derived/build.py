@@ -102,18 +102,17 @@ def copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
 
 
 def latest_carry(files: Sequence[Path], pids: str | None = None) -> str:
-    """Each (host, pid)'s row in the latest of the carry ``files`` (only the pairs in the
-    table ``pids``, if given)."""
+    """Each pid's row in the latest of the carry ``files`` (only the pids in the table
+    ``pids``, if given)."""
     def rows(n: int, path: Path) -> str:
         sql = f"SELECT c.*, {n} AS _epoch FROM read_parquet({sql_str(str(path))}) AS c"
-        return sql + (f" SEMI JOIN {pids} AS r ON r.host = c.host AND r.pid = c.pid"
-                      if pids else "")
+        return sql + (f" SEMI JOIN {pids} AS r ON r.pid = c.pid" if pids else "")
 
     if len(files) == 1:
         return f"SELECT * EXCLUDE (_epoch) FROM ({rows(0, files[0])})"
     union = " UNION ALL ".join(rows(n, f) for n, f in enumerate(files))
     return (f"SELECT * EXCLUDE (_epoch) FROM ({union}) "
-            "QUALIFY row_number() OVER (PARTITION BY host, pid ORDER BY _epoch DESC) = 1")
+            "QUALIFY row_number() OVER (PARTITION BY pid ORDER BY _epoch DESC) = 1")
 
 
 def segments_sql(view: str, segments: Sequence[Path]) -> str:

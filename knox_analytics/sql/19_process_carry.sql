@@ -1,5 +1,5 @@
 -- Question: what did the records before these leave running?
--- process_carry: one row per host and pid seen before the records in `records` begin: its latest
+-- process_carry: one row per pid seen before the records in `records` begin: its latest
 -- exit and start times, its latest instance (as in process_instances) with the command
 -- it inherited and its latest successful exec, and that instance's `processes` columns
 -- so far.  It is what the process views need from earlier data, and it is empty here:
@@ -8,7 +8,6 @@
 -- added records, all later than the data before them, from those records alone.
 CREATE OR REPLACE VIEW process_carry AS
 SELECT
-    host,
     pid,
     time AS last_exit,
     time AS last_start,

@@ -1,10 +1,9 @@
 -- Question: which process created which, and when?
 -- process_starts: every successful fork-family or posix_spawn record, as (parent pid,
--- child pid) of its host.  The child pid is the "child PID" argument token (macOS fork/vfork/spawn)
+-- child pid).  The child pid is the "child PID" argument token (macOS fork/vfork/spawn)
 -- or, for forks without it, the return value (fork(2) returns the child's pid).
 CREATE OR REPLACE VIEW process_starts AS
 SELECT
-    host,
     time,
     source,
     "offset",

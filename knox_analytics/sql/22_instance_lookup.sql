@@ -5,6 +5,5 @@
 CREATE OR REPLACE VIEW instance_lookup AS
 SELECT *, false AS carried FROM process_instances
 UNION ALL
-SELECT instance, pid, start_time, start_event, ppid, parent_instance, source, "offset", host,
-    true
+SELECT instance, pid, start_time, start_event, ppid, parent_instance, source, "offset", true
 FROM process_carry;

@@ -16,5 +16,4 @@ WITH x AS (
 )
 SELECT x.*, i.instance, i.ppid AS instance_ppid
 FROM x
-ASOF LEFT JOIN instance_lookup AS i
-    ON i.host = x.host AND i.pid = x.exec_pid AND x.time >= i.start_time;
+ASOF LEFT JOIN instance_lookup AS i ON i.pid = x.exec_pid AND x.time >= i.start_time;

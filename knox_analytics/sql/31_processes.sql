@@ -26,7 +26,7 @@ who AS (
 ),
 was AS (SELECT * FROM process_carry)
 SELECT
-    i.instance, i.host, i.pid, i.ppid, i.parent_instance, i.start_time, i.start_event,
+    i.instance, i.pid, i.ppid, i.parent_instance, i.start_time, i.start_event,
     basename(ic.command_path) AS command,
     ic.command_path,
     list_concat(COALESCE(was.execs, []), COALESCE(ex.execs, [])) AS execs,

@@ -32,12 +32,9 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def answers(cat: Catalog, view: str) -> list[tuple]:
-    """The view's rows but where the host label goes (a dataset's --host, a trail's
-    'unknown'): its columns, and the host part of instance keys ('<host>/<pid>@<ms>')."""
     cols = [c for c in cat.sql(f"SELECT * FROM {view} LIMIT 0").columns
             if c not in ("date", "host", "source")]
-    sel = ", ".join(f"regexp_replace(\"{c}\", '^[^/]*/', '')" if "instance" in c
-                    else f'"{c}"' for c in cols)
+    sel = ", ".join(f'"{c}"' for c in cols)
     return sorted(cat.sql(f"SELECT {sel} FROM {view}").fetchall(), key=repr)
 
 

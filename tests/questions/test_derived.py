@@ -464,37 +464,3 @@ def test_derivation_memory_does_not_grow_with_the_number_of_epochs(
     for epochs in held.values():
         assert max(h.records for h in epochs) <= 1.25 * 400  # an estimate from time ranges
         assert all(h.carried <= h.records for h in epochs)
-
-
-def test_process_state_is_per_host(tmp_path: Path) -> None:
-    """A fleet's hosts reuse each other's pids: the process views never join pid 1204 of
-    host a with pid 1204 of host b (here: the same trail recorded by two hosts)."""
-    for host in ("a", "b"):
-        convert([WORKLOAD], tmp_path / host, host=host)
-    with Catalog([tmp_path / "a"], derived=False) as one, \
-            Catalog([tmp_path / "a", tmp_path / "b"]) as fleet:
-        for view in ("processes", "commands", "process_instances", "record_process"):
-            # all but the host and the instance keys, which name it
-            cols = ", ".join(f'"{c}"' for c in one.sql(f"SELECT * FROM {view} LIMIT 0").columns
-                             if "instance" not in c and c != "host")
-            alone = rows(one, f"SELECT {cols} FROM {view}")
-            both = rows(fleet, f"SELECT {cols} FROM {view}")
-            assert sorted(alone * 2, key=repr) == both, view
-        assert fleet.sql("SELECT count(DISTINCT host) FROM processes").fetchall() == [(2,)]
-        orphans = fleet.sql("SELECT count(*) FROM processes AS c JOIN processes AS p "
-                            "ON p.instance = c.parent_instance WHERE p.host <> c.host")
-        assert orphans.fetchall() == [(0,)]
-
-
-def test_a_fleet_dataset_derives_like_a_full_pass(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hosts in one dataset, derived in small epochs: the carry is keyed by host too."""
-    monkeypatch.setattr(planner, "EPOCH_RECORDS", 700)
-    root = tmp_path / "ds"
-    offsets = OFFSETS[WORKLOAD]
-    early, late = cut(WORKLOAD, [offsets[len(offsets) // 2]], tmp_path / "in")
-    convert([early], root, host="a")
-    assert_like_full(root)
-    convert([WORKDAY], root, host="b")
-    convert([late], root, host="a")
-    assert_like_full(root)

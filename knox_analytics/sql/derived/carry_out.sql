@@ -8,17 +8,17 @@
 -- pid needs (its key, start, parent, commands).
 WITH latest AS (
     SELECT * FROM instance_lookup WHERE pid IS NOT NULL
-    QUALIFY row_number() OVER (PARTITION BY host, pid ORDER BY start_time DESC, carried) = 1
+    QUALIFY row_number() OVER (PARTITION BY pid ORDER BY start_time DESC, carried) = 1
 ),
 exits AS (
-    SELECT host, pid, max(time) AS last_exit FROM (
-        SELECT host, pid, time FROM records WHERE event_name = 'AUE_EXIT'
-        UNION ALL SELECT host, pid, last_exit FROM process_carry) GROUP BY host, pid
+    SELECT pid, max(time) AS last_exit FROM (
+        SELECT pid, time FROM records WHERE event_name = 'AUE_EXIT'
+        UNION ALL SELECT pid, last_exit FROM process_carry) GROUP BY pid
 ),
 born AS (
-    SELECT host, pid, max(time) AS last_start FROM (
-        SELECT host, child_pid AS pid, time FROM process_starts
-        UNION ALL SELECT host, pid, last_start FROM process_carry) GROUP BY host, pid
+    SELECT pid, max(time) AS last_start FROM (
+        SELECT child_pid AS pid, time FROM process_starts
+        UNION ALL SELECT pid, last_start FROM process_carry) GROUP BY pid
 ),
 oks AS (
     SELECT instance, max(time) AS ok_time, arg_max(command_path, time) AS ok_path
@@ -26,7 +26,7 @@ oks AS (
 ),
 carry AS (
     SELECT
-        l.host, l.pid, x.last_exit, b.last_start, l.instance, l.start_time, l.start_event, l.ppid,
+        l.pid, x.last_exit, b.last_start, l.instance, l.start_time, l.start_event, l.ppid,
         l.parent_instance, l.source, l."offset", ic.inherited_path, o.ok_time, o.ok_path,
         CASE WHEN p.instance IS NULL THEN c.execs ELSE p.execs END AS execs,
         CASE WHEN p.instance IS NULL THEN c.exit_time ELSE p.exit_time END AS exit_time,
@@ -41,8 +41,8 @@ carry AS (
         OR (b.last_start IS NOT NULL AND (x.last_exit IS NULL OR x.last_exit <= b.last_start))
             AS reachable
     FROM latest AS l
-    LEFT JOIN exits AS x ON x.host = l.host AND x.pid = l.pid
-    LEFT JOIN born AS b ON b.host = l.host AND b.pid = l.pid
+    LEFT JOIN exits AS x ON x.pid = l.pid
+    LEFT JOIN born AS b ON b.pid = l.pid
     LEFT JOIN oks AS o ON o.instance = l.instance
     LEFT JOIN instance_commands AS ic ON ic.instance = l.instance
     LEFT JOIN processes AS p ON p.instance = l.instance

@@ -53,8 +53,9 @@ def dataset(size: str) -> Path:
 def first_derivation(root: Path) -> dict[str, float]:
     """Derive ``root``'s state from nothing in a fresh process; what it measured."""
     shutil.rmtree(root / "_knox_cache", ignore_errors=True)
+    # stderr passes through: a failed derivation says why
     out = subprocess.run([sys.executable, "-c", CHILD, str(root)], check=True,
-                         capture_output=True, text=True)
+                         stdout=subprocess.PIPE, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -127,17 +127,10 @@ def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[
             summary.files = [_convert_guarded(writer, path, found, options, on_bytes)
                              for path, found in paths]
     summary.identity = store.index.stats
-    if summary.records and derive is not False:
-        from knox_analytics.derived import DerivedState
+    if summary.records:
+        from knox_analytics.derived import after_commit
 
-        state = DerivedState.of(Path(output))
-        if derive is None and not state.exists():
-            summary.seconds = time.perf_counter() - started
-            return summary
-
-        derive_started = time.perf_counter()
-        state.update()
-        summary.derive_seconds = time.perf_counter() - derive_started
+        summary.derive_seconds = after_commit(Path(output), derive)
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -60,8 +60,8 @@ def convert_command(
         "--derive/--no-derive", show_default=False, help="Extend the derived process "
         "state by the new records now, so that the next process question is fast. "
         "Default: when the dataset already keeps one (a process question was asked of "
-        "it); a first derivation needs several times the memory of converting "
-        "(docs/derived-state.md).")] = None,
+        "it); a first derivation takes about 4x the CPU time of converting, in "
+        "bounded memory (docs/derived-state.md).")] = None,
     allow_foreign_owner: Annotated[bool, typer.Option(
         help="As root, write into an output directory another user owns (they could "
              "redirect root's writes through a link).")] = False,

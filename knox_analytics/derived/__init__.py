@@ -9,6 +9,6 @@ to merge), :mod:`.build` derives and merges with the question SQL (``sql/*.sql``
 
 from __future__ import annotations
 
-from knox_analytics.derived.state import DerivedState, Progress, Settings
+from knox_analytics.derived.state import DerivedState, Progress, Settings, after_commit
 
-__all__ = ["DerivedState", "Progress", "Settings"]
+__all__ = ["DerivedState", "Progress", "Settings", "after_commit"]

@@ -12,6 +12,7 @@ books in ``state.json`` with :mod:`.files`.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -168,6 +169,22 @@ class DerivedState:
         return compact(directory, self.key, merge)
 
 
+def after_commit(root: str | Path, derive: bool | None = None) -> float:
+    """The rule every writer (``knox convert``, ``--jobs``, Spark) runs after its commit:
+    extend the dataset's state by the new records and merge segments.  ``derive`` None:
+    only when the dataset already keeps a state (a process question was asked of it);
+    a first derivation is left to the first process question.  False: nothing.  The
+    seconds it took (0.0 when it did nothing)."""
+    if derive is False:
+        return 0.0
+    state = DerivedState.of(root)
+    if derive is None and not state.exists():
+        return 0.0
+    started = time.perf_counter()
+    state.update()
+    return time.perf_counter() - started
+
+
 def compact(directory: Path, key: str, merge: Callable[[list[Path], Path], None]) -> State:
     """Merge segments as :func:`~knox_analytics.derived.plan.merge_plan` says until it
     says none (``merge(segments, out)`` writes one segment of their rows); the state
@@ -207,4 +224,4 @@ def _key(settings: Settings) -> str:
                      build.derived_sql("carry_pids"), users, settings.tables, str(SCHEMA))
 
 
-__all__ = ["CACHE_DIR", "DerivedState", "Progress", "Settings"]
+__all__ = ["CACHE_DIR", "DerivedState", "Progress", "Settings", "after_commit"]

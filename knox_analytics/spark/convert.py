@@ -50,12 +50,14 @@ from knox_analytics.store.plan import SourcePlan
 def convert(spark: Any, inputs: Sequence[str | os.PathLike[str]],
             output: str | os.PathLike[str], *, overwrite: bool = False,
             strict: bool = False, host: str | None = None,
-            split_bytes: int = DEFAULT_SPLIT) -> ConvertSummary:
+            split_bytes: int = DEFAULT_SPLIT, derive: bool | None = None) -> ConvertSummary:
     """Convert trails (files or directories of trails) into the dataset at ``output``.
 
     Same arguments and result as :func:`knox_analytics.convert.convert` (``spark`` is a
     ``pyspark.sql.SparkSession``); ``split_bytes`` is the work of one task.  Stdin cannot
-    be read by a cluster: use ``knox convert`` for ``-``.
+    be read by a cluster: use ``knox convert`` for ``-``.  After the commit, the driver
+    extends the dataset's derived process state as every writer does
+    (:func:`knox_analytics.derived.after_commit`; ``derive`` as for ``knox convert``).
     """
     started = time.perf_counter()
     paths = expand([os.fspath(p) for p in inputs])
@@ -99,6 +101,10 @@ def convert(spark: Any, inputs: Sequence[str | os.PathLike[str]],
                 writer.commit_source(plan.source, end_offset=plan.start_offset + report.bytes,
                                      records=report.records, damaged=len(report.damage),
                                      occurrences=occurrences)
+    if summary.records:
+        from knox_analytics.derived import after_commit
+
+        summary.derive_seconds = after_commit(Path(output), derive)
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -305,8 +305,13 @@ def condition_warning(api: Auditon) -> str | None:
         cond = api.getcond()
     except AuditonError:
         return None
-    if cond == "auditing":
+    return warning_for(cond, api.platform)
+
+
+def warning_for(cond: str, platform: str) -> str | None:
+    """The warning for audit condition ``cond`` (None when auditing or unknown)."""
+    if cond in ("auditing", ""):
         return None
     return (f"auditing is off on this host (audit condition: {cond}); the audit pipe will "
             f"stay silent until it is on. Enable it as root: "
-            f"{ENABLE_AUDITING[api.platform]}")
+            f"{ENABLE_AUDITING[family(platform)]}")

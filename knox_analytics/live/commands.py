@@ -139,12 +139,13 @@ def live_command_tables(source: str | None = None, follow: bool = False, *,
                         stop: Callable[[], bool] | None = None, poll: float = 0.25,
                         on_stats: Callable[[PipeStats], None] | None = None,
                         filters: Filters | None = None, users: Any = None,
-                        read_size: int | None = None,
+                        read_size: int | None = None, sudo: bool = False,
                         **filter_args: Any) -> Iterator[pa.Table]:
-    """Like :func:`live_commands`, one table (the rows of one batch) at a time."""
+    """Like :func:`live_commands`, one table (the rows of one batch) at a time
+    (``sudo``: see :func:`~knox_analytics.live.stream.live_chunks`)."""
     asker = CommandsOverStream(filters or filters_from(**filter_args), users)
     for batch in live_chunks(source, follow=follow, stop=stop, poll=poll,
-                             on_stats=on_stats, read_size=read_size):
+                             on_stats=on_stats, read_size=read_size, sudo=sudo):
         table = asker.answer(batch)
         if table.num_rows:
             yield table

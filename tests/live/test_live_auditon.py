@@ -223,27 +223,49 @@ def test_live_commands_warn_at_start_when_auditing_is_off(
     assert capsys.readouterr().err == ""
 
 
-def test_auditon_sudo_reexecs_when_not_root(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auditon_sudo_runs_the_helper_when_not_root(monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
     from knox_analytics.cli import live
 
     calls: list[list[str]] = []
 
-    def reexec(argv: list[str] | None = None) -> None:
-        calls.append(["reexec"])
+    def exec_helper(*args: str) -> None:
+        calls.append(list(args))
         raise SystemExit(0)
 
-    monkeypatch.setattr(live.privilege, "reexec_with_sudo", reexec)
+    monkeypatch.setattr(live.privilege, "exec_helper", exec_helper)
     monkeypatch.setattr(live.os, "geteuid", lambda: 501)
     monkeypatch.setattr(A, "HOST", "darwin")  # the policy names are checked first
     r = CliRunner().invoke(live.auditon_app, ["setpolicy", "seq", "--sudo"])
     assert isinstance(r.exception, UsageError) and calls == []  # refused before sudo
     r = CliRunner().invoke(live.auditon_app, ["setpolicy", "argv", "--sudo"])
-    assert r.exit_code == 0 and calls == [["reexec"]]
+    assert r.exit_code == 0 and calls == [["auditon", "setpolicy", "argv"]]
     monkeypatch.setattr(live.os, "geteuid", lambda: 0)  # already root: no re-exec
     real = A.Auditon
     monkeypatch.setattr(live.A, "Auditon", lambda: real(FakeKernel(), platform="darwin"))
     r = CliRunner().invoke(live.auditon_app, ["setpolicy", "argv", "--sudo"])
     assert r.exit_code == 0, r.output
-    assert r.output == "cnt,argv\n" and calls == [["reexec"]]
+    assert r.output == "cnt,argv\n" and calls == [["auditon", "setpolicy", "argv"]]
+
+
+def test_live_knox_commands_warns_too_when_auditing_is_off(
+        kernel: FakeKernel, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # R3: the other live commands warned; `knox commands` (macOS 14: auditing off by
+    # default) waited silently
+    from knox_analytics.cli import live, live_commands
+    from knox_analytics.live import commands
+    from knox_analytics.questions import Filters
+
+    kernel.condition = 2  # AUC_NOAUDIT
+    real = live._warn_if_not_auditing
+    api = lambda: A.Auditon(kernel, platform="darwin")  # noqa: E731
+    monkeypatch.setattr(live, "_warn_if_not_auditing",
+                        lambda source, sudo=False: real(source, "darwin", api, sudo=sudo))
+    monkeypatch.setattr(commands, "live_command_tables", lambda *a, **kw: iter([]))
+    live_commands.live_commands_cli(Filters(), "table", None)
+    err = capsys.readouterr().err
+    assert err.startswith("knox: auditing is off on this host (audit condition: noaudit)")
+    live_commands.live_commands_cli(Filters(), "table", None, source="/tmp/x")
+    assert capsys.readouterr().err == ""  # --source: not the kernel's pipe

@@ -154,17 +154,27 @@ def test_follow_prints_as_the_trail_grows(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("where", ["--source", "--follow"])
-def test_sudo_reruns_live_commands_for_an_unreadable_input(
+def test_sudo_for_live_commands_on_an_unreadable_input(
         monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    # --source: the privileged helper opens it (knox stays unprivileged); --follow,
+    # which reopens the trail by name at each rotation: the command re-runs through sudo
     from knox_analytics.live import privilege
 
     class Reran(Exception):
         pass
 
+    asked: list[tuple[str, ...]] = []
+
     def reexec() -> None:
+        raise Reran
+
+    def helper_open(*args: str) -> tuple[int, str, int]:
+        asked.append(args)
         raise Reran
 
     monkeypatch.setattr(privilege, "needs_sudo", lambda paths: paths == [str(WORKLOAD)])
     monkeypatch.setattr(privilege, "reexec_with_sudo", reexec)
+    monkeypatch.setattr(privilege, "helper_open", helper_open)
     r = CliRunner().invoke(app, ["commands", where, str(WORKLOAD), "--sudo"])
     assert isinstance(r.exception, Reran)
+    assert asked == ([("trail", str(WORKLOAD))] if where == "--source" else [])

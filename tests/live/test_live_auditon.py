@@ -30,6 +30,11 @@ LAYOUTS = {
     "au_tid_t": (8, {"port": 0, "machine": 4}),
     "auditpinfo_t": (28, {"ap_pid": 0, "ap_auid": 4, "ap_mask": 8, "ap_termid": 16,
                           "ap_asid": 24}),
+    # audit.h: au_tid_addr {dev_t/u_int32_t at_port; u_int32_t at_type, at_addr[4]};
+    # auditpinfo_addr ends with au_asflgs_t ap_flags, u_int64_t aligned (8)
+    "au_tid_addr_t": (24, {"at_port": 0, "at_type": 4, "at_addr": 8}),
+    "auditpinfo_addr_t": (56, {"ap_pid": 0, "ap_auid": 4, "ap_mask": 8, "ap_termid": 16,
+                               "ap_asid": 40, "ap_flags": 48}),
     "au_evclass_map_t": (8, {"ec_number": 0, "ec_class": 4}),  # u16, 2 bytes padding, u32
     "au_qctrl_t": (20, {"aq_hiwater": 0, "aq_lowater": 4, "aq_bufsz": 8, "aq_delay": 12,
                         "aq_minfree": 16}),
@@ -87,6 +92,7 @@ class FakeKernel:
         self.calls: list[tuple[int, int]] = []
         self.root = True
         self.condition = 1  # AUC_AUDITING
+        self.ipv6 = {4242}  # pids whose session came in over IPv6 (ssh ::1)
 
     def __call__(self, cmd: int, obj: Any, size: int) -> int:
         self.calls.append((cmd, size))
@@ -100,12 +106,21 @@ class FakeKernel:
                 ctypes.set_errno(errno.EINVAL)
                 return -1
             self.policy = obj.value
-        elif cmd == A.A_GETPINFO:
+        elif cmd in (A.A_GETPINFO, A.A_GETPINFO_ADDR):
+            if size != (28 if cmd == A.A_GETPINFO else 56):  # uap->length != sizeof
+                ctypes.set_errno(errno.EINVAL)
+                return -1
             if obj.ap_pid not in self.masks:
                 ctypes.set_errno(3)  # ESRCH
                 return -1
+            if cmd == A.A_GETPINFO and obj.ap_pid in self.ipv6:  # at_type == AU_IPv6
+                ctypes.set_errno(errno.EINVAL)
+                return -1
             obj.ap_mask.am_success, obj.ap_mask.am_failure = self.masks[obj.ap_pid]
             obj.ap_auid = 501
+            if cmd == A.A_GETPINFO_ADDR and obj.ap_pid in self.ipv6:
+                obj.ap_termid.at_type = A.AU_IPV6
+                obj.ap_termid.at_addr[:] = [0, 0, 0, 0x01000000]  # ::1
         elif cmd == A.A_SETPMASK:
             self.masks[obj.ap_pid] = (obj.ap_mask.am_success, obj.ap_mask.am_failure)
         elif cmd == A.A_GETCLASS:
@@ -180,8 +195,20 @@ def test_mask_verbs(kernel: FakeKernel) -> None:
     assert A.change_mask(api, 4242, AuMask(0x80, 0x0), on=False) == AuMask(0x10, 0x81)
     assert kernel.masks[4242] == (0x10, 0x81)
     assert (A.A_SETPMASK, 28) in kernel.calls
-    with pytest.raises(A.AuditonError, match=r"auditon\(A_GETPINFO\) failed: No such process"):
+    with pytest.raises(A.AuditonError,
+                       match=r"auditon\(A_GETPINFO_ADDR\) failed: No such process"):
         api.getpinfo(1)
+
+
+@pytest.mark.parametrize("platform", ["darwin", "freebsd14"])
+def test_mask_verbs_work_in_an_ipv6_session(kernel: FakeKernel, platform: str) -> None:
+    # R1: A_GETPINFO is EINVAL for a process of an ssh-over-IPv6 session on both kernels
+    api = A.Auditon(kernel, platform=platform)
+    info = api.getpinfo(4242)
+    assert (info.mask, info.tid_type, info.tid_addr) == (AuMask(0x80, 0x80), A.AU_IPV6,
+                                                          (0, 0, 0, 0x01000000))
+    assert A.change_mask(api, 4242, AuMask(0x10, 0x10), on=True) == AuMask(0x90, 0x90)
+    assert kernel.calls[0] == (A.A_GETPINFO_ADDR, 56)
 
 
 def test_class_verbs(kernel: FakeKernel) -> None:

@@ -58,7 +58,8 @@ ENABLE_AUDITING: dict[str, str] = {
     "freebsd": "sysrc auditd_enable=YES && service auditd start",
     "darwin": ("cp -n /etc/security/audit_control.example /etc/security/audit_control; "
                "launchctl enable system/com.apple.auditd && launchctl bootstrap system "
-               "/System/Library/LaunchDaemons/com.apple.auditd.plist; audit -i"),
+               "/System/Library/LaunchDaemons/com.apple.auditd.plist; then reboot (auditd(8), "
+               "audit(8)) and run audit -i"),
 }
 #: au_tid_t.port as each platform's own header declares it (see the module docstring).
 PORT_TYPE: dict[str, type[ctypes._SimpleCData]] = {

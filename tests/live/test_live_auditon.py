@@ -177,6 +177,7 @@ def test_eperm_says_how_to_run_as_root(kernel: FakeKernel) -> None:
 @pytest.mark.parametrize(("platform", "command"), [
     ("freebsd14", "sysrc auditd_enable=YES && service auditd start"),
     ("darwin", "launchctl bootstrap system /System/Library/LaunchDaemons/com.apple.auditd"),
+    ("darwin", "then reboot"),  # macOS 14: Apple's auditd(8)/audit(8) require it
 ])
 def test_auditing_off_says_what_to_run(kernel: FakeKernel, platform: str, command: str) -> None:
     api = A.Auditon(kernel, platform=platform)

@@ -130,6 +130,13 @@ def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+def disk_full(out: Path, exc: OSError, what: str) -> DiskFullError:
+    """The one line for a full file system: the path, what happened, what to do."""
+    where = f" writing {exc.filename}" if exc.filename else ""
+    return DiskFullError(f"{out}: disk full ({exc.strerror}{where}); {what}, nothing is "
+                         "lost: free some space and run the same command again")
+
+
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Replace a state file, as protected as the directory it is in."""
     write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode(),
@@ -183,18 +190,21 @@ class Capture:
         ``allow_foreign_owner``."""
         self.out = Path(out)
         self.config = config or CaptureConfig()
+        self._lock_fd = -1
         check_owner(self.out, allow_foreign_owner=allow_foreign_owner)
-        self.protection = self._protect(protection)
-        self.seg_dir = self.out / SEGMENT_DIR
-        make_dir(self.seg_dir, self.protection)
-        self._lock_fd = _lock(self.out / LOCK_NAME, self.protection)
         try:
+            self.protection = self._protect(protection)
+            self.seg_dir = self.out / SEGMENT_DIR
+            make_dir(self.seg_dir, self.protection)
+            self._lock_fd = _lock(self.out / LOCK_NAME, self.protection)
             self.state = self._load_state()
             self.writer = DatasetWriter(self.out / DATASET_DIR, host=self.config.host,
                                         protection=self.protection,
                                         allow_foreign_owner=allow_foreign_owner)
-        except BaseException:
+        except BaseException as exc:
             self.close()
+            if is_disk_full(exc):
+                raise disk_full(self.out, exc, "capture did not start") from None
             raise
         self.summary = CaptureSummary()
         self._say = on_message or (lambda _m: None)
@@ -496,10 +506,7 @@ class Capture:
                 self._abandon()
                 raise
             self._abandon()
-            where = f" writing {exc.filename}" if exc.filename else ""
-            raise DiskFullError(
-                f"{self.out}: disk full ({exc.strerror}{where}); capture stopped cleanly, "
-                "nothing is lost: free some space and run the same command again") from None
+            raise disk_full(self.out, exc, "capture stopped cleanly") from None
         except BaseException:
             self._abandon()
             raise

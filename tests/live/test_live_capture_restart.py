@@ -201,6 +201,35 @@ def test_disk_full_while_writing_parquet_stops_cleanly_and_loses_nothing(
     assert same_records(dataset(out), DATA)
 
 
+@pytest.mark.parametrize("where", ["make_dir", "_lock", "write_atomic"])
+def test_disk_full_at_start_names_the_path_and_loses_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    # minor item: a full disk before the first record said neither where nor what to do
+    out, path = tmp_path / "out", tmp_path / "trail.bsm"
+    path.write_bytes(DATA)
+    if where == "write_atomic":  # a capture that stopped before: its state file
+        run(out, str(path))
+    real = getattr(capture_module, where)
+
+    def full(target: Path, *args: object, **kwargs: object) -> object:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+
+    monkeypatch.setattr(capture_module, where, full)
+    if where == "write_atomic":
+        monkeypatch.setattr(capture_module.Capture, "_load_state",
+                            lambda self: full(self.out / STATE_NAME))
+    with pytest.raises(DiskFullError) as info:
+        Capture(out, CaptureConfig())
+    message = str(info.value)
+    assert message.startswith(f"{out}: disk full (No space left on device writing {out}")
+    assert message.endswith("capture did not start, nothing is lost: free some space and "
+                            "run the same command again")
+    monkeypatch.setattr(capture_module, where, real)
+    monkeypatch.undo()
+    run(out, str(path))  # and the next run proceeds (the lock was released)
+    assert same_records(dataset(out), DATA)
+
+
 ENOSPC_CLI = """
 import errno, os, sys
 real, done = os.pwrite, [0]

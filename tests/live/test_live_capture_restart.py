@@ -399,3 +399,33 @@ def test_a_state_older_than_the_kept_commit_log_checks_every_part() -> None:
     assert parts_since(m, 50) == ["c"]
     assert parts_since(m, 49) == ["b", "c"]
     assert parts_since(m, 10) == ["a", "b", "c"]  # commits 11..49 were dropped from the log
+
+
+def test_audit_pipe_drops_are_kept_with_the_capture(tmp_path: Path) -> None:
+    # minor item: the drop counters were printed, then forgotten
+    import json
+
+    from knox_analytics.live.device import PipeStats
+    from knox_analytics.live.source import Source
+
+    class CountingSource(Source):
+        drops = 0
+
+        def stats(self) -> PipeStats:
+            return PipeStats(inserts=0, reads=0, drops=self.drops, truncates=1)
+
+    out, path = tmp_path / "out", tmp_path / "trail.bsm"
+    path.write_bytes(DATA)
+    lines = []
+    for drops in (3, 4):
+        src = CountingSource(os.open(path, os.O_RDONLY), "file", str(path))
+        src.drops = drops
+        with src:
+            summary = Capture(out, CaptureConfig(derive=False)).run(src,
+                                                                    install_signals=False)
+        lines.append(summary.line())
+    state = json.loads((out / STATE_NAME).read_text())
+    assert state["pipe_loss"] == {"drops": 7, "truncates": 2, "runs": 2}
+    assert lines[0].endswith(", 3 dropped, 1 truncated by the audit pipe")
+    assert lines[1].endswith(", 4 dropped, 1 truncated by the audit pipe (7 dropped, "
+                             "2 truncated since the capture began)")

@@ -26,18 +26,16 @@ import os
 import re
 import socket
 import stat
-import struct
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from knox_analytics.errors import KnoxError, UsageError
+from knox_analytics.live.privilege import HANDOFF
 
 AUDIT_CONTROL = Path("/etc/security/audit_control")
 DEFAULT_AUDIT_DIRS = ("/var/audit",)
-#: The message sent with a descriptor: its kind, and the read size of an audit pipe.
-HANDOFF = struct.Struct("!4sI")
 #: A class expression: names, optional +/-/^ prefixes, commas (bsm/classes.py parses it).
 _CLASSES = re.compile(r"^[\^+\-]{0,2}[a-z0-9_]{1,16}(,[\^+\-]{0,2}[a-z0-9_]{1,16}){0,63}$")
 _PID = re.compile(r"^[1-9][0-9]{0,9}$")

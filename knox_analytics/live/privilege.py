@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -95,6 +96,9 @@ def sudo_argv(argv: Sequence[str] | None = None) -> list[str]:
 
 #: The privileged helper's module (``python -I -m`` it: what a sudoers rule names).
 HELPER = "knox_analytics.live.helper"
+#: The message the helper sends with a descriptor: its kind, and the read size of an
+#: audit pipe.
+HANDOFF = struct.Struct("!4sI")
 
 
 def helper_argv(*args: str) -> list[str]:
@@ -108,8 +112,6 @@ def helper_argv(*args: str) -> list[str]:
 def helper_open(*args: str, run: Callable[..., Any] = subprocess.run) -> tuple[int, str, int]:
     """Run the helper (``pipe CLASSES NAFLAGS`` or ``trail PATH``) and receive the
     descriptor it opened: ``(fd, kind, read size)``."""
-    from knox_analytics.live.helper import HANDOFF
-
     ours, theirs = socket.socketpair()
     with ours:
         with theirs:

@@ -98,6 +98,14 @@ class Catalog:
         self._attach_records(self.inputs)
         self._limit_memory(spill)
 
+    @classmethod
+    def from_tables(cls, records: pa.Table, **kw: Any) -> Catalog:
+        """A catalog over records already decoded (rows of the records schema, e.g. a
+        live batch): nothing is written or decoded again.  ``kw`` as for the catalog."""
+        cat = cls(**kw)
+        cat.con.register("_decoded", records)
+        return cat
+
     # -- setup --------------------------------------------------------------------
     def _register_lookups(self, users: Mapping[int, str], tables: str) -> None:
         for name, table in lookup_tables(tables).items():

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import queue
 import threading
@@ -23,7 +24,7 @@ from knox_analytics.bsm.damage import Damage
 from knox_analytics.bsm.decode import DecodeResult
 from knox_analytics.bsm.reader import DEFAULT_CHUNK, STDIN, read_trail
 from knox_analytics.bsm.tables import Tables, load_tables
-from knox_analytics.errors import NotBSMError
+from knox_analytics.errors import KnoxError, NotBSMError
 from knox_analytics.inputs import expand
 from knox_analytics.store import DatasetWriter
 from knox_analytics.store.identity import IndexStats
@@ -118,14 +119,23 @@ def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[
     options = _Options(strict, tables, chunk_size or DEFAULT_CHUNK)
     paths = expand([os.fspath(p) for p in inputs])
     protection = protection_of(path for path, _found in paths)
-    with DatasetWriter(Path(output), host=host, overwrite=overwrite, protection=protection,
-                       allow_foreign_owner=allow_foreign_owner) as store, \
-            _BackgroundWriter(store) as writer:
-        if jobs > 1:
-            summary.files = _convert_parallel(writer, paths, options, jobs, on_bytes)
-        else:
-            summary.files = [_convert_guarded(writer, path, found, options, on_bytes)
-                             for path, found in paths]
+    try:
+        with DatasetWriter(Path(output), host=host, overwrite=overwrite,
+                           protection=protection,
+                           allow_foreign_owner=allow_foreign_owner) as store, \
+                _BackgroundWriter(store) as writer:
+            if jobs > 1:
+                summary.files = _convert_parallel(writer, paths, options, jobs, on_bytes)
+            else:
+                summary.files = [_convert_guarded(writer, path, found, options, on_bytes)
+                                 for path, found in paths]
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or isinstance(exc, KnoxError):
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        raise DiskFullError(f"{output}: disk full ({exc.strerror}{where}); nothing staged "
+                            "is left behind and nothing is lost: free some space and run "
+                            "the same command again") from None
     summary.identity = store.index.stats
     if summary.records:
         from knox_analytics.derived import after_commit
@@ -133,6 +143,10 @@ def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[
         summary.derive_seconds = after_commit(Path(output), derive)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+class DiskFullError(KnoxError):
+    """The dataset's file system is full: one line naming it, and what to do."""
 
 
 @dataclass(frozen=True)

@@ -30,15 +30,27 @@ SourceOpt = Annotated[str | None, typer.Option(
 NaflagsOpt = Annotated[str | None, typer.Option(
     "--naflags", help="Classes for non-attributable events (default: same as the classes).")]
 SudoOpt = Annotated[bool, typer.Option(
-    "--sudo", help="Re-run through sudo when the source is not readable.")]
+    "--sudo", help="When the source is not readable, have the privileged helper open it "
+    "through sudo (docs/real-hosts.md).")]
 
 
 def _err(message: str) -> None:
     typer.echo(f"knox: {message}", err=True)
 
 
+def _use_helper(source: str | None, sudo: bool) -> bool:
+    """Whether the privileged helper opens an unreadable source: when asked (or a tty
+    says yes), never for a readable one."""
+    path = source if source is not None else "/dev/auditpipe"
+    if not privilege.needs_sudo([path]):
+        return False
+    return sudo or (sys.stdin.isatty() and sys.stderr.isatty() and typer.confirm(
+        f"{privilege.unreadable_reason(path)}. Open it with sudo?", err=True))
+
+
 def _escalate_if_needed(source: str | None, sudo: bool) -> None:
-    """Re-exec through sudo for an unreadable source only, when asked (or a tty says yes)."""
+    """Re-exec the whole command through sudo (only ``--follow``, which reopens its trail
+    by name across rotations; needs a sudo rule for knox itself, not just the helper)."""
     path = source if source is not None else "/dev/auditpipe"
     if not privilege.needs_sudo([path]):
         return
@@ -48,21 +60,26 @@ def _escalate_if_needed(source: str | None, sudo: bool) -> None:
 
 
 def _warn_if_not_auditing(source: str | None, platform: str = sys.platform,
-                          api: Callable[[], A.Auditon] = A.Auditon) -> None:
-    """From the audit pipe: say at once when the kernel is not auditing (it stays silent)."""
+                          api: Callable[[], A.Auditon] = A.Auditon, *,
+                          sudo: bool = False) -> None:
+    """From the audit pipe: say at once when the kernel is not auditing (it stays silent).
+    ``sudo``: the condition needs root here, so the privileged helper reads it."""
     if source is not None or not platform.startswith(("darwin", "freebsd")):
         return
-    warning = A.condition_warning(api())
+    if sudo and os.geteuid() != 0:
+        warning = A.warning_for(privilege.helper_output("auditon", "getcond"), platform)
+    else:
+        warning = A.condition_warning(api())
     if warning is not None:
         _err(warning)
 
 
 def _open(source: str | None, classes: str, naflags: str | None, sudo: bool) -> Source:
-    _escalate_if_needed(source, sudo)
-    _warn_if_not_auditing(source)
+    helper = _use_helper(source, sudo)
+    _warn_if_not_auditing(source, sudo=helper)
     flags = parse_classes(classes)
     na = parse_classes(naflags) if naflags is not None else flags
-    return open_source(source, flags, na)
+    return open_source(source, flags, na, sudo=helper)
 
 
 def _print_stats(stats: PipeStats) -> None:
@@ -147,11 +164,14 @@ def paudit(
     if not names and not pid:
         raise UsageError("paudit: give a program NAME or --pid PID")
     _refuse_terminal()
-    _escalate_if_needed(source, sudo)
-    _warn_if_not_auditing(source)
+    if follow:
+        _escalate_if_needed(source, sudo)
+    helper = not follow and _use_helper(source, sudo)
+    _warn_if_not_auditing(source, sudo=helper)
     out = sys.stdout.buffer
     for record in proc.paudit(names or [], source, follow=follow, on_stats=_print_stats,
-                              pids=pid or (), processes=_running_processes(source)):
+                              pids=pid or (), processes=_running_processes(source),
+                              sudo=helper):
         out.write(record)
         out.flush()
 
@@ -168,9 +188,9 @@ def pwait(
     Example: knox pwait --timeout 5min make && echo "make started"
     """
     seconds = parse_duration(timeout) if timeout is not None else None
-    _escalate_if_needed(source, sudo)
-    _warn_if_not_auditing(source)
-    row = proc.pwait(names, source, timeout=seconds)
+    helper = _use_helper(source, sudo)
+    _warn_if_not_auditing(source, sudo=helper)
+    row = proc.pwait(names, source, timeout=seconds, sudo=helper)
     if row is None:
         _err(f"pwait: no exec of {', '.join(names)} "
              + (f"within {timeout}" if timeout else "before the end of input"))
@@ -190,13 +210,16 @@ ClassesArg = Annotated[str, typer.Argument(help="audit_control(5) classes, e.g. 
 PolicyArg = Annotated[str, typer.Argument(
     help="Policy flags: cnt, ahlt, argv, arge (all the macOS and FreeBSD kernels accept).")]
 AuditonSudoOpt = Annotated[bool, typer.Option(
-    "--sudo", help="Run through sudo: the kernel audit settings need root.")]
+    "--sudo", help="Run it through sudo by the privileged helper: the kernel audit "
+    "settings need root.")]
 
 
-def _api(sudo: bool) -> A.Auditon:
-    """The auditon(2) commands, re-running knox through sudo first when asked."""
+def _api(sudo: bool, verb: str, *args: object) -> A.Auditon:
+    """The auditon(2) commands; with ``--sudo`` (not root) the command ``verb args`` is
+    handed to the privileged helper instead (``auditon VERB ARG...``, which checks its
+    arguments itself and runs it as root): knox itself never runs as root."""
     if sudo and os.geteuid() != 0:
-        privilege.reexec_with_sudo()
+        privilege.exec_helper("auditon", verb, *map(str, args))
     return A.Auditon()
 
 
@@ -220,7 +243,7 @@ def getpolicy(sudo: AuditonSudoOpt = False) -> None:
 
     Example: knox auditon getpolicy
     """
-    typer.echo(A.policy_names(_api(sudo).getpolicy()))
+    typer.echo(A.policy_names(_api(sudo, "getpolicy").getpolicy()))
 
 
 @auditon_app.command("setpolicy")
@@ -230,7 +253,8 @@ def setpolicy(policy: PolicyArg, sudo: AuditonSudoOpt = False) -> None:
     Example: knox auditon setpolicy argv,arge --sudo
     """
     A.parse_policy(policy)  # a name the kernel rejects: say so before asking for sudo
-    typer.echo(A.policy_names(A.change_policy(_api(sudo), policy, on=True)))
+    api = _api(sudo, "setpolicy", policy)
+    typer.echo(A.policy_names(A.change_policy(api, policy, on=True)))
 
 
 @auditon_app.command("unsetpolicy")
@@ -240,7 +264,8 @@ def unsetpolicy(policy: PolicyArg, sudo: AuditonSudoOpt = False) -> None:
     Example: sudo knox auditon unsetpolicy arge
     """
     A.parse_policy(policy)
-    typer.echo(A.policy_names(A.change_policy(_api(sudo), policy, on=False)))
+    api = _api(sudo, "unsetpolicy", policy)
+    typer.echo(A.policy_names(A.change_policy(api, policy, on=False)))
 
 
 @auditon_app.command("getmask")
@@ -249,7 +274,7 @@ def getmask(pid: PidArg, sudo: AuditonSudoOpt = False) -> None:
 
     Example: knox auditon getmask 1
     """
-    typer.echo(_mask_text(_api(sudo).getpinfo(pid).mask))
+    typer.echo(_mask_text(_api(sudo, "getmask", pid).getpinfo(pid).mask))
 
 
 @auditon_app.command("setmask")
@@ -258,7 +283,8 @@ def setmask(pid: PidArg, classes: ClassesArg, sudo: AuditonSudoOpt = False) -> N
 
     Example: sudo knox auditon setmask 4242 +fc,-fr
     """
-    typer.echo(_mask_text(A.change_mask(_api(sudo), pid, parse_classes(classes), on=True)))
+    api = _api(sudo, "setmask", pid, classes)
+    typer.echo(_mask_text(A.change_mask(api, pid, parse_classes(classes), on=True)))
 
 
 @auditon_app.command("unsetmask")
@@ -267,7 +293,8 @@ def unsetmask(pid: PidArg, classes: ClassesArg, sudo: AuditonSudoOpt = False) ->
 
     Example: sudo knox auditon unsetmask 4242 fr
     """
-    typer.echo(_mask_text(A.change_mask(_api(sudo), pid, parse_classes(classes), on=False)))
+    api = _api(sudo, "unsetmask", pid, classes)
+    typer.echo(_mask_text(A.change_mask(api, pid, parse_classes(classes), on=False)))
 
 
 @auditon_app.command("getclass")
@@ -276,7 +303,7 @@ def getclass(event: EventArg, sudo: AuditonSudoOpt = False) -> None:
 
     Example: knox auditon getclass AUE_EXECVE
     """
-    typer.echo(_class_text(_api(sudo).getclass(A.event_number(event))))
+    typer.echo(_class_text(_api(sudo, "getclass", event).getclass(A.event_number(event))))
 
 
 @auditon_app.command("setclass")
@@ -285,7 +312,8 @@ def setclass(event: EventArg, classes: ClassesArg, sudo: AuditonSudoOpt = False)
 
     Example: sudo knox auditon setclass AUE_OPEN_R fr
     """
-    bits = A.change_class(_api(sudo), A.event_number(event), _class_bits(classes), on=True)
+    api = _api(sudo, "setclass", event, classes)
+    bits = A.change_class(api, A.event_number(event), _class_bits(classes), on=True)
     typer.echo(_class_text(bits))
 
 
@@ -295,7 +323,8 @@ def unsetclass(event: EventArg, classes: ClassesArg, sudo: AuditonSudoOpt = Fals
 
     Example: sudo knox auditon unsetclass AUE_OPEN_R fr
     """
-    bits = A.change_class(_api(sudo), A.event_number(event), _class_bits(classes), on=False)
+    api = _api(sudo, "unsetclass", event, classes)
+    bits = A.change_class(api, A.event_number(event), _class_bits(classes), on=False)
     typer.echo(_class_text(bits))
 
 
@@ -310,7 +339,7 @@ def getqctrl(sudo: AuditonSudoOpt = False) -> None:
 
     Example: knox auditon getqctrl
     """
-    _echo_fields(_api(sudo).getqctrl())
+    _echo_fields(_api(sudo, "getqctrl").getqctrl())
 
 
 @auditon_app.command("getstat")
@@ -319,7 +348,7 @@ def getstat(sudo: AuditonSudoOpt = False) -> None:
 
     Example: knox auditon getstat
     """
-    _echo_fields(_api(sudo).getstat())
+    _echo_fields(_api(sudo, "getstat").getstat())
 
 
 @auditon_app.command("getcond")
@@ -328,7 +357,7 @@ def getcond(sudo: AuditonSudoOpt = False) -> None:
 
     Example: knox auditon getcond
     """
-    typer.echo(_api(sudo).getcond())
+    typer.echo(_api(sudo, "getcond").getcond())
 
 
 @auditon_app.command("getkmask")
@@ -337,7 +366,7 @@ def getkmask(sudo: AuditonSudoOpt = False) -> None:
 
     Example: knox auditon getkmask
     """
-    typer.echo(_mask_text(_api(sudo).getkmask()))
+    typer.echo(_mask_text(_api(sudo, "getkmask").getkmask()))
 
 
 @auditon_app.command("getfsize")
@@ -346,7 +375,7 @@ def getfsize(sudo: AuditonSudoOpt = False) -> None:
 
     Example: knox auditon getfsize
     """
-    _echo_fields(_api(sudo).getfsize())
+    _echo_fields(_api(sudo, "getfsize").getfsize())
 
 
 

@@ -26,7 +26,8 @@ Follow = Annotated[str | None, typer.Option(
     "--follow", help="Live: tail -f this trail (e.g. /var/audit/current), across auditd's "
     "rotations.", show_default=False)]
 Sudo = Annotated[bool, typer.Option(
-    "--sudo", help="Live: re-run through sudo when the audit pipe is not readable.")]
+    "--sudo", help="Live: have the privileged helper open the audit pipe when it is not "
+    "readable (with --follow: re-run through sudo).")]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
@@ -43,7 +44,12 @@ def live_commands_cli(f: Filters, fmt: str, output: Path | None, *,
                       limit: int | None = None) -> None:
     """Stream execs from the audit pipe, ``source`` or a followed trail, one line each
     (``limit``: stop after that many)."""
-    from knox_analytics.cli.live import _escalate_if_needed, _print_stats
+    from knox_analytics.cli.live import (
+        _escalate_if_needed,
+        _print_stats,
+        _use_helper,
+        _warn_if_not_auditing,
+    )
     from knox_analytics.cli.query import emit
     from knox_analytics.live.commands import live_command_tables, shown
 
@@ -51,9 +57,15 @@ def live_commands_cli(f: Filters, fmt: str, output: Path | None, *,
         raise UsageError("give --source or --follow, not both")
     if output is not None or fmt not in ("table", "ndjson"):
         raise UsageError("live commands print to stdout as lines or --format ndjson")
-    _escalate_if_needed(follow if follow is not None else source, sudo)
+    helper = False
+    if follow is not None:
+        _escalate_if_needed(follow, sudo)  # reopens the trail by name at each rotation
+    else:
+        helper = _use_helper(source, sudo)
+        _warn_if_not_auditing(source, sudo=helper)
     tables = live_command_tables(follow or source, follow is not None, filters=f,
-                                 users=users or "local", on_stats=_print_stats)
+                                 users=users or "local", on_stats=_print_stats,
+                                 sudo=helper)
     printed = 0
     for table in tables:
         if limit is not None:

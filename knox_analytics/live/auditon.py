@@ -32,7 +32,9 @@ from knox_analytics.errors import KnoxError, UsageError
 
 # --- commands (audit.h A_*) --------------------------------------------------------------
 A_GETKMASK, A_GETSTAT, A_GETCLASS, A_SETCLASS = 4, 12, 22, 23
-A_GETPINFO, A_SETPMASK, A_GETFSIZE = 24, 25, 27
+A_GETPINFO, A_SETPMASK, A_GETFSIZE, A_GETPINFO_ADDR = 24, 25, 27, 28
+#: au_tid_addr_t.at_type: the terminal address is IPv4 or IPv6 (audit.h AU_IPv*).
+AU_IPV4, AU_IPV6 = 4, 16
 A_GETPOLICY, A_SETPOLICY, A_GETQCTRL, A_GETCOND = 33, 34, 35, 37
 
 #: Policy flags (audit.h AUDIT_*) with the names audit_control(5) and auditconfig use.
@@ -56,7 +58,8 @@ ENABLE_AUDITING: dict[str, str] = {
     "freebsd": "sysrc auditd_enable=YES && service auditd start",
     "darwin": ("cp -n /etc/security/audit_control.example /etc/security/audit_control; "
                "launchctl enable system/com.apple.auditd && launchctl bootstrap system "
-               "/System/Library/LaunchDaemons/com.apple.auditd.plist; audit -i"),
+               "/System/Library/LaunchDaemons/com.apple.auditd.plist; then reboot (auditd(8), "
+               "audit(8)) and run audit -i"),
 }
 #: au_tid_t.port as each platform's own header declares it (see the module docstring).
 PORT_TYPE: dict[str, type[ctypes._SimpleCData]] = {
@@ -97,6 +100,15 @@ def make_structs(platform: str) -> SimpleNamespace:
                     ("ap_mask", au_mask_t), ("ap_termid", au_tid_t),
                     ("ap_asid", ctypes.c_int32))
 
+    class au_tid_addr_t(ctypes.Structure):
+        _fields_ = (("at_port", port), ("at_type", ctypes.c_uint32),
+                    ("at_addr", ctypes.c_uint32 * 4))
+
+    class auditpinfo_addr_t(ctypes.Structure):  # ap_flags: u_int64_t, aligned (8)
+        _fields_ = (("ap_pid", ctypes.c_int32), ("ap_auid", ctypes.c_uint32),
+                    ("ap_mask", au_mask_t), ("ap_termid", au_tid_addr_t),
+                    ("ap_asid", ctypes.c_int32), ("ap_flags", ctypes.c_uint64))
+
     class au_evclass_map_t(ctypes.Structure):
         _fields_ = (("ec_number", ctypes.c_uint16), ("ec_class", ctypes.c_uint32))
 
@@ -116,6 +128,7 @@ def make_structs(platform: str) -> SimpleNamespace:
         _fields_ = (("af_filesz", ctypes.c_uint64), ("af_currsz", ctypes.c_uint64))
 
     return SimpleNamespace(au_mask_t=au_mask_t, au_tid_t=au_tid_t, auditpinfo_t=auditpinfo_t,
+                           au_tid_addr_t=au_tid_addr_t, auditpinfo_addr_t=auditpinfo_addr_t,
                            au_evclass_map_t=au_evclass_map_t, au_qctrl_t=au_qctrl_t,
                            au_stat_t=au_stat_t, au_fstat_t=au_fstat_t)
 
@@ -180,7 +193,9 @@ class ProcessInfo:
     mask: AuMask
     asid: int
     tid_port: int
-    tid_machine: int
+    tid_machine: int  #: the first 32 bits of the terminal address
+    tid_type: int = AU_IPV4
+    tid_addr: tuple[int, ...] = (0, 0, 0, 0)
 
 
 class Auditon:
@@ -212,11 +227,20 @@ class Auditon:
         self._call(A_SETPOLICY, ctypes.c_int(bits), "A_SETPOLICY")
 
     def getpinfo(self, pid: int) -> ProcessInfo:
-        """Audit settings of process ``pid``."""
-        info = self._call(A_GETPINFO, self.s.auditpinfo_t(ap_pid=pid), "A_GETPINFO")
+        """Audit settings of process ``pid``.
+
+        Asked with A_GETPINFO_ADDR: both kernels answer A_GETPINFO with EINVAL for a
+        process whose session has an IPv6 terminal address (ssh over IPv6), since the
+        address does not fit ``au_tid_t`` (``if (...ai_termid.at_type == AU_IPv6) return
+        (EINVAL)`` in both audit_syscalls.c).
+        """
+        info = self._call(A_GETPINFO_ADDR, self.s.auditpinfo_addr_t(ap_pid=pid),
+                          "A_GETPINFO_ADDR")
+        tid = info.ap_termid
         return ProcessInfo(info.ap_pid, info.ap_auid,
                            AuMask(info.ap_mask.am_success, info.ap_mask.am_failure),
-                           info.ap_asid, info.ap_termid.port, info.ap_termid.machine)
+                           info.ap_asid, tid.at_port, tid.at_addr[0], tid.at_type,
+                           tuple(tid.at_addr))
 
     def setpmask(self, pid: int, mask: AuMask) -> None:
         """Set the preselection mask of process ``pid``."""
@@ -305,8 +329,13 @@ def condition_warning(api: Auditon) -> str | None:
         cond = api.getcond()
     except AuditonError:
         return None
-    if cond == "auditing":
+    return warning_for(cond, api.platform)
+
+
+def warning_for(cond: str, platform: str) -> str | None:
+    """The warning for audit condition ``cond`` (None when auditing or unknown)."""
+    if cond in ("auditing", ""):
         return None
     return (f"auditing is off on this host (audit condition: {cond}); the audit pipe will "
             f"stay silent until it is on. Enable it as root: "
-            f"{ENABLE_AUDITING[api.platform]}")
+            f"{ENABLE_AUDITING[family(platform)]}")

@@ -105,6 +105,9 @@ class CaptureSummary:
     damaged: int = 0
     drops: int | None = None
     truncates: int | None = None
+    #: every run of this capture directory, this one included (kept in capture.json)
+    total_drops: int | None = None
+    total_truncates: int | None = None
     messages: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -113,6 +116,10 @@ class CaptureSummary:
                 f"{self.bytes} raw bytes, {self.damaged} damaged spans")
         if self.drops is not None:
             text += f", {self.drops} dropped, {self.truncates} truncated by the audit pipe"
+            if self.total_drops is not None and (self.total_drops, self.total_truncates) \
+                    != (self.drops, self.truncates):
+                text += (f" ({self.total_drops} dropped, {self.total_truncates} truncated "
+                         "since the capture began)")
         return text
 
 
@@ -128,6 +135,13 @@ def segment_name(index: int) -> str:
 def is_disk_full(exc: BaseException) -> bool:
     """True for the errors of a full file system (or an exhausted quota)."""
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(out: Path, exc: OSError, what: str) -> DiskFullError:
+    """The one line for a full file system: the path, what happened, what to do."""
+    where = f" writing {exc.filename}" if exc.filename else ""
+    return DiskFullError(f"{out}: disk full ({exc.strerror}{where}); {what}, nothing is "
+                         "lost: free some space and run the same command again")
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -183,20 +197,24 @@ class Capture:
         ``allow_foreign_owner``."""
         self.out = Path(out)
         self.config = config or CaptureConfig()
+        self._lock_fd = -1
         check_owner(self.out, allow_foreign_owner=allow_foreign_owner)
-        self.protection = self._protect(protection)
-        self.seg_dir = self.out / SEGMENT_DIR
-        make_dir(self.seg_dir, self.protection)
-        self._lock_fd = _lock(self.out / LOCK_NAME, self.protection)
         try:
+            self.protection = self._protect(protection)
+            self.seg_dir = self.out / SEGMENT_DIR
+            make_dir(self.seg_dir, self.protection)
+            self._lock_fd = _lock(self.out / LOCK_NAME, self.protection)
             self.state = self._load_state()
             self.writer = DatasetWriter(self.out / DATASET_DIR, host=self.config.host,
                                         protection=self.protection,
                                         allow_foreign_owner=allow_foreign_owner)
-        except BaseException:
+        except BaseException as exc:
             self.close()
+            if is_disk_full(exc):
+                raise disk_full(self.out, exc, "capture did not start") from None
             raise
         self.summary = CaptureSummary()
+        self._loss_base: dict[str, int] | None = None  # pipe_loss before this run
         self._say = on_message or (lambda _m: None)
         self._state_lock = threading.Lock()
         self.converter = SegmentConverter(self.writer, self.seg_path,
@@ -496,10 +514,7 @@ class Capture:
                 self._abandon()
                 raise
             self._abandon()
-            where = f" writing {exc.filename}" if exc.filename else ""
-            raise DiskFullError(
-                f"{self.out}: disk full ({exc.strerror}{where}); capture stopped cleanly, "
-                "nothing is lost: free some space and run the same command again") from None
+            raise disk_full(self.out, exc, "capture stopped cleanly") from None
         except BaseException:
             self._abandon()
             raise
@@ -549,9 +564,23 @@ class Capture:
         self.close()
 
     def _report_stats(self, source: Source) -> None:
+        """Say the audit pipe's drop counters, and keep them with the capture: this
+        clone's (its counters start at 0) added to the earlier runs' (``pipe_loss`` in
+        capture.json, saved with the next state)."""
         stats = source.stats()
         if stats is not None:
             self.summary.drops, self.summary.truncates = stats.drops, stats.truncates
+            with self._state_lock:
+                if self._loss_base is None:
+                    self._loss_base = dict(self.state.get("pipe_loss") or
+                                           {"drops": 0, "truncates": 0, "runs": 0})
+                base = self._loss_base
+                loss = {"drops": base["drops"] + stats.drops,
+                        "truncates": base["truncates"] + stats.truncates,
+                        "runs": base["runs"] + 1}
+                self.state["pipe_loss"] = loss
+            self.summary.total_drops = loss["drops"]
+            self.summary.total_truncates = loss["truncates"]
             self._say(f"audit pipe: {stats.drops} dropped, {stats.truncates} truncated")
 
     def _finish(self, source: Source) -> None:

@@ -13,11 +13,9 @@ there is no second definition of a process either.  It is bounded by the pid spa
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -28,10 +26,24 @@ from knox_analytics.live.device import PipeStats
 from knox_analytics.live.stream import live_chunks
 from knox_analytics.questions import QUESTIONS, Filters, ask, parse_time
 
-#: Records that carry the process state from batch to batch (see module docstring).
-_STARTS = ("SELECT s.child_pid AS pid, s.time, r.\"offset\", r.length FROM process_starts "
-           "AS s JOIN records AS r USING (\"offset\")")
-_EXITS = "SELECT pid, time, \"offset\", length FROM records WHERE event_name = 'AUE_EXIT'"
+#: The records that carry the process state from batch to batch (see module docstring):
+#: for every pid its last start and its last exit, unless that exit came before the
+#: start.  Row offsets, not bytes: the carried rows are Arrow rows, decoded once.
+_CARRY = """
+WITH starts AS (
+    SELECT s.child_pid AS pid, r.time, r."offset" FROM process_starts AS s
+    JOIN records AS r USING ("offset") WHERE s.child_pid IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY s.child_pid
+                               ORDER BY r.time DESC NULLS FIRST, r."offset" DESC) = 1),
+exits AS (
+    SELECT pid, time, "offset" FROM records WHERE event_name = 'AUE_EXIT' AND pid IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY pid
+                               ORDER BY time DESC NULLS FIRST, "offset" DESC) = 1)
+SELECT "offset" FROM starts
+UNION ALL
+SELECT e."offset" FROM exits AS e LEFT JOIN starts AS s USING (pid)
+WHERE s.time IS NULL OR e.time IS NULL OR e.time >= s.time
+"""
 
 
 def filters_from(since: str | datetime | None = None, until: str | datetime | None = None,
@@ -43,10 +55,14 @@ def filters_from(since: str | datetime | None = None, until: str | datetime | No
 
 
 class CommandsOverStream:
-    """Answers ``commands`` for each batch of a stream, carrying the process state."""
+    """Answers ``commands`` for each batch of a stream, carrying the process state.
 
-    def __init__(self, filters: Filters = Filters(), users: Any = None,
-                 workdir: Path | None = None) -> None:
+    Each batch is decoded once (by the stream's decoder): its rows and the carried rows
+    go to a catalog as one Arrow table (:meth:`Catalog.from_tables`), nothing is written
+    or decoded again, and the carried state stays as Arrow rows (at most two per pid).
+    """
+
+    def __init__(self, filters: Filters = Filters(), users: Any = None) -> None:
         # a relative --since 30m means 30 minutes before the start, not before each batch
         self.filters = replace(filters, **{k: parse_time(v).isoformat() for k, v in
                                            (("since", filters.since),
@@ -54,14 +70,12 @@ class CommandsOverStream:
         from knox_analytics.catalog import load_users
 
         self.users = load_users(users)  # once: a directory service may be slow to list
-        self._dir = workdir
-        self._starts: dict[int, tuple[Any, bytes]] = {}  # pid -> (time, record)
-        self._exits: dict[int, tuple[Any, bytes]] = {}
+        self._carried: pa.Table | None = None  # rows, offsets renumbered 0..n-1
 
-    def _carried(self) -> bytes:
-        records = sorted([*self._starts.values(), *self._exits.values()],
-                         key=lambda tr: tr[0])
-        return b"".join(r for _t, r in records)
+    @property
+    def carried_rows(self) -> int:
+        """How many rows carry the process state now (at most two per pid)."""
+        return 0 if self._carried is None else self._carried.num_rows
 
     def answer(self, batch: Batch) -> pa.Table:
         """Every column of the ``commands`` view for the execs of ``batch``, filtered."""
@@ -69,34 +83,30 @@ class CommandsOverStream:
 
         if batch.records == 0:
             return pa.table({})
-        carried = self._carried()
-        data = carried + batch.data
-        with tempfile.TemporaryDirectory(dir=self._dir, prefix="knox-live-") as tmp:
-            trail = Path(tmp) / "batch.bsm"
-            trail.write_bytes(data)
-            with Catalog([trail], users=self.users) as cat:
-                table = ask(cat, "commands", self.filters, all_columns=True)
-                self._carry(cat, data)
-        mask = pc.greater_equal(table.column("offset"), len(carried))
-        table = table.filter(mask)
-        return _restore_place(table, batch, len(carried))
+        # Offsets order the rows and join the views: the carried rows take 0..n-1 and the
+        # batch follows, so a stream that starts over (a rotated trail) cannot collide.
+        n = self.carried_rows
+        rows = _with_offsets(batch.table, pc.add(pc.subtract(
+            batch.table.column("offset"), batch.offset), n))
+        if self._carried is not None:
+            rows = pa.concat_tables([self._carried, rows.cast(self._carried.schema)])
+        with Catalog.from_tables(rows, users=self.users) as cat:
+            table = ask(cat, "commands", self.filters, all_columns=True)
+            keep = cat.query(_CARRY).column("offset")
+        carried = rows.filter(pc.is_in(rows.column("offset"), keep))
+        carried = carried.sort_by([("offset", "ascending")])
+        self._carried = _with_offsets(carried, pa.array(range(carried.num_rows), pa.int64()))
+        table = table.filter(pc.greater_equal(table.column("offset"), n))
+        return _restore_place(table, batch, n)
 
-    def _carry(self, cat: Any, data: bytes) -> None:
-        for target, sql in ((self._starts, _STARTS), (self._exits, _EXITS)):
-            for row in cat.query(sql + ' ORDER BY time, "offset"').to_pylist():
-                if row["pid"] is None:
-                    continue
-                start = int(row["offset"])
-                target[int(row["pid"])] = (row["time"], data[start:start + row["length"]])
-        for pid, (when, _rec) in list(self._exits.items()):
-            start = self._starts.get(pid)
-            if start is not None and start[0] is not None and when is not None \
-                    and when < start[0]:
-                del self._exits[pid]  # an exit before the pid's last start no longer counts
+
+def _with_offsets(table: pa.Table, offsets: Any) -> pa.Table:
+    i = table.column_names.index("offset")
+    return table.set_column(i, table.field(i), pc.cast(offsets, table.field(i).type))
 
 
 def _restore_place(table: pa.Table, batch: Batch, carried: int) -> pa.Table:
-    """Give rows the stream's source name and offsets instead of the scratch file's."""
+    """Give rows the stream's source name and offsets instead of the catalog's."""
     if "source" in table.column_names:
         i = table.column_names.index("source")
         table = table.set_column(i, "source", pa.array([batch.source] * len(table),
@@ -139,12 +149,13 @@ def live_command_tables(source: str | None = None, follow: bool = False, *,
                         stop: Callable[[], bool] | None = None, poll: float = 0.25,
                         on_stats: Callable[[PipeStats], None] | None = None,
                         filters: Filters | None = None, users: Any = None,
-                        read_size: int | None = None,
+                        read_size: int | None = None, sudo: bool = False,
                         **filter_args: Any) -> Iterator[pa.Table]:
-    """Like :func:`live_commands`, one table (the rows of one batch) at a time."""
+    """Like :func:`live_commands`, one table (the rows of one batch) at a time
+    (``sudo``: see :func:`~knox_analytics.live.stream.live_chunks`)."""
     asker = CommandsOverStream(filters or filters_from(**filter_args), users)
     for batch in live_chunks(source, follow=follow, stop=stop, poll=poll,
-                             on_stats=on_stats, read_size=read_size):
+                             on_stats=on_stats, read_size=read_size, sudo=sudo):
         table = asker.answer(batch)
         if table.num_rows:
             yield table

@@ -201,14 +201,16 @@ ProcessList = Callable[[], Iterable[Process]]
 
 def paudit(names: Iterable[str], source: str | None = None, *, follow: bool = False,
            stop: Any = None, on_stats: Any = None, pids: Iterable[int] = (),
-           processes: ProcessList | None = None) -> Iterator[bytes]:
+           processes: ProcessList | None = None, sudo: bool = False) -> Iterator[bytes]:
     """Raw records of processes named ``names`` (or with a pid in ``pids``) and their
     descendants, as they arrive.
 
     ``processes`` lists the processes running now (the platform's process list, see
     :func:`knox_analytics.live.processes.list_processes`): those named, and their
-    descendants, are followed from the first record on.  The source is closed when the
-    iteration ends or the generator is closed.
+    descendants, are followed from the first record on.  The list is taken after the
+    source is open: a child forked in between is in the list or in the records (listed
+    first, it would be in neither).  The source is closed when the iteration ends or the
+    generator is closed; ``sudo``: see :func:`~knox_analytics.live.source.open_source`.
 
     >>> for record in paudit(["sshd"], source="/tmp/audit.fifo"):  # doctest: +SKIP
     ...     sys.stdout.buffer.write(record)
@@ -216,14 +218,18 @@ def paudit(names: Iterable[str], source: str | None = None, *, follow: bool = Fa
     from knox_analytics.live.stream import live_chunks
 
     tracker = ProcessTracker(set(names))
-    tracker.seed(processes() if processes is not None else (), pids)
-    with closing(live_chunks(source, follow=follow, stop=stop, on_stats=on_stats)) as chunks:
+
+    def seed() -> None:
+        tracker.seed(processes() if processes is not None else (), pids)
+
+    with closing(live_chunks(source, follow=follow, stop=stop, on_stats=on_stats,
+                             on_open=seed, sudo=sudo)) as chunks:
         for chunk in chunks:
             yield from select_records(chunk.data, chunk.offset, rows(chunk.table), tracker)
 
 
 def pwait(names: Iterable[str], source: str | None = None, *,
-          timeout: float | None = None) -> dict[str, Any] | None:
+          timeout: float | None = None, sudo: bool = False) -> dict[str, Any] | None:
     """Block until a program named in ``names`` execs; its row, or None on timeout/end.
 
     The row's ``pid`` is the process running the program (see :func:`exec_pid`).  The
@@ -238,7 +244,7 @@ def pwait(names: Iterable[str], source: str | None = None, *,
 
     wanted = set(names)
     deadline = None if timeout is None else time.monotonic() + timeout
-    with closing(live_chunks(source, deadline=deadline)) as chunks:
+    with closing(live_chunks(source, deadline=deadline, sudo=sudo)) as chunks:
         for chunk in chunks:
             row = first_exec(rows(chunk.table), wanted)
             if row is not None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from knox_analytics.bsm.classes import AuMask
 from knox_analytics.errors import InputError
+from knox_analytics.live import privilege
 from knox_analytics.live.device import AUDITPIPE_PATH, AuditPipe, PipeStats
 from knox_analytics.live.privilege import check_readable
 
@@ -78,8 +79,14 @@ def has_auditpipe() -> bool:
 
 
 def open_source(source: str | None, flags: AuMask | None = None,
-                naflags: AuMask | None = None) -> Source:
-    """Open ``source`` (None = the audit pipe, configured with ``flags``/``naflags``)."""
+                naflags: AuMask | None = None, *, sudo: bool = False) -> Source:
+    """Open ``source`` (None = the audit pipe, configured with ``flags``/``naflags``).
+
+    ``sudo``: when this process cannot read it, the privileged helper opens it (the
+    audit pipe, or a trail under the audit directory) and hands the descriptor over.
+    """
+    if sudo and privilege.needs_sudo([source or AUDITPIPE_PATH]):
+        return _from_helper(source, flags or AuMask(), naflags or flags or AuMask())
     if source is None:
         if not has_auditpipe():
             raise InputError(f"{AUDITPIPE_PATH}: no audit pipe on {sys.platform} (macOS and "
@@ -98,6 +105,20 @@ def open_source(source: str | None, flags: AuMask | None = None,
     except OSError as exc:
         raise InputError(f"{source}: cannot open: {exc.strerror}") from exc
     return Source(fd, _kind_of(fd), source)
+
+
+def _from_helper(source: str | None, flags: AuMask, naflags: AuMask) -> Source:
+    from knox_analytics.bsm.classes import load_class_table
+
+    if source is not None:
+        fd, _kind, _size = privilege.helper_open("trail", source)
+        return Source(fd, _kind_of(fd), source)
+    table = load_class_table()
+    fd, _kind, size = privilege.helper_open("pipe", flags.to_expression(table) or "no",
+                                            naflags.to_expression(table) or "no")
+    pipe = AuditPipe(AUDITPIPE_PATH, opener=lambda _path, _flags: fd)
+    pipe.bufsize = size
+    return Source(fd, "device", AUDITPIPE_PATH, pipe, read_size=size)
 
 
 def _ready(fd: int, deadline: float, *, now: bool = False) -> bool:

@@ -43,14 +43,17 @@ def live_chunks(source: str | None = None, *, classes: str = PROCESS_CLASSES,
                 follow: bool = False, stop: Callable[[], bool] | None = None,
                 poll: float = 0.25, deadline: float | None = None,
                 on_stats: Callable[[PipeStats], None] | None = None,
-                stats_seconds: float = 60.0, read_size: int | None = None
+                stats_seconds: float = 60.0, read_size: int | None = None,
+                sudo: bool = False, on_open: Callable[[], None] | None = None
                 ) -> Iterator[Batch]:
     """Decoded batches of whole records from the audit pipe, a file/FIFO/stdin, or a
     followed trail (``follow=True``: tail -f across rotations of ``current``).
     ``deadline`` (``time.monotonic()``) ends the iteration when reached while waiting for
     input; ``on_stats`` receives the audit pipe's drop counters periodically and at the
-    end; ``read_size`` bounds the bytes decoded as one batch.  The source is
-    closed when the iteration ends (or is abandoned)."""
+    end; ``read_size`` bounds the bytes decoded as one batch; ``sudo``: an unreadable
+    source is opened by the privileged helper.  The source is
+    closed when the iteration ends (or is abandoned).  ``on_open`` runs once the source
+    is open, before the first read."""
     if follow:
         if source is None or source == "-":
             raise ValueError("follow needs a trail file")
@@ -58,10 +61,18 @@ def live_chunks(source: str | None = None, *, classes: str = PROCESS_CLASSES,
             user_stop = stop
             def stop() -> bool:
                 return time.monotonic() >= deadline or bool(user_stop and user_stop())
+        if on_open is not None:
+            on_open()
         yield from follow_batches(source, stop, poll)
         return
     mask = parse_classes(classes)
-    src = open_source(source, mask, mask)
+    src = open_source(source, mask, mask, sudo=sudo)
+    if on_open is not None:
+        try:
+            on_open()
+        except BaseException:
+            src.close()
+            raise
     batches = source_batches(src, deadline, read_size or BATCH_BYTES)
     try:
         yield from report_stats(batches, src, on_stats, stats_seconds)

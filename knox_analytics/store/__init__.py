@@ -41,5 +41,11 @@ def dataset_root(path: Path) -> Path | None:
 
 
 def dataset_glob(root: Path) -> str:
-    """The glob matching every committed part file of the dataset at ``root``."""
-    return str(Path(root) / PART_GLOB)
+    """The glob matching every committed part file of the dataset at ``root``.
+
+    ``root`` is escaped (``[`` -> ``[[]``, ``*`` -> ``[*]``, as DuckDB's glob reads them):
+    a dataset named ``br[1]`` must not fail, nor ``star*x`` read ``starAx`` beside it.
+    """
+    import glob
+
+    return str(Path(glob.escape(str(root))) / PART_GLOB)

@@ -480,7 +480,11 @@ class DatasetWriter:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if exc_type is None:
-            self.close()
+            try:
+                self.close()
+            except BaseException:
+                self.abort()  # a commit that failed (a full disk) leaves nothing staged
+                raise
         else:
             self.abort()
 

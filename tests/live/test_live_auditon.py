@@ -30,6 +30,11 @@ LAYOUTS = {
     "au_tid_t": (8, {"port": 0, "machine": 4}),
     "auditpinfo_t": (28, {"ap_pid": 0, "ap_auid": 4, "ap_mask": 8, "ap_termid": 16,
                           "ap_asid": 24}),
+    # audit.h: au_tid_addr {dev_t/u_int32_t at_port; u_int32_t at_type, at_addr[4]};
+    # auditpinfo_addr ends with au_asflgs_t ap_flags, u_int64_t aligned (8)
+    "au_tid_addr_t": (24, {"at_port": 0, "at_type": 4, "at_addr": 8}),
+    "auditpinfo_addr_t": (56, {"ap_pid": 0, "ap_auid": 4, "ap_mask": 8, "ap_termid": 16,
+                               "ap_asid": 40, "ap_flags": 48}),
     "au_evclass_map_t": (8, {"ec_number": 0, "ec_class": 4}),  # u16, 2 bytes padding, u32
     "au_qctrl_t": (20, {"aq_hiwater": 0, "aq_lowater": 4, "aq_bufsz": 8, "aq_delay": 12,
                         "aq_minfree": 16}),
@@ -87,6 +92,7 @@ class FakeKernel:
         self.calls: list[tuple[int, int]] = []
         self.root = True
         self.condition = 1  # AUC_AUDITING
+        self.ipv6 = {4242}  # pids whose session came in over IPv6 (ssh ::1)
 
     def __call__(self, cmd: int, obj: Any, size: int) -> int:
         self.calls.append((cmd, size))
@@ -100,12 +106,21 @@ class FakeKernel:
                 ctypes.set_errno(errno.EINVAL)
                 return -1
             self.policy = obj.value
-        elif cmd == A.A_GETPINFO:
+        elif cmd in (A.A_GETPINFO, A.A_GETPINFO_ADDR):
+            if size != (28 if cmd == A.A_GETPINFO else 56):  # uap->length != sizeof
+                ctypes.set_errno(errno.EINVAL)
+                return -1
             if obj.ap_pid not in self.masks:
                 ctypes.set_errno(3)  # ESRCH
                 return -1
+            if cmd == A.A_GETPINFO and obj.ap_pid in self.ipv6:  # at_type == AU_IPv6
+                ctypes.set_errno(errno.EINVAL)
+                return -1
             obj.ap_mask.am_success, obj.ap_mask.am_failure = self.masks[obj.ap_pid]
             obj.ap_auid = 501
+            if cmd == A.A_GETPINFO_ADDR and obj.ap_pid in self.ipv6:
+                obj.ap_termid.at_type = A.AU_IPV6
+                obj.ap_termid.at_addr[:] = [0, 0, 0, 0x01000000]  # ::1
         elif cmd == A.A_SETPMASK:
             self.masks[obj.ap_pid] = (obj.ap_mask.am_success, obj.ap_mask.am_failure)
         elif cmd == A.A_GETCLASS:
@@ -162,6 +177,7 @@ def test_eperm_says_how_to_run_as_root(kernel: FakeKernel) -> None:
 @pytest.mark.parametrize(("platform", "command"), [
     ("freebsd14", "sysrc auditd_enable=YES && service auditd start"),
     ("darwin", "launchctl bootstrap system /System/Library/LaunchDaemons/com.apple.auditd"),
+    ("darwin", "then reboot"),  # macOS 14: Apple's auditd(8)/audit(8) require it
 ])
 def test_auditing_off_says_what_to_run(kernel: FakeKernel, platform: str, command: str) -> None:
     api = A.Auditon(kernel, platform=platform)
@@ -180,8 +196,20 @@ def test_mask_verbs(kernel: FakeKernel) -> None:
     assert A.change_mask(api, 4242, AuMask(0x80, 0x0), on=False) == AuMask(0x10, 0x81)
     assert kernel.masks[4242] == (0x10, 0x81)
     assert (A.A_SETPMASK, 28) in kernel.calls
-    with pytest.raises(A.AuditonError, match=r"auditon\(A_GETPINFO\) failed: No such process"):
+    with pytest.raises(A.AuditonError,
+                       match=r"auditon\(A_GETPINFO_ADDR\) failed: No such process"):
         api.getpinfo(1)
+
+
+@pytest.mark.parametrize("platform", ["darwin", "freebsd14"])
+def test_mask_verbs_work_in_an_ipv6_session(kernel: FakeKernel, platform: str) -> None:
+    # R1: A_GETPINFO is EINVAL for a process of an ssh-over-IPv6 session on both kernels
+    api = A.Auditon(kernel, platform=platform)
+    info = api.getpinfo(4242)
+    assert (info.mask, info.tid_type, info.tid_addr) == (AuMask(0x80, 0x80), A.AU_IPV6,
+                                                          (0, 0, 0, 0x01000000))
+    assert A.change_mask(api, 4242, AuMask(0x10, 0x10), on=True) == AuMask(0x90, 0x90)
+    assert kernel.calls[0] == (A.A_GETPINFO_ADDR, 56)
 
 
 def test_class_verbs(kernel: FakeKernel) -> None:
@@ -223,27 +251,49 @@ def test_live_commands_warn_at_start_when_auditing_is_off(
     assert capsys.readouterr().err == ""
 
 
-def test_auditon_sudo_reexecs_when_not_root(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auditon_sudo_runs_the_helper_when_not_root(monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
     from knox_analytics.cli import live
 
     calls: list[list[str]] = []
 
-    def reexec(argv: list[str] | None = None) -> None:
-        calls.append(["reexec"])
+    def exec_helper(*args: str) -> None:
+        calls.append(list(args))
         raise SystemExit(0)
 
-    monkeypatch.setattr(live.privilege, "reexec_with_sudo", reexec)
+    monkeypatch.setattr(live.privilege, "exec_helper", exec_helper)
     monkeypatch.setattr(live.os, "geteuid", lambda: 501)
     monkeypatch.setattr(A, "HOST", "darwin")  # the policy names are checked first
     r = CliRunner().invoke(live.auditon_app, ["setpolicy", "seq", "--sudo"])
     assert isinstance(r.exception, UsageError) and calls == []  # refused before sudo
     r = CliRunner().invoke(live.auditon_app, ["setpolicy", "argv", "--sudo"])
-    assert r.exit_code == 0 and calls == [["reexec"]]
+    assert r.exit_code == 0 and calls == [["auditon", "setpolicy", "argv"]]
     monkeypatch.setattr(live.os, "geteuid", lambda: 0)  # already root: no re-exec
     real = A.Auditon
     monkeypatch.setattr(live.A, "Auditon", lambda: real(FakeKernel(), platform="darwin"))
     r = CliRunner().invoke(live.auditon_app, ["setpolicy", "argv", "--sudo"])
     assert r.exit_code == 0, r.output
-    assert r.output == "cnt,argv\n" and calls == [["reexec"]]
+    assert r.output == "cnt,argv\n" and calls == [["auditon", "setpolicy", "argv"]]
+
+
+def test_live_knox_commands_warns_too_when_auditing_is_off(
+        kernel: FakeKernel, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # R3: the other live commands warned; `knox commands` (macOS 14: auditing off by
+    # default) waited silently
+    from knox_analytics.cli import live, live_commands
+    from knox_analytics.live import commands
+    from knox_analytics.questions import Filters
+
+    kernel.condition = 2  # AUC_NOAUDIT
+    real = live._warn_if_not_auditing
+    api = lambda: A.Auditon(kernel, platform="darwin")  # noqa: E731
+    monkeypatch.setattr(live, "_warn_if_not_auditing",
+                        lambda source, sudo=False: real(source, "darwin", api, sudo=sudo))
+    monkeypatch.setattr(commands, "live_command_tables", lambda *a, **kw: iter([]))
+    live_commands.live_commands_cli(Filters(), "table", None)
+    err = capsys.readouterr().err
+    assert err.startswith("knox: auditing is off on this host (audit condition: noaudit)")
+    live_commands.live_commands_cli(Filters(), "table", None, source="/tmp/x")
+    assert capsys.readouterr().err == ""  # --source: not the kernel's pipe

@@ -201,6 +201,35 @@ def test_disk_full_while_writing_parquet_stops_cleanly_and_loses_nothing(
     assert same_records(dataset(out), DATA)
 
 
+@pytest.mark.parametrize("where", ["make_dir", "_lock", "write_atomic"])
+def test_disk_full_at_start_names_the_path_and_loses_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    # minor item: a full disk before the first record said neither where nor what to do
+    out, path = tmp_path / "out", tmp_path / "trail.bsm"
+    path.write_bytes(DATA)
+    if where == "write_atomic":  # a capture that stopped before: its state file
+        run(out, str(path))
+    real = getattr(capture_module, where)
+
+    def full(target: Path, *args: object, **kwargs: object) -> object:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+
+    monkeypatch.setattr(capture_module, where, full)
+    if where == "write_atomic":
+        monkeypatch.setattr(capture_module.Capture, "_load_state",
+                            lambda self: full(self.out / STATE_NAME))
+    with pytest.raises(DiskFullError) as info:
+        Capture(out, CaptureConfig())
+    message = str(info.value)
+    assert message.startswith(f"{out}: disk full (No space left on device writing {out}")
+    assert message.endswith("capture did not start, nothing is lost: free some space and "
+                            "run the same command again")
+    monkeypatch.setattr(capture_module, where, real)
+    monkeypatch.undo()
+    run(out, str(path))  # and the next run proceeds (the lock was released)
+    assert same_records(dataset(out), DATA)
+
+
 ENOSPC_CLI = """
 import errno, os, sys
 real, done = os.pwrite, [0]
@@ -370,3 +399,33 @@ def test_a_state_older_than_the_kept_commit_log_checks_every_part() -> None:
     assert parts_since(m, 50) == ["c"]
     assert parts_since(m, 49) == ["b", "c"]
     assert parts_since(m, 10) == ["a", "b", "c"]  # commits 11..49 were dropped from the log
+
+
+def test_audit_pipe_drops_are_kept_with_the_capture(tmp_path: Path) -> None:
+    # minor item: the drop counters were printed, then forgotten
+    import json
+
+    from knox_analytics.live.device import PipeStats
+    from knox_analytics.live.source import Source
+
+    class CountingSource(Source):
+        drops = 0
+
+        def stats(self) -> PipeStats:
+            return PipeStats(inserts=0, reads=0, drops=self.drops, truncates=1)
+
+    out, path = tmp_path / "out", tmp_path / "trail.bsm"
+    path.write_bytes(DATA)
+    lines = []
+    for drops in (3, 4):
+        src = CountingSource(os.open(path, os.O_RDONLY), "file", str(path))
+        src.drops = drops
+        with src:
+            summary = Capture(out, CaptureConfig(derive=False)).run(src,
+                                                                    install_signals=False)
+        lines.append(summary.line())
+    state = json.loads((out / STATE_NAME).read_text())
+    assert state["pipe_loss"] == {"drops": 7, "truncates": 2, "runs": 2}
+    assert lines[0].endswith(", 3 dropped, 1 truncated by the audit pipe")
+    assert lines[1].endswith(", 4 dropped, 1 truncated by the audit pipe (7 dropped, "
+                             "2 truncated since the capture began)")

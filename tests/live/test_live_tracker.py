@@ -176,7 +176,7 @@ class RecordingSource(Source):
 
 @pytest.fixture
 def recording(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    def opener(source: str | None, *_: Any) -> Source:
+    def opener(source: str | None, *_: Any, **_kw: Any) -> Source:
         fd = os.open(source, os.O_RDONLY)
         return RecordingSource(fd, "file", str(source))
 

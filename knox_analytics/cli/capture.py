@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from knox_analytics.cli.live import NaflagsOpt, SourceOpt, SudoOpt, _err, _open
+from knox_analytics.cli.live import (
+    NaflagsOpt,
+    SourceOpt,
+    SudoOpt,
+    _err,
+    _open,
+    _refuse_selected_capture,
+)
 from knox_analytics.live.capture import Capture, CaptureConfig
 from knox_analytics.live.units import parse_duration, parse_rotate
 
@@ -54,6 +61,7 @@ def capture(
         config.rotate_bytes = size
     if seconds is not None:
         config.rotate_seconds = seconds
+    _refuse_selected_capture(source, classes, naflags)
     src = _open(source, classes, naflags, sudo)
     try:
         summary = Capture(out, config, on_message=_err).run(src)

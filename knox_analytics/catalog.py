@@ -32,6 +32,7 @@ from knox_analytics.errors import InputError, UsageError
 from knox_analytics.schema import SCHEMA
 from knox_analytics.store import dataset_glob, derived
 from knox_analytics.store.cache import cache_key
+from knox_analytics.store.damage_log import damage_table
 from knox_analytics.store.manifest import load_manifest
 from knox_analytics.userdb import read_id_file
 
@@ -106,6 +107,9 @@ class Catalog:
             self.con.register("_decoded", SCHEMA.empty_table())
             parts.append("SELECT *, CAST(time AS DATE) AS date FROM _decoded")
         self._define_records(" UNION ALL BY NAME ".join(parts))
+        # every skipped byte range, of the trails decoded now and kept with the datasets
+        self._materialize("_damage", damage_table(self.damage, datasets))
+        self.con.execute("CREATE OR REPLACE VIEW damage AS SELECT * FROM _damage")
 
     def _define_records(self, source: str) -> None:
         # In a dataset the hive key `host` is the header address or the --host label; give

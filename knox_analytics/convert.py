@@ -233,7 +233,7 @@ def _convert_one(writer: _BackgroundWriter, path: str, options: _Options,
     end = resume_point(plan.start_offset + report.bytes, plan.size, report.damage)
     _settled(report, writer.end_input())
     writer.commit_source(Path(path), end_offset=end, records=report.records,
-                         damaged=len(report.damage))
+                         damaged=len(report.damage), damage=report.damage)
     return report
 
 
@@ -313,7 +313,7 @@ def _convert_parallel(writer: _BackgroundWriter, paths: list[tuple[str, bool]], 
                             merged.records, end - plan.start_offset, damage, plan.reason)
         _settled(report, merged.known)
         writer.commit_source(plan.source, end_offset=end, records=report.records,
-                             damaged=len(damage))
+                             damaged=len(damage), damage=damage)
         return report
 
     def redo(path: str, found: bool) -> FileReport:

@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from knox_analytics.bsm.damage import Damage
 from knox_analytics.errors import InputError, OutputExistsError, UsageError
 from knox_analytics.schema import SCHEMA, SCHEMA_VERSION
 from knox_analytics.store import plan as planning
@@ -237,8 +238,9 @@ class DatasetWriter:
         return self._parts.touched
 
     def commit_source(self, source: Path, *, end_offset: int, records: int,
-                      damaged: int) -> None:
-        """Record that ``source`` is converted up to ``end_offset`` (bytes of content).
+                      damaged: int, damage: Iterable[Damage] = ()) -> None:
+        """Record that ``source`` is converted up to ``end_offset`` (bytes of content),
+        with the ``damage`` found in it (kept in the manifest: store/damage_log.py).
 
         Call after every :meth:`write` of that source.  The manifest is committed at the
         next checkpoint (at most every few seconds) and at :meth:`close`.
@@ -249,10 +251,12 @@ class DatasetWriter:
         entry = self._entry(plan.entry_id) if plan and plan.entry_id else None
         if entry is not None:
             planning.update_entry(entry, source, end_offset=end_offset, records=records,
-                                  damaged=damaged)
+                                  damaged=damaged, damage=damage,
+                                  start_offset=plan.start_offset if plan else 0)
         else:
             self.manifest.sources.append(planning.new_entry(
-                source, end_offset=end_offset, records=records, damaged=damaged))
+                source, end_offset=end_offset, records=records, damaged=damaged,
+                damage=damage))
         self._dirty = True
         if time.monotonic() - self._last_checkpoint >= CHECKPOINT_SECONDS:
             self.commit()

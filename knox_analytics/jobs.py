@@ -30,6 +30,7 @@ from knox_analytics.bsm.damage import Damage
 from knox_analytics.bsm.reader import read_trail
 from knox_analytics.bsm.tables import Tables
 from knox_analytics.errors import DamagedTrailError, NotBSMError
+from knox_analytics.schema import file_tokens
 from knox_analytics.spark.ranges import TrailRange, decode_range, split_trail
 from knox_analytics.store.identity import RecordFilter, Run, RunIndex
 from knox_analytics.store.manifest import load_manifest
@@ -66,6 +67,7 @@ class TaskResult:
     runs: list[tuple[bytes, int, int, int, int]] = field(default_factory=list)
     records: int = 0  # decoded
     known: int = 0  # of those, already in the dataset
+    file_tokens: int = 0  # of those kept, stand-alone file tokens (rows, not records)
     consumed_end: int | None = None  # last range: where decoding stopped
     damage: list[dict] = field(default_factory=list)
     not_bsm: str | None = None
@@ -95,7 +97,9 @@ def run_task(task: Task) -> TaskResult:
     try:
         for table, raw, raw_base, end in _decoded(task, damage):
             out.records += table.num_rows
-            buffer.add(filt.feed(table, raw, raw_base))
+            kept = filt.feed(table, raw, raw_base)
+            out.file_tokens += file_tokens(kept)
+            buffer.add(kept)
             out.consumed_end = end
     except NotBSMError as exc:
         buffer.discard()
@@ -103,6 +107,7 @@ def run_task(task: Task) -> TaskResult:
         return out
     rest = filt.finish()
     if rest is not None:
+        out.file_tokens += file_tokens(rest)
         buffer.add(rest)
     out.staged = buffer.flush_all()
     out.runs = [(r.digest, r.records, r.tmin, r.tmax, occ) for r, occ in filt.runs]
@@ -208,6 +213,7 @@ def _merge(results: list[TaskResult]) -> TaskResult:
         merged.runs += r.runs
         merged.records += r.records
         merged.known += r.known
+        merged.file_tokens += r.file_tokens
         merged.damage += r.damage
         merged.consumed_end = r.consumed_end if r.consumed_end is not None \
             else merged.consumed_end

@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.errors import InputError, OutputExistsError, UsageError
-from knox_analytics.schema import SCHEMA, SCHEMA_VERSION
+from knox_analytics.schema import SCHEMA, SCHEMA_VERSION, file_tokens
 from knox_analytics.store import plan as planning
 from knox_analytics.store.cache import CACHE_DIR
 from knox_analytics.store.commit import (
@@ -94,6 +94,8 @@ class DatasetWriter:
         self._lock_fh = None
         self._filter: RecordFilter | None = None
         self._checking = False
+        #: stand-alone file tokens written: rows, not records (convert does not count them)
+        self.file_tokens = 0
         self.manifest = self._open(overwrite)
         self.index = self._load_index()
 
@@ -231,6 +233,7 @@ class DatasetWriter:
 
     def _buffer(self, table: pa.Table) -> None:
         self._parts.add(table)
+        self.file_tokens += file_tokens(table)
 
     @property
     def touched(self) -> set[str]:

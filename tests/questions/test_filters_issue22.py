@@ -175,3 +175,22 @@ def test_the_filters_mean_the_same_on_a_source_stream(f: Filters) -> None:
         str(workload), filters=f, read_size=64 << 10)])
     assert 0 < want.num_rows < 644  # a real selection of the 644 execs
     assert got.sort_by(order).equals(want.sort_by(order))
+
+
+# 10. convert counted the stand-alone file tokens as records (20,009), summary did not (20,007)
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_convert_and_summary_count_the_same_records(tmp_path: Path, jobs: int) -> None:
+    from knox_analytics.bsm.encode import encode_file_token
+    from knox_analytics.convert import convert
+    from knox_analytics.summary import summarize
+
+    trail = tmp_path / "trail.bsm"
+    trail.write_bytes(encode_file_token("20260301090000.not_terminated", T0) + MACOS.read_bytes()
+                      + encode_file_token("20260301090000.20260301100000", T0 + 1))
+    out = tmp_path / "ds"
+    done = convert([trail], out, jobs=jobs)
+    with Catalog([out]) as cat:
+        assert done.records == summarize(cat).records == 54
+    copy = tmp_path / "copy.bsm"
+    copy.write_bytes(trail.read_bytes())
+    assert convert([copy], out, jobs=jobs).records == 0

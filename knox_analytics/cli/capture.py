@@ -22,7 +22,9 @@ from knox_analytics.live.units import parse_duration, parse_rotate
 def capture(
     out: Annotated[Path, typer.Option("--out", "-o", help="Capture directory.")],
     classes: Annotated[str, typer.Option(
-        "--classes", help="audit_control(5) classes to capture.")] = "all",
+        "--classes", help="audit_control(5) classes to capture (from /dev/auditpipe; "
+        "from a --source: knox auditpipe CLASSES --source X | knox capture --source -).")
+    ] = "all",
     naflags: NaflagsOpt = None,
     source: SourceOpt = None,
     rotate: Annotated[list[str] | None, typer.Option(

@@ -39,7 +39,7 @@ def reread(kept: Iterable[dict[str, Any]], start: int,
 def damage_table(trails: Iterable[Damage], datasets: Iterable[Path]) -> pa.Table:
     """Rows of the ``damage`` view: the ranges of decoded trails, then those the
     datasets' manifests keep (under the trail's most recent path)."""
-    from knox_analytics.store import load_manifest
+    from knox_analytics.store.manifest import load_manifest
 
     rows = [{"source": d.source, "offset": d.offset, "length": d.length, "reason": d.reason,
              "kind": d.kind} for d in trails]

@@ -37,6 +37,7 @@ from knox_analytics.errors import InputError, UsageError
 from knox_analytics.interrupt import is_interrupt, watch
 from knox_analytics.schema import SCHEMA
 from knox_analytics.store import MANIFEST_NAME, dataset_glob
+from knox_analytics.store.damage_log import damage_table
 from knox_analytics.store.snapshot import Snapshot
 from knox_analytics.userdb import read_id_file
 
@@ -133,6 +134,9 @@ class Catalog:
             self.con.register("_decoded", SCHEMA.empty_table())
             self._trail_sql = "SELECT *, CAST(time AS DATE) AS date FROM _decoded"
         self._pin_records()
+        # every skipped byte range, of the trails decoded now and kept with the datasets
+        self._materialize("_damage", damage_table(self.damage, datasets))
+        self.con.execute("CREATE OR REPLACE VIEW damage AS SELECT * FROM _damage")
 
     def _pin_records(self) -> None:
         """Define ``records`` over the snapshot's parts where they are now (a compaction

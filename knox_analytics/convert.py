@@ -243,9 +243,10 @@ def _convert_one(writer: _BackgroundWriter, path: str, options: _Options,
                  on_bytes: Callable[[int], None] | None) -> FileReport:
     if path == STDIN:
         report = FileReport(path, "converted")
+        tokens = writer.store.file_tokens  # the queue is empty: the last input ended
         writer.begin_input(None)
         _pump(writer, _read(path, 0, options, on_bytes), report)
-        return _settled(report, writer.end_input())
+        return _settled(report, writer.end_input(), writer.store.file_tokens - tokens)
     plan = writer.plan(Path(path))
     if not plan.needs_work:
         return _skipped(plan, on_bytes)
@@ -253,12 +254,13 @@ def _convert_one(writer: _BackgroundWriter, path: str, options: _Options,
                         reason=plan.reason)
     if on_bytes and plan.start_offset:
         on_bytes(plan.start_offset)
+    tokens = writer.store.file_tokens  # the queue is empty: plan() waited for it
     writer.begin_input(Path(path))
     _pump(writer, _read(path, plan.start_offset, options, on_bytes), report)
     end = resume_point(plan.start_offset + report.bytes, plan.size, report.damage)
-    _settled(report, writer.end_input())
+    _settled(report, writer.end_input(), writer.store.file_tokens - tokens)
     writer.commit_source(Path(path), end_offset=end, records=report.records,
-                         damaged=len(report.damage))
+                         damaged=len(report.damage), damage=report.damage)
     return report
 
 
@@ -275,10 +277,12 @@ def resume_point(end: int, size: int, damage: list[Damage]) -> int:
     return end
 
 
-def _settled(report: FileReport, known: int) -> FileReport:
-    """Count the records identity dropped; an input that added nothing says so."""
+def _settled(report: FileReport, known: int, file_tokens: int = 0) -> FileReport:
+    """Count the records identity dropped, and not the stand-alone file tokens added
+    (rows, not records: summary does not count them either); an input that added
+    nothing says so."""
     report.known = known
-    report.records -= known
+    report.records -= known + file_tokens
     if report.records == 0 and known:
         report.action = "skipped"
         report.reason = f"all {known:,} of its records are already in the dataset"
@@ -336,9 +340,10 @@ def _convert_parallel(writer: _BackgroundWriter, paths: list[tuple[str, bool]], 
         end = resume_point(end, plan.size, damage)
         report = FileReport(str(plan.source), "resumed" if plan.start_offset else "converted",
                             merged.records, end - plan.start_offset, damage, plan.reason)
-        _settled(report, merged.known)
+        _settled(report, merged.known, merged.file_tokens)
         writer.commit_source(plan.source, end_offset=end, records=report.records,
-                             damaged=len(damage), occurrences=merged.occurrences)
+                             damaged=len(damage), damage=damage,
+                             occurrences=merged.occurrences)
         return report
 
     def redo(path: str, found: bool) -> FileReport:

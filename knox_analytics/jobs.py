@@ -34,6 +34,7 @@ from knox_analytics.bsm.damage import Damage
 from knox_analytics.bsm.reader import read_trail
 from knox_analytics.bsm.tables import Tables
 from knox_analytics.errors import DamagedTrailError, NotBSMError
+from knox_analytics.schema import file_tokens
 from knox_analytics.spark.ranges import TrailRange, decode_range, split_trail
 from knox_analytics.store.identity import IdIndex, RecordFilter, merge_counts
 from knox_analytics.store.manifest import load_manifest
@@ -73,6 +74,7 @@ class TaskResult:
     occurrences: np.ndarray | None = None  # the input's, when it is kept
     records: int = 0  # decoded
     known: int = 0  # of those, already in the dataset
+    file_tokens: int = 0  # of those kept, stand-alone file tokens (rows, not records)
     consumed_end: int | None = None  # last range: where decoding stopped
     damage: list[dict] = field(default_factory=list)
     not_bsm: str | None = None
@@ -93,7 +95,9 @@ def run_task(task: Task) -> TaskResult:
     try:
         for table, raw, raw_base, end in _decoded(task, damage):
             out.records += table.num_rows
-            buffer.add(filt.feed(table, raw, raw_base))
+            kept = filt.feed(table, raw, raw_base)
+            out.file_tokens += file_tokens(kept)
+            buffer.add(kept)
             out.consumed_end = end
     except NotBSMError as exc:
         buffer.discard()
@@ -214,6 +218,7 @@ def _merge(results: list[TaskResult]) -> TaskResult:
         merged.counts += r.counts
         merged.records += r.records
         merged.known += r.known
+        merged.file_tokens += r.file_tokens
         merged.damage += r.damage
         merged.consumed_end = r.consumed_end if r.consumed_end is not None \
             else merged.consumed_end

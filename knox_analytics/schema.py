@@ -195,3 +195,11 @@ def schema_markdown() -> str:
         src = meta.get(b"source", b"").decode()
         lines.append(f"| `{field.name}` | `{field.type}` | {doc} | {src} |")
     return "\n".join(lines) + "\n"
+
+
+def file_tokens(table: pa.Table) -> int:
+    """How many rows of ``table`` are stand-alone file tokens (0x11: a trail's open/close
+    marker, not an audit record; the question views leave them out)."""
+    import pyarrow.compute as pc
+
+    return int(pc.sum(pc.equal(table.column("header_token"), 0x11)).as_py() or 0)

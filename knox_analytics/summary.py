@@ -70,7 +70,7 @@ def summarize_records(cat: Catalog, top: int = TOP) -> Summary:
         "strftime(max(time), '%Y-%m-%dT%H:%M:%S.%gZ') FROM events").fetchall()[0]
     s = Summary(records=int(total), first=first, last=last)
     if not total:
-        s.damaged = [str(d) for d in cat.damage]
+        s.damaged = _damage(cat)
         return s
     s.hosts = _pairs(cat, "SELECT host, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC", top)
     s.classes = _pairs(cat, "SELECT c, count(*) FROM (SELECT unnest(string_split("
@@ -88,7 +88,7 @@ def summarize_records(cat: Catalog, top: int = TOP) -> Summary:
         "SELECT COALESCE(event_name, '#' || event), COALESCE(errno_name, "
         "'errno ' || return_errno), count(*) FROM events WHERE NOT success "
         f"GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT {int(top)}").fetchall()]
-    s.damaged = [str(d) for d in cat.damage]
+    s.damaged = _damage(cat)
     s.damaged_in_datasets = _dataset_damage(cat)
     return s
 
@@ -125,7 +125,7 @@ def summarize_parts(cat: Catalog, parts: list[tuple[Path, str]], top: int = TOP)
         each.append(stats)
     total = merge_stats(each)
     s = Summary(records=total["records"])
-    s.damaged = [str(d) for d in cat.damage]
+    s.damaged = _damage(cat)  # the ranges each manifest keeps (the trails may be gone)
     if not s.records:
         return s
     if total["time"] is not None:
@@ -185,9 +185,17 @@ def _pairs(cat: Catalog, sql: str, top: int) -> list[tuple[str, int]]:
     return [(str(k), int(n)) for k, n in cat.sql(f"{sql} LIMIT {int(top)}").fetchall()]
 
 
+def _damage(cat: Catalog) -> list[str]:
+    """Every damaged byte range: of the trails read now and kept with the datasets."""
+    from knox_analytics.bsm.damage import Damage
+
+    rows = cat.sql("SELECT source, \"offset\", length, reason, kind FROM damage").fetchall()
+    return [str(Damage(*row)) for row in rows]
+
+
 def _dataset_damage(cat: Catalog) -> int:
-    """Damaged ranges the manifests of the datasets recorded at conversion (not those of
-    the raw-trail cache: the catalog lists their ranges in full)."""
+    """Damaged ranges counted by manifests written before the ranges were kept (not
+    those of the raw-trail cache: the catalog lists their ranges in full)."""
     from knox_analytics.inputs import discover
     from knox_analytics.rawcache import is_raw_entry
     from knox_analytics.store import load_manifest
@@ -197,7 +205,7 @@ def _dataset_damage(cat: Catalog) -> int:
         if is_raw_entry(Path(item.path)):
             continue
         manifest = load_manifest(Path(item.path))
-        total += sum(s.damaged for s in manifest.sources) if manifest else 0
+        total += sum(s.damaged for s in manifest.sources if not s.damage) if manifest else 0
     return total
 
 

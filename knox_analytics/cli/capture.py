@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from knox_analytics.cli.live import NaflagsOpt, SourceOpt, SudoOpt, _err, _open
+from knox_analytics.cli.live import (
+    NaflagsOpt,
+    SourceOpt,
+    SudoOpt,
+    _err,
+    _open,
+    _refuse_selected_capture,
+)
 from knox_analytics.live.capture import Capture, CaptureConfig, protection_of_source
 from knox_analytics.live.units import parse_duration, parse_rotate
 
@@ -15,7 +22,9 @@ from knox_analytics.live.units import parse_duration, parse_rotate
 def capture(
     out: Annotated[Path, typer.Option("--out", "-o", help="Capture directory.")],
     classes: Annotated[str, typer.Option(
-        "--classes", help="audit_control(5) classes to capture.")] = "all",
+        "--classes", help="audit_control(5) classes to capture (from /dev/auditpipe; "
+        "from a --source: knox auditpipe CLASSES --source X | knox capture --source -).")
+    ] = "all",
     naflags: NaflagsOpt = None,
     source: SourceOpt = None,
     rotate: Annotated[list[str] | None, typer.Option(
@@ -57,6 +66,7 @@ def capture(
         config.rotate_bytes = size
     if seconds is not None:
         config.rotate_seconds = seconds
+    _refuse_selected_capture(source, classes, naflags)
     src = _open(source, classes, naflags, sudo)
     try:
         summary = Capture(out, config, on_message=_err, protection=protection_of_source(src),

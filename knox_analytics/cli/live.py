@@ -92,6 +92,33 @@ def _refuse_terminal() -> None:
                          "pipe them, e.g. `knox auditpipe pc | knox print`")
 
 
+def _open_selected(source: str | None, classes: str, naflags: str | None,
+                   sudo: bool) -> Source:
+    """:func:`_open`, then a file, FIFO or stdin source preselected as the audit pipe
+    would be (live/preselect.py): ``--source`` gives what ``/dev/auditpipe`` would."""
+    from knox_analytics.live.preselect import preselected
+
+    src = _open(source, classes, naflags, sudo)
+    flags = parse_classes(classes)
+    return preselected(src, flags, parse_classes(naflags) if naflags is not None else flags)
+
+
+def _refuse_selected_capture(source: str | None, classes: str, naflags: str | None) -> None:
+    """A capture keeps a file or stream byte for byte (it resumes a file by its offsets),
+    so classes are selected on the way in, by ``knox auditpipe``: say so, never ignore them."""
+    from knox_analytics.live.preselect import selects_everything
+
+    flags = parse_classes(classes)
+    if source is None or selects_everything(
+            flags, parse_classes(naflags) if naflags is not None else flags):
+        return
+    na = f" --naflags {shlex.quote(naflags)}" if naflags is not None else ""
+    raise UsageError(f"{source}: a capture selects classes from /dev/auditpipe only; from a "
+                     f"file or stream select them on the way in: knox auditpipe "
+                     f"{shlex.quote(classes)}{na} --source {shlex.quote(source)} | "
+                     "knox capture --source - --out DIR")
+
+
 def auditpipe(
     classes: Annotated[str, typer.Argument(help="audit_control(5) classes, e.g. 'pc,+fc,-fr'.")],
     source: SourceOpt = None,
@@ -106,7 +133,9 @@ def auditpipe(
     """
     if parquet is None:
         _refuse_terminal()
-    src = _open(source, classes, naflags, sudo)
+    else:
+        _refuse_selected_capture(source, classes, naflags)
+    src = _open_selected(source, classes, naflags, sudo)
     try:
         if parquet is not None:
             from knox_analytics.live.capture import Capture, CaptureConfig, protection_of_source

@@ -49,6 +49,8 @@ class SourceEntry:
     damaged: int = 0
     conversions: int = 1
     converted_at: str = ""
+    #: the damaged byte ranges (offset, length, reason, kind) in the trail (damage_log.py)
+    damage: list[dict] = field(default_factory=list)
 
     @property
     def path(self) -> str:

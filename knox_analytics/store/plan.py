@@ -10,10 +10,13 @@ dataset does not hold (:mod:`.identity`).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from knox_analytics.bsm.damage import Damage
+from knox_analytics.store import damage_log
 from knox_analytics.store import fingerprint as fp
 from knox_analytics.store.manifest import Manifest, SourceEntry
 
@@ -75,7 +78,8 @@ def plan_source(path: Path, manifest: Manifest) -> SourcePlan:
                       _describe(path, entry, grown), entry.id)
 
 
-def new_entry(path: Path, *, end_offset: int, records: int, damaged: int) -> SourceEntry:
+def new_entry(path: Path, *, end_offset: int, records: int, damaged: int,
+              damage: Iterable[Damage] = ()) -> SourceEntry:
     """A manifest entry for a freshly converted input."""
     head_len = fp.head_span(end_offset)
     sums = fp.scan(path, [head_len], [end_offset])
@@ -85,12 +89,14 @@ def new_entry(path: Path, *, end_offset: int, records: int, damaged: int) -> Sou
         paths=[str(path)], head_len=head_len, head_sha=head_sha, end_offset=end_offset,
         prefix_sha=sums.prefixes.get(end_offset, ""), records=records, damaged=damaged,
         converted_at=_now(),
+        damage=damage_log.entries(damage),
     )
 
 
 def update_entry(entry: SourceEntry, path: Path, *, end_offset: int, records: int,
-                 damaged: int) -> None:
-    """Extend an entry after a resumed conversion (the trail grew, maybe was renamed)."""
+                 damaged: int, damage: Iterable[Damage] = (), start_offset: int = 0) -> None:
+    """Extend an entry after a resumed conversion (the trail grew, maybe was renamed)
+    that read it from ``start_offset``: its damage from there on is replaced."""
     if str(path) not in entry.paths:
         entry.paths.append(str(path))
     entry.head_len = fp.head_span(end_offset)
@@ -99,7 +105,11 @@ def update_entry(entry: SourceEntry, path: Path, *, end_offset: int, records: in
     entry.prefix_sha = sums.prefixes.get(end_offset, "")
     entry.end_offset = end_offset
     entry.records += records
-    entry.damaged += damaged
+    if entry.damage or not entry.damaged:  # ranges known: what was read again is replaced
+        entry.damage = damage_log.reread(entry.damage, start_offset, damage)
+        entry.damaged = len(entry.damage)
+    else:  # a manifest from before the ranges were kept: only a count
+        entry.damaged += damaged
     entry.conversions += 1
     entry.converted_at = _now()
 

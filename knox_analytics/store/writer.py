@@ -35,8 +35,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from knox_analytics.bsm.damage import Damage
 from knox_analytics.errors import InputError, OutputExistsError, UsageError
-from knox_analytics.schema import SCHEMA, SCHEMA_VERSION
+from knox_analytics.schema import SCHEMA, SCHEMA_VERSION, file_tokens
 from knox_analytics.store import plan as planning
 from knox_analytics.store.cache import CACHE_DIR
 from knox_analytics.store.commit import (
@@ -130,6 +131,8 @@ class DatasetWriter:
         self._extra_moves: list[dict[str, str]] = []
         self._spilled: list[tuple[str, dict[str, str]]] = []  # staged index files
         self._superseded: list[str] = []
+        #: stand-alone file tokens written: rows, not records (convert does not count them)
+        self.file_tokens = 0
         self.manifest = self._open(overwrite)
         self.index = IdIndex(self.root, self.manifest.id_files)
 
@@ -322,6 +325,7 @@ class DatasetWriter:
 
     def _buffer(self, table: pa.Table) -> None:
         self._parts.add(table)
+        self.file_tokens += file_tokens(table)
 
     @property
     def touched(self) -> set[str]:
@@ -329,8 +333,10 @@ class DatasetWriter:
         return self._parts.touched
 
     def commit_source(self, source: Path, *, end_offset: int, records: int,
-                      damaged: int, occurrences: np.ndarray | None = None) -> None:
-        """Record that ``source`` is converted up to ``end_offset`` (bytes of content).
+                      damaged: int, damage: Iterable[Damage] = (),
+                      occurrences: np.ndarray | None = None) -> None:
+        """Record that ``source`` is converted up to ``end_offset`` (bytes of content),
+        with the ``damage`` found in it (kept in the manifest: store/damage_log.py).
 
         Call after every :meth:`write` of that source.  The manifest is committed at the
         next checkpoint (at most every few seconds) and at :meth:`close`.
@@ -346,10 +352,12 @@ class DatasetWriter:
         entry = self._entry(plan.entry_id) if plan and plan.entry_id else None
         if entry is not None:
             planning.update_entry(entry, source, end_offset=end_offset, records=records,
-                                  damaged=damaged)
+                                  damaged=damaged, damage=damage,
+                                  start_offset=plan.start_offset if plan else 0)
         else:
             entry = planning.new_entry(source, end_offset=end_offset, records=records,
-                                       damaged=damaged)
+                                       damaged=damaged,
+                                       damage=damage)
             self.manifest.sources.append(entry)
         if occurrences is not None:
             self._stage_occurrences(entry, occurrences)

@@ -7,24 +7,24 @@ import errno
 import os
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from knoxtest import TRAILS
 
 from knox_analytics.convert import DiskFullError, convert
+from knox_analytics.store import parts
 from knox_analytics.store.parts import STAGING_DIR
 
 
 def test_disk_full_leaves_nothing_staged_and_says_what_to_do(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "ds"
-    real = pq.write_table
+    real = parts.write_part
 
-    def full(table: object, where: object, *args: object, **kwargs: object) -> None:
-        real(table, where, *args, **kwargs)  # the bytes reach the disk, then it is full
+    def full(where: Path, *args: object, **kwargs: object) -> None:
+        real(where, *args, **kwargs)  # the bytes reach the disk, then it is full
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(where))
 
-    monkeypatch.setattr(pq, "write_table", full)
+    monkeypatch.setattr(parts, "write_part", full)  # how every part file is written
     with pytest.raises(DiskFullError) as info:
         convert([TRAILS / "synthetic-workload.bsm"], out, derive=False)
     message = str(info.value)

@@ -30,7 +30,8 @@ def test_a_big_trail_is_split_across_workers(tmp_path: Path, monkeypatch) -> Non
     one, two = tmp_path / "one", tmp_path / "two"
     convert([WORKDAY], one, jobs=1)
     summary = convert([WORKDAY], two, jobs=2)
-    assert summary.records == records(one).num_rows == 3002
+    # its two stand-alone file tokens are rows but not records (issue 22: summary's count)
+    assert summary.records == records(one).num_rows - 2 == 3000
     assert records(two).equals(records(one))
     assert load_manifest(two).sources[0].end_offset == WORKDAY.stat().st_size
     again = convert([WORKDAY], two, jobs=2)

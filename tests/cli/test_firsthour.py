@@ -228,3 +228,62 @@ def test_a_picture_of_nothing_says_why_and_writes_no_file(
     assert why in err and "records in the input" in err.replace("records of the input",
                                                                  "records in the input")
     assert "(no picture written)" in err and not out.exists()
+
+
+# -- item 13: knox shell, with the duckdb CLI's habits ----------------------------------
+def shell_session(script: str, cwd: Path) -> tuple[str, str]:
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-m", "knox_analytics", "shell", TRAIL],
+                            input=script.encode(), capture_output=True, cwd=cwd, env=env,
+                            timeout=300, check=False)
+    assert result.returncode == 0, result.stderr.decode()
+    return result.stdout.decode(), result.stderr.decode()
+
+
+def test_shell_tables_statements_modes_output_timer(tmp_path: Path) -> None:
+    out, err = shell_session(
+        ".tables\n"
+        "SELECT 1 AS first_one; SELECT 2 AS second_one;\n"
+        ".mode csv\nSELECT 7 AS seven;\n"
+        ".mode json\nSELECT 8 AS eight;\n"
+        ".output res.csv\n.mode csv\nSELECT 3 AS c; SELECT 4 AS d;\n.output\n"
+        ".output res.csv\n"
+        ".timer on\nSELECT 9 AS nine;\n"
+        "SELECT * FROM comands;\nSELECT * FROM zzqq_nothing;\n", tmp_path)
+    tables = next(line for line in out.splitlines() if "commands" in line)
+    assert "file_access" in tables and "process_carry" not in tables
+    assert "record_process" not in tables and "instance_lookup" not in tables
+    assert "first_one" in out and "second_one" in out  # both results, not the last
+    assert "seven\n7\n" in out
+    assert json.loads(out[out.index("["):out.index("]") + 1]) == [{"eight": 8}]
+    assert (tmp_path / "res.csv").read_text() == "c\n3\nd\n4\n"
+    assert "3" not in out.split("eight")[1].split("nine")[0].replace("knox>", "")
+    assert "res.csv: exists (.output res.csv --force replaces it)" in err
+    assert "Run Time (s): real " in err and " user " in err
+    assert 'no view or table named comands; did you mean "commands"?' in err
+    assert "zzqq_nothing; .tables lists the views" in err and "pg_" not in err
+
+
+def test_shell_tables_all_and_completion() -> None:
+    from knox_analytics.catalog import Catalog
+    from knox_analytics.cli.shell import Shell
+
+    with Catalog([WORKLOAD]) as cat:
+        shell = Shell(cat)
+        assert "process_carry" in shell.tables(everything=True)
+        assert "process_carry" not in shell.tables()
+        pytest.importorskip("readline")
+        shell._complete()  # views, their columns, keywords, dot commands
+
+        def all_of(text: str) -> list[str]:
+            found, i = [], 0
+            while (word := shell.completions(text, i)) is not None:
+                found, i = [*found, word], i + 1
+            return found
+
+        assert all_of("file_a") == ["file_access"]
+        assert "command_line" in all_of("command_l") and all_of(".ti") == [".timer"]
+        assert all_of("zzqq") == []

@@ -78,9 +78,17 @@ Groups = Annotated[str | None, typer.Option(
     "--groups", "--group", help="gid → name: the group(5) file of the machine that wrote "
     "the trail, or 'local' for this machine's. Without it only gid 0 is named (wheel).",
     show_default=False)]
+def _check_tz(value: str) -> str:
+    # Checked as the line is read, not after the question has run; --tz local names TZ.
+    from knox_analytics.cli.output import resolve_tz
+
+    resolve_tz(value)
+    return value
+
+
 Tz = Annotated[str, typer.Option(
     "--tz", help="Time zone times are shown in: UTC, local (TZ or this machine's zone) or "
-    "a name such as Europe/Paris. Named in the table header.")]
+    "a name such as Europe/Paris. Named in the table header.", callback=_check_tz)]
 Since = Annotated[str | None, typer.Option(
     "--since", help="From this time on (ISO 8601, YYYYMMDD[HH[MM[SS]]] or 30m/2h/7d ago; "
     "UTC unless an offset is given). auditreduce -a.", show_default=False)]

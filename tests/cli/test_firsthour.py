@@ -287,3 +287,21 @@ def test_shell_tables_all_and_completion() -> None:
         assert all_of("file_a") == ["file_access"]
         assert "command_line" in all_of("command_l") and all_of(".ti") == [".timer"]
         assert all_of("zzqq") == []
+
+
+# -- item 14: an invalid TZ is named as TZ, before any work ------------------------------
+@pytest.mark.parametrize("command", ["commands", "print", "query", "events"])
+def test_a_bad_tz_variable_is_usage_before_the_question_runs(
+        command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The input does not exist: were the zone checked after the question, that would be
+    the error (exit 1); the zone is checked first and the message names TZ, not a --tz
+    the user did not type."""
+    monkeypatch.setenv("TZ", "Bad/Zone")
+    argv = [command, *(["SELECT 1"] if command == "query" else []),
+            str(tmp_path / "missing.bsm"), "--tz", "local"]
+    line = usage_line(*knox(argv, monkeypatch, capsys)[::2])
+    assert "TZ environment variable 'Bad/Zone' is not a zone name" in line
+    monkeypatch.delenv("TZ")
+    line = usage_line(*knox([*argv[:-1], "Mars/Base"], monkeypatch, capsys)[::2])
+    assert "--tz 'Mars/Base'" in line

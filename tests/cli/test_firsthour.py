@@ -305,3 +305,16 @@ def test_a_bad_tz_variable_is_usage_before_the_question_runs(
     monkeypatch.delenv("TZ")
     line = usage_line(*knox([*argv[:-1], "Mars/Base"], monkeypatch, capsys)[::2])
     assert "--tz 'Mars/Base'" in line
+
+
+# -- item 16: knox print does not wait silently on a terminal ----------------------------
+class _Terminal:
+    def isatty(self) -> bool:
+        return True
+
+
+def test_print_without_input_on_a_terminal_says_what_it_needs(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "stdin", _Terminal())
+    line = usage_line(*knox(["print", "-l"], monkeypatch, capsys)[::2])
+    assert "reads a trail from stdin, which is a terminal" in line and "TRAIL" in line

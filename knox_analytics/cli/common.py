@@ -65,8 +65,19 @@ Inputs = Annotated[list[Path] | None, typer.Argument(
     # knox reads them and says why it cannot (sudo, a copy), exit 1: not click's usage box
     readable=False)]
 FORMATS = ("table", "csv", "json", "ndjson", "parquet")
+
+
+def _check_format(value: str) -> str:
+    # -f CSV is csv; a wrong name is refused as the line is read, before any work.
+    fmt = value.lower()
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {value!r}: expected one of {', '.join(FORMATS)}")
+    return fmt
+
+
 Format = Annotated[str, typer.Option(
-    "--format", "-f", help="table | csv | json | ndjson | parquet (parquet needs --output).")]
+    "--format", "-f", help="table | csv | json | ndjson | parquet (parquet needs --output).",
+    callback=_check_format)]
 Output = Annotated[Path | None, typer.Option(
     "--output", "-o", help="Write to FILE instead of stdout.", show_default=False)]
 Force = Annotated[bool, typer.Option("--force", help="Replace an existing --output file.")]

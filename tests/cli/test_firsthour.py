@@ -318,3 +318,15 @@ def test_print_without_input_on_a_terminal_says_what_it_needs(
     monkeypatch.setattr(sys, "stdin", _Terminal())
     line = usage_line(*knox(["print", "-l"], monkeypatch, capsys)[::2])
     assert "reads a trail from stdin, which is a terminal" in line and "TRAIL" in line
+
+
+# -- item 17: -f CSV ------------------------------------------------------------------------
+def test_format_names_are_case_insensitive_and_checked_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = knox(["commands", TRAIL, "-f", "CSV", "-n", "2"], monkeypatch, capsys)
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("time,pid,ppid,user,euser")
+    line = usage_line(*knox(["commands", str(tmp_path / "missing.bsm"), "-f", "xls"],
+                            monkeypatch, capsys)[::2])
+    assert "--format 'xls': expected one of table, csv" in line

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from knox_analytics.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pyarrow as pa
 
     from knox_analytics.catalog import Catalog
@@ -177,19 +179,38 @@ def view_columns(cat: Catalog, view: str) -> set[str]:
 
 
 def ask(cat: Catalog, question: str, filters: Filters = Filters(), *,
-        limit: int | None = None, all_columns: bool = False) -> pa.Table:
-    """Answer a question (a key of :data:`QUESTIONS`) with the filters applied."""
+        limit: int | None = None, all_columns: bool = False,
+        columns: Sequence[str] | None = None) -> pa.Table:
+    """Answer a question (a key of :data:`QUESTIONS`) with the filters applied.
+
+    ``columns`` chooses the columns shown (any of the view's, in that order) instead of
+    the question's own; an unknown name is refused with the nearest ones."""
     if question not in QUESTIONS:
         raise UsageError(f"unknown question {question!r}; expected one of "
                          f"{', '.join(QUESTIONS)}")
     view, shown = QUESTIONS[question]
-    where, params = filters.where(view_columns(cat, view), view)
+    have = view_columns(cat, view)
+    where, params = filters.where(have, view)
     order = "start_time" if view == "processes" else 'time, "offset"'
+    if columns:
+        shown = tuple(_known_columns(columns, have, view))
     cols = "*" if all_columns else ", ".join(f'"{c}"' for c in shown)
     sql = f"SELECT {cols} FROM {view} WHERE {where} ORDER BY {order}"
     if limit:
         sql += f" LIMIT {int(limit)}"
     return cat.query(sql, params)
+
+
+def _known_columns(columns: Sequence[str], have: set[str], view: str) -> list[str]:
+    import difflib
+
+    for name in columns:
+        if name not in have:
+            near = difflib.get_close_matches(name, sorted(have), n=3)
+            hint = f"did you mean {', '.join(near)}?" if near else \
+                f"{view} has {', '.join(sorted(have))}"
+            raise UsageError(f"--columns {name}: no such column of {view}; {hint}")
+    return list(columns)
 
 
 def errors_by(cat: Catalog, by: str, filters: Filters = Filters()) -> pa.Table:

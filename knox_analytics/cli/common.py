@@ -78,6 +78,14 @@ def _check_format(value: str) -> str:
 Format = Annotated[str, typer.Option(
     "--format", "-f", help="table | csv | json | ndjson | parquet (parquet needs --output).",
     callback=_check_format)]
+def split_columns(value: str | None) -> list[str] | None:
+    """``--columns a,b,c`` as a list (None: the question's own columns)."""
+    return [c.strip() for c in value.split(",") if c.strip()] if value else None
+
+
+Columns = Annotated[str | None, typer.Option(
+    "--columns", help="Columns to show, comma-separated (any column of the view: knox "
+    "query 'DESCRIBE VIEW' lists them), instead of the question's own.", show_default=False)]
 Output = Annotated[Path | None, typer.Option(
     "--output", "-o", help="Write to FILE instead of stdout.", show_default=False)]
 Force = Annotated[bool, typer.Option("--force", help="Replace an existing --output file.")]

@@ -14,6 +14,7 @@ import typer
 
 from knox_analytics.cli.common import (
     Classes,
+    Columns,
     Command,
     Event,
     Failed,
@@ -33,6 +34,7 @@ from knox_analytics.cli.common import (
     emit,
     filters,
     open_catalog,
+    split_columns,
     warn,
 )
 from knox_analytics.cli.live_commands import Follow, LiveSource, Sudo, live_commands_cli
@@ -41,13 +43,14 @@ from knox_analytics.questions import Filters
 
 
 def _answer(question: str, inputs: list[Path] | None, users: str | None, f: Filters,
-            limit: int | None, fmt: str, output: Path | None, force: bool, tz: str) -> None:
+            limit: int | None, fmt: str, output: Path | None, force: bool, tz: str,
+            columns: str | None = None) -> None:
     from knox_analytics.known import check_filters
     from knox_analytics.questions import ask, why_empty
 
     with open_catalog(inputs, users) as cat:
         check_filters(cat, f)
-        table = ask(cat, question, f, limit=limit)
+        table = ask(cat, question, f, limit=limit, columns=split_columns(columns))
         if not table.num_rows:
             warn(f"knox: {why_empty(cat, question, f)}")
         emit(table, fmt, output, force=force, title=question, tz=tz)
@@ -57,7 +60,8 @@ def _answer(question: str, inputs: list[Path] | None, users: str | None, f: Filt
 def commands(inputs: Inputs = None, since: Since = None, until: Until = None,
              user: User = None, pid: Pid = None, command: Command = None,
              path: PathGlob = None, failed: Failed = False, classes: Classes = None,
-             event: Event = None, limit: Limit = None, fmt: Format = "table",
+             event: Event = None, limit: Limit = None,
+             columns: Columns = None, fmt: Format = "table",
              output: Output = None, force: Force = False, users: Users = None,
              tz: Tz = "UTC", source: LiveSource = None, follow: Follow = None,
              sudo: Sudo = False) -> None:
@@ -71,19 +75,21 @@ def commands(inputs: Inputs = None, since: Since = None, until: Until = None,
     """
     f = filters(since, until, user, pid, command, path, failed, classes, event)
     if not inputs:
+        if columns:  # live lines have one fixed form
+            raise UsageError("--columns is for a TRAIL or DATASET, not live commands")
         live_commands_cli(f, fmt, output, source=source, follow=follow, sudo=sudo,
                           users=users, limit=limit)
         return
     if source is not None or follow is not None:
         raise UsageError("--source and --follow are for live commands: give no TRAIL or "
                          "DATASET with them")
-    _answer("commands", inputs, users, f, limit, fmt, output, force, tz)
+    _answer("commands", inputs, users, f, limit, fmt, output, force, tz, columns)
 
 
 def files(inputs: Inputs = None, since: Since = None, until: Until = None,
           user: User = None, pid: Pid = None, command: Command = None,
           path: PathGlob = None, failed: Failed = False, classes: Classes = None,
-          event: Event = None, limit: Limit = None, fmt: Format = "table",
+          event: Event = None, limit: Limit = None, columns: Columns = None, fmt: Format = "table",
           output: Output = None, force: Force = False, users: Users = None,
           tz: Tz = "UTC") -> None:
     """Which files processes touched: operation, path(s), open flags, outcome.
@@ -91,7 +97,7 @@ def files(inputs: Inputs = None, since: Since = None, until: Until = None,
     Example: knox files audit-parquet --path '/etc/*' --failed
     """
     f = filters(since, until, user, pid, command, path, failed, classes, event)
-    _answer("files", inputs, users, f, limit, fmt, output, force, tz)
+    _answer("files", inputs, users, f, limit, fmt, output, force, tz, columns)
 
 
 def errors(inputs: Inputs = None,
@@ -100,7 +106,7 @@ def errors(inputs: Inputs = None,
            ] = None,
            since: Since = None, until: Until = None, user: User = None, pid: Pid = None,
            command: Command = None, path: PathGlob = None, classes: Classes = None,
-           event: Event = None, limit: Limit = None, fmt: Format = "table",
+           event: Event = None, limit: Limit = None, columns: Columns = None, fmt: Format = "table",
            output: Output = None, force: Force = False, users: Users = None,
            tz: Tz = "UTC") -> None:
     """Where errors came from: every failed record, or a summary --by errno|command|path.
@@ -113,7 +119,10 @@ def errors(inputs: Inputs = None,
     f = filters(since, until, user, pid, command, path, False, classes, event)
     with open_catalog(inputs, users) as cat:
         check_filters(cat, f)
-        table = errors_by(cat, by, f) if by else ask(cat, "errors", f, limit=limit)
+        if by and columns:
+            raise UsageError("--columns chooses columns of the failed records: not with --by")
+        table = errors_by(cat, by, f) if by else ask(cat, "errors", f, limit=limit,
+                                                        columns=split_columns(columns))
         if by and limit:
             table = table.slice(0, limit)
         if not table.num_rows:
@@ -126,19 +135,21 @@ def errors(inputs: Inputs = None,
 def network(inputs: Inputs = None, since: Since = None, until: Until = None,
             user: User = None, pid: Pid = None, command: Command = None,
             failed: Failed = False, classes: Classes = None, event: Event = None,
-            limit: Limit = None, fmt: Format = "table", output: Output = None,
+            limit: Limit = None,
+            columns: Columns = None, fmt: Format = "table", output: Output = None,
             force: Force = False, users: Users = None, tz: Tz = "UTC") -> None:
     """Network activity: connect/bind/accept/send/recv with addresses, ports, outcome.
 
     Example: knox network audit-parquet --command 'curl' --failed
     """
     f = filters(since, until, user, pid, command, None, failed, classes, event)
-    _answer("network", inputs, users, f, limit, fmt, output, force, tz)
+    _answer("network", inputs, users, f, limit, fmt, output, force, tz, columns)
 
 
 def logins(inputs: Inputs = None, since: Since = None, until: Until = None,
            user: User = None, pid: Pid = None, failed: Failed = False,
            classes: Classes = None, event: Event = None, limit: Limit = None,
+           columns: Columns = None,
            fmt: Format = "table", output: Output = None, force: Force = False,
            users: Users = None, tz: Tz = "UTC") -> None:
     """Logins, logouts, su/sudo, ssh and authorisation (classes lo, aa), with outcome.
@@ -146,7 +157,7 @@ def logins(inputs: Inputs = None, since: Since = None, until: Until = None,
     Example: knox logins /var/audit --failed
     """
     f = filters(since, until, user, pid, None, None, failed, classes, event)
-    _answer("logins", inputs, users, f, limit, fmt, output, force, tz)
+    _answer("logins", inputs, users, f, limit, fmt, output, force, tz, columns)
 
 
 def events(inputs: Inputs = None,
@@ -156,6 +167,7 @@ def events(inputs: Inputs = None,
            since: Since = None, until: Until = None, user: User = None, pid: Pid = None,
            path: PathGlob = None, failed: Failed = False,
            classes: Classes = None, event: Event = None, limit: Limit = None,
+           columns: Columns = None,
            fmt: Format = "table", output: Output = None, force: Force = False,
            users: Users = None, tz: Tz = "UTC") -> None:
     """Every record with readable names — or, with --list, the known audit events.
@@ -174,7 +186,7 @@ def events(inputs: Inputs = None,
                 warn("knox: no known event matches --event/--class")
             emit(table, fmt, output, force=force, title="events", tz=tz)
         return
-    _answer("events", inputs, users, f, limit, fmt, output, force, tz)
+    _answer("events", inputs, users, f, limit, fmt, output, force, tz, columns)
 
 
 def classes_(fmt: Format = "table", output: Output = None, force: Force = False) -> None:

@@ -330,3 +330,30 @@ def test_format_names_are_case_insensitive_and_checked_first(
     line = usage_line(*knox(["commands", str(tmp_path / "missing.bsm"), "-f", "xls"],
                             monkeypatch, capsys)[::2])
     assert "--format 'xls': expected one of table, csv" in line
+
+
+# -- also build: --columns on every question ------------------------------------------------
+@pytest.mark.parametrize(("question", "columns"), [
+    ("commands", "pid,euser,command_path"), ("files", "path,user,euser,command_path"),
+    ("errors", "errno_text,pid"), ("network", "remote_addr,euser"),
+    ("logins", "user,euser,tid_addr"), ("events", "event_name,euser,offset"),
+])
+def test_columns_chooses_the_columns(question: str, columns: str,
+                                     monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = knox([question, str(WORKDAY), "--columns", columns, "-f", "csv",
+                           "-n", "5"], monkeypatch, capsys)
+    assert code == 0, err
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == columns.split(",") and len(rows) == 6
+
+
+def test_an_unknown_column_is_usage_with_the_nearest(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    line = usage_line(*knox(["commands", TRAIL, "--columns", "pid,comand_line"],
+                            monkeypatch, capsys)[::2])
+    assert "--columns comand_line: no such column of commands; did you mean command_line" \
+        in line
+    line = usage_line(*knox(["errors", TRAIL, "--by", "errno", "--columns", "pid"],
+                            monkeypatch, capsys)[::2])
+    assert "not with --by" in line

@@ -238,9 +238,11 @@ def process_tree(cat: Catalog, pid: int | None = None, command: str | None = Non
     return cat.query("SELECT * FROM process_forest_of(?::VARCHAR[])", [instances])
 
 
-def event_list(cat: Catalog, filters: Filters = Filters()) -> pa.Table:
+def event_list(cat: Catalog, filters: Filters = Filters(), *, seen: bool = False
+               ) -> pa.Table:
     """The audit_event table (number, name, description, classes), optionally narrowed
-    by ``--event`` names/numbers or a ``--class`` expression (either outcome)."""
+    by ``--event`` names/numbers or a ``--class`` expression (either outcome); with
+    ``seen``, only the events the input's records hold, with their ``records`` count."""
     clauses, params = ["TRUE"], []
     if filters.events:
         where, p = _events(filters.events)[1:]
@@ -252,6 +254,12 @@ def event_list(cat: Catalog, filters: Filters = Filters()) -> pa.Table:
         mask = parse_classes(filters.classes)
         clauses.append("(mask & ?) <> 0")
         params.append(mask.success | mask.failure)
+    if seen:
+        return cat.query(
+            "SELECT a.event, a.name, a.description, a.classes, r.records FROM audit_events "
+            "AS a JOIN (SELECT event_name, count(*) AS records FROM records GROUP BY 1) AS r "
+            f"ON r.event_name = a.name WHERE {' AND '.join(clauses)} ORDER BY a.event",
+            params)
     return cat.query(f"SELECT event, name, description, classes FROM audit_events "
                      f"WHERE {' AND '.join(clauses)} ORDER BY event", params)
 

@@ -162,7 +162,8 @@ def logins(inputs: Inputs = None, since: Since = None, until: Until = None,
 
 def events(inputs: Inputs = None,
            list_: Annotated[bool, typer.Option(
-               "--list", help="List the event table (number, name, classes) instead.")
+               "--list", help="List the event table (number, name, classes) instead; "
+               "with TRAIL or DATASET, the events it holds, with their record counts.")
            ] = False,
            since: Since = None, until: Until = None, user: User = None, pid: Pid = None,
            path: PathGlob = None, failed: Failed = False,
@@ -178,10 +179,10 @@ def events(inputs: Inputs = None,
     from knox_analytics.questions import event_list
 
     f = filters(since, until, user, pid, None, path, failed, classes, event)
-    if list_:
-        with open_catalog(None, users) as cat:
+    if list_:  # with inputs: the events they hold, counted
+        with open_catalog(inputs or None, users) as cat:
             check_filters(cat, f)
-            table = event_list(cat, f)
+            table = event_list(cat, f, seen=bool(inputs))
             if not table.num_rows:
                 warn("knox: no known event matches --event/--class")
             emit(table, fmt, output, force=force, title="events", tz=tz)

@@ -357,3 +357,19 @@ def test_an_unknown_column_is_usage_with_the_nearest(
     line = usage_line(*knox(["errors", TRAIL, "--by", "errno", "--columns", "pid"],
                             monkeypatch, capsys)[::2])
     assert "not with --by" in line
+
+
+# -- item 17: knox events --list DS lists the events DS holds -------------------------------
+def test_events_list_of_an_input_counts_its_events(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    truth = [json.loads(line).get("event_name") for line in
+             WORKDAY.with_suffix(".truth.jsonl").read_text().splitlines()]
+    code, out, err = knox(["events", "--list", str(WORKDAY), "--class", "lo", "-f", "json"],
+                          monkeypatch, capsys)
+    assert code == 0, err
+    rows = json.loads(out)
+    assert rows and all(r["records"] == truth.count(r["name"]) > 0 for r in rows)
+    code, out, _ = knox(["events", "--list", "--class", "lo", "-f", "json"], monkeypatch,
+                        capsys)
+    every = json.loads(out)
+    assert len(every) > len(rows) and "records" not in every[0]

@@ -222,11 +222,21 @@ def tree(inputs: Annotated[list[str] | None, typer.Argument(
         table = process_tree(cat, pid, command)
         if not table.num_rows:
             warn(f"knox: no process {pid if pid is not None else command!r} in the input")
-        elif fmt == "table" and output is None:
-            draw_tree(table)
         else:
-            emit(table, fmt, output, force=force, tz=tz)
+            if not _lifecycle_records(cat):  # a flat tree must not pass for the truth
+                warn("knox: no fork/exit records (class pc not audited): parent links "
+                     "unknown")
+            if fmt == "table" and output is None:
+                draw_tree(table)
+            else:
+                emit(table, fmt, output, force=force, tz=tz)
     damaged_exit(cat.damage)
+
+
+def _lifecycle_records(cat: Any) -> int:
+    """Fork/spawn and exit records in the input: without them no parent is known."""
+    return int(cat.sql("SELECT (SELECT count(*) FROM process_starts) + (SELECT count(*) "
+                       "FROM records WHERE event_name = 'AUE_EXIT')").fetchall()[0][0])
 
 
 def _tree_inputs(given: list[str], pid: int | None) -> tuple[list[Path], int | None]:

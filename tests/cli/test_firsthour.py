@@ -373,3 +373,14 @@ def test_events_list_of_an_input_counts_its_events(
                         capsys)
     every = json.loads(out)
     assert len(every) > len(rows) and "records" not in every[0]
+
+
+# -- item 11: a tree without fork/exit records says its parents are unknown ----------------
+def test_tree_without_fork_records_says_parent_links_are_unknown(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    execs_only = str(Path(TRAIL).with_name("freebsd-2006-execve-long-args.bsm"))
+    code, out, err = knox(["tree", execs_only, "--command", "grep"], monkeypatch, capsys)
+    assert code == 0 and "grep" in out, err
+    assert "no fork/exit records (class pc not audited): parent links unknown" in err
+    code, out, err = knox(["tree", TRAIL, "--pid", "1202"], monkeypatch, capsys)
+    assert code == 0 and out.strip() and "fork/exit" not in err, err

@@ -22,6 +22,8 @@ from knox_analytics.bsm.tokens import AUT_OTHER_FILE32
 from knox_analytics.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pyarrow as pa
 
     from knox_analytics.catalog import Catalog
@@ -334,19 +336,38 @@ def view_columns(cat: Catalog, view: str) -> set[str]:
 
 
 def ask(cat: Catalog, question: str, filters: Filters = Filters(), *,
-        limit: int | None = None, all_columns: bool = False) -> pa.Table:
-    """Answer a question (a key of :data:`QUESTIONS`) with the filters applied."""
+        limit: int | None = None, all_columns: bool = False,
+        columns: Sequence[str] | None = None) -> pa.Table:
+    """Answer a question (a key of :data:`QUESTIONS`) with the filters applied.
+
+    ``columns`` chooses the columns shown (any of the view's, in that order) instead of
+    the question's own; an unknown name is refused with the nearest ones."""
     if question not in QUESTIONS:
         raise UsageError(f"unknown question {question!r}; expected one of "
                          f"{', '.join(QUESTIONS)}")
     view, shown = QUESTIONS[question]
+    have = view_columns(cat, view)
     where, params = filter_sql(cat, filters, view)
     order = "start_time" if view == "processes" else 'time, "offset"'
+    if columns:
+        shown = tuple(_known_columns(columns, have, view))
     cols = "*" if all_columns else ", ".join(f'"{c}"' for c in shown)
     sql = f"SELECT {cols} FROM {view} WHERE {where} ORDER BY {order}"
     if limit:
         sql += f" LIMIT {int(limit)}"
     return cat.query(sql, params)
+
+
+def _known_columns(columns: Sequence[str], have: set[str], view: str) -> list[str]:
+    import difflib
+
+    for name in columns:
+        if name not in have:
+            near = difflib.get_close_matches(name, sorted(have), n=3)
+            hint = f"did you mean {', '.join(near)}?" if near else \
+                f"{view} has {', '.join(sorted(have))}"
+            raise UsageError(f"--columns {name}: no such column of {view}; {hint}")
+    return list(columns)
 
 
 def errors_by(cat: Catalog, by: str, filters: Filters = Filters()) -> pa.Table:
@@ -372,9 +393,11 @@ def process_tree(cat: Catalog, pid: int | None = None, command: str | None = Non
     return process_forest(cat, pid, command, limit=None).table
 
 
-def event_list(cat: Catalog, filters: Filters = Filters()) -> pa.Table:
+def event_list(cat: Catalog, filters: Filters = Filters(), *, seen: bool = False
+               ) -> pa.Table:
     """The audit_event table (number, name, description, classes), optionally narrowed
-    by ``--event`` names/numbers or a ``--class`` expression (either outcome)."""
+    by ``--event`` names/numbers or a ``--class`` expression (either outcome); with
+    ``seen``, only the events the input's records hold, with their ``records`` count."""
     clauses, params = ["TRUE"], []
     if filters.events:
         numbers = resolve_events(filters.events, event_numbers(cat)) or [-1]
@@ -386,6 +409,12 @@ def event_list(cat: Catalog, filters: Filters = Filters()) -> pa.Table:
         mask = parse_classes(filters.classes)
         clauses.append("(mask & ?) <> 0")
         params.append(mask.success | mask.failure)
+    if seen:
+        return cat.query(
+            "SELECT a.event, a.name, a.description, a.classes, r.records FROM audit_events "
+            "AS a JOIN (SELECT event_name, count(*) AS records FROM records GROUP BY 1) AS r "
+            f"ON r.event_name = a.name WHERE {' AND '.join(clauses)} ORDER BY a.event",
+            params)
     return cat.query(f"SELECT event, name, description, classes FROM audit_events "
                      f"WHERE {' AND '.join(clauses)} ORDER BY event", params)
 

@@ -71,8 +71,27 @@ Inputs = Annotated[list[Path] | None, typer.Argument(
     # knox reads them and says why it cannot (sudo, a copy), exit 1: not click's usage box
     readable=False)]
 FORMATS = ("table", "csv", "json", "ndjson", "parquet")
+
+
+def _check_format(value: str) -> str:
+    # -f CSV is csv; a wrong name is refused as the line is read, before any work.
+    fmt = value.lower()
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {value!r}: expected one of {', '.join(FORMATS)}")
+    return fmt
+
+
 Format = Annotated[str, typer.Option(
-    "--format", "-f", help="table | csv | json | ndjson | parquet (parquet needs --output).")]
+    "--format", "-f", help="table | csv | json | ndjson | parquet (parquet needs --output).",
+    callback=_check_format)]
+def split_columns(value: str | None) -> list[str] | None:
+    """``--columns a,b,c`` as a list (None: the question's own columns)."""
+    return [c.strip() for c in value.split(",") if c.strip()] if value else None
+
+
+Columns = Annotated[str | None, typer.Option(
+    "--columns", help="Columns to show, comma-separated (any column of the view: knox "
+    "query 'DESCRIBE VIEW' lists them), instead of the question's own.", show_default=False)]
 Output = Annotated[Path | None, typer.Option(
     "--output", "-o", help="Write to FILE instead of stdout.", show_default=False)]
 Force = Annotated[bool, typer.Option("--force", help="Replace an existing --output file.")]
@@ -84,9 +103,17 @@ Groups = Annotated[str | None, typer.Option(
     "--groups", "--group", help="gid → name: the group(5) file of the machine that wrote "
     "the trail, or 'local' for this machine's. Without it only gid 0 is named (wheel).",
     show_default=False)]
+def _check_tz(value: str) -> str:
+    # Checked as the line is read, not after the question has run; --tz local names TZ.
+    from knox_analytics.cli.output import resolve_tz
+
+    resolve_tz(value)
+    return value
+
+
 Tz = Annotated[str, typer.Option(
     "--tz", help="Time zone times are shown in: UTC, local (TZ or this machine's zone) or "
-    "a name such as Europe/Paris. Named in the table header.")]
+    "a name such as Europe/Paris. Named in the table header.", callback=_check_tz)]
 Since = Annotated[str | None, typer.Option(
     "--since", help="From this time on (ISO 8601, YYYYMMDD[HH[MM[SS]]] or 30m/2h/7d ago; "
     "UTC unless an offset is given).", show_default=False)]

@@ -69,7 +69,11 @@ def resolve_tz(name: str) -> str:
 def _local_zone() -> str:
     tz = os.environ.get("TZ", "").lstrip(":")
     if tz:
-        return resolve_tz(tz)
+        try:
+            return resolve_tz(tz)
+        except UsageError:  # the user typed --tz local, not this name
+            raise UsageError(f"--tz local: the TZ environment variable {tz!r} is not a "
+                             "zone name; fix or unset TZ, or give --tz NAME") from None
     try:
         link = os.readlink("/etc/localtime")
     except OSError:

@@ -52,6 +52,7 @@ Session = Annotated[int | None, typer.Option(
     show_default=False)]
 Pid = Annotated[int | None, typer.Option(
     "--pid", help="This process and its descendants only.", show_default=False)]
+# The defaults below are plot.LIMITS (not imported: it needs matplotlib; a test checks).
 PlotLimit = Annotated[int, typer.Option(
     "--limit", help="Draw at most this many processes / accesses / records (the first in "
     "time); the picture says how many were left out. 0: no limit.")]
@@ -113,7 +114,7 @@ def _check_output(output: Path, force: bool) -> None:
 def timeline(output: Out, inputs: Inputs = None,
              session: Session = None, pid: Pid = None, since: Since = None,
              until: Until = None, user: User = None, command: Command = None,
-             top: Top = 10, limit: PlotLimit = 2000, force: Force = False,
+             top: Top = 10, limit: PlotLimit = 100, force: Force = False,
              users: Users = None) -> None:
     """Gantt chart of processes: fork/spawn → exec → exit, coloured by command.
 
@@ -130,7 +131,7 @@ def timeline(output: Out, inputs: Inputs = None,
 @plot_app.command("tree")
 def tree(output: Out, inputs: Inputs = None, session: Session = None,
          pid: Pid = None, since: Since = None, until: Until = None, user: User = None,
-         command: Command = None, limit: PlotLimit = 1000, force: Force = False,
+         command: Command = None, limit: PlotLimit = 100, force: Force = False,
          users: Users = None) -> None:
     """Process tree of a session (--session) or of a process and its descendants (--pid).
 
@@ -206,8 +207,7 @@ def network(output: Out, inputs: Inputs = None, since: Since = None,
     connect, accept, sendto and sendmsg records; the destination is address:port or the
     unix socket path.
 
-    Example: knox plot network audit-parquet --users sample_trails/passwd --user alice -o
-    network.png
+    Example: knox plot network audit-parquet --users sample_trails/passwd --user alice -o net.png
     """
     f = filters(since=since, until=until, user=user, command=command, failed=failed)
     _draw(inputs, users, output, force, "connections", filters=f, top=top)

@@ -98,6 +98,9 @@ def print_cmd(
         raise UsageError("-r and -s are mutually exclusive (as in praudit)")
     if json and xml:
         raise UsageError("--json and -x are mutually exclusive")
+    if not inputs and sys.stdin.isatty():  # as auditpipe(4) readers do: nothing comes
+        raise UsageError("knox print reads a trail from stdin, which is a terminal: give "
+                         "a TRAIL or DATASET, or pipe one in (knox auditpipe | knox print)")
     _set_zone(tz)
     opts = PrintOptions(raw=raw, short=short, resolve=not numeric, oneline=oneline,
                         delimiter=delimiter, xml=xml, ids=_id_names(users, groups),

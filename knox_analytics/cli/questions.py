@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from knox_analytics.cli.common import (
+    Columns,
     Command,
     Force,
     Format,
@@ -25,6 +26,7 @@ from knox_analytics.cli.common import (
     damaged_exit,
     emit,
     open_catalog,
+    split_columns,
     warn,
     with_filters,
 )
@@ -35,13 +37,14 @@ from knox_analytics.tree import TREE_LIMIT
 
 
 def _answer(question: str, inputs: list[Path] | None, users: str | None, f: Filters,
-            limit: int | None, fmt: str, output: Path | None, force: bool, tz: str) -> None:
+            limit: int | None, fmt: str, output: Path | None, force: bool, tz: str,
+            columns: str | None = None) -> None:
     from knox_analytics.known import check_filters
     from knox_analytics.questions import ask, why_empty
 
     with open_catalog(inputs, users) as cat:
         check_filters(cat, f)
-        table = ask(cat, question, f, limit=limit)
+        table = ask(cat, question, f, limit=limit, columns=split_columns(columns))
         if not table.num_rows:
             warn(f"knox: {why_empty(cat, question, f)}")
         emit(table, fmt, output, force=force, title=question, tz=tz)
@@ -49,7 +52,8 @@ def _answer(question: str, inputs: list[Path] | None, users: str | None, f: Filt
 
 
 @with_filters()
-def commands(inputs: Inputs = None, limit: Limit = None, fmt: Format = "table",
+def commands(inputs: Inputs = None, limit: Limit = None, columns: Columns = None,
+             fmt: Format = "table",
              output: Output = None, force: Force = False, users: Users = None,
              tz: Tz = "UTC", source: LiveSource = None, follow: Follow = None,
              sudo: Sudo = False, f: Filters = Filters()) -> None:
@@ -62,24 +66,27 @@ def commands(inputs: Inputs = None, limit: Limit = None, fmt: Format = "table",
     2026-03-01T09:00
     """
     if not inputs:
+        if columns:  # live lines have one fixed form
+            raise UsageError("--columns is for a TRAIL or DATASET, not live commands")
         live_commands_cli(f, fmt, output, source=source, follow=follow, sudo=sudo,
                           users=users, limit=limit)
         return
     if source is not None or follow is not None:
         raise UsageError("--source and --follow are for live commands: give no TRAIL or "
                          "DATASET with them")
-    _answer("commands", inputs, users, f, limit, fmt, output, force, tz)
+    _answer("commands", inputs, users, f, limit, fmt, output, force, tz, columns)
 
 
 @with_filters()
-def files(inputs: Inputs = None, limit: Limit = None, fmt: Format = "table",
+def files(inputs: Inputs = None, limit: Limit = None, columns: Columns = None,
+             fmt: Format = "table",
           output: Output = None, force: Force = False, users: Users = None,
           tz: Tz = "UTC", f: Filters = Filters()) -> None:
     """Which files processes touched: operation, path(s), open flags, outcome.
 
     Example: knox files audit-parquet --path '/etc/*' --failed
     """
-    _answer("files", inputs, users, f, limit, fmt, output, force, tz)
+    _answer("files", inputs, users, f, limit, fmt, output, force, tz, columns)
 
 
 @with_filters(exclude=("failed",))
@@ -87,7 +94,8 @@ def errors(inputs: Inputs = None,
            by: Annotated[str | None, typer.Option(
                "--by", help="Summarise by errno, command or path.", show_default=False)
            ] = None,
-           limit: Limit = None, fmt: Format = "table",
+           limit: Limit = None, columns: Columns = None,
+             fmt: Format = "table",
            output: Output = None, force: Force = False, users: Users = None,
            tz: Tz = "UTC", f: Filters = Filters()) -> None:
     """Where errors came from: every failed record, or a summary --by errno|command|path.
@@ -99,7 +107,10 @@ def errors(inputs: Inputs = None,
 
     with open_catalog(inputs, users) as cat:
         check_filters(cat, f)
-        table = errors_by(cat, by, f) if by else ask(cat, "errors", f, limit=limit)
+        if by and columns:
+            raise UsageError("--columns chooses columns of the failed records: not with --by")
+        table = errors_by(cat, by, f) if by else ask(cat, "errors", f, limit=limit,
+                                                        columns=split_columns(columns))
         if by and limit:
             table = table.slice(0, limit)
         if not table.num_rows:
@@ -110,33 +121,35 @@ def errors(inputs: Inputs = None,
 
 
 @with_filters()
-def network(inputs: Inputs = None, limit: Limit = None, fmt: Format = "table",
+def network(inputs: Inputs = None, limit: Limit = None, columns: Columns = None,
+             fmt: Format = "table",
             output: Output = None, force: Force = False, users: Users = None,
             tz: Tz = "UTC", f: Filters = Filters()) -> None:
     """Network activity: connect/bind/accept/send/recv with addresses, ports, outcome.
 
     Example: knox network audit-parquet --command 'curl' --failed
     """
-    _answer("network", inputs, users, f, limit, fmt, output, force, tz)
+    _answer("network", inputs, users, f, limit, fmt, output, force, tz, columns)
 
 
 @with_filters(exclude=("command",))
-def logins(inputs: Inputs = None, limit: Limit = None,
+def logins(inputs: Inputs = None, limit: Limit = None, columns: Columns = None,
            fmt: Format = "table", output: Output = None, force: Force = False,
            users: Users = None, tz: Tz = "UTC", f: Filters = Filters()) -> None:
     """Logins, logouts, su/sudo, ssh and authorisation (classes lo, aa), with outcome.
 
     Example: knox logins /var/audit --failed
     """
-    _answer("logins", inputs, users, f, limit, fmt, output, force, tz)
+    _answer("logins", inputs, users, f, limit, fmt, output, force, tz, columns)
 
 
 @with_filters(exclude=("command",))
 def events(inputs: Inputs = None,
            list_: Annotated[bool, typer.Option(
-               "--list", help="List the event table (number, name, classes) instead.")
+               "--list", help="List the event table (number, name, classes) instead; "
+               "with TRAIL or DATASET, the events it holds, with their record counts.")
            ] = False,
-           limit: Limit = None,
+           limit: Limit = None, columns: Columns = None,
            fmt: Format = "table", output: Output = None, force: Force = False,
            users: Users = None, tz: Tz = "UTC", f: Filters = Filters()) -> None:
     """Every record with readable names — or, with --list, the known audit events.
@@ -146,15 +159,15 @@ def events(inputs: Inputs = None,
     from knox_analytics.known import check_filters
     from knox_analytics.questions import event_list
 
-    if list_:
-        with open_catalog(None, users) as cat:
+    if list_:  # with inputs: the events they hold, counted
+        with open_catalog(inputs or None, users) as cat:
             check_filters(cat, f)
-            table = event_list(cat, f)
+            table = event_list(cat, f, seen=bool(inputs))
             if not table.num_rows:
                 warn("knox: no known event matches --event/--class")
             emit(table, fmt, output, force=force, title="events", tz=tz)
         return
-    _answer("events", inputs, users, f, limit, fmt, output, force, tz)
+    _answer("events", inputs, users, f, limit, fmt, output, force, tz, columns)
 
 
 def classes_(fmt: Format = "table", output: Output = None, force: Force = False) -> None:
@@ -196,13 +209,23 @@ def tree(inputs: Annotated[list[str] | None, typer.Argument(
         table = forest.table
         if not table.num_rows:
             warn(f"knox: no process {pid if pid is not None else command!r} in the input")
-        elif fmt == "table" and output is None:
-            draw_tree(table, forest.children)
         else:
-            emit(table, fmt, output, force=force, tz=tz)
+            if not _lifecycle_records(cat):  # a flat tree must not pass for the truth
+                warn("knox: no fork/exit records (class pc not audited): parent links "
+                     "unknown")
+            if fmt == "table" and output is None:
+                draw_tree(table, forest.children)
+            else:
+                emit(table, fmt, output, force=force, tz=tz)
         if forest.note():
             warn(f"knox: {forest.note()}")
     damaged_exit(cat.damage)
+
+
+def _lifecycle_records(cat: Any) -> int:
+    """Fork/spawn and exit records in the input: without them no parent is known."""
+    return int(cat.sql("SELECT (SELECT count(*) FROM process_starts) + (SELECT count(*) "
+                       "FROM records WHERE event_name = 'AUE_EXIT')").fetchall()[0][0])
 
 
 def _tree_inputs(given: list[str], pid: int | None) -> tuple[list[Path], int | None]:

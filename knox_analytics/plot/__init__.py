@@ -15,12 +15,14 @@ with the same columns).  Selections take the question commands'
 
 from __future__ import annotations
 
+import textwrap
 import warnings
+from datetime import datetime
 from pathlib import Path
 
 from knox_analytics.catalog import Catalog
 from knox_analytics.errors import OutputExistsError, UsageError
-from knox_analytics.questions import Filters
+from knox_analytics.questions import Filters, parse_time
 
 try:
     from matplotlib.figure import Figure
@@ -38,11 +40,12 @@ __all__ = ["FORMATS", "connections", "data", "directories", "draw", "errors_heat
 #: Picture formats ``save`` writes (by file suffix).
 FORMATS = (".png", ".svg", ".pdf")
 
-#: What a picture draws at most by default (``limit=``, ``knox plot --limit``): beyond a
-#: few thousand bars or points a picture is unreadable and slow to draw (a 300 MB trail
-#: holds 400 k processes).  The first rows in time are drawn and the picture says how
-#: many were left out; ``limit=None`` draws everything.
-LIMITS = {"timeline": 2_000, "tree": 1_000, "files": 20_000, "logins": 20_000}
+#: What a picture draws at most by default (``limit=``, ``knox plot --limit``): a bar or
+#: tree row per process can be read (its label too) up to about a hundred rows; past a
+#: few thousand points a picture is unreadable and slow to draw (a 300 MB trail holds
+#: 400 k processes).  The first rows in time are drawn and the picture says how many
+#: were left out; ``limit=None`` draws everything.
+LIMITS = {"timeline": 100, "tree": 100, "files": 20_000, "logins": 20_000}
 
 
 def _noted(fig: Figure, table: object, what: str, narrow: str) -> Figure:
@@ -55,7 +58,10 @@ def _noted(fig: Figure, table: object, what: str, narrow: str) -> Figure:
                 "or raise --limit")
         fig.knox_note = note  # type: ignore[attr-defined]
         ax = fig.axes[0]  # under the title, where it is read first
-        ax.set_title(f"{ax.get_title()}\n{note}", fontsize="medium")
+        # wrapped to the figure's width (~0.09 in a character): a long note is not clipped
+        width = max(40, int(fig.get_figwidth() / 0.09))
+        ax.set_title("\n".join([ax.get_title(), *textwrap.wrap(note, width)]),
+                     fontsize="medium")
     return fig
 
 
@@ -69,7 +75,8 @@ def timeline(cat: Catalog, filters: Filters = Filters(), *, session: int | None 
     most ``limit`` processes (the first by start time)."""
     table = data.timeline_data(cat, filters, session=session, pid=pid, limit=limit)
     fig = draw.timeline_figure(table, top_commands=top_commands,
-                               title=_title("process timeline", session, pid))
+                               title=_title("process timeline", session, pid),
+                               window=_window(filters))
     return _noted(fig, table, "processes", _NARROW)
 
 
@@ -149,6 +156,12 @@ def _metadata(out: Path) -> dict[str, str | None]:
     if out.suffix.lower() == ".png":
         return {"Software": "knox-analytics"}
     return {"Date": None, "Creator": "knox-analytics"}
+
+
+def _window(filters: Filters) -> tuple[datetime | None, datetime | None]:
+    """--since/--until as times: the x axis a time picture spans when they are given."""
+    return (parse_time(filters.since) if filters.since else None,
+            parse_time(filters.until) if filters.until else None)
 
 
 def _title(what: str, session: int | None, pid: int | None) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import matplotlib.dates as mdates
@@ -84,11 +84,27 @@ def command_colours(commands: list[str], top: int = 10) -> dict[str, Any]:
 
 
 # -- processes ------------------------------------------------------------------------------
-def timeline_figure(table: Any, *, top_commands: int = 10, title: str | None = None
+#: Height of one bar / tree row / path row, inches: a label (x-small, ~7 pt) needs ~0.12.
+ROW_INCHES = 0.16
+#: The tallest picture drawn, inches (at 100 dpi: 4,000 px); past it rows get thinner
+#: and their labels are left out rather than drawn over each other.
+MAX_INCHES = 40.0
+#: Label font size in points (matplotlib's x-small at the default 10 pt).
+LABEL_POINTS = 6.94
+
+
+def timeline_figure(table: Any, *, top_commands: int = 10, title: str | None = None,
+                    window: tuple[datetime | None, datetime | None] = (None, None)
                     ) -> Figure:
     """Gantt chart: one bar per process instance from its fork/spawn (or first record)
     to its exit (paler when no exit was seen), ticks at successful execs, coloured by
-    command."""
+    command.
+
+    The x axis follows ``window`` (``--since``/``--until``) where given, else what is
+    drawn: from the first start to the last start or exec, stretched to the bars' ends
+    by at most that span again, so one long-lived process (a daemon running for days)
+    does not squash every other bar into a pixel; a bar that goes on is cut at the edge.
+    """
     t = as_arrow(table)
     if t.num_rows == 0:
         return empty_figure(title or "process timeline", "no processes")
@@ -99,12 +115,15 @@ def timeline_figure(table: Any, *, top_commands: int = 10, title: str | None = N
     fills = [to_rgba(colours.get(c, GREY), 1.0 if done else 0.4)
              for c, done in zip(commands, exited, strict=True)]
     rows = np.arange(t.num_rows)
-    span = max(float(end.max() - start.min()), 1e-6)
-    fig, ax = new_figure(11, min(2.0 + 0.16 * t.num_rows, 40))
-    ax.barh(rows, np.maximum(end - start, span * 0.003), left=start, color=fills, height=0.7)
-    _exec_ticks(ax, t.column("exec_times").to_pylist())
+    execs = t.column("exec_times").to_pylist()
+    lo, hi = _x_range(start, end, execs, window)
+    fig, ax = new_figure(11, _height(2.0, t.num_rows))
+    ax.barh(rows, np.maximum(end - start, (hi - lo) * 0.003), left=start, color=fills,
+            height=0.7)
+    _exec_ticks(ax, execs)
     _row_labels(ax, [f"{p} {c}" for p, c in zip(t.column("pid").to_pylist(), commands,
                                                strict=True)])
+    ax.set_xlim(lo, hi)
     _time_axis(ax)
     handles = [Patch(color=c, label=name) for name, c in colours.items()]
     if len(set(commands)) > len(colours):
@@ -113,6 +132,28 @@ def timeline_figure(table: Any, *, top_commands: int = 10, title: str | None = N
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     ax.set_title(f"{title or 'process timeline'} — {t.num_rows} processes")
     return fig
+
+
+def _height(fixed: float, rows: int) -> float:
+    """Figure height (inches) for ``rows`` rows of ROW_INCHES, at most MAX_INCHES."""
+    return min(fixed + ROW_INCHES * rows, MAX_INCHES)
+
+
+def _x_range(start: np.ndarray, end: np.ndarray, execs: list[list[Any] | None],
+             window: tuple[datetime | None, datetime | None]) -> tuple[float, float]:
+    """The timeline's x limits (matplotlib date numbers): see :func:`timeline_figure`."""
+    ticks = [mdates.date2num(when) for times in execs for when in times or []]
+    first = float(start.min())
+    last = float(max(start.max(), max(ticks, default=first)))
+    span = max(last - first, 1 / 86400)  # at least a second
+    lo = first - span * 0.02
+    hi = min(float(end.max()), last + span) + span * 0.02
+    since, until = window
+    if since is not None:
+        lo = float(mdates.date2num(since))
+    if until is not None:
+        hi = float(mdates.date2num(until))
+    return lo, max(hi, lo + 1 / 86400)
 
 
 def _exec_ticks(ax: Any, exec_times: list[list[Any] | None]) -> None:
@@ -126,13 +167,21 @@ def _exec_ticks(ax: Any, exec_times: list[list[Any] | None]) -> None:
 
 
 def _row_labels(ax: Any, labels: list[str], limit: int = 120) -> None:
-    # Past `limit` rows the labels cannot be read, and a tick per row costs seconds of
-    # matplotlib layout (2,000 rows: 7 s): no ticks then, the rows speak for themselves.
-    if len(labels) <= limit:
+    # Past `limit` rows, or when a row is thinner than a label, the labels cannot be read
+    # (they overlap), and a tick per row costs seconds of matplotlib layout (2,000 rows:
+    # 7 s): no ticks then, the rows speak for themselves.
+    if len(labels) <= limit and _fits(ax, len(labels)):
         ax.set_yticks(range(len(labels)), labels, fontsize="x-small")
     else:
         ax.set_yticks([])
     ax.set_ylim(len(labels) - 0.5, -0.5)  # first row on top
+
+
+def _fits(ax: Any, rows: int) -> bool:
+    """Whether ``rows`` rows of labels fit the axes' height without overlapping."""
+    fig = ax.get_figure()
+    inches = fig.get_figheight() * ax.get_position().height
+    return rows == 0 or inches * 72 / rows >= LABEL_POINTS * 1.15
 
 
 def tree_figure(table: Any, *, top_commands: int = 10, title: str | None = None) -> Figure:
@@ -147,29 +196,33 @@ def tree_figure(table: Any, *, top_commands: int = 10, title: str | None = None)
     commands = [r["command"] or UNKNOWN for r in rows]
     colours = command_colours(commands, top_commands)
     depth = max(r["depth"] for r in rows)
-    fig, ax = new_figure(4 + 0.5 * depth + 2.5, min(1.5 + 0.2 * len(rows), 60))
+    fig, ax = new_figure(6.5 + 0.5 * depth, _height(1.5, len(rows)))
+    labelled = _fits(ax, len(rows))
+    days = {r["start_time"].date() for r in rows if r.get("start_time")}
     segments = [[(at[r["parent_instance"]][0], at[r["parent_instance"]][1]),
                  (at[r["parent_instance"]][0], r["row"]), (r["depth"], r["row"])]
                 for r in rows if r["parent_instance"] is not None]
     ax.add_collection(LineCollection(segments, colors=GREY, linewidths=1))
     ax.scatter([r["depth"] for r in rows], [r["row"] for r in rows], s=24, zorder=3,
                c=[colours.get(c, GREY) for c in commands])
-    for r, command in zip(rows, commands, strict=True):
+    for r, command in zip(rows, commands, strict=True) if labelled else ():
         status = r.get("exit_status")
         bad = status not in (None, 0)
-        ax.text(r["depth"] + 0.12, r["row"], _node_label(r, command), va="center",
-                fontsize="x-small", color=FAILED if bad else "black")
+        ax.text(r["depth"] + 0.12, r["row"], _node_label(r, command, len(days) > 1),
+                va="center", fontsize=LABEL_POINTS, color=FAILED if bad else "black")
     ax.set_xlim(-0.5, depth + 3.5)
     ax.set_ylim(len(rows) - 0.5, -0.8)
     ax.set_axis_off()
-    ax.set_title(f"{title or 'process tree'} — {len(rows)} processes")
+    unlabelled = "" if labelled else "\n(too many rows to label: narrow, or lower --limit)"
+    ax.set_title(f"{title or 'process tree'} — {len(rows)} processes{unlabelled}")
     return fig
 
 
-def _node_label(r: dict[str, Any], command: str) -> str:
+def _node_label(r: dict[str, Any], command: str, dated: bool = False) -> str:
     status = r.get("exit_status")
     end = f" exit {status}" if status not in (None, 0) else ""
-    start = r["start_time"].strftime("%H:%M:%S") if r.get("start_time") else "?"
+    when = "%Y-%m-%d %H:%M:%S" if dated else "%H:%M:%S"  # several days: which day
+    start = r["start_time"].strftime(when) if r.get("start_time") else "?"
     return f"{r['pid']} {command} ({r.get('user') or '?'}, {start}){end}"
 
 

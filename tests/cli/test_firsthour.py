@@ -230,3 +230,159 @@ def test_a_picture_of_nothing_says_why_and_writes_no_file(
     assert "the data ends" in err or "records in the input" in err.replace(
         "records of the input", "records in the input")
     assert "(no picture written)" in err and not out.exists()
+
+
+# -- item 13: knox shell, with the duckdb CLI's habits ----------------------------------
+def shell_session(script: str, cwd: Path) -> tuple[str, str]:
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-m", "knox_analytics", "shell", TRAIL],
+                            input=script.encode(), capture_output=True, cwd=cwd, env=env,
+                            timeout=300, check=False)
+    assert result.returncode == 0, result.stderr.decode()
+    return result.stdout.decode(), result.stderr.decode()
+
+
+def test_shell_tables_statements_modes_output_timer(tmp_path: Path) -> None:
+    out, err = shell_session(
+        ".tables\n"
+        "SELECT 1 AS first_one; SELECT 2 AS second_one;\n"
+        ".mode csv\nSELECT 7 AS seven;\n"
+        ".mode json\nSELECT 8 AS eight;\n"
+        ".output res.csv\n.mode csv\nSELECT 3 AS c; SELECT 4 AS d;\n.output\n"
+        ".output res.csv\n"
+        ".timer on\nSELECT 9 AS nine;\n"
+        "SELECT * FROM comands;\nSELECT * FROM zzqq_nothing;\n", tmp_path)
+    tables = next(line for line in out.splitlines() if "commands" in line)
+    assert "file_access" in tables and "process_carry" not in tables
+    assert "record_process" not in tables and "instance_lookup" not in tables
+    assert "first_one" in out and "second_one" in out  # both results, not the last
+    assert "seven\n7\n" in out
+    assert json.loads(out[out.index("["):out.index("]") + 1]) == [{"eight": 8}]
+    assert (tmp_path / "res.csv").read_text() == "c\n3\nd\n4\n"
+    assert "3" not in out.split("eight")[1].split("nine")[0].replace("knox>", "")
+    assert "res.csv: exists (.output res.csv --force replaces it)" in err
+    assert "Run Time (s): real " in err and " user " in err
+    assert 'no view or table named comands; did you mean "commands"?' in err
+    assert "zzqq_nothing; .tables lists the views" in err and "pg_" not in err
+
+
+def test_shell_tables_all_and_completion() -> None:
+    from knox_analytics.catalog import Catalog
+    from knox_analytics.cli.shell import Shell
+
+    with Catalog([WORKLOAD]) as cat:
+        shell = Shell(cat)
+        assert "process_carry" in shell.tables(everything=True)
+        assert "process_carry" not in shell.tables()
+        pytest.importorskip("readline")
+        shell._complete()  # views, their columns, keywords, dot commands
+
+        def all_of(text: str) -> list[str]:
+            found, i = [], 0
+            while (word := shell.completions(text, i)) is not None:
+                found, i = [*found, word], i + 1
+            return found
+
+        assert all_of("file_a") == ["file_access"]
+        assert "command_line" in all_of("command_l") and all_of(".ti") == [".timer"]
+        assert all_of("zzqq") == []
+
+
+# -- item 14: an invalid TZ is named as TZ, before any work ------------------------------
+@pytest.mark.parametrize("command", ["commands", "print", "query", "events"])
+def test_a_bad_tz_variable_is_usage_before_the_question_runs(
+        command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The input does not exist: were the zone checked after the question, that would be
+    the error (exit 1); the zone is checked first and the message names TZ, not a --tz
+    the user did not type."""
+    monkeypatch.setenv("TZ", "Bad/Zone")
+    argv = [command, *(["SELECT 1"] if command == "query" else []),
+            str(tmp_path / "missing.bsm"), "--tz", "local"]
+    line = usage_line(*knox(argv, monkeypatch, capsys)[::2])
+    assert "TZ environment variable 'Bad/Zone' is not a zone name" in line
+    monkeypatch.delenv("TZ")
+    line = usage_line(*knox([*argv[:-1], "Mars/Base"], monkeypatch, capsys)[::2])
+    assert "--tz 'Mars/Base'" in line
+
+
+# -- item 16: knox print does not wait silently on a terminal ----------------------------
+class _Terminal:
+    def isatty(self) -> bool:
+        return True
+
+
+def test_print_without_input_on_a_terminal_says_what_it_needs(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "stdin", _Terminal())
+    line = usage_line(*knox(["print", "-l"], monkeypatch, capsys)[::2])
+    assert "reads a trail from stdin, which is a terminal" in line and "TRAIL" in line
+
+
+# -- item 17: -f CSV ------------------------------------------------------------------------
+def test_format_names_are_case_insensitive_and_checked_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = knox(["commands", TRAIL, "-f", "CSV", "-n", "2"], monkeypatch, capsys)
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("time,pid,ppid,user,euser")
+    line = usage_line(*knox(["commands", str(tmp_path / "missing.bsm"), "-f", "xls"],
+                            monkeypatch, capsys)[::2])
+    assert "--format 'xls': expected one of table, csv" in line
+
+
+# -- also build: --columns on every question ------------------------------------------------
+@pytest.mark.parametrize(("question", "columns"), [
+    ("commands", "pid,euser,command_path"), ("files", "path,user,euser,command_path"),
+    ("errors", "errno_text,pid"), ("network", "remote_addr,euser"),
+    ("logins", "user,euser,tid_addr"), ("events", "event_name,euser,offset"),
+])
+def test_columns_chooses_the_columns(question: str, columns: str,
+                                     monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = knox([question, str(WORKDAY), "--columns", columns, "-f", "csv",
+                           "-n", "5"], monkeypatch, capsys)
+    assert code == 0, err
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == columns.split(",") and len(rows) == 6
+
+
+def test_an_unknown_column_is_usage_with_the_nearest(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    line = usage_line(*knox(["commands", TRAIL, "--columns", "pid,comand_line"],
+                            monkeypatch, capsys)[::2])
+    assert "--columns comand_line: no such column of commands; did you mean command_line" \
+        in line
+    line = usage_line(*knox(["errors", TRAIL, "--by", "errno", "--columns", "pid"],
+                            monkeypatch, capsys)[::2])
+    assert "not with --by" in line
+
+
+# -- item 17: knox events --list DS lists the events DS holds -------------------------------
+def test_events_list_of_an_input_counts_its_events(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    truth = [json.loads(line).get("event_name") for line in
+             WORKDAY.with_suffix(".truth.jsonl").read_text().splitlines()]
+    code, out, err = knox(["events", "--list", str(WORKDAY), "--class", "lo", "-f", "json"],
+                          monkeypatch, capsys)
+    assert code == 0, err
+    rows = json.loads(out)
+    assert rows and all(r["records"] == truth.count(r["name"]) > 0 for r in rows)
+    code, out, _ = knox(["events", "--list", "--class", "lo", "-f", "json"], monkeypatch,
+                        capsys)
+    every = json.loads(out)
+    assert len(every) > len(rows) and "records" not in every[0]
+
+
+# -- item 11: a tree without fork/exit records says its parents are unknown ----------------
+def test_tree_without_fork_records_says_parent_links_are_unknown(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    execs_only = str(Path(TRAIL).with_name("freebsd-2006-execve-long-args.bsm"))
+    code, out, err = knox(["tree", execs_only, "--command", "grep"], monkeypatch, capsys)
+    assert code == 0 and "grep" in out, err
+    assert "no fork/exit records (class pc not audited): parent links unknown" in err
+    code, out, err = knox(["tree", TRAIL, "--pid", "1202"], monkeypatch, capsys)
+    assert code == 0 and out.strip() and "fork/exit" not in err, err

@@ -9,6 +9,7 @@ compares them with an independent query over the catalog views.
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -262,10 +263,21 @@ def test_pictures_have_a_limit_and_say_what_they_left_out(cat: Catalog) -> None:
     assert len(data.timeline_data(cat, limit=5)) == 5
     assert fig.knox_note == (f"showing the first 5 of {total:,} processes; narrow with "
                              "--session, --pid, --since/--until or --user or raise --limit")
-    assert fig.axes[0].get_title().endswith("\n" + fig.knox_note)
+    title = fig.axes[0].get_title().split("\n")
+    assert " ".join(title[1:]) == fig.knox_note  # under the title, wrapped to the width
     assert plot.timeline(cat, session=None, limit=None).knox_note is None
     assert plot.logins(cat, limit=3).knox_note.startswith("showing the first 3 of 50 login")
-    assert plot.LIMITS["timeline"] == 2000
+    assert plot.LIMITS["timeline"] == plot.LIMITS["tree"] == 100  # readable: issue 23
+
+
+def test_the_cli_defaults_are_the_plot_limits() -> None:
+    import inspect
+
+    from knox_analytics.cli import plot as plot_cli
+
+    for name in ("timeline", "tree", "files", "logins"):
+        default = inspect.signature(getattr(plot_cli, name)).parameters["limit"].default
+        assert default == plot.LIMITS[name], name
 
 
 def test_plot_cli_says_what_it_left_out(tmp_path: Path) -> None:
@@ -407,3 +419,106 @@ def test_without_matplotlib_knox_works_and_plot_says_what_to_install(tmp_path: P
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True).stdout
     assert out.startswith("UsageError pictures need matplotlib: pip install")
+
+
+# -- readable default pictures (issue 23 items 4 and 6) -----------------------------------
+@pytest.fixture(scope="module")
+def days(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    """Four generated days in one trail: daemons that live for days (pid 1 is never seen
+    to exit), ~300 processes a day."""
+    from datetime import UTC, datetime
+
+    from knox_analytics.testing.workload import generate
+
+    trail = tmp_path_factory.mktemp("days") / "4days.bsm"
+    with trail.open("wb") as out:
+        for d in range(4):
+            generate(out, seed=d, records=3000,
+                     start=datetime(2026, 3, 2 + d, 7, tzinfo=UTC))
+    with Catalog([trail]) as c:
+        yield c
+
+
+def pixels(fig: object) -> tuple[int, int]:
+    w, h = fig.get_size_inches() * 100  # plot.save's dpi
+    return round(w), round(h)
+
+
+def overlaps(boxes: list) -> int:
+    """How many vertically neighbouring boxes (sorted by y) overlap."""
+    boxes = sorted(boxes, key=lambda b: b.y0)
+    return sum(a.y1 > b.y0 + 0.5 for a, b in pairwise(boxes))
+
+
+def drawn(fig: object) -> object:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def test_default_timeline_of_days_is_readable(days: Catalog) -> None:
+    """Before: 2,000 bars in 1100×4000 px, the x axis four days wide (the daemons), every
+    bar a pixel.  Now: 100 bars, labelled without overlap, an axis spanning what is
+    drawn (minutes), the long-lived bars cut at its edge."""
+    total = scalar(days, "SELECT count(*) FROM processes")
+    assert total > 1000
+    fig = plot.timeline(days)
+    ax = axes(fig)
+    assert len(ax.patches) == plot.LIMITS["timeline"] == 100
+    w, h = pixels(fig)
+    assert w == 1100 and h <= 2000
+    labels = ax.get_yticklabels()
+    assert len(labels) == 100
+    renderer = drawn(fig)
+    assert overlaps([t.get_window_extent(renderer) for t in labels]) == 0
+    starts = data.timeline_data(days, limit=100).column("start_time").to_pylist()
+    lo, hi = ax.get_xlim()
+    from matplotlib.dates import date2num
+
+    assert lo <= date2num(min(starts)) and date2num(max(starts)) <= hi
+    span_starts = date2num(max(starts)) - date2num(min(starts))
+    assert hi - lo <= 2.1 * span_starts < 1  # not the daemons' four days
+    assert any(b.get_x() + b.get_width() > hi for b in ax.patches)  # cut at the edge
+
+
+def test_timeline_axis_follows_since_and_until(days: Catalog) -> None:
+    from datetime import UTC, datetime
+
+    from matplotlib.dates import date2num
+
+    since, until = datetime(2026, 3, 4, 9, tzinfo=UTC), datetime(2026, 3, 4, 10, tzinfo=UTC)
+    ax = axes(plot.timeline(days, Filters(since="2026-03-04T09:00",
+                                          until="2026-03-04T10:00")))
+    assert ax.get_xlim() == pytest.approx((date2num(since), date2num(until)))
+    ax = axes(plot.timeline(days, Filters(since="2026-03-04T09:00")))
+    assert ax.get_xlim()[0] == pytest.approx(date2num(since))
+
+
+def test_default_tree_is_readable_and_dated_over_days(days: Catalog) -> None:
+    """Before: 1,000 rows squeezed into 6,000 px, labels drawn over each other, the
+    subtitle cut at the sides.  Now: 100 rows, no two labels overlap, the note wrapped
+    inside the picture, and a date on each label when the rows span several days."""
+    fig = plot.tree(days)
+    ax = axes(fig)
+    w, h = pixels(fig)
+    assert h <= 2000 and len(ax.texts) == 100
+    renderer = drawn(fig)
+    assert overlaps([t.get_window_extent(renderer) for t in ax.texts]) == 0
+    title = ax.title.get_window_extent(renderer)
+    assert title.x0 >= 0 and title.x1 <= w
+    assert "\n" in ax.get_title() and fig.knox_note.startswith("showing the first 100")
+    zsh = plot.tree(days, Filters(command="zsh"), limit=None)  # started on four days
+    assert all(re.search(r"2026-03-0[2-5] \d\d:\d\d:\d\d", t.get_text())
+               for t in axes(zsh).texts)
+    assert not re.search(r"2026-", axes(plot.tree(days, limit=20)).texts[0].get_text())
+
+
+def test_too_many_rows_to_label_are_not_labelled(days: Catalog) -> None:
+    """Raising --limit past what the tallest picture can label draws the rows without
+    labels (and says so) rather than labels over each other."""
+    fig = plot.tree(days, limit=600)
+    assert not axes(fig).texts and "too many rows to label" in axes(fig).get_title()
+    fig = plot.timeline(days, limit=600)
+    assert not axes(fig).get_yticklabels() and pixels(fig)[1] <= 4000

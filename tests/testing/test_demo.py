@@ -22,5 +22,7 @@ def test_demo_tour_succeeds(tmp_path: Path) -> None:
                           capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("\n$ knox ") == 9
-    assert "alice" in proc.stdout and "sshd" in proc.stdout
+    assert "alice" in proc.stdout and "sudo (alice" in proc.stdout
+    # every step shows a real answer: no "knox: no process 'sshd' in the input"
+    assert "knox: no " not in proc.stderr, proc.stderr
     assert list((tmp_path / "dataset").rglob("*.parquet"))

@@ -271,7 +271,8 @@ def _correlation(rule: Any, meta: RuleSQL, names: dict[str, str]) -> None:
             "temporal") else 1),
         "field": fieldref if isinstance(fieldref, str) else None,
         "across_hosts": across,
-        "aliases": {a: {str(k.reference): v for k, v in al.mapping.items()}
+        "aliases": {a: {names.get(str(k.reference), str(k.reference)): v
+                        for k, v in al.mapping.items()}
                     for a, al in rule.aliases.aliases.items()},
     }
 

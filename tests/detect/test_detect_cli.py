@@ -64,7 +64,7 @@ def test_coverage_says_why(tmp_path):
         in res.stdout
     assert "0 of 1 rules compile" in res.stdout
     res = runner.invoke(app, ["detect", "--coverage"])
-    assert "97 of 97 rules compile" in res.stdout
+    assert "102 of 102 rules compile" in res.stdout
 
 
 def test_missing_rules_path_is_one_line(tmp_path):

@@ -306,7 +306,7 @@ def _view_columns() -> dict[str, set[str]]:
     """Each detection view's columns (a rule may name them directly), from an empty
     catalog."""
     from knox_analytics.catalog import Catalog
-    from knox_analytics.detect.run import define_views
+    from knox_analytics.detect.views import define_views
 
     with Catalog() as cat:
         define_views(cat)

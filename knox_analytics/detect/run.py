@@ -13,20 +13,17 @@ and evidence records (source, offset, and ``record_id`` when the dataset has one
 
 from __future__ import annotations
 
-import re
-from importlib import resources
 from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
 
 from knox_analytics.detect.rules import LEVELS, RuleSet, RuleSQL
+from knox_analytics.detect.views import define_views
 from knox_analytics.errors import InputError
 
 if TYPE_CHECKING:
     from knox_analytics.catalog import Catalog
-
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 #: The alert table, one row per alert.
 ALERT_SCHEMA = pa.schema([
@@ -38,20 +35,6 @@ ALERT_SCHEMA = pa.schema([
     ("evidence", pa.list_(pa.struct([("source", pa.string()), ("offset", pa.int64()),
                                      ("record_id", pa.string())]))),
 ])
-
-
-def sql_files() -> list[tuple[str, str]]:
-    """The detection views' SQL files, in name order."""
-    folder = resources.files("knox_analytics.detect") / "sql"
-    return sorted((p.name, p.read_text()) for p in folder.iterdir() if p.name.endswith(".sql"))
-
-
-def define_views(cat: Catalog) -> None:
-    """Define the knox views the detection views read, then the detection views."""
-    for _, text in sql_files():
-        body = "\n".join(x for x in text.splitlines() if not x.lstrip().startswith("--"))
-        cat.define(_WORD.findall(body))
-        cat.con.execute(text)
 
 
 def detect(cat: Catalog, ruleset: RuleSet, *, min_level: str = "informational") -> pa.Table:

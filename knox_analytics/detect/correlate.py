@@ -53,7 +53,9 @@ def run_correlation(cat: Catalog, rule: RuleSQL, tables: dict[str, str], out: st
         cols = list(con.sql(f"SELECT * FROM {t} LIMIT 0").columns)
         common = cols if common is None else [x for x in common if x in cols]
     common = [x for x in (common or []) if x != "evidence"]
-    group = [_column(g, set(common) | {"tree"}) for g in c["group_by"]]
+    aliases = c.get("aliases") or {}
+    group = [f"_a_{g}" if g in aliases else _column(g, set(common) | {"tree"})
+             for g in c["group_by"]]
     if not c["across_hosts"] and "host" not in group:
         group.insert(0, "host")
     field = _column(c["field"], set(common)) if c.get("field") else None
@@ -62,7 +64,7 @@ def run_correlation(cat: Catalog, rule: RuleSQL, tables: dict[str, str], out: st
         common.append("tree")
     keep = ", ".join(f'"{x}"' for x in common)
     union = " UNION ALL ".join(
-        f"SELECT {keep}, {n} AS _rule, "
+        f"SELECT {keep}, {_aliased(cat, c, n, t)}{n} AS _rule, "
         f"{'evidence' if _has_evidence(cat, t) else _EV} AS evidence FROM {t}"
         for n, t in enumerate(inputs))
     con.execute(f"CREATE OR REPLACE TEMP TABLE {out}_in AS SELECT *, row_number() OVER "
@@ -97,6 +99,22 @@ def run_correlation(cat: Catalog, rule: RuleSQL, tables: dict[str, str], out: st
         WHERE _hit AND NOT COALESCE(_before, false)
     """)
     return True
+
+
+def _aliased(cat: Catalog, c: dict, n: int, table: str) -> str:
+    """The alias columns (``_a_<alias>``) of input ``n``: the field each rule names for a
+    group-by alias (Sigma's ``aliases``: a path is TargetFilename in a file_event rule
+    and Image in a process_creation one)."""
+    cols = set(cat.con.sql(f"SELECT * FROM {table} LIMIT 0").columns)
+    out = []
+    for alias, fields in (c.get("aliases") or {}).items():
+        if alias not in c["group_by"]:
+            continue
+        key = c["rules"][n]
+        if key not in fields:
+            raise UsageError(f"correlation alias {alias!r} names no field for rule {key!r}")
+        out.append(f'CAST("{_column(fields[key], cols)}" AS VARCHAR) AS "_a_{alias}", ')
+    return "".join(out)
 
 
 def _has_evidence(cat: Catalog, table: str) -> bool:

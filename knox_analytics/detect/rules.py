@@ -271,7 +271,8 @@ def _correlation(rule: Any, meta: RuleSQL, names: dict[str, str]) -> None:
             "temporal") else 1),
         "field": fieldref if isinstance(fieldref, str) else None,
         "across_hosts": across,
-        "aliases": {a: {str(k.reference): v for k, v in al.mapping.items()}
+        "aliases": {a: {names.get(str(k.reference), str(k.reference)): v
+                        for k, v in al.mapping.items()}
                     for a, al in rule.aliases.aliases.items()},
     }
 
@@ -305,7 +306,7 @@ def _view_columns() -> dict[str, set[str]]:
     """Each detection view's columns (a rule may name them directly), from an empty
     catalog."""
     from knox_analytics.catalog import Catalog
-    from knox_analytics.detect.run import define_views
+    from knox_analytics.detect.views import define_views
 
     with Catalog() as cat:
         define_views(cat)

@@ -13,20 +13,17 @@ and evidence records (source, offset, and ``record_id`` when the dataset has one
 
 from __future__ import annotations
 
-import re
-from importlib import resources
 from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
 
 from knox_analytics.detect.rules import LEVELS, RuleSet, RuleSQL
+from knox_analytics.detect.views import define_views
 from knox_analytics.errors import InputError
 
 if TYPE_CHECKING:
     from knox_analytics.catalog import Catalog
-
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 #: The alert table, one row per alert.
 ALERT_SCHEMA = pa.schema([
@@ -38,20 +35,6 @@ ALERT_SCHEMA = pa.schema([
     ("evidence", pa.list_(pa.struct([("source", pa.string()), ("offset", pa.int64()),
                                      ("record_id", pa.string())]))),
 ])
-
-
-def sql_files() -> list[tuple[str, str]]:
-    """The detection views' SQL files, in name order."""
-    folder = resources.files("knox_analytics.detect") / "sql"
-    return sorted((p.name, p.read_text()) for p in folder.iterdir() if p.name.endswith(".sql"))
-
-
-def define_views(cat: Catalog) -> None:
-    """Define the knox views the detection views read, then the detection views."""
-    for _, text in sql_files():
-        body = "\n".join(x for x in text.splitlines() if not x.lstrip().startswith("--"))
-        cat.define(_WORD.findall(body))
-        cat.con.execute(text)
 
 
 def detect(cat: Catalog, ruleset: RuleSet, *, min_level: str = "informational") -> pa.Table:
@@ -68,16 +51,18 @@ def _detect(cat: Catalog, ruleset: RuleSet, min_level: str) -> pa.Table:
     rules = [r for r in ruleset.rules if r.compiled]
     base = [r for r in rules if r.where is not None]
     index = {r.key: n for n, r in enumerate(base)}
+    hit: set[int] = set()
     for view in dict.fromkeys(r.view for r in base):
-        _scan(cat, view, [r for r in base if r.view == view], index)  # type: ignore[arg-type]
+        hit |= _scan(cat, view, [r for r in base if r.view == view], index)  # type: ignore[arg-type]
     from knox_analytics.detect.correlate import run_correlation
 
     pieces: list[str] = []
     for r in base:
-        if r.alerts and level_at_least(r.level, min_level):
+        if index[r.key] in hit and r.alerts and level_at_least(r.level, min_level):
             pieces.append(_alert_select(cat, r, f"_m{index[r.key]}",
                                         "[{'source': source, 'offset': \"offset\"}]"))
-    tables = {r.key: f"_m{index[r.key]}" for r in base}
+    tables = {r.key: f"_m{index[r.key]}" if index[r.key] in hit else f"_none_{r.view}"
+              for r in base}
     for n, r in enumerate(x for x in rules if x.correlation):
         table = f"_c{n}"
         if run_correlation(cat, r, tables, table):
@@ -90,7 +75,11 @@ def _detect(cat: Catalog, ruleset: RuleSet, min_level: str) -> pa.Table:
     return _enrich(cat)
 
 
-def _scan(cat: Catalog, view: str, rules: list[RuleSQL], index: dict[str, int]) -> None:
+def _scan(cat: Catalog, view: str, rules: list[RuleSQL], index: dict[str, int]) -> set[int]:
+    """Match every rule of ``view`` in one pass; table ``_m<n>`` holds rule n's rows.
+    Returns the rules that matched anything; the others have no table of their own but
+    share the empty ``_none_<view>`` (a statement per rule would dominate a small live
+    batch)."""
     lowered = sorted({c for r in rules for c in r.lowered})
     low = "".join(f', lower(CAST("{c}" AS VARCHAR)) AS "_lc_{c}"' for c in lowered)
     marks = ", ".join(f"CASE WHEN COALESCE({r.where}, false) THEN {index[r.key]} END"
@@ -102,10 +91,16 @@ def _scan(cat: Catalog, view: str, rules: list[RuleSQL], index: dict[str, int]) 
         f"CREATE OR REPLACE TEMP TABLE _hits_{view} AS SELECT {keep}, _rules FROM ("
         f"SELECT *, list_filter([{marks}], lambda x: x IS NOT NULL) AS _rules "
         f"FROM (SELECT *{low} FROM {view})) WHERE len(_rules) > 0")
+    hit = {int(x[0]) for x in cat.con.execute(
+        f"SELECT DISTINCT unnest(_rules) FROM _hits_{view}").fetchall()}
+    cat.con.execute(f"CREATE OR REPLACE TEMP TABLE _none_{view} AS SELECT * EXCLUDE (_rules) "
+                    f"FROM _hits_{view} LIMIT 0")
     for r in rules:
         n = index[r.key]
-        cat.con.execute(f"CREATE OR REPLACE TEMP TABLE _m{n} AS SELECT * EXCLUDE (_rules) "
-                        f"FROM _hits_{view} WHERE list_contains(_rules, {n})")
+        if n in hit:
+            cat.con.execute(f"CREATE OR REPLACE TEMP TABLE _m{n} AS SELECT * EXCLUDE "
+                            f"(_rules) FROM _hits_{view} WHERE list_contains(_rules, {n})")
+    return hit
 
 
 def _alert_select(cat: Catalog, r: RuleSQL, table: str, evidence: str) -> str:

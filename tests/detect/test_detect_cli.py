@@ -64,10 +64,34 @@ def test_coverage_says_why(tmp_path):
         in res.stdout
     assert "0 of 1 rules compile" in res.stdout
     res = runner.invoke(app, ["detect", "--coverage"])
-    assert "97 of 97 rules compile" in res.stdout
+    assert "102 of 102 rules compile" in res.stdout
 
 
 def test_missing_rules_path_is_one_line(tmp_path):
     res = runner.invoke(app, ["detect", "x.bsm", "--rules", str(tmp_path / "none")])
     assert res.exit_code != 0
     assert "Traceback" not in res.output
+
+
+def test_live_source_prints_alerts_and_fails_on(trail):
+    res = runner.invoke(app, ["detect", "--source", str(trail), "-f", "ndjson",
+                              "--fail-on", "high"])
+    assert res.exit_code == 4, res.output
+    alerts = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
+    [alert] = [a for a in alerts if a["title"] == TITLE]
+    # evidence at the stream's offsets: the same record the offline run names
+    offline = runner.invoke(app, ["detect", str(trail), "-f", "ndjson"])
+    [want] = [json.loads(x) for x in offline.stdout.splitlines()
+              if x.startswith("{") and json.loads(x)["title"] == TITLE]
+    assert alert["evidence"] == want["evidence"]
+    lines = runner.invoke(app, ["detect", "--source", str(trail)])
+    assert lines.exit_code == 0
+    assert f"high {TITLE}: pid " in lines.stdout
+
+
+def test_live_flags_need_no_inputs(trail):
+    res = runner.invoke(app, ["detect", str(trail), "--source", str(trail)])
+    assert res.exit_code not in (0, 4)
+    assert "--source and --follow are for live detection" in str(res.exception)
+    res = runner.invoke(app, ["detect", "--source", str(trail), "-f", "csv"])
+    assert "live detect prints to stdout" in str(res.exception)

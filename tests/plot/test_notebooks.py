@@ -15,7 +15,7 @@ from knoxtest import ROOT
 
 NOTEBOOKS = ROOT / "notebooks"
 EXPECTED = ["01-quickstart.ipynb", "02-process-lifecycle.ipynb", "03-file-access.ipynb",
-            "04-errors.ipynb", "05-network-and-logins.ipynb"]
+            "04-errors.ipynb", "05-network-and-logins.ipynb", "06-detect.ipynb"]
 MISSING = "the notebooks extra is not installed: pip install -e '.[notebooks]'"
 
 pytestmark = pytest.mark.notebooks

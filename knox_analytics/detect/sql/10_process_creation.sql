@@ -3,8 +3,9 @@
 -- detect_process_creation: one row per successful exec (execve, posix_spawn, ...): the
 -- image and argv joined by spaces (CommandLine, as macOS endpoint tools show it; an
 -- empty argument shows as '' so that it does not look like a trailing space), the
--- parent instance's image and command line at that moment (its latest successful exec
--- before, else the image it inherited), the code-signing identity when recorded.
+-- parent instance's image, command line and euid (parent_euid) at that moment (its
+-- latest successful exec before, else the image it inherited; parent_euid is NULL then),
+-- the code-signing identity when recorded.
 CREATE OR REPLACE VIEW detect_process_creation AS
 WITH x AS (
     SELECT x.*, il.parent_instance
@@ -13,7 +14,7 @@ WITH x AS (
     WHERE x.success
 ),
 parent_execs AS (
-    SELECT instance, time, paths[1] AS image, argv FROM execs WHERE success
+    SELECT instance, time, paths[1] AS image, argv, euid FROM execs WHERE success
 )
 SELECT
     x.time, x.host,
@@ -25,7 +26,7 @@ SELECT
     x.paths[1] AS image,
     argv_line(x.argv) AS command_line,
     x.source, x."offset",
-    x.auid, x.euid, x.ruid, x.event_name,
+    x.auid, x.euid, x.ruid, x.event_name, pe.euid AS parent_euid,
     COALESCE(pe.image, pc.inherited_path) AS parent_image,
     argv_line(pe.argv) AS parent_command_line,
     x.identity.signing_id AS signing_id,

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 import pyarrow.parquet as pq
 
 from knox_analytics.derived.files import CARRY, VIEWS
+from knox_analytics.engine import sql_str
 from knox_analytics.store.safefs import apply_path, fresh_private_dir, protection_of_dataset
 
 if TYPE_CHECKING:
     import duckdb
 
-    from knox_analytics.derived.state import Settings
+    from knox_analytics.derived.settings import Settings
 
 
 def derived_sql(name: str) -> str:
@@ -48,11 +49,11 @@ def derive_epoch(settings: Settings, parts: Sequence[Path], carry: Sequence[Path
     unbounded), and (``untimed``) those without a time, into the segment ``out``, from
     the carry files ``carry`` of the epochs before (a pid's carry is its row in the
     latest file that has one)."""
-    from knox_analytics.catalog import Catalog, parquet_sql
+    from knox_analytics.engine import Engine, parquet_sql
 
-    with Catalog(users=settings.users, tables=settings.tables, threads=settings.threads,
-                 derived=False, memory_limit=settings.memory_limit,
-                 spill=settings.spill) as cat:
+    with Engine(users=settings.users, tables=settings.tables, threads=settings.threads,
+                memory_limit=settings.memory_limit, spill=settings.spill,
+                materialized=VIEWS) as cat:
         # Row order inside a segment means nothing: let DuckDB stream without keeping it.
         cat.con.execute("SET preserve_insertion_order = false")
         where = []
@@ -136,11 +137,6 @@ def segments_sql(view: str, segments: Sequence[Path]) -> str:
         else:
             pieces.append(f"SELECT * FROM read_parquet({name})")
     return " UNION ALL ".join(pieces)
-
-
-def sql_str(text: str) -> str:
-    """``text`` as an SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _ts(ms: int) -> str:

@@ -1,9 +1,9 @@
 """Where derived state lives and how its files are written: the directory (beside the
 dataset or in the user's cache), ``state.json``, the lock, the segments.
 
-Every file is written under a fresh name (tempfile.mkstemp in its directory) and renamed
-into place, so a reader sees a whole file or none, and nothing of the user's is
-overwritten.
+Every file is written under a fresh name (never through a link: :mod:`.safefs`) and
+renamed into place, so a reader sees a whole file or none, and nothing of the user's is
+overwritten; beside a dataset, every file and directory is as protected as the dataset.
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
 from knox_analytics.derived.plan import Epoch, State
-from knox_analytics.store.cache import CACHE_DIR
+from knox_analytics.errors import InputError
+from knox_analytics.store import safefs
+from knox_analytics.store.cache import CACHE_DIR, can_write, user_cache
+from knox_analytics.store.safefs import make_dirs, protection_of_dataset
 
 #: The views stored per segment, and the carried state (``<name>.parquet-cache``: no
 #: file there ends in ``.parquet``, so a reader globbing the dataset never sees them).
@@ -33,24 +35,23 @@ STATE_NAME = "state.json"
 STATE_FORMAT = 3
 #: Segments no state names any more are removed once this old (a reader may still use them).
 STALE_AFTER_S = 600.0
-#: DuckDB's spill directory inside a derived state's cache.
-SPILL = "spill"
 
 
 def derived_dir(root: Path, key: str) -> Path | None:
-    """Where the derived state of ``root`` lives (created); None if nowhere is writable."""
-    beside = root / CACHE_DIR / f"derived-{key}"
-    if _can_write(root):
+    """Where the derived state of ``root`` lives (created); None if nowhere is writable.
+    Beside the dataset it is as protected as the dataset (:mod:`.safefs`); in this
+    user's cache, private."""
+    if can_write(root):
         try:
-            beside.mkdir(parents=True, exist_ok=True)
+            beside = make_dirs(root, f"{CACHE_DIR}/derived-{key}", protection_of_dataset(root))
             if os.access(beside, os.W_OK):
                 _drop_other_keys(beside)
                 return beside
-        except OSError:
+        except (OSError, InputError):
             pass
     mine = user_dir(root, key)
     try:
-        mine.mkdir(parents=True, exist_ok=True)
+        mine.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError:
         return None
     if not os.access(mine, os.W_OK):
@@ -65,31 +66,11 @@ def user_dir(root: Path, key: str) -> Path:
     return user_cache() / f"{root.resolve().name}-{ident}" / f"derived-{key}"
 
 
-def user_cache() -> Path:
-    """``$XDG_CACHE_HOME/knox-analytics`` (``~/.cache/knox-analytics`` by default)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "knox-analytics"
-
-
-def spill_dir(root: Path | None) -> Path:
-    """DuckDB's spill directory for questions on ``root``: in the dataset's cache, or in
-    the user's (a dataset this user cannot write, trails, several datasets)."""
-    if root is not None and _can_write(root):
-        return root / CACHE_DIR / SPILL
-    return user_cache() / SPILL
-
-
 def has_state(root: Path, key: str) -> bool:
     """Is a derived state of ``key`` kept for ``root`` (beside it or in the user cache)?
     Nothing is created."""
     return any((d / STATE_NAME).is_file()
                for d in (root / CACHE_DIR / f"derived-{key}", user_dir(root, key)))
-
-
-def _can_write(root: Path) -> bool:
-    if not os.access(root, os.W_OK):
-        return False
-    cache = root / CACHE_DIR
-    return not cache.exists() or os.access(cache, os.W_OK)
 
 
 def _drop_other_keys(directory: Path) -> None:
@@ -126,17 +107,9 @@ def save_state(directory: Path, state: State) -> None:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all: a fresh temp file beside it, fsync, rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``path`` whole or not at all (a fresh file beside it, never through a link,
+    as protected as its directory), fsynced, renamed into place."""
+    safefs.write_atomic(path, data, protection_of_dataset(path.parent))
 
 
 @contextlib.contextmanager
@@ -162,7 +135,8 @@ def new_segment(directory: Path) -> str:
             default=-1) + 1
     while True:
         try:
-            (directory / f"seg-{n}").mkdir()
+            (directory / f"seg-{n}").mkdir(mode=0o700)
+            safefs.apply_path(directory / f"seg-{n}", protection_of_dataset(directory))
             return f"seg-{n}"
         except FileExistsError:
             n += 1

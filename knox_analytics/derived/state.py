@@ -14,29 +14,18 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from knox_analytics.derived import build, files
 from knox_analytics.derived import plan as planner
 from knox_analytics.derived.plan import Epoch, State
-from knox_analytics.store.cache import CACHE_DIR, cache_key
+from knox_analytics.derived.settings import Settings
+from knox_analytics.store.cache import CACHE_DIR, cache_key, spill_dir
 from knox_analytics.store.snapshot import Snapshot
 
 #: progress(epochs derived, epochs to derive) during a derivation.
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What derived rows depend on besides the records (``users``, ``tables``: see
-    :class:`~knox_analytics.catalog.Catalog`) and how DuckDB may run while deriving."""
-
-    users: Mapping[int, str] = field(default_factory=lambda: {0: "root"})
-    tables: str = "auto"
-    threads: int | None = None
-    memory_limit: str | None = None
-    spill: Path | None = None
 
 
 class DerivedState:
@@ -58,7 +47,7 @@ class DerivedState:
            tables: str = "auto", threads: int | None = None) -> DerivedState:
         """The state a question with these settings reads (``users`` and ``tables`` as
         for :class:`~knox_analytics.catalog.Catalog`)."""
-        from knox_analytics.catalog import load_users
+        from knox_analytics.engine import load_users
 
         return cls(root, Settings(load_users(users), tables, threads))
 
@@ -104,7 +93,7 @@ class DerivedState:
 
     def _spill_dir(self) -> Path:
         """DuckDB's spill directory for this dataset: in its cache, or the user's."""
-        return files.spill_dir(self.root)
+        return spill_dir(self.root)
 
     # -- deriving ------------------------------------------------------------------
     def _refresh(self, directory: Path, progress: Progress | None) -> State:
@@ -158,12 +147,12 @@ class DerivedState:
 
     # -- merging -------------------------------------------------------------------
     def _compact(self, directory: Path) -> State:
-        from knox_analytics.catalog import Catalog
+        from knox_analytics.engine import Engine
 
         def merge(segments: list[Path], out: Path) -> None:
-            with Catalog(derived=False, threads=self.settings.threads,
-                         memory_limit=self.settings.memory_limit,
-                         spill=self.settings.spill) as cat:
+            with Engine(threads=self.settings.threads,
+                        memory_limit=self.settings.memory_limit,
+                        spill=self.settings.spill) as cat:
                 build.merge_segments(cat.con, segments, out)
 
         return compact(directory, self.key, merge)
@@ -216,7 +205,7 @@ def compact(directory: Path, key: str, merge: Callable[[list[Path], Path], None]
 
 def _key(settings: Settings) -> str:
     """What the rows depend on besides the records: the SQL, uid names, lookup tables."""
-    from knox_analytics.catalog import sql_files
+    from knox_analytics.engine import sql_files
     from knox_analytics.schema import SCHEMA
 
     users = ",".join(f"{k}={v}" for k, v in sorted(settings.users.items()))

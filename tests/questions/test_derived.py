@@ -29,7 +29,7 @@ from knox_analytics.derived import DerivedState, files
 from knox_analytics.derived import plan as planner
 from knox_analytics.derived import state as state_module
 from knox_analytics.derived.plan import Epoch, State, plan
-from knox_analytics.store import DatasetWriter, load_manifest
+from knox_analytics.store import DatasetWriter, cache, load_manifest
 
 
 def update_derived(root: Path, merge: bool = True) -> list[str]:
@@ -217,7 +217,8 @@ def test_read_only_dataset_derives_once_in_the_user_cache(
     for path in [root, *root.rglob("*")]:
         path.chmod(path.stat().st_mode & ~0o222)
     if os.geteuid() == 0:  # root writes anywhere: make the dataset read-only for us too
-        monkeypatch.setattr(files, "_can_write", lambda path: False)
+        monkeypatch.setattr(files, "can_write", lambda path: False)
+        monkeypatch.setattr(cache, "can_write", lambda path: False)  # the spill directory
     try:
         with Catalog([root]) as cat:
             first = rows(cat, "SELECT * FROM processes")
@@ -434,7 +435,8 @@ def test_nowhere_to_keep_state_computes_in_memory(tmp_path: Path,
     convert([WORKLOAD], root, host="mac")
     (tmp_path / "file").write_text("not a directory")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
-    monkeypatch.setattr(files, "_can_write", lambda path: False)
+    monkeypatch.setattr(files, "can_write", lambda path: False)
+    monkeypatch.setattr(cache, "can_write", lambda path: False)  # the spill directory
     with Catalog([root]) as cat, full(root) as whole:
         assert rows(cat, "SELECT * FROM processes") == rows(whole, "SELECT * FROM processes")
         assert cat.derived_parts == [] and cat.derived_state is None

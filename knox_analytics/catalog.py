@@ -208,7 +208,7 @@ class Catalog:
         Views are defined on first use, not at open: binding every view costs more than
         most questions.  The views in :data:`MATERIALIZED` are computed once: for a
         dataset, kept as derived state that only new records add to (see
-        :mod:`knox_analytics.store.derived`); per catalog otherwise.
+        :mod:`knox_analytics.derived`); per catalog otherwise.
         """
         asked = None if names is None else set(names)
         wanted = _closure(self._files, asked)

@@ -265,7 +265,7 @@ def main() -> int:
 def _one_record_differs(trail: Path, out: Path) -> None:
     """``trail`` with the lowest bit of one header32 record's seconds flipped (its time
     one second off: still a well-formed record), about halfway through."""
-    from knox_analytics.spark.ranges import split_trail
+    from knox_analytics.bsm.ranges import split_trail
 
     size = trail.stat().st_size
     shutil.copyfile(trail, out)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -24,12 +24,15 @@ from knox_analytics.bsm.damage import Damage
 from knox_analytics.bsm.decode import DecodeResult
 from knox_analytics.bsm.reader import DEFAULT_CHUNK, STDIN, read_trail
 from knox_analytics.bsm.tables import Tables, load_tables
-from knox_analytics.errors import KnoxError, NotBSMError
+from knox_analytics.errors import DiskFullError, KnoxError, NotBSMError
 from knox_analytics.inputs import expand
 from knox_analytics.store import DatasetWriter
 from knox_analytics.store.identity import IndexStats
 from knox_analytics.store.plan import SourcePlan
 from knox_analytics.store.safefs import protection_of
+
+if TYPE_CHECKING:
+    from knox_analytics.parallel import Outcome
 
 
 @dataclass
@@ -101,7 +104,7 @@ def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[
     last run stopped (see :mod:`knox_analytics.store`).  Damaged byte ranges are skipped
     and reported in the summary; ``strict`` raises at the first one instead.  ``jobs > 1``
     decodes, filters and writes Parquet in that many worker processes, a big trail cut
-    into ranges at record boundaries (:mod:`knox_analytics.jobs`).  ``derive`` then
+    into ranges at record boundaries (:mod:`knox_analytics.parallel`).  ``derive`` then
     extends the dataset's derived process state by the new records
     (docs/derived-state.md), so that the first process question does not pay for it.
     None (the default): when the dataset already keeps that state (a process question
@@ -143,10 +146,6 @@ def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[
         summary.derive_seconds = after_commit(Path(output), derive)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-class DiskFullError(KnoxError):
-    """The dataset's file system is full: one line naming it, and what to do."""
 
 
 @dataclass(frozen=True)
@@ -310,13 +309,13 @@ def _pump(writer: _BackgroundWriter, results: Iterator[DecodeResult], report: Fi
         report.damage.extend(result.damage)
 
 
-# --- several files at once: knox_analytics.jobs ---------------------------------------
+# --- several files at once: knox_analytics.parallel -----------------------------------
 
 def _convert_parallel(writer: _BackgroundWriter, paths: list[tuple[str, bool]], options: _Options,
                       jobs: int, on_bytes: Callable[[int], None] | None) -> list[FileReport]:
-    """Plan here, convert in ``jobs`` workers (see :mod:`knox_analytics.jobs`); stdin and
-    inputs that overlap others of the run are converted here, one at a time."""
-    from knox_analytics.jobs import convert_parallel
+    """Plan here, convert in ``jobs`` workers (see :mod:`knox_analytics.parallel`); stdin
+    and inputs that overlap others of the run are converted here, one at a time."""
+    from knox_analytics.parallel import convert_parallel
 
     reports: list[FileReport | None] = []
     work: list[tuple[SourcePlan, bool]] = []
@@ -332,28 +331,32 @@ def _convert_parallel(writer: _BackgroundWriter, paths: list[tuple[str, bool]], 
             reports.append(None)
             work.append((plan, found))
 
-    def settle(plan: SourcePlan, found: bool, merged: Any, status: str) -> FileReport:
-        if status == "not_bsm":
-            return not_a_trail(NotBSMError(str(plan.source), merged.not_bsm or ""), found)
-        damage = [Damage(**d) for d in merged.damage]
-        end = merged.consumed_end if merged.consumed_end is not None else plan.start_offset
-        end = resume_point(end, plan.size, damage)
-        report = FileReport(str(plan.source), "resumed" if plan.start_offset else "converted",
-                            merged.records, end - plan.start_offset, damage, plan.reason)
-        _settled(report, merged.known, merged.file_tokens)
-        writer.commit_source(plan.source, end_offset=end, records=report.records,
-                             damaged=len(damage), damage=damage,
-                             occurrences=merged.occurrences)
-        return report
-
-    def redo(path: str, found: bool) -> FileReport:
-        return _convert_guarded(writer, path, found, options, None)
-
-    done = convert_parallel(writer, work, jobs=jobs, label=writer.store.label,
-                            compression=writer.store.compression, tables=options.tables,
-                            chunk_size=options.chunk_size, strict=options.strict,
-                            on_bytes=on_bytes, open_ended=is_open_trail, settle=settle,
-                            redo=redo)
-    for slot, report in zip(slots, done, strict=True):
-        reports[slot] = report
+    outcomes = convert_parallel(writer, work, jobs=jobs, label=writer.store.label,
+                                compression=writer.store.compression, tables=options.tables,
+                                chunk_size=options.chunk_size, strict=options.strict,
+                                on_bytes=on_bytes, open_ended=is_open_trail)
+    # every adopted input's source is committed before any overlapping one is redone
+    for slot, outcome in zip(slots, outcomes, strict=True):
+        if outcome.status != "redo":
+            reports[slot] = _settle(writer, outcome)
+    for slot, outcome in zip(slots, outcomes, strict=True):
+        if outcome.status == "redo":
+            reports[slot] = _convert_guarded(writer, str(outcome.plan.source), outcome.found,
+                                             options, None)
     return [r for r in reports if r is not None]
+
+
+def _settle(writer: _BackgroundWriter, outcome: Outcome) -> FileReport:
+    """The report of an input the workers converted, its source committed."""
+    plan, merged = outcome.plan, outcome.result
+    if outcome.status == "not_bsm":
+        return not_a_trail(NotBSMError(str(plan.source), merged.not_bsm or ""), outcome.found)
+    damage = [Damage(**d) for d in merged.damage]
+    end = merged.consumed_end if merged.consumed_end is not None else plan.start_offset
+    end = resume_point(end, plan.size, damage)
+    report = FileReport(str(plan.source), "resumed" if plan.start_offset else "converted",
+                        merged.records, end - plan.start_offset, damage, plan.reason)
+    _settled(report, merged.known, merged.file_tokens)
+    writer.commit_source(plan.source, end_offset=end, records=report.records,
+                         damaged=len(damage), damage=damage, occurrences=merged.occurrences)
+    return report

@@ -44,3 +44,24 @@ class UsageError(KnoxError, ValueError):
 class NoAnswerError(KnoxError, LookupError):
     """A well-formed question with no answer (no such pid in the data): the CLI says why
     on stderr and exits 0, as an empty table does."""
+
+
+class OutputError(KnoxError, OSError):
+    """The output file cannot be written where it was asked."""
+
+
+class DiskFullError(KnoxError, OSError):
+    """A file system is full: the conversion or capture stopped cleanly, nothing is
+    lost (one line naming it, and what to do)."""
+
+
+class AuditonError(KnoxError, OSError):
+    """auditon(2) failed or does not exist here."""
+
+
+class ProcessListError(KnoxError, OSError):
+    """The platform's process list cannot be read here."""
+
+
+class SqlGenError(KnoxError, RuntimeError):
+    """A view uses DuckDB SQL that has no Spark rule (a bug to fix in spark/sqlgen.py)."""

@@ -28,11 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from knox_analytics.errors import KnoxError, OutputExistsError, UsageError
-
-
-class OutputError(KnoxError, OSError):
-    """The output file cannot be written where it was asked."""
+from knox_analytics.errors import OutputError, OutputExistsError, UsageError
 
 
 # -- where ----------------------------------------------------------------------------------

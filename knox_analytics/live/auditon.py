@@ -28,7 +28,7 @@ from typing import Any
 
 from knox_analytics.bsm import tablefiles
 from knox_analytics.bsm.classes import AuMask
-from knox_analytics.errors import KnoxError, UsageError
+from knox_analytics.errors import AuditonError, UsageError
 
 # --- commands (audit.h A_*) --------------------------------------------------------------
 A_GETKMASK, A_GETSTAT, A_GETCLASS, A_SETCLASS = 4, 12, 22, 23
@@ -70,10 +70,6 @@ PORT_TYPE: dict[str, type[ctypes._SimpleCData]] = {
 Syscall = Callable[[int, Any, int], int]
 #: The platform whose kernel the defaults talk to.
 HOST = sys.platform
-
-
-class AuditonError(KnoxError, OSError):
-    """auditon(2) failed or does not exist here."""
 
 
 def family(platform: str) -> str:

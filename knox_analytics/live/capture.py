@@ -45,7 +45,7 @@ from typing import Any
 
 from knox_analytics.bsm.reader import record_boundary
 from knox_analytics.derived.upkeep import DerivedUpkeep
-from knox_analytics.errors import InputError, KnoxError
+from knox_analytics.errors import DiskFullError, InputError
 from knox_analytics.live import resume
 from knox_analytics.live.converter import SegmentConverter, converted_in_parts
 from knox_analytics.live.source import Source
@@ -77,10 +77,6 @@ WAIT_SECONDS = 0.5  # longest wait for input between checks of the stop flag and
 #: Free space kept on the segments' file system: below it the capture stops *before*
 #: reading more from a stream, so the bytes stay in the pipe instead of in our memory.
 RESERVE_BYTES = 4 * PUMP_SIZE
-
-
-class DiskFullError(KnoxError):
-    """The capture stopped cleanly because a file system is full."""
 
 
 @dataclass

@@ -19,12 +19,8 @@ import os
 import struct
 import sys
 
-from knox_analytics.errors import KnoxError
+from knox_analytics.errors import ProcessListError
 from knox_analytics.live.proc import Process
-
-
-class ProcessListError(KnoxError, OSError):
-    """The platform's process list cannot be read here."""
 
 
 # --- FreeBSD: struct kinfo_proc (sys/sys/user.h), the prefix knox reads ------------------

@@ -14,11 +14,7 @@ from knox_analytics.live.source import BATCH_BYTES, open_source, source_batches
 
 #: What the process tools need from the audit pipe: process lifecycle and exec.
 PROCESS_CLASSES = "pc,ex"
-__all__ = ["PROCESS_CLASSES", "Chunk", "follow_batches", "live_chunks", "report_stats"]
-
-#: A batch of the live tools: decoded rows (``table``), their bytes (``data``) and where
-#: they start in the stream (``offset``).
-Chunk = Batch
+__all__ = ["PROCESS_CLASSES", "follow_batches", "live_chunks", "report_stats"]
 
 
 def follow_batches(path: str, stop: Callable[[], bool] | None = None,

@@ -1,6 +1,6 @@
 """What each picture draws, as Arrow tables: one query per picture over the catalog views.
 
-The figures in :mod:`knox_analytics.plot.figures` draw exactly these rows, so a test (or a
+The figures in :mod:`knox_analytics.plot.draw` draw exactly these rows, so a test (or a
 reader) can check a picture against the views.  Nothing here imports matplotlib.
 
     >>> with Catalog(["sample_trails/generated-workday.bsm"]) as cat:   # doctest: +SKIP

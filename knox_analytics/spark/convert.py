@@ -6,10 +6,10 @@
 
 The driver plans exactly as ``knox convert`` does (a :class:`DatasetWriter` holds the
 dataset lock and the manifest; each trail is skipped, resumed or converted by content),
-cuts the work into byte ranges (:mod:`.ranges`: a trail bigger than ``split_bytes`` is
-split at record boundaries, never loaded whole), packs small ranges together so that a
-task reads about ``split_bytes``, and runs one Spark task per pack with ``mapInArrow``:
-each decodes with the same vectorized decoder and writes its own part files
+cuts the work into byte ranges (:mod:`knox_analytics.bsm.ranges`: a trail bigger than
+``split_bytes`` is split at record boundaries, never loaded whole), packs small ranges
+together so that a task reads about ``split_bytes``, and runs one Spark task per pack
+with ``mapInArrow``: each decodes with the same vectorized decoder and writes its own part files
 (:mod:`.parts`).  Only when every task has succeeded does the driver list the parts and
 the converted trails in the manifest -- the commit point, as for ``knox convert``.
 
@@ -29,6 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from knox_analytics.bsm.ranges import DEFAULT_SPLIT, TrailRange, split_trail
 from knox_analytics.bsm.reader import STDIN
 from knox_analytics.convert import (
     ConvertSummary,
@@ -40,7 +41,6 @@ from knox_analytics.convert import (
 from knox_analytics.errors import DamagedTrailError, NotBSMError, UsageError
 from knox_analytics.inputs import expand
 from knox_analytics.spark.parts import remove_parts
-from knox_analytics.spark.ranges import DEFAULT_SPLIT, TrailRange, split_trail
 from knox_analytics.spark.tasks import REPORT_DDL, damage_from, decode_ids, task_batches
 from knox_analytics.store import DatasetWriter
 from knox_analytics.store.identity import OCC_DTYPE, merge_counts
@@ -50,16 +50,18 @@ from knox_analytics.store.plan import SourcePlan
 def convert(spark: Any, inputs: Sequence[str | os.PathLike[str]],
             output: str | os.PathLike[str], *, overwrite: bool = False,
             strict: bool = False, host: str | None = None,
-            split_bytes: int = DEFAULT_SPLIT, derive: bool | None = None) -> ConvertSummary:
+            split_bytes: int | None = None, derive: bool | None = None) -> ConvertSummary:
     """Convert trails (files or directories of trails) into the dataset at ``output``.
 
     Same arguments and result as :func:`knox_analytics.convert.convert` (``spark`` is a
-    ``pyspark.sql.SparkSession``); ``split_bytes`` is the work of one task.  Stdin cannot
-    be read by a cluster: use ``knox convert`` for ``-``.  After the commit, the driver
-    extends the dataset's derived process state as every writer does
+    ``pyspark.sql.SparkSession``); ``split_bytes`` is the work of one task (default
+    :data:`~knox_analytics.bsm.ranges.DEFAULT_SPLIT`, as ``knox convert --jobs``).  Stdin
+    cannot be read by a cluster: use ``knox convert`` for ``-``.  After the commit, the
+    driver extends the dataset's derived process state as every writer does
     (:func:`knox_analytics.derived.after_commit`; ``derive`` as for ``knox convert``).
     """
     started = time.perf_counter()
+    split_bytes = split_bytes or DEFAULT_SPLIT
     paths = expand([os.fspath(p) for p in inputs])
     if any(path == STDIN for path, _ in paths):
         raise UsageError("--engine spark reads files, not stdin ('-'); use knox convert")

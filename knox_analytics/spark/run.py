@@ -41,7 +41,8 @@ def query_on(sql: str, datasets: Sequence[str | Path], *, master: str = DEFAULT_
     """
     from sqlglot.errors import ParseError
 
-    from knox_analytics.spark.sqlgen import SqlGenError, translate
+    from knox_analytics.errors import SqlGenError
+    from knox_analytics.spark.sqlgen import translate
     from knox_analytics.spark.views import register_views
 
     try:

@@ -43,14 +43,11 @@ import sqlglot
 from sqlglot import exp
 
 from knox_analytics.catalog import SqlFile, sql_files
+from knox_analytics.errors import SqlGenError
 
 _UNSIGNED = {exp.DataType.Type.UTINYINT: "INT", exp.DataType.Type.USMALLINT: "INT",
              exp.DataType.Type.UINT: "BIGINT", exp.DataType.Type.UBIGINT: "DECIMAL(20, 0)"}
 _LEN = re.compile(r"\blen\(", re.IGNORECASE)
-
-
-class SqlGenError(RuntimeError):
-    """A view uses DuckDB SQL that has no Spark rule here (a bug to fix in this module)."""
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ import numpy as np
 import pyarrow as pa
 
 from knox_analytics.bsm.damage import Damage
+from knox_analytics.bsm.ranges import TrailRange, decode_range
 from knox_analytics.bsm.tables import load_tables
 from knox_analytics.errors import NotBSMError
 from knox_analytics.spark.parts import write_parts
-from knox_analytics.spark.ranges import TrailRange, decode_range
 from knox_analytics.store.identity import ID_DTYPE, IdIndex, RecordFilter
 from knox_analytics.store.manifest import load_manifest
 

@@ -2,7 +2,7 @@
 
 Fixtures: tests/data/trails (see its README.md for origin and licences).  Field-by-field
 agreement with the praudit goldens and the truth sidecars is proven through the oracle
-(tests/test_reference.py, which also requires both decoders to agree) and through
+(tests/bsm/test_reference.py, which also requires both decoders to agree) and through
 byte-identical rendering (tests/test_print*.py); here: chunking, damage and streams.
 """
 

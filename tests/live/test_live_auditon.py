@@ -14,7 +14,7 @@ import pytest
 from live_helpers import KNOX_LIVE_ARGV
 
 from knox_analytics.bsm.classes import AuMask
-from knox_analytics.errors import UsageError
+from knox_analytics.errors import AuditonError, UsageError
 from knox_analytics.live import auditon as A
 
 #: Every structure knox passes to auditon(2), as each platform's own header declares it:
@@ -78,7 +78,7 @@ def test_evclass_packing() -> None:
 
 
 def test_no_structs_for_linux() -> None:
-    with pytest.raises(A.AuditonError, match="not available on Linux"):
+    with pytest.raises(AuditonError, match="not available on Linux"):
         A.make_structs("linux")
 
 
@@ -169,7 +169,7 @@ def test_setpolicy_refuses_names_the_kernel_rejects(kernel: FakeKernel, platform
 
 def test_eperm_says_how_to_run_as_root(kernel: FakeKernel) -> None:
     kernel.root = False
-    with pytest.raises(A.AuditonError, match=r"A_GETPOLICY\) failed: Operation not permitted;"
+    with pytest.raises(AuditonError, match=r"A_GETPOLICY\) failed: Operation not permitted;"
                                              r" .*need root: rerun as root or add --sudo"):
         A.Auditon(kernel, platform="freebsd").getpolicy()
 
@@ -196,7 +196,7 @@ def test_mask_verbs(kernel: FakeKernel) -> None:
     assert A.change_mask(api, 4242, AuMask(0x80, 0x0), on=False) == AuMask(0x10, 0x81)
     assert kernel.masks[4242] == (0x10, 0x81)
     assert (A.A_SETPMASK, 28) in kernel.calls
-    with pytest.raises(A.AuditonError,
+    with pytest.raises(AuditonError,
                        match=r"auditon\(A_GETPINFO_ADDR\) failed: No such process"):
         api.getpinfo(1)
 
@@ -218,7 +218,7 @@ def test_class_verbs(kernel: FakeKernel) -> None:
     assert A.change_class(api, 23, 0x80, on=False) == 0x40000001
     assert api.getcond() == "auditing"
     assert api.getqctrl()["aq_bufsz"] == 32767
-    with pytest.raises(A.AuditonError, match="A_GETSTAT"):
+    with pytest.raises(AuditonError, match="A_GETSTAT"):
         api.getstat()
 
 

@@ -1,6 +1,6 @@
 """``knox capture``: rotation, restart and the kill -9 crash-safety guarantee.
 
-Fixtures: records made by tests/test_live_helpers.py with the project's encoder, and
+Fixtures: records made by tests/live/live_helpers.py with the project's encoder, and
 tests/data/trails/synthetic-workload.bsm (see tests/data/trails/README.md).
 """
 

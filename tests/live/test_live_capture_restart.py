@@ -23,9 +23,9 @@ from knoxtest import TRAILS
 
 from knox_analytics.bsm.decode import decode_bytes
 from knox_analytics.bsm.reader import record_boundary
-from knox_analytics.errors import InputError
+from knox_analytics.errors import DiskFullError, InputError
 from knox_analytics.live import capture as capture_module
-from knox_analytics.live.capture import STATE_NAME, Capture, CaptureConfig, DiskFullError
+from knox_analytics.live.capture import STATE_NAME, Capture, CaptureConfig
 from knox_analytics.live.source import Source, open_source
 from knox_analytics.store import load_manifest
 

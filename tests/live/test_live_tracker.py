@@ -25,6 +25,7 @@ from live_helpers import (
     spawn_record,
 )
 
+from knox_analytics.errors import ProcessListError
 from knox_analytics.live import proc, processes, stream
 from knox_analytics.live.commands import live_commands
 from knox_analytics.live.proc import Process
@@ -131,7 +132,7 @@ def test_paudit_cli_accepts_pid(tmp_path: Path) -> None:
 
 
 def test_no_process_list_on_linux() -> None:
-    with pytest.raises(processes.ProcessListError, match="no process list on linux"):
+    with pytest.raises(ProcessListError, match="no process list on linux"):
         processes.list_processes("linux")
 
 
@@ -148,7 +149,7 @@ def test_kinfo_proc_layout() -> None:
 
     buf = record(1, 0, b"init") + record(812, 1, b"sshd")
     assert processes.parse_kinfo_procs(buf) == [Process(1, 0, "init"), Process(812, 1, "sshd")]
-    with pytest.raises(processes.ProcessListError, match="record at byte 0 says it is 4"):
+    with pytest.raises(ProcessListError, match="record at byte 0 says it is 4"):
         processes.parse_kinfo_procs(bytes(k(ki_structsize=4)))
 
 
@@ -214,7 +215,7 @@ def test_cli_goes_on_without_a_process_list(capsys: pytest.CaptureFixture[str]) 
     from knox_analytics.cli import live
 
     def unreadable(platform: str) -> list[Process]:
-        raise processes.ProcessListError("sysctl kern.proc.proc failed: Permission denied")
+        raise ProcessListError("sysctl kern.proc.proc failed: Permission denied")
 
     assert live._running_processes("/tmp/fifo", "freebsd14", unreadable) is None  # --source
     assert live._running_processes(None, "linux", unreadable) is None

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from knoxtest import TRAILS
 
-from knox_analytics.convert import DiskFullError, convert
+from knox_analytics.convert import convert
+from knox_analytics.errors import DiskFullError
 from knox_analytics.store import parts
 from knox_analytics.store.parts import STAGING_DIR
 

@@ -22,7 +22,7 @@ import pytest
 from knoxtest import WORKDAY, WORKLOAD
 from test_identity import BASE, ENDS, FULL, dataset_records, records_of
 
-from knox_analytics import jobs
+from knox_analytics.bsm import ranges
 from knox_analytics.bsm.decode import decode_bytes
 from knox_analytics.convert import convert
 from knox_analytics.store import PART_GLOB, DatasetWriter
@@ -173,7 +173,7 @@ def test_jobs_keep_identical_records_across_inputs_and_ranges(tmp_path: Path,
     convert([tmp_path / "W", tmp_path / "WW"], tmp_path / "both", jobs=2)
     assert dataset_records(tmp_path / "both") == 800
     # WW cut into ranges: its two copies of each record land in different workers
-    monkeypatch.setattr(jobs, "SPLIT_BYTES", len(W) // 2)
+    monkeypatch.setattr(ranges, "DEFAULT_SPLIT", len(W) // 2)
     convert([tmp_path / "WW"], tmp_path / "ranges", jobs=2)
     assert dataset_records(tmp_path / "ranges") == 800
 

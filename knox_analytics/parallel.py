@@ -1,7 +1,7 @@
 """``knox convert --jobs N``: decode, filter and write Parquet in N worker processes.
 
 Every worker does the whole pipeline for its task -- a trail, or a byte range of a big
-trail cut at record boundaries (the ranges of :mod:`knox_analytics.spark.ranges`) -- so
+trail cut at record boundaries (the ranges of :mod:`knox_analytics.bsm.ranges`) -- so
 Parquet encoding, the costliest step after decoding, runs on every core instead of in
 one writer.  A worker writes *staged* part files (invisible, see
 :mod:`knox_analytics.store.commit`) and keeps only the records the dataset did not hold
@@ -13,9 +13,9 @@ trail and its rotated copy side by side), and identical records in two ranges of
 input (the occurrence numbers of the multiset rule go on across ranges).  So this
 process checks each input's new record ids against those adopted earlier in the run,
 and the ids of each range against the input's earlier ranges; an input where either
-meets is converted again, on its own, through the writer (which sees everything).
-Memory: each worker holds one
-range (:data:`SPLIT_BYTES`) and smaller write buffers.
+meets is handed back to be converted again, on its own, through the writer (which sees
+everything).  Memory: each worker holds one range
+(:data:`~knox_analytics.bsm.ranges.DEFAULT_SPLIT`) and smaller write buffers.
 """
 
 from __future__ import annotations
@@ -31,19 +31,17 @@ from typing import Any
 import numpy as np
 
 from knox_analytics.bsm.damage import Damage
+from knox_analytics.bsm.ranges import TrailRange, decode_range, split_trail
 from knox_analytics.bsm.reader import read_trail
 from knox_analytics.bsm.tables import Tables
 from knox_analytics.errors import DamagedTrailError, NotBSMError
 from knox_analytics.schema import file_tokens
-from knox_analytics.spark.ranges import TrailRange, decode_range, split_trail
 from knox_analytics.store.identity import IdIndex, RecordFilter, merge_counts
 from knox_analytics.store.manifest import load_manifest
 from knox_analytics.store.parts import PartBuffer
 from knox_analytics.store.plan import SourcePlan
 from knox_analytics.workers import worker_pool
 
-#: Bytes of a trail one task decodes (a big trail is cut into ranges of this size).
-SPLIT_BYTES = 16 << 20
 #: A worker's write buffers (smaller than a lone writer's: N of them run at once).
 WORKER_PARTITION_BYTES = 16 << 20
 WORKER_TOTAL_BYTES = 32 << 20
@@ -141,23 +139,34 @@ class _Input:
     futures: list[Future] = field(default_factory=list)
 
 
+@dataclass
+class Outcome:
+    """What became of one planned input (``status``): ``"done"``, its rows adopted into
+    the writer (its source is not committed yet: the caller does that, from ``result``);
+    ``"not_bsm"``, nothing kept; ``"redo"``, it overlaps other inputs of the run, so
+    nothing was kept and the caller converts it again on its own."""
+
+    plan: SourcePlan
+    found: bool
+    status: str
+    result: TaskResult
+
+
 def convert_parallel(writer: Any, work: list[tuple[SourcePlan, bool]], *, jobs: int,
                      label: str | None, compression: str, tables: Tables, chunk_size: int,
                      strict: bool, on_bytes: Callable[[int], None] | None,
-                     open_ended: Callable[[str], bool], settle: Callable[..., Any],
-                     redo: Callable[[str, bool], Any]) -> list:
-    """Convert the planned inputs with ``jobs`` workers; returns one report per input.
+                     open_ended: Callable[[str], bool]) -> list[Outcome]:
+    """Convert the planned inputs with ``jobs`` workers; one :class:`Outcome` per input,
+    in the order of ``work``.
 
-    ``writer`` is the converter's (background) DatasetWriter; ``open_ended(path)``
-    says whether auditd still writes a trail; ``settle(plan, found,
-    result)`` turns an input's merged result into its report and commits its source;
-    ``redo(path, found)`` converts one input on its own (inputs that overlap others of the
-    run).
+    ``writer`` is the converter's (background) DatasetWriter: the staged parts and new
+    ids of each input are adopted into it as its workers finish.  ``open_ended(path)``
+    says whether auditd still writes a trail.  ``strict`` raises
+    :class:`DamagedTrailError` at the first damaged input.
     """
     run = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     session = _Session()  # what inputs adopted during this run hold, to see them overlap
-    reports: list = []
-    redo_later: list[tuple[int, str, bool]] = []
+    outcomes: list[Outcome] = []
     lock = writer.store.lock_fd
     with worker_pool(jobs, inherited=() if lock is None else (lock,)) as pool:
         inputs = []
@@ -165,7 +174,6 @@ def convert_parallel(writer: Any, work: list[tuple[SourcePlan, bool]], *, jobs: 
         for plan, found in work:
             item = _Input(plan, found)
             for rng in split_trail(str(plan.source), plan.start_offset, plan.size,
-                                   split_bytes=SPLIT_BYTES,
                                    open_ended=open_ended(str(plan.source))):
                 number += 1
                 item.futures.append(pool.submit(run_task, Task(
@@ -184,25 +192,20 @@ def convert_parallel(writer: Any, work: list[tuple[SourcePlan, bool]], *, jobs: 
                     session.overlaps(merged) or _repeats_across_ranges(merged):
                 _discard(writer.root, merged.staged)
                 if merged.not_bsm is not None:
-                    reports.append(("not_bsm", item, merged))
+                    outcomes.append(Outcome(item.plan, item.found, "not_bsm", merged))
                     continue
                 if strict and merged.damage:
                     d = Damage(**merged.damage[0])
                     raise DamagedTrailError(d.source, d.offset, d.length, d.reason)
-                redo_later.append((len(reports), str(item.plan.source), item.found))
-                reports.append(None)
+                outcomes.append(Outcome(item.plan, item.found, "redo", merged))
                 continue
             session.add(merged)
             merged.occurrences = merge_counts(merged.counts)
             writer.call(writer.store.adopt, merged.staged)
             for key, ids in merged.added.items():
                 writer.call(writer.store.index.add, key, ids)
-            reports.append(("done", item, merged))
-    out = [settle(entry[1].plan, entry[1].found, entry[2], entry[0]) if entry else None
-           for entry in reports]
-    for at, path, found in redo_later:
-        out[at] = redo(path, found)
-    return out
+            outcomes.append(Outcome(item.plan, item.found, "done", merged))
+    return outcomes
 
 
 def _merge(results: list[TaskResult]) -> TaskResult:

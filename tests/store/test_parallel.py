@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 from knoxtest import TRAILS, WORKDAY
 
-from knox_analytics import jobs
+from knox_analytics.bsm import ranges
 from knox_analytics.convert import convert
 from knox_analytics.store import PART_GLOB, load_manifest
 
@@ -26,7 +26,7 @@ def records(out: Path) -> pa.Table:
 
 
 def test_a_big_trail_is_split_across_workers(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(jobs, "SPLIT_BYTES", 64 << 10)  # the 461 KB workday: 8 ranges
+    monkeypatch.setattr(ranges, "DEFAULT_SPLIT", 64 << 10)  # the 461 KB workday: 8 ranges
     one, two = tmp_path / "one", tmp_path / "two"
     convert([WORKDAY], one, jobs=1)
     summary = convert([WORKDAY], two, jobs=2)
@@ -39,7 +39,7 @@ def test_a_big_trail_is_split_across_workers(tmp_path: Path, monkeypatch) -> Non
 
 
 def test_inputs_of_one_run_that_overlap_are_kept_once(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(jobs, "SPLIT_BYTES", 64 << 10)
+    monkeypatch.setattr(ranges, "DEFAULT_SPLIT", 64 << 10)
     trails = tmp_path / "audit"
     trails.mkdir()
     data = (TRAILS / "synthetic-workload.bsm").read_bytes()

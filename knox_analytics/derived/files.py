@@ -1,8 +1,8 @@
 """Where derived state lives and how its files are written: the directory (beside the
 dataset or in the user's cache), ``state.json``, the lock, the segments.
 
-Every file is written under a fresh name (never through a link: :mod:`knox_analytics.store.safefs`) and
-renamed into place, so a reader sees a whole file or none, and nothing of the user's is
+Every file is written under a fresh name (never through a link:
+:mod:`knox_analytics.store.safefs`) and renamed into place, so a reader sees a whole file or none, and nothing of the user's is
 overwritten; beside a dataset, every file and directory is as protected as the dataset.
 """
 
@@ -39,8 +39,8 @@ STALE_AFTER_S = 600.0
 
 def derived_dir(root: Path, key: str) -> Path | None:
     """Where the derived state of ``root`` lives (created); None if nowhere is writable.
-    Beside the dataset it is as protected as the dataset (:mod:`knox_analytics.store.safefs`); in this
-    user's cache, private."""
+    Beside the dataset it is as protected as the dataset
+    (:mod:`knox_analytics.store.safefs`); in this user's cache, private."""
     if can_write(root):
         try:
             beside = make_dirs(root, f"{CACHE_DIR}/derived-{key}", protection_of_dataset(root))

@@ -2,8 +2,9 @@
 dataset or in the user's cache), ``state.json``, the lock, the segments.
 
 Every file is written under a fresh name (never through a link:
-:mod:`knox_analytics.store.safefs`) and renamed into place, so a reader sees a whole file or none, and nothing of the user's is
-overwritten; beside a dataset, every file and directory is as protected as the dataset.
+:mod:`knox_analytics.store.safefs`) and renamed into place, so a reader sees a whole
+file or none, and nothing of the user's is overwritten; beside a dataset, every file and
+directory is as protected as the dataset.
 """
 
 from __future__ import annotations

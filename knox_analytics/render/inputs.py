@@ -24,7 +24,7 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.bsm.reader import TrailInput, read_trail
@@ -42,32 +42,228 @@ def is_parquet_input(path: Path) -> bool:
     return path.is_dir() or path.suffix == ".parquet"
 
 
-def iter_parquet(path: Path) -> Iterator[pa.Table]:
-    """Rows of a dataset directory / Parquet file, in input order, in slices."""
-    # by name: part-<run>-<seq>, the order they were written in
+def iter_parquet(path: Path, batch_rows: int = PARQUET_BATCH_ROWS) -> Iterator[pa.Table]:
+    """Rows of a dataset directory / Parquet file, in input order (:func:`input_order`),
+    in slices, in memory bounded by the part files open at once, not by the dataset.
+
+    Part files are read in the order they were written (by name).  A first pass over
+    three columns (source, offset, time) finds where each file's rows stand in their
+    input (the state :func:`input_order` carries from row to row); the second merges
+    the files' rows, each file already in order, a window of keys at a time.
+    """
     files = [path] if path.is_file() else sorted(
         (p for p in path.rglob("*.parquet") if not p.name.startswith(".")),
         key=lambda p: (p.name, str(p)))
     if not files:
         return  # a dataset without records yet (an empty trail converts to none)
     try:
-        dataset = ds.dataset([str(f) for f in files], format="parquet")
+        parts = [pq.ParquetFile(f) for f in files]
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{path}: cannot read as Parquet ({_first_line(exc)})") from None
-    missing = [n for n in SCHEMA.names if n not in dataset.schema.names]
-    if missing:
-        raise InputError(f"{path}: not knox records (no column {missing[0]!r}): knox print "
-                         "reads trails and datasets written by knox convert; an export of "
-                         "a question (knox events -f parquet) holds only its columns")
+    for part in parts:
+        missing = [n for n in SCHEMA.names if n not in part.schema_arrow.names]
+        if missing:
+            raise InputError(f"{path}: not knox records (no column {missing[0]!r}): knox "
+                             "print reads trails and datasets written by knox convert; an "
+                             "export of a question (knox events -f parquet) holds only its "
+                             "columns")
     try:
-        table = dataset.to_table(columns=SCHEMA.names)
+        yield from _merge(parts, _first_pass(parts), batch_rows)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{path}: cannot read as a knox Parquet dataset "
                          f"({_first_line(exc)})") from None
-    table = table.cast(SCHEMA)
-    table = table.take(pa.array(input_order(table)))
-    for start in range(0, table.num_rows, PARQUET_BATCH_ROWS):
-        yield table.slice(start, PARQUET_BATCH_ROWS)
+
+
+#: Rows decoded per file at a time while merging.
+_MERGE_BATCH = 4096
+_KEY_COLUMNS = ["source", "offset", "time"]
+
+
+class _Carry:
+    """Where the row order stands after some rows: the last row's source and offset, its
+    stretch number and its stretch's running maximum time, and rows seen."""
+
+    def __init__(self) -> None:
+        self.source: str | None = None
+        self.offset = -1
+        self.stretch = -1
+        self.running = 0
+        self.rows = 0
+
+    def copy(self) -> _Carry:
+        out = _Carry()
+        out.__dict__.update(self.__dict__)
+        return out
+
+
+def _keys(batch: pa.RecordBatch | pa.Table, carry: _Carry, low: int) -> np.ndarray:
+    """The sort keys of ``batch``'s rows (running time, offset, stretch, row number), as
+    :func:`input_order` computes them over the whole dataset; ``carry`` moves on."""
+    n = batch.num_rows
+    source = batch.column("source")
+    offsets = batch.column("offset").to_numpy(zero_copy_only=False).astype(np.int64)
+    new = np.ones(n, dtype=bool)
+    if n > 1:
+        new[1:] = (pc.not_equal(source.slice(1), source.slice(0, n - 1))
+                   .fill_null(True).to_numpy(zero_copy_only=False)
+                   | (offsets[1:] <= offsets[:-1]))
+    new[0] = source[0].as_py() != carry.source or offsets[0] <= carry.offset
+    local = np.cumsum(new)  # 0: the stretch the carry is in
+    ms = pc.fill_null(pc.cast(batch.column("time"), pa.int64()), low)
+    times = ms.to_numpy(zero_copy_only=False).astype(np.int64) - low
+    times = np.where(local == 0, np.maximum(times, carry.running), times)
+    span = int(times.max()) + 1
+    lifted = times + local * span
+    running = np.maximum.accumulate(lifted) - local * span
+    keys = np.empty(n, dtype=_KEY)
+    keys["running"], keys["offset"] = running, offsets
+    keys["stretch"] = carry.stretch + local
+    keys["row"] = carry.rows + np.arange(n)
+    carry.source, carry.offset = source[n - 1].as_py(), int(offsets[-1])
+    carry.stretch, carry.running = int(keys["stretch"][-1]), int(running[-1])
+    carry.rows += n
+    return keys
+
+
+_KEY = np.dtype([("running", np.int64), ("offset", np.int64), ("stretch", np.int64),
+                 ("row", np.int64)])
+
+
+def _first_pass(parts: list[pq.ParquetFile]) -> list[tuple[int, int, int, _Carry, tuple]]:
+    """The stretches of rows, each in order: ``(file, first row, end row, carry at its
+    first row, key of its first row)`` (a file holding several inputs holds several)."""
+    low = None
+    for part in parts:
+        for batch in part.iter_batches(batch_size=65536, columns=["time"]):
+            m = pc.min(pc.cast(batch.column("time"), pa.int64())).as_py()
+            if m is not None:
+                low = m if low is None else min(low, m)
+    low = low or 0
+    carry, runs = _Carry(), []
+    for f, part in enumerate(parts):
+        row = 0
+        for batch in part.iter_batches(batch_size=65536, columns=_KEY_COLUMNS):
+            if not batch.num_rows:
+                continue
+            before = carry.copy()
+            keys = _keys(batch, carry, low)
+            starts = np.flatnonzero(np.diff(keys["stretch"], prepend=before.stretch))
+            starts = np.union1d(starts, [0]) if row == 0 else starts
+            source, offsets = batch.column("source"), batch.column("offset")
+            for j in starts.tolist():
+                at = before.copy() if j == 0 else _Carry()
+                if j:
+                    at.source, at.offset = source[j - 1].as_py(), offsets[j - 1].as_py()
+                    at.stretch = int(keys["stretch"][j - 1])
+                    at.running = int(keys["running"][j - 1])
+                    at.rows = int(keys["row"][j])
+                if runs and runs[-1][0] == f:
+                    runs[-1] = (*runs[-1][:2], row + j, *runs[-1][3:])
+                runs.append((f, row + j, -1, at, tuple(keys[j].tolist())))
+            row += batch.num_rows
+        if runs and runs[-1][0] == f:
+            runs[-1] = (*runs[-1][:2], row, *runs[-1][3:])
+    return [(f, lo, hi, c, k) for f, lo, hi, c, k in runs if hi > lo], low
+
+
+class _Stream:
+    """One stretch of a part file's rows with their keys, read a batch at a time."""
+
+    def __init__(self, part: pq.ParquetFile, first: int, end: int, carry: _Carry,
+                 low: int) -> None:
+        self.batches = _rows(part, first, end)
+        self.carry, self.low = carry, low
+        self.table = SCHEMA.empty_table()
+        self.keys = np.empty(0, dtype=_KEY)
+        self.done = False
+
+    def fill(self) -> None:
+        """Read until some row is held (or the stretch ends)."""
+        while not len(self.keys) and not self.done:
+            batch = next(self.batches, None)
+            if batch is None:
+                self.done = True
+            elif batch.num_rows:
+                self.table = batch.cast(SCHEMA)
+                self.keys = _keys(batch, self.carry, self.low)
+
+    def last(self) -> tuple:
+        return tuple(self.keys[-1].tolist())
+
+    def take_until(self, bound: tuple) -> tuple[pa.Table, np.ndarray]:
+        """The held rows whose key is at most ``bound`` (a prefix: the rows are sorted)."""
+        count = int(np.searchsorted(self.keys, np.array([bound], dtype=_KEY)[0],
+                                    side="right"))
+        out, keys = self.table.slice(0, count), self.keys[:count]
+        self.table, self.keys = self.table.slice(count), self.keys[count:]
+        return out, keys
+
+
+def _rows(part: pq.ParquetFile, first: int, end: int) -> Iterator[pa.Table]:
+    """Rows ``first`` to ``end`` of a part file, a batch at a time."""
+    at = 0
+    for g in range(part.metadata.num_row_groups):
+        n = part.metadata.row_group(g).num_rows
+        if at + n > first and at < end:
+            pos = at
+            for batch in part.iter_batches(batch_size=_MERGE_BATCH, row_groups=[g],
+                                           columns=SCHEMA.names):
+                lo, hi = max(first - pos, 0), min(end - pos, batch.num_rows)
+                if hi > lo:
+                    yield pa.Table.from_batches([batch.slice(lo, hi - lo)])
+                pos += batch.num_rows
+                if pos >= end:
+                    return
+        at += n
+
+
+def _merge(parts: list[pq.ParquetFile],
+           found: tuple[list[tuple[int, int, int, _Carry, tuple]], int],
+           batch_rows: int) -> Iterator[pa.Table]:
+    """Merge the stretches' rows by key: each round emits every held row up to the
+    smallest of the open stretches' last held keys (no row still unread can come before
+    it); a stretch is opened only once that bound reaches its first row, so only the
+    stretches that overlap in time are held at once."""
+    runs, low = found
+    waiting = sorted(range(len(runs)), key=lambda i: runs[i][4])
+    open_: list[_Stream] = []
+    pending: list[pa.Table] = []
+    held = 0
+    while True:
+        for stream in open_:
+            stream.fill()
+        open_ = [s for s in open_ if len(s.keys)]
+        bound = min((s.last() for s in open_), default=None)
+        while waiting and (bound is None or runs[waiting[0]][4] <= bound):
+            f, first, end, carry, _key = runs[waiting.pop(0)]
+            stream = _Stream(parts[f], first, end, carry.copy(), low)
+            stream.fill()
+            if len(stream.keys):
+                open_.append(stream)
+                bound = stream.last() if bound is None else min(bound, stream.last())
+        if not open_:
+            break
+        tables, keys = [], []
+        for stream in open_:
+            t, k = stream.take_until(bound)
+            if t.num_rows:
+                tables.append(t)
+                keys.append(k)
+        table = pa.concat_tables(tables)
+        order = np.argsort(np.concatenate(keys), kind="stable")
+        pending.append(table.take(pa.array(order)))
+        held += table.num_rows
+        if held >= batch_rows:
+            yield from _slices(pending, batch_rows)
+            pending, held = [], 0
+    if held:
+        yield from _slices(pending, batch_rows)
+
+
+def _slices(tables: list[pa.Table], rows: int) -> Iterator[pa.Table]:
+    whole = pa.concat_tables(tables)
+    for start in range(0, whole.num_rows, rows):
+        yield whole.slice(start, rows)
 
 
 def input_order(table: pa.Table) -> np.ndarray:

@@ -110,3 +110,15 @@ def test_setexec_from_the_cli(trail: Path) -> None:
     out = runner.invoke(build_app(), ["commands", str(trail), "--command", "sshd"])
     assert out.exit_code == 0, out.output
     assert "777" in out.output
+
+
+def test_setexec_in_live_commands(trail: Path) -> None:
+    # live `knox commands` asks the same views batch by batch: the launch and the SETEXEC
+    # in separate batches, the carry names 777's parent
+    from knox_analytics.live.commands import live_command_tables
+
+    rows = [r for t in live_command_tables(str(trail), filters=Filters(command="sshd"),
+                                           read_size=len(LAUNCH))
+            for r in t.to_pylist()]
+    assert [(r["pid"], r["ppid"], r["command_line"]) for r in rows] \
+        == [(777, 1, "/usr/sbin/sshd -i")]

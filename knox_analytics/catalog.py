@@ -24,16 +24,7 @@ from knox_analytics.bsm.damage import Damage
 from knox_analytics.derived import DerivedState, Settings
 from knox_analytics.derived.build import segments_sql
 from knox_analytics.derived.files import VIEWS
-from knox_analytics.engine import (  # noqa: F401  (the catalog's public names, as before)
-    DEFAULT_MEMORY_LIMIT,
-    DEFAULT_USERS,
-    Engine,
-    SqlFile,
-    load_users,
-    lookup_tables,
-    parquet_sql,
-    sql_files,
-)
+from knox_analytics.engine import Engine, parquet_sql
 from knox_analytics.errors import InputError
 from knox_analytics.schema import SCHEMA
 from knox_analytics.store import MANIFEST_NAME, dataset_glob

@@ -291,13 +291,22 @@ _DEFINES = re.compile(r"CREATE\s+OR\s+REPLACE\s+(?:VIEW|MACRO)\s+(\w+)", re.IGNO
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+#: The name, among the SQL files, of the macros generated from
+#: :mod:`knox_analytics.bsm.process_events` (no such file is on disk).
+GENERATED_PROCESS_SQL = "02_process_events.sql"
+
+
 def sql_files() -> list[SqlFile]:
-    """Every view definition file, in the order they must run (by name)."""
+    """Every view definition file, in the order they must run (by name), with the
+    generated :data:`GENERATED_PROCESS_SQL`."""
+    from knox_analytics.bsm.process_events import sql_macros
+
     root = resources.files("knox_analytics") / "sql"
-    names = sorted(p.name for p in root.iterdir() if p.name.endswith(".sql"))
+    texts = {p.name: p.read_text(encoding="utf-8") for p in root.iterdir()
+             if p.name.endswith(".sql")}
+    texts[GENERATED_PROCESS_SQL] = sql_macros()  # the process rules, data in bsm/
     out = []
-    for name in names:
-        text = (root / name).read_text(encoding="utf-8")
+    for name, text in sorted(texts.items()):
         code = "\n".join(line.split("--")[0] for line in text.splitlines())
         out.append(SqlFile(name, text, tuple(_DEFINES.findall(code)),
                            frozenset(_WORD.findall(code))))

@@ -225,7 +225,7 @@ def tree(inputs: Annotated[list[str] | None, typer.Argument(
 def _lifecycle_records(cat: Any) -> int:
     """Fork/spawn and exit records in the input: without them no parent is known."""
     return int(cat.sql("SELECT (SELECT count(*) FROM process_starts) + (SELECT count(*) "
-                       "FROM records WHERE event_name = 'AUE_EXIT')").fetchall()[0][0])
+                       "FROM records WHERE is_exit_event(event_name))").fetchall()[0][0])
 
 
 def _tree_inputs(given: list[str], pid: int | None) -> tuple[list[Path], int | None]:

@@ -37,7 +37,7 @@ Carried = tuple[Any, bytes, str, int]
 _KEEP = {
     "start": "SELECT s.child_pid AS pid, r.time, r.\"offset\", r.length FROM process_starts "
              "AS s JOIN records AS r USING (\"offset\")",
-    "exit": "SELECT pid, time, \"offset\", length FROM records WHERE event_name = 'AUE_EXIT'",
+    "exit": "SELECT pid, time, \"offset\", length FROM records WHERE is_exit_event(event_name)",
     "exec": "SELECT x.exec_pid AS pid, x.time, x.\"offset\", r.length FROM execs x "
             "JOIN records r USING (\"offset\") WHERE x.success",
 }
@@ -55,7 +55,7 @@ class DetectOverStream:
 
     def __init__(self, ruleset: RuleSet, users: Any = None, min_level: str = "low",
                  workdir: Path | None = None) -> None:
-        from knox_analytics.catalog import load_users
+        from knox_analytics.engine import load_users
 
         self.ruleset, self.min_level, self._dir = ruleset, min_level, workdir
         self.users = load_users(users)

@@ -36,7 +36,7 @@ WITH starts AS (
     QUALIFY row_number() OVER (PARTITION BY s.child_pid
                                ORDER BY r.time DESC NULLS FIRST, r."offset" DESC) = 1),
 exits AS (
-    SELECT pid, time, "offset" FROM records WHERE event_name = 'AUE_EXIT' AND pid IS NOT NULL
+    SELECT pid, time, "offset" FROM records WHERE is_exit_event(event_name) AND pid IS NOT NULL
     QUALIFY row_number() OVER (PARTITION BY pid
                                ORDER BY time DESC NULLS FIRST, "offset" DESC) = 1)
 SELECT "offset" FROM starts
@@ -67,7 +67,7 @@ class CommandsOverStream:
         self.filters = replace(filters, **{k: parse_time(v).isoformat() for k, v in
                                            (("since", filters.since),
                                             ("until", filters.until)) if v})
-        from knox_analytics.catalog import load_users
+        from knox_analytics.engine import load_users
 
         self.users = load_users(users)  # once: a directory service may be slow to list
         self._carried: pa.Table | None = None  # rows, offsets renumbered 0..n-1

@@ -3,11 +3,11 @@ descendants) and ``pwait`` (wait for a named process to exec).
 
 Pids come from the decoded columns, so every subject/process token variant (32/64 bit,
 ``_ex`` with IPv4/IPv6 terminal) is handled alike (knox handled only 32-bit tokens).
-A fork's child pid is its ``child PID`` argument or, failing that, the return value (the
-kernel records fork from the parent's side); posix_spawn names the child in its argument
-and the program in its path, so the spawned child is what a name matches.  A posix_spawn
-without a child (``POSIX_SPAWN_SETEXEC``, how launchd starts daemons on macOS) is an exec
-in place: the subject's pid runs the program.
+Which events fork, spawn, exec and exit, which pid a record created and which pid runs
+a program are the rules of :mod:`knox_analytics.bsm.process_events`, the same the SQL
+views use: a posix_spawn names the child it created, and the spawned child is what a
+name matches; one without a child (``POSIX_SPAWN_SETEXEC``, how launchd starts daemons
+on macOS) is an exec in place: the subject's pid runs the program.
 """
 
 from __future__ import annotations
@@ -18,17 +18,27 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from knox_analytics.bsm.process_events import (
+    EXEC_EVENTS,
+    EXIT_EVENTS,
+    FORK_EVENTS,
+    IMAGE_EVENTS,
+    SPAWN_EVENTS,
+    child_pid,
+    exec_pid,
+    is_exec_in_place,
+)
+
 if TYPE_CHECKING:  # the tracker itself needs no pyarrow (FreeBSD installs, docs/real-hosts.md)
     import pyarrow as pa
 
-#: Event names (audit_event) that create a process, replace its image, or end it.
-FORK_EVENTS = frozenset(("AUE_FORK", "AUE_VFORK", "AUE_RFORK", "AUE_FORK1", "AUE_PDFORK"))
-SPAWN_EVENTS = frozenset(("AUE_POSIX_SPAWN",))
-EXEC_EVENTS = frozenset(("AUE_EXECVE", "AUE_EXEC", "AUE_MAC_EXECVE", "AUE_FEXECVE"))
-EXIT_EVENTS = frozenset(("AUE_EXIT",))
 #: Columns the trackers read from each decoded row.
 COLUMNS = ("offset", "length", "time", "event_name", "pid", "auid", "euid", "argv", "paths",
-           "args", "processes", "return_value", "success")
+           "args", "return_value", "success")
+_STARTS = frozenset(FORK_EVENTS + SPAWN_EVENTS)
+_EXECS = frozenset(EXEC_EVENTS)
+_EXITS = frozenset(EXIT_EVENTS)
+_IMAGES = frozenset(IMAGE_EVENTS)
 
 
 def rows(table: pa.Table) -> list[dict[str, Any]]:
@@ -45,36 +55,9 @@ def program_name(row: dict[str, Any]) -> str | None:
     return None
 
 
-def child_pid(row: dict[str, Any]) -> int | None:
-    """The pid a fork/posix_spawn record created, when it says.
-
-    None for a posix_spawn with ``POSIX_SPAWN_SETEXEC`` (launchd -> xpcproxy -> service
-    on macOS): it replaces the caller's image in place, creates no child and its record
-    carries no ``child PID`` argument.
-    """
-    for arg in row.get("args") or ():
-        if arg["name"] == "child PID":
-            return int(arg["value"])
-    procs = row.get("processes") or ()
-    if procs:
-        return int(procs[0]["pid"])
-    if row.get("event_name") in FORK_EVENTS and (row.get("return_value") or 0) > 0:
-        return int(row["return_value"])
-    return None
-
-
 def is_exec(row: dict[str, Any]) -> bool:
     """An execve/posix_spawn-like record (it names a program)."""
-    return row.get("event_name") in EXEC_EVENTS | SPAWN_EVENTS
-
-
-def exec_pid(row: dict[str, Any]) -> int | None:
-    """Pid of the process running the exec'd program: the child of a posix_spawn, the
-    subject itself for an execve or a SETEXEC spawn (exec in place, no child)."""
-    if row.get("event_name") in SPAWN_EVENTS:
-        child = child_pid(row)
-        return child if child is not None else row.get("pid")
-    return row.get("pid")
+    return row.get("event_name") in _IMAGES
 
 
 #: Most pids the tracker remembers a parent for.  Pids are bounded by the kernel
@@ -148,16 +131,16 @@ class ProcessTracker:
         mine = pid in self.tracked
         if pid is None:
             return mine
-        if event in EXIT_EVENTS:
+        if event in _EXITS:
             self._forget(pid)  # the pid may be reused by an unrelated process
             return mine
         if not ok:  # a failed fork/exec changes nothing
             return mine
-        if event in SPAWN_EVENTS and child_pid(row) is None:
+        if is_exec_in_place(row):
             return self._exec(row, pid, mine)  # SETEXEC: the caller becomes the program
-        if event in FORK_EVENTS | SPAWN_EVENTS:
+        if event in _STARTS:
             return self._fork(row, pid, mine)
-        if event in EXEC_EVENTS:
+        if event in _EXECS:
             return self._exec(row, pid, mine)
         return mine
 
@@ -232,7 +215,8 @@ def pwait(names: Iterable[str], source: str | None = None, *,
           timeout: float | None = None, sudo: bool = False) -> dict[str, Any] | None:
     """Block until a program named in ``names`` execs; its row, or None on timeout/end.
 
-    The row's ``pid`` is the process running the program (see :func:`exec_pid`).  The
+    The row's ``pid`` is the process running the program (see
+    :func:`knox_analytics.bsm.process_events.exec_pid`).  The
     source is closed before returning: on macOS each open audit pipe holds one of a
     limited number of clones.
 

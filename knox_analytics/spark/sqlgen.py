@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-from knox_analytics.catalog import SqlFile, sql_files
+from knox_analytics.engine import SqlFile, sql_files
 from knox_analytics.errors import SqlGenError
 
 _UNSIGNED = {exp.DataType.Type.UTINYINT: "INT", exp.DataType.Type.USMALLINT: "INT",

@@ -19,7 +19,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from knox_analytics.catalog import MATERIALIZED, load_users, lookup_tables
+from knox_analytics.catalog import MATERIALIZED
+from knox_analytics.engine import load_users, lookup_tables
 from knox_analytics.errors import InputError
 from knox_analytics.schema import SCHEMA
 from knox_analytics.spark.sqlgen import SparkView, spark_views

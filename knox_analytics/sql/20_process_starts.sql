@@ -1,19 +1,18 @@
 -- Question: which process created which, and when?
--- process_starts: every successful fork-family or posix_spawn record, as (parent pid,
--- child pid).  The child pid is the "child PID" argument token (macOS fork/vfork/spawn)
--- or, for forks without it, the return value (fork(2) returns the child's pid).
+-- process_starts: every successful fork-family or posix_spawn record that created a
+-- process, as (parent pid, child pid): child_pid_of (02_process_events, the rules of
+-- bsm/process_events.py).  A posix_spawn that created no child (POSIX_SPAWN_SETEXEC, an
+-- exec in place) starts no process: it is an exec of its subject (execs).
 CREATE OR REPLACE VIEW process_starts AS
-SELECT
-    time,
-    source,
-    "offset",
-    event_name AS start_event,
-    pid AS ppid,
-    CAST(COALESCE(
-        list_filter(args, lambda a: a.name = 'child PID')[1].value,
-        CASE WHEN event_name <> 'AUE_POSIX_SPAWN' THEN return_value END
-    ) AS UINTEGER) AS child_pid
-FROM records
-WHERE event_name IN ('AUE_FORK', 'AUE_VFORK', 'AUE_FORK1', 'AUE_RFORK', 'AUE_PDFORK',
-                     'AUE_POSIX_SPAWN')
-  AND success;
+SELECT * FROM (
+    SELECT
+        time,
+        source,
+        "offset",
+        event_name AS start_event,
+        pid AS ppid,
+        child_pid_of(event_name, args, return_value) AS child_pid
+    FROM records
+    WHERE (is_fork_event(event_name) OR is_spawn_event(event_name)) AND success
+)
+WHERE child_pid IS NOT NULL;

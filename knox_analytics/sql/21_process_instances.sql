@@ -10,7 +10,7 @@
 -- instances it holds are not repeated.
 CREATE OR REPLACE VIEW process_instances AS
 WITH exits AS (
-    SELECT pid, time FROM records WHERE event_name = 'AUE_EXIT'
+    SELECT pid, time FROM records WHERE is_exit_event(event_name)
     UNION ALL
     SELECT pid, last_exit FROM process_carry WHERE last_exit IS NOT NULL
 ),

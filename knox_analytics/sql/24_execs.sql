@@ -1,18 +1,17 @@
 -- Question: which program image did each process instance load, and when?
 -- execs: every exec record (execve, mac_execve, fexecve, posix_spawn) attributed to the
--- process that runs the new image: the subject for execve, the child for posix_spawn
--- (macOS records posix_spawn in the parent, with a "child PID" argument).
+-- process that runs the new image (exec_pid_of, 02_process_events): the subject for execve
+-- and for a posix_spawn that creates no child (POSIX_SPAWN_SETEXEC, an exec in place), the
+-- child for any other posix_spawn (macOS records posix_spawn in the parent, with a "child
+-- PID" argument), whose subject is then `spawner_pid`.
 CREATE OR REPLACE VIEW execs AS
 WITH x AS (
     SELECT
         e.*,
-        CASE WHEN e.event_name = 'AUE_POSIX_SPAWN'
-             THEN CAST(list_filter(e.args, lambda a: a.name = 'child PID')[1].value AS UINTEGER)
-             ELSE e.pid END AS exec_pid,
-        CASE WHEN e.event_name = 'AUE_POSIX_SPAWN' THEN e.pid END AS spawner_pid
+        exec_pid_of(e.event_name, e.args, e.pid, e.success) AS exec_pid,
+        spawner_pid_of(e.event_name, e.args, e.pid, e.success) AS spawner_pid
     FROM events AS e
-    WHERE e.event_name IN ('AUE_EXECVE', 'AUE_MAC_EXECVE', 'AUE_FEXECVE', 'AUE_EXEC',
-                           'AUE_POSIX_SPAWN')
+    WHERE is_image_event(e.event_name)
 )
 SELECT x.*, i.instance, i.ppid AS instance_ppid
 FROM x

@@ -16,7 +16,7 @@ WITH ex AS (
 ends AS (
     SELECT instance, min(time) AS exit_time, arg_min(exit_status, time) AS exit_status,
            arg_min(exit_return, time) AS exit_return
-    FROM process_events WHERE event_name = 'AUE_EXIT' GROUP BY instance
+    FROM process_events WHERE is_exit_event(event_name) GROUP BY instance
 ),
 who AS (
     SELECT instance, arg_max("user", time) AS "user", arg_max(auid, time) AS auid,

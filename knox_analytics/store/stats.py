@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from knox_analytics.bsm.process_events import IMAGE_EVENTS
 from knox_analytics.bsm.tokens import AUT_OTHER_FILE32, UNSET_AUID
 from knox_analytics.errors import InputError
 from knox_analytics.store.safefs import make_dirs, protection_of_dataset, write_atomic
@@ -37,8 +38,8 @@ from knox_analytics.store.safefs import make_dirs, protection_of_dataset, write_
 STATS_KEY = b"knox_analytics.stats"
 #: Bump when what is counted changes: statistics of another format are counted anew.
 STATS_FORMAT = 1
-#: The exec events of the ``execs`` view (sql/24_execs.sql).
-EXEC_EVENTS = ("AUE_EXECVE", "AUE_MAC_EXECVE", "AUE_FEXECVE", "AUE_EXEC", "AUE_POSIX_SPAWN")
+#: The exec events of the ``execs`` view (sql/24_execs.sql): the image-loading events.
+EXEC_EVENTS = IMAGE_EVENTS
 #: The columns counting reads (a part without statistics is read for these only).
 COLUMNS = ["header_token", "event", "event_name", "event_classes", "auid", "euid", "time",
            "success", "return_errno", "errno_name", "paths", "argv"]

@@ -13,8 +13,8 @@ import pytest
 from knoxtest import TRAILS, WORKDAY
 
 from knox_analytics import Catalog
-from knox_analytics.catalog import load_users
 from knox_analytics.convert import convert
+from knox_analytics.engine import load_users
 from knox_analytics.errors import InputError, UsageError
 
 DATA = TRAILS
@@ -105,7 +105,7 @@ def test_errors_are_knox_errors(tmp_path: Path) -> None:
 
 
 def test_every_sql_file_states_its_question() -> None:
-    from knox_analytics.catalog import sql_files
+    from knox_analytics.engine import sql_files
 
     files = sql_files()
     for f in files:

@@ -10,6 +10,7 @@ stretches that overlap (issue 20: ``knox print -ln DS | head`` read the whole da
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pyarrow as pa
@@ -35,7 +36,7 @@ def rows() -> pa.Table:
 def write_parts(root: Path, table: pa.Table, cuts: list[int]) -> None:
     root.mkdir()
     bounds = [0, *sorted(set(cuts)), table.num_rows]
-    for i, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False)):
+    for i, (lo, hi) in enumerate(pairwise(bounds)):
         if hi > lo:
             pq.write_table(table.slice(lo, hi - lo), root / f"part-{i:05d}.parquet",
                            row_group_size=97)
@@ -51,7 +52,7 @@ def test_the_stream_is_input_order_however_the_rows_were_cut(
     # blocks of rows moved around: offsets fall back, inputs interleave, times go back
     blocks = data.draw(st.lists(st.integers(0, n), max_size=8))
     bounds = [0, *sorted(set(blocks)), n]
-    pieces = [rows.slice(lo, hi - lo) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    pieces = [rows.slice(lo, hi - lo) for lo, hi in pairwise(bounds)]
     order = data.draw(st.permutations(range(len(pieces))))
     table = pa.concat_tables([pieces[i] for i in order])
     cuts = data.draw(st.lists(st.integers(0, n), max_size=12))

@@ -31,7 +31,7 @@ def sqlgen() -> ModuleType:  # or a skip
 def test_every_view_file_renders_for_spark(sqlgen: ModuleType) -> None:
     import re
 
-    from knox_analytics.catalog import sql_files
+    from knox_analytics.engine import sql_files
 
     views = sqlgen.spark_views()
     # every view of the catalog (table macros are inlined where a view uses them)

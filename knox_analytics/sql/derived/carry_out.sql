@@ -12,7 +12,7 @@ WITH latest AS (
 ),
 exits AS (
     SELECT pid, max(time) AS last_exit FROM (
-        SELECT pid, time FROM records WHERE event_name = 'AUE_EXIT'
+        SELECT pid, time FROM records WHERE is_exit_event(event_name)
         UNION ALL SELECT pid, last_exit FROM process_carry) GROUP BY pid
 ),
 born AS (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,8 @@ import typer
 
 from knox_analytics.errors import UsageError
 from knox_analytics.questions import Filters
+from knox_analytics.zones import UTC, Zone
+from knox_analytics.zones import zone as as_zone
 
 LiveSource = Annotated[str | None, typer.Option(
     "--source", help="Live: read this file, FIFO or '-' (stdin) instead of /dev/auditpipe.",
@@ -41,9 +44,9 @@ def escape_controls(text: str) -> str:
 def live_commands_cli(f: Filters, fmt: str, output: Path | None, *,
                       source: str | None = None, follow: str | None = None,
                       sudo: bool = False, users: str | None = None,
-                      limit: int | None = None) -> None:
+                      limit: int | None = None, tz: Zone | str = UTC) -> None:
     """Stream execs from the audit pipe, ``source`` or a followed trail, one line each
-    (``limit``: stop after that many)."""
+    (``limit``: stop after that many), times in ``tz`` as offline."""
     from knox_analytics.cli.live import (
         _escalate_if_needed,
         _print_stats,
@@ -57,6 +60,7 @@ def live_commands_cli(f: Filters, fmt: str, output: Path | None, *,
         raise UsageError("give --source or --follow, not both")
     if output is not None or fmt not in ("table", "ndjson"):
         raise UsageError("live commands print to stdout as lines or --format ndjson")
+    zone = as_zone(tz)
     helper = False
     if follow is not None:
         _escalate_if_needed(follow, sudo)  # reopens the trail by name at each rotation
@@ -71,26 +75,35 @@ def live_commands_cli(f: Filters, fmt: str, output: Path | None, *,
         if limit is not None:
             table = table.slice(0, limit - printed)
         if fmt == "ndjson":
-            emit(shown(table), "ndjson", None)
+            emit(shown(table), "ndjson", None, tz=zone)
         else:
-            write_lines(shown(table))
+            write_lines(shown(table), zone)
         printed += table.num_rows
         if limit is not None and printed >= limit:
             tables.close()  # releases the source (an audit pipe clone)
             return
 
 
-def write_lines(table: pa.Table) -> None:
-    """One line per exec: time, pid, ppid, user, command line, outcome."""
+def line_time(when: datetime, zone: Zone = UTC, digits: int = 3) -> str:
+    """A live line's time: ``2026-03-01 09:00:00.117`` in UTC; in another zone its wall
+    clock and offset (``2026-03-01 10:00:00.117+01:00``), as lines have no header."""
+    wall = zone.wall(when)
+    text = wall.strftime("%Y-%m-%d %H:%M:%S.%f")[:20 + digits]
+    offset = wall.strftime("%z")
+    return text if zone.is_utc else f"{text}{offset[:3]}:{offset[3:5]}"
+
+
+def write_lines(table: pa.Table, zone: Zone = UTC) -> None:
+    """One line per exec: time (in ``zone``), pid, ppid, user, command line, outcome."""
     out = sys.stdout
     for row in table.to_pylist():
-        out.write(live_line(row) + "\n")
+        out.write(live_line(row, zone) + "\n")
     out.flush()
 
 
-def live_line(row: dict[str, Any]) -> str:
+def live_line(row: dict[str, Any], zone: Zone = UTC) -> str:
     """``2026-03-01 09:00:00.117 4242 4200 alice make -j4`` (+ `` [failed: ENOENT]``)."""
-    when = row["time"].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if row.get("time") else "?"
+    when = line_time(row["time"], zone) if row.get("time") else "?"
     status = "" if row.get("success") is not False else \
         f" [failed{': ' + row['errno_name'] if row.get('errno_name') else ''}]"
     who = row.get("user") or "-"

@@ -69,7 +69,7 @@ def commands(inputs: Inputs = None, limit: Limit = None, columns: Columns = None
         if columns:  # live lines have one fixed form
             raise UsageError("--columns is for a TRAIL or DATASET, not live commands")
         live_commands_cli(f, fmt, output, source=source, follow=follow, sudo=sudo,
-                          users=users, limit=limit)
+                          users=users, limit=limit, tz=tz)
         return
     if source is not None or follow is not None:
         raise UsageError("--source and --follow are for live commands: give no TRAIL or "

@@ -223,3 +223,21 @@ def test_sudo_for_live_commands_on_an_unreadable_input(
     r = CliRunner().invoke(app, ["commands", where, str(WORKLOAD), "--sudo"])
     assert isinstance(r.exception, Reran)
     assert asked == ([("trail", str(WORKLOAD))] if where == "--source" else [])
+
+
+def test_live_commands_honour_tz() -> None:
+    """Issue 25 item 6: live lines and NDJSON are in --tz, as the offline answer is."""
+    runner = CliRunner()
+    args = ["--command", "ma*", "--users", "local", "--tz", "Europe/Paris"]
+    off = runner.invoke(app, ["commands", str(WORKLOAD), *args, "--format", "ndjson"])
+    on = runner.invoke(app, ["commands", "--source", str(WORKLOAD), *args,
+                             "--format", "ndjson"])
+    assert off.exit_code == 0 and on.exit_code == 0, on.output
+    assert on.stdout.splitlines() == off.stdout.splitlines()
+    assert json.loads(on.stdout.splitlines()[0])["time"].endswith("+01:00")
+    lines = runner.invoke(app, ["commands", "--source", str(WORKLOAD), *args, "-n", "1"])
+    utc = runner.invoke(app, ["commands", "--source", str(WORKLOAD), *args[:-2], "-n", "1"])
+    when = utc.stdout.split(" ", 2)[:2]
+    assert when[0] == "2026-03-01" and when[1].startswith("09:")  # UTC lines unchanged
+    paris = lines.stdout.split(" ", 2)
+    assert paris[1] == f"10{when[1][2:]}+01:00"

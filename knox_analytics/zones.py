@@ -13,10 +13,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC as _UTC
 from datetime import datetime, timedelta, timezone, tzinfo
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from knox_analytics.errors import UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _STEP = 900  # zones change offset on 15-minute UTC boundaries
 
@@ -37,6 +39,8 @@ class Zone:
     def offsets(self, seconds: np.ndarray) -> np.ndarray:
         """UTC offset (seconds) at each instant (epoch seconds), for a whole column: one
         lookup per 15-minute run of instants, not one per value."""
+        import numpy as np  # not at import: the CLI's help and parsing stay light
+
         sec = np.asarray(seconds, dtype=np.int64)
         if len(sec) == 0 or self.is_utc:
             return np.zeros(len(sec), dtype=np.int64)

@@ -68,7 +68,8 @@ def live_commands_cli(f: Filters, fmt: str, output: Path | None, *,
         helper = _use_helper(source, sudo)
         _warn_if_not_auditing(source, sudo=helper)
     tables = live_command_tables(follow or source, follow is not None, filters=f,
-                                 users=users or "local", on_stats=_print_stats,
+                                 users=live_users(users, source, follow),
+                                 on_stats=_print_stats,
                                  sudo=helper)
     printed = 0
     for table in tables:
@@ -91,6 +92,15 @@ def line_time(when: datetime, zone: Zone = UTC, digits: int = 3) -> str:
     text = wall.strftime("%Y-%m-%d %H:%M:%S.%f")[:20 + digits]
     offset = wall.strftime("%z")
     return text if zone.is_utc else f"{text}{offset[:3]}:{offset[3:5]}"
+
+
+def live_users(users: str | None, source: str | None, follow: str | None) -> str | None:
+    """Whose names: this machine's for its own audit pipe (its processes, its users);
+    a ``--source`` or ``--follow`` trail may come from elsewhere, so, as offline, only
+    the names asked for (``--users``)."""
+    if users is not None or source is not None or follow is not None:
+        return users
+    return "local"
 
 
 def write_lines(table: pa.Table, zone: Zone = UTC) -> None:

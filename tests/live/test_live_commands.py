@@ -241,3 +241,26 @@ def test_live_commands_honour_tz() -> None:
     assert when[0] == "2026-03-01" and when[1].startswith("09:")  # UTC lines unchanged
     paris = lines.stdout.split(" ", 2)
     assert paris[1] == f"10{when[1][2:]}+01:00"
+
+
+@pytest.mark.parametrize(("args", "want"), [
+    ([], "local"),  # this machine's audit pipe: its own names
+    (["--source", str(WORKLOAD)], None),  # a trail from elsewhere: only names asked for
+    (["--follow", str(WORKLOAD)], None),
+    (["--source", str(WORKLOAD), "--users", "local"], "local"),
+    (["--users", "sample_trails/passwd"], "sample_trails/passwd")])
+def test_live_users_default_is_local_only_for_the_pipe(
+        monkeypatch: pytest.MonkeyPatch, args: list[str], want: str | None) -> None:
+    """Issue 25 item 5: --source/--follow never use this machine's names unless asked."""
+    import knox_analytics.live.commands as live_commands
+
+    seen: dict[str, object] = {}
+
+    def tables(*_a: object, users: str | None = None, **_k: object) -> list[pa.Table]:
+        seen["users"] = users
+        return []
+
+    monkeypatch.setattr(live_commands, "live_command_tables", tables)
+    r = CliRunner().invoke(app, ["commands", *args])
+    assert r.exit_code == 0, r.output
+    assert seen["users"] == want

@@ -7,13 +7,13 @@ from typing import Annotated
 
 import typer
 
-from knox_analytics.cli.live import (
+from knox_analytics.cli.pipe import (
     NaflagsOpt,
     SourceOpt,
     SudoOpt,
-    _err,
-    _open,
-    _refuse_selected_capture,
+    open_classes,
+    refuse_selected_capture,
+    say,
 )
 from knox_analytics.live.capture import Capture, CaptureConfig, protection_of_source
 from knox_analytics.live.units import parse_duration, parse_rotate
@@ -66,14 +66,14 @@ def capture(
         config.rotate_bytes = size
     if seconds is not None:
         config.rotate_seconds = seconds
-    _refuse_selected_capture(source, classes, naflags)
-    src = _open(source, classes, naflags, sudo)
+    refuse_selected_capture(source, classes, naflags)
+    src = open_classes(source, classes, naflags, sudo)
     try:
-        summary = Capture(out, config, on_message=_err, protection=protection_of_source(src),
+        summary = Capture(out, config, on_message=say, protection=protection_of_source(src),
                           allow_foreign_owner=allow_foreign_owner).run(src)
     finally:
         src.close()
-    _err(summary.line())
+    say(summary.line())
 
 
 def register(app: typer.Typer) -> None:

@@ -23,7 +23,7 @@ from knox_analytics.cli.common import (
     open_catalog,
     warn,
 )
-from knox_analytics.cli.live_commands import Follow, LiveSource, Sudo
+from knox_analytics.cli.pipe import FollowOpt, SourceOpt, SudoOpt
 from knox_analytics.errors import UsageError
 
 #: Exit code when --fail-on LEVEL saw an alert at or above LEVEL (README: exit codes).
@@ -49,8 +49,8 @@ Coverage = Annotated[bool, typer.Option(
 def detect(inputs: Inputs = None, rules: Rules = None, coverage: Coverage = False,
            min_level: MinLevel = "low", fail_on: FailOn = None, fmt: Format = "table",
            output: Output = None, force: Force = False, users: Users = None,
-           tz: Tz = "UTC", source: LiveSource = None, follow: Follow = None,
-           sudo: Sudo = False) -> None:
+           tz: Tz = "UTC", source: SourceOpt = None, follow: FollowOpt = None,
+           sudo: SudoOpt = False) -> None:
     """Run Sigma rules over trails and datasets and print the alerts.
 
     Each alert names its rule (id, title, level, author), time, host, login and
@@ -106,8 +106,8 @@ def _live(ruleset: object, source: str | None, follow: str | None, sudo: bool,
           fail_on: str | None, tz: str = "UTC") -> None:
     """Print alerts as they are raised (ndjson, or one line each); exit 4 at the end when
     --fail-on saw one."""
-    from knox_analytics.cli.live import _escalate_if_needed, _print_stats
     from knox_analytics.cli.live_commands import escape_controls, line_time
+    from knox_analytics.cli.pipe import escalate_if_needed, print_stats
     from knox_analytics.cli.query import emit as emit_rows
     from knox_analytics.detect import level_at_least
     from knox_analytics.detect.live import live_alert_tables
@@ -117,12 +117,12 @@ def _live(ruleset: object, source: str | None, follow: str | None, sudo: bool,
         raise UsageError("give --source or --follow, not both")
     if output is not None or fmt not in ("table", "ndjson"):
         raise UsageError("live detect prints to stdout as lines or --format ndjson")
-    _escalate_if_needed(follow if follow is not None else source, sudo)
+    escalate_if_needed(follow if follow is not None else source, sudo)
     where = zone(tz)
     failed = False
     for table in live_alert_tables(ruleset, follow or source, follow is not None,  # type: ignore[arg-type]
                                    users=users, min_level=min_level,
-                                   on_stats=_print_stats):
+                                   on_stats=print_stats):
         if fmt == "ndjson":
             emit_rows(table, "ndjson", None, tz=where)
         else:

@@ -12,25 +12,14 @@ import re
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import pyarrow as pa
-import typer
 
 from knox_analytics.errors import UsageError
 from knox_analytics.questions import Filters
 from knox_analytics.zones import UTC, Zone
 from knox_analytics.zones import zone as as_zone
-
-LiveSource = Annotated[str | None, typer.Option(
-    "--source", help="Live: read this file, FIFO or '-' (stdin) instead of /dev/auditpipe.",
-    show_default=False)]
-Follow = Annotated[str | None, typer.Option(
-    "--follow", help="Live: tail -f this trail (e.g. /var/audit/current), across auditd's "
-    "rotations.", show_default=False)]
-Sudo = Annotated[bool, typer.Option(
-    "--sudo", help="Live: have the privileged helper open the audit pipe when it is not "
-    "readable (with --follow: re-run through sudo).")]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
@@ -47,12 +36,7 @@ def live_commands_cli(f: Filters, fmt: str, output: Path | None, *,
                       limit: int | None = None, tz: Zone | str = UTC) -> None:
     """Stream execs from the audit pipe, ``source`` or a followed trail, one line each
     (``limit``: stop after that many), times in ``tz`` as offline."""
-    from knox_analytics.cli.live import (
-        _escalate_if_needed,
-        _print_stats,
-        _use_helper,
-        _warn_if_not_auditing,
-    )
+    from knox_analytics.cli import pipe
     from knox_analytics.cli.query import emit
     from knox_analytics.live.commands import live_command_tables, shown
 
@@ -63,13 +47,13 @@ def live_commands_cli(f: Filters, fmt: str, output: Path | None, *,
     zone = as_zone(tz)
     helper = False
     if follow is not None:
-        _escalate_if_needed(follow, sudo)  # reopens the trail by name at each rotation
+        pipe.escalate_if_needed(follow, sudo)  # reopens the trail by name at each rotation
     else:
-        helper = _use_helper(source, sudo)
-        _warn_if_not_auditing(source, sudo=helper)
+        helper = pipe.use_helper(source, sudo)
+        pipe.warn_if_not_auditing(source, sudo=helper)
     tables = live_command_tables(follow or source, follow is not None, filters=f,
                                  users=live_users(users, source, follow),
-                                 on_stats=_print_stats,
+                                 on_stats=pipe.print_stats,
                                  sudo=helper)
     printed = 0
     for table in tables:

@@ -30,7 +30,8 @@ from knox_analytics.cli.common import (
     warn,
     with_filters,
 )
-from knox_analytics.cli.live_commands import Follow, LiveSource, Sudo, live_commands_cli
+from knox_analytics.cli.live_commands import live_commands_cli
+from knox_analytics.cli.pipe import FollowOpt, SourceOpt, SudoOpt
 from knox_analytics.errors import UsageError
 from knox_analytics.questions import Filters
 from knox_analytics.tree import TREE_LIMIT
@@ -55,8 +56,8 @@ def _answer(question: str, inputs: list[Path] | None, users: str | None, f: Filt
 def commands(inputs: Inputs = None, limit: Limit = None, columns: Columns = None,
              fmt: Format = "table",
              output: Output = None, force: Force = False, users: Users = None,
-             tz: Tz = "UTC", source: LiveSource = None, follow: Follow = None,
-             sudo: Sudo = False, f: Filters = Filters()) -> None:
+             tz: Tz = "UTC", source: SourceOpt = None, follow: FollowOpt = None,
+             sudo: SudoOpt = False, f: Filters = Filters()) -> None:
     """Which commands ran: time, pid, parent pid, user, outcome, command line.
 
     With no TRAIL or DATASET, answers live as execs happen: from the audit pipe, from

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from knox_analytics.bsm.tokens import AUT_OTHER_FILE32
 from knox_analytics.errors import UsageError
+from knox_analytics.zones import UTC as UTC_ZONE
+from knox_analytics.zones import Zone
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -149,8 +151,10 @@ def _flag(name: str) -> str:
             "session": "session", "invert": "invert"}.get(name, name)
 
 
-def parse_time(text: str, *, now: datetime | None = None) -> datetime:
-    """A filter time: ISO 8601, ``YYYYMMDD[HH[MM[SS]]]`` or ``<n>s|m|h|d`` ago (UTC)."""
+def parse_time(text: str, *, now: datetime | None = None, zone: Zone = UTC_ZONE
+               ) -> datetime:
+    """A filter time: ISO 8601, ``YYYYMMDD[HH[MM[SS]]]`` or ``<n>s|m|h|d`` ago; a time
+    without an offset is in ``zone`` (UTC: the filters' documented rule)."""
     now = now or datetime.now(UTC)
     rel = re.fullmatch(r"(\d+)\s*([smhd])", text.strip())
     if rel:
@@ -160,12 +164,12 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
     try:
         if compact:
             digits = text.strip().ljust(14, "0")
-            return datetime.strptime(digits, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+            return datetime.strptime(digits, "%Y%m%d%H%M%S").replace(tzinfo=zone.tzinfo)
         value = datetime.fromisoformat(text.strip())
     except ValueError as exc:
         raise UsageError(f"time {text!r}: expected ISO 8601 (2026-03-01T09:00), "
                          "YYYYMMDD[HH[MM[SS]]] or 30m / 2h / 7d") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value if value.tzinfo else value.replace(tzinfo=zone.tzinfo)
 
 
 # Each builder returns its forms, best first: (columns needed, SQL, parameters).  The last

@@ -23,11 +23,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
-from zoneinfo import ZoneInfo
 
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.errors import UsageError
 from knox_analytics.questions import Filters
+from knox_analytics.zones import Zone
+from knox_analytics.zones import zone as as_zone
 
 
 def reduce_records(inputs: list[str], filters: Filters, out: BinaryIO, *,
@@ -65,7 +66,7 @@ def reduce_records(inputs: list[str], filters: Filters, out: BinaryIO, *,
 _DATE = re.compile(r"\d{8}(\d{2}){0,3}")
 
 
-def _moment(text: str, flag: str, zone: str) -> datetime:
+def _moment(text: str, flag: str, zone: Zone | str) -> datetime:
     """auditreduce's ``YYYYMMDD[HH[MM[SS]]]`` (missing fields are 0) in ``zone``."""
     if not _DATE.fullmatch(text):
         raise UsageError(f"-{flag} {text}: expected YYYYMMDD[HH[MM[SS]]]")
@@ -73,13 +74,7 @@ def _moment(text: str, flag: str, zone: str) -> datetime:
         local = datetime.strptime(text.ljust(14, "0"), "%Y%m%d%H%M%S")
     except ValueError as exc:
         raise UsageError(f"-{flag} {text}: not a date ({exc})") from None
-    return local.replace(tzinfo=_zone(zone)).astimezone(UTC)
-
-
-def _zone(name: str) -> ZoneInfo:
-    from knox_analytics.cli.output import resolve_tz
-
-    return ZoneInfo(resolve_tz(name))
+    return local.replace(tzinfo=as_zone(zone).tzinfo).astimezone(UTC)
 
 
 def auditreduce_filters(base: Filters = Filters(), *, m: Iterable[str] = (),
@@ -87,7 +82,7 @@ def auditreduce_filters(base: Filters = Filters(), *, m: Iterable[str] = (),
                         r: str | None = None, f: int | None = None, g: int | None = None,
                         j: int | None = None, a: str | None = None, b: str | None = None,
                         d: str | None = None, o: Iterable[str] = (), v: bool = False,
-                        tz: str = "UTC") -> Filters:
+                        tz: Zone | str = "UTC") -> Filters:
     """``base`` narrowed by auditreduce's flags, with auditreduce's meanings.
 
     ``-a`` keeps records at or after the time, ``-b`` records up to the end of its second,

@@ -7,14 +7,15 @@ from typing import Annotated
 
 import typer
 
-from knox_analytics.cli.live import (
+from knox_analytics.cli.pipe import (
     NaflagsOpt,
     SourceOpt,
     SudoOpt,
-    _err,
-    _open,
-    _refuse_selected_capture,
+    open_classes,
+    refuse_selected_capture,
+    say,
 )
+from knox_analytics.errors import UsageError
 from knox_analytics.live.capture import Capture, CaptureConfig, protection_of_source
 from knox_analytics.live.units import parse_duration, parse_rotate
 
@@ -22,9 +23,11 @@ from knox_analytics.live.units import parse_duration, parse_rotate
 def capture(
     out: Annotated[Path, typer.Option("--out", "-o", help="Capture directory.")],
     classes: Annotated[str, typer.Option(
-        "--classes", help="audit_control(5) classes to capture (from /dev/auditpipe; "
-        "from a --source: knox auditpipe CLASSES --source X | knox capture --source -).")
-    ] = "all",
+        "--class", help="audit_control(5) class expression to capture (from "
+        "/dev/auditpipe; from a --source: knox auditpipe CLASSES --source X | knox capture "
+        "--source -).")] = "all",
+    classes_alias: Annotated[str | None, typer.Option(
+        "--classes", hidden=True, help="The old spelling of --class.")] = None,
     naflags: NaflagsOpt = None,
     source: SourceOpt = None,
     rotate: Annotated[list[str] | None, typer.Option(
@@ -58,22 +61,26 @@ def capture(
     A full disk stops it with one line, losing nothing.  SIGINT/SIGTERM flush,
     convert, compact and print a summary.  Details: docs/capture.md.
 
-    Example: knox capture --classes pc,lo,aa --out /var/audit/knox --rotate 64MiB --rotate 1h
+    Example: knox capture --class pc,lo,aa --out /var/audit/knox --rotate 64MiB --rotate 1h
     """
+    if classes_alias is not None:  # one spelling (--class, as the questions'); old kept
+        if classes != "all":
+            raise UsageError("give --class once (--classes is its old spelling)")
+        classes = classes_alias
     size, seconds = parse_rotate(rotate or [])
     config = CaptureConfig(flush_seconds=parse_duration(flush), host=host, derive=derive)
     if size is not None:
         config.rotate_bytes = size
     if seconds is not None:
         config.rotate_seconds = seconds
-    _refuse_selected_capture(source, classes, naflags)
-    src = _open(source, classes, naflags, sudo)
+    refuse_selected_capture(source, classes, naflags)
+    src = open_classes(source, classes, naflags, sudo)
     try:
-        summary = Capture(out, config, on_message=_err, protection=protection_of_source(src),
+        summary = Capture(out, config, on_message=say, protection=protection_of_source(src),
                           allow_foreign_owner=allow_foreign_owner).run(src)
     finally:
         src.close()
-    _err(summary.line())
+    say(summary.line())
 
 
 def register(app: typer.Typer) -> None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from knox_analytics.catalog import Catalog
     from knox_analytics.questions import Filters
     from knox_analytics.rawcache import RawDataset
+    from knox_analytics.zones import Zone
 
 #: Exit codes of every command, documented in the README: done; error; bad usage;
 #: done, but damaged byte ranges were skipped; interrupted (Ctrl-C, as shells count it).
@@ -105,9 +106,9 @@ Groups = Annotated[str | None, typer.Option(
     show_default=False)]
 def _check_tz(value: str) -> str:
     # Checked as the line is read, not after the question has run; --tz local names TZ.
-    from knox_analytics.cli.output import resolve_tz
+    from knox_analytics.zones import zone
 
-    resolve_tz(value)
+    zone(value)
     return value
 
 
@@ -332,7 +333,7 @@ def _raw_dataset(trails: list[Path]) -> RawDataset | None:
 
 # -- output ---------------------------------------------------------------------------------
 def emit(table: pa.Table, fmt: str, output: Path | None, *, force: bool = False,
-         title: str | None = None, tz: str = "UTC") -> None:
+         title: str | None = None, tz: Zone | str = "UTC") -> None:
     """Write ``table`` in ``fmt`` to ``output`` (or stdout), through Arrow's writers."""
     from knox_analytics.cli import output as out
 

@@ -23,7 +23,7 @@ from knox_analytics.cli.common import (
     open_catalog,
     warn,
 )
-from knox_analytics.cli.live_commands import Follow, LiveSource, Sudo
+from knox_analytics.cli.pipe import FollowOpt, SourceOpt, SudoOpt
 from knox_analytics.errors import UsageError
 
 #: Exit code when --fail-on LEVEL saw an alert at or above LEVEL (README: exit codes).
@@ -49,8 +49,8 @@ Coverage = Annotated[bool, typer.Option(
 def detect(inputs: Inputs = None, rules: Rules = None, coverage: Coverage = False,
            min_level: MinLevel = "low", fail_on: FailOn = None, fmt: Format = "table",
            output: Output = None, force: Force = False, users: Users = None,
-           tz: Tz = "UTC", source: LiveSource = None, follow: Follow = None,
-           sudo: Sudo = False) -> None:
+           tz: Tz = "UTC", source: SourceOpt = None, follow: FollowOpt = None,
+           sudo: SudoOpt = False) -> None:
     """Run Sigma rules over trails and datasets and print the alerts.
 
     Each alert names its rule (id, title, level, author), time, host, login and
@@ -73,7 +73,7 @@ def detect(inputs: Inputs = None, rules: Rules = None, coverage: Coverage = Fals
         _coverage(ruleset)
         return
     if not inputs and (source is not None or follow is not None):
-        _live(ruleset, source, follow, sudo, users, min_level, fmt, output, fail_on)
+        _live(ruleset, source, follow, sudo, users, min_level, fmt, output, fail_on, tz)
         return
     if source is not None or follow is not None:
         raise UsageError("--source and --follow are for live detection: give no TRAIL or "
@@ -103,30 +103,32 @@ def detect(inputs: Inputs = None, rules: Rules = None, coverage: Coverage = Fals
 
 def _live(ruleset: object, source: str | None, follow: str | None, sudo: bool,
           users: str | None, min_level: str, fmt: str, output: Path | None,
-          fail_on: str | None) -> None:
+          fail_on: str | None, tz: str = "UTC") -> None:
     """Print alerts as they are raised (ndjson, or one line each); exit 4 at the end when
     --fail-on saw one."""
-    from knox_analytics.cli.live import _escalate_if_needed, _print_stats
-    from knox_analytics.cli.live_commands import escape_controls
+    from knox_analytics.cli.live_commands import escape_controls, line_time
+    from knox_analytics.cli.pipe import escalate_if_needed, print_stats
     from knox_analytics.cli.query import emit as emit_rows
     from knox_analytics.detect import level_at_least
     from knox_analytics.detect.live import live_alert_tables
+    from knox_analytics.zones import zone
 
     if source is not None and follow is not None:
         raise UsageError("give --source or --follow, not both")
     if output is not None or fmt not in ("table", "ndjson"):
         raise UsageError("live detect prints to stdout as lines or --format ndjson")
-    _escalate_if_needed(follow if follow is not None else source, sudo)
+    escalate_if_needed(follow if follow is not None else source, sudo)
+    where = zone(tz)
     failed = False
     for table in live_alert_tables(ruleset, follow or source, follow is not None,  # type: ignore[arg-type]
                                    users=users, min_level=min_level,
-                                   on_stats=_print_stats):
+                                   on_stats=print_stats):
         if fmt == "ndjson":
-            emit_rows(table, "ndjson", None)
+            emit_rows(table, "ndjson", None, tz=where)
         else:
             for row in _flat_evidence(table).to_pylist():  # type: ignore[attr-defined]
                 typer.echo(escape_controls(
-                    f"{row['time']:%Y-%m-%d %H:%M:%S.%f} {row['level']} {row['title']}: "
+                    f"{line_time(row['time'], where, 6)} {row['level']} {row['title']}: "
                     f"pid {row['pid']} {row['command_line'] or '-'} [{row['evidence']}]"))
         failed = failed or (bool(fail_on) and any(
             level_at_least(lv, fail_on) for lv in table.column("level").to_pylist()))

@@ -18,72 +18,24 @@ from typing import Annotated
 import typer
 
 from knox_analytics.bsm.classes import AuMask, load_class_table, parse_classes
+from knox_analytics.cli.pipe import (
+    NaflagsOpt,
+    SourceOpt,
+    SudoOpt,
+    escalate_if_needed,
+    open_classes,
+    print_stats,
+    refuse_selected_capture,
+    say,
+    use_helper,
+    warn_if_not_auditing,
+)
 from knox_analytics.errors import UsageError
 from knox_analytics.live import auditon as A
 from knox_analytics.live import privilege, proc
-from knox_analytics.live.device import PipeStats, report_stats
-from knox_analytics.live.source import Source, open_source, read_chunks
+from knox_analytics.live.device import report_stats
+from knox_analytics.live.source import Source, read_chunks
 from knox_analytics.live.units import parse_duration
-
-SourceOpt = Annotated[str | None, typer.Option(
-    "--source", help="Read this file, FIFO or '-' (stdin) instead of /dev/auditpipe.")]
-NaflagsOpt = Annotated[str | None, typer.Option(
-    "--naflags", help="Classes for non-attributable events (default: same as the classes).")]
-SudoOpt = Annotated[bool, typer.Option(
-    "--sudo", help="When the source is not readable, have the privileged helper open it "
-    "through sudo (docs/real-hosts.md).")]
-
-
-def _err(message: str) -> None:
-    typer.echo(f"knox: {message}", err=True)
-
-
-def _use_helper(source: str | None, sudo: bool) -> bool:
-    """Whether the privileged helper opens an unreadable source: when asked (or a tty
-    says yes), never for a readable one."""
-    path = source if source is not None else "/dev/auditpipe"
-    if not privilege.needs_sudo([path]):
-        return False
-    return sudo or (sys.stdin.isatty() and sys.stderr.isatty() and typer.confirm(
-        f"{privilege.unreadable_reason(path)}. Open it with sudo?", err=True))
-
-
-def _escalate_if_needed(source: str | None, sudo: bool) -> None:
-    """Re-exec the whole command through sudo (only ``--follow``, which reopens its trail
-    by name across rotations; needs a sudo rule for knox itself, not just the helper)."""
-    path = source if source is not None else "/dev/auditpipe"
-    if not privilege.needs_sudo([path]):
-        return
-    if sudo or (sys.stdin.isatty() and sys.stderr.isatty() and typer.confirm(
-            f"{privilege.unreadable_reason(path)}. Re-run with sudo?", err=True)):
-        privilege.reexec_with_sudo()
-
-
-def _warn_if_not_auditing(source: str | None, platform: str = sys.platform,
-                          api: Callable[[], A.Auditon] = A.Auditon, *,
-                          sudo: bool = False) -> None:
-    """From the audit pipe: say at once when the kernel is not auditing (it stays silent).
-    ``sudo``: the condition needs root here, so the privileged helper reads it."""
-    if source is not None or not platform.startswith(("darwin", "freebsd")):
-        return
-    if sudo and os.geteuid() != 0:
-        warning = A.warning_for(privilege.helper_output("auditon", "getcond"), platform)
-    else:
-        warning = A.condition_warning(api())
-    if warning is not None:
-        _err(warning)
-
-
-def _open(source: str | None, classes: str, naflags: str | None, sudo: bool) -> Source:
-    helper = _use_helper(source, sudo)
-    _warn_if_not_auditing(source, sudo=helper)
-    flags = parse_classes(classes)
-    na = parse_classes(naflags) if naflags is not None else flags
-    return open_source(source, flags, na, sudo=helper)
-
-
-def _print_stats(stats: PipeStats) -> None:
-    _err(f"audit pipe: {stats.drops} dropped, {stats.truncates} truncated")
 
 
 def _refuse_terminal() -> None:
@@ -94,29 +46,14 @@ def _refuse_terminal() -> None:
 
 def _open_selected(source: str | None, classes: str, naflags: str | None,
                    sudo: bool) -> Source:
-    """:func:`_open`, then a file, FIFO or stdin source preselected as the audit pipe
-    would be (live/preselect.py): ``--source`` gives what ``/dev/auditpipe`` would."""
+    """:func:`~knox_analytics.cli.pipe.open_classes`, then a file, FIFO or stdin source
+    preselected as the audit pipe would be (live/preselect.py): ``--source`` gives what
+    ``/dev/auditpipe`` would."""
     from knox_analytics.live.preselect import preselected
 
-    src = _open(source, classes, naflags, sudo)
+    src = open_classes(source, classes, naflags, sudo)
     flags = parse_classes(classes)
     return preselected(src, flags, parse_classes(naflags) if naflags is not None else flags)
-
-
-def _refuse_selected_capture(source: str | None, classes: str, naflags: str | None) -> None:
-    """A capture keeps a file or stream byte for byte (it resumes a file by its offsets),
-    so classes are selected on the way in, by ``knox auditpipe``: say so, never ignore them."""
-    from knox_analytics.live.preselect import selects_everything
-
-    flags = parse_classes(classes)
-    if source is None or selects_everything(
-            flags, parse_classes(naflags) if naflags is not None else flags):
-        return
-    na = f" --naflags {shlex.quote(naflags)}" if naflags is not None else ""
-    raise UsageError(f"{source}: a capture selects classes from /dev/auditpipe only; from a "
-                     f"file or stream select them on the way in: knox auditpipe "
-                     f"{shlex.quote(classes)}{na} --source {shlex.quote(source)} | "
-                     "knox capture --source - --out DIR")
 
 
 def auditpipe(
@@ -134,18 +71,18 @@ def auditpipe(
     if parquet is None:
         _refuse_terminal()
     else:
-        _refuse_selected_capture(source, classes, naflags)
+        refuse_selected_capture(source, classes, naflags)
     src = _open_selected(source, classes, naflags, sudo)
     try:
         if parquet is not None:
             from knox_analytics.live.capture import Capture, CaptureConfig, protection_of_source
 
-            summary = Capture(parquet, CaptureConfig(), on_message=_err,
+            summary = Capture(parquet, CaptureConfig(), on_message=say,
                               protection=protection_of_source(src)).run(src)
-            _err(summary.line())
+            say(summary.line())
             return
         out = sys.stdout.buffer
-        for chunk, _offset in report_stats(read_chunks(src), src, _print_stats, 60.0):
+        for chunk, _offset in report_stats(read_chunks(src), src, print_stats, 60.0):
             out.write(chunk)
             out.flush()
     finally:
@@ -167,7 +104,7 @@ def _running_processes(source: str | None, platform: str = sys.platform,
         try:
             return (lister or list_processes)(platform)
         except ProcessListError as exc:
-            _err(f"{exc}; following only processes started from now on")
+            say(f"{exc}; following only processes started from now on")
             return []
 
     return running
@@ -194,11 +131,11 @@ def paudit(
         raise UsageError("paudit: give a program NAME or --pid PID")
     _refuse_terminal()
     if follow:
-        _escalate_if_needed(source, sudo)
-    helper = not follow and _use_helper(source, sudo)
-    _warn_if_not_auditing(source, sudo=helper)
+        escalate_if_needed(source, sudo)
+    helper = not follow and use_helper(source, sudo)
+    warn_if_not_auditing(source, sudo=helper)
     out = sys.stdout.buffer
-    for record in proc.paudit(names or [], source, follow=follow, on_stats=_print_stats,
+    for record in proc.paudit(names or [], source, follow=follow, on_stats=print_stats,
                               pids=pid or (), processes=_running_processes(source),
                               sudo=helper):
         out.write(record)
@@ -217,11 +154,11 @@ def pwait(
     Example: knox pwait --timeout 5min make && echo "make started"
     """
     seconds = parse_duration(timeout) if timeout is not None else None
-    helper = _use_helper(source, sudo)
-    _warn_if_not_auditing(source, sudo=helper)
+    helper = use_helper(source, sudo)
+    warn_if_not_auditing(source, sudo=helper)
     row = proc.pwait(names, source, timeout=seconds, sudo=helper)
     if row is None:
-        _err(f"pwait: no exec of {', '.join(names)} "
+        say(f"pwait: no exec of {', '.join(names)} "
              + (f"within {timeout}" if timeout else "before the end of input"))
         raise typer.Exit(1)
     typer.echo(f"{row['pid']} {shlex.join(row['argv'] or [])}")

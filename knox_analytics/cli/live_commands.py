@@ -10,24 +10,16 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import pyarrow as pa
-import typer
 
 from knox_analytics.errors import UsageError
 from knox_analytics.questions import Filters
-
-LiveSource = Annotated[str | None, typer.Option(
-    "--source", help="Live: read this file, FIFO or '-' (stdin) instead of /dev/auditpipe.",
-    show_default=False)]
-Follow = Annotated[str | None, typer.Option(
-    "--follow", help="Live: tail -f this trail (e.g. /var/audit/current), across auditd's "
-    "rotations.", show_default=False)]
-Sudo = Annotated[bool, typer.Option(
-    "--sudo", help="Live: have the privileged helper open the audit pipe when it is not "
-    "readable (with --follow: re-run through sudo).")]
+from knox_analytics.zones import UTC, Zone
+from knox_analytics.zones import zone as as_zone
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
@@ -41,15 +33,10 @@ def escape_controls(text: str) -> str:
 def live_commands_cli(f: Filters, fmt: str, output: Path | None, *,
                       source: str | None = None, follow: str | None = None,
                       sudo: bool = False, users: str | None = None,
-                      limit: int | None = None) -> None:
+                      limit: int | None = None, tz: Zone | str = UTC) -> None:
     """Stream execs from the audit pipe, ``source`` or a followed trail, one line each
-    (``limit``: stop after that many)."""
-    from knox_analytics.cli.live import (
-        _escalate_if_needed,
-        _print_stats,
-        _use_helper,
-        _warn_if_not_auditing,
-    )
+    (``limit``: stop after that many), times in ``tz`` as offline."""
+    from knox_analytics.cli import pipe
     from knox_analytics.cli.query import emit
     from knox_analytics.live.commands import live_command_tables, shown
 
@@ -57,40 +44,60 @@ def live_commands_cli(f: Filters, fmt: str, output: Path | None, *,
         raise UsageError("give --source or --follow, not both")
     if output is not None or fmt not in ("table", "ndjson"):
         raise UsageError("live commands print to stdout as lines or --format ndjson")
+    zone = as_zone(tz)
     helper = False
     if follow is not None:
-        _escalate_if_needed(follow, sudo)  # reopens the trail by name at each rotation
+        pipe.escalate_if_needed(follow, sudo)  # reopens the trail by name at each rotation
     else:
-        helper = _use_helper(source, sudo)
-        _warn_if_not_auditing(source, sudo=helper)
+        helper = pipe.use_helper(source, sudo)
+        pipe.warn_if_not_auditing(source, sudo=helper)
     tables = live_command_tables(follow or source, follow is not None, filters=f,
-                                 users=users or "local", on_stats=_print_stats,
+                                 users=live_users(users, source, follow),
+                                 on_stats=pipe.print_stats,
                                  sudo=helper)
     printed = 0
     for table in tables:
         if limit is not None:
             table = table.slice(0, limit - printed)
         if fmt == "ndjson":
-            emit(shown(table), "ndjson", None)
+            emit(shown(table), "ndjson", None, tz=zone)
         else:
-            write_lines(shown(table))
+            write_lines(shown(table), zone)
         printed += table.num_rows
         if limit is not None and printed >= limit:
             tables.close()  # releases the source (an audit pipe clone)
             return
 
 
-def write_lines(table: pa.Table) -> None:
-    """One line per exec: time, pid, ppid, user, command line, outcome."""
+def line_time(when: datetime, zone: Zone = UTC, digits: int = 3) -> str:
+    """A live line's time: ``2026-03-01 09:00:00.117`` in UTC; in another zone its wall
+    clock and offset (``2026-03-01 10:00:00.117+01:00``), as lines have no header."""
+    wall = zone.wall(when)
+    text = wall.strftime("%Y-%m-%d %H:%M:%S.%f")[:20 + digits]
+    offset = wall.strftime("%z")
+    return text if zone.is_utc else f"{text}{offset[:3]}:{offset[3:5]}"
+
+
+def live_users(users: str | None, source: str | None, follow: str | None) -> str | None:
+    """Whose names: this machine's for its own audit pipe (its processes, its users);
+    a ``--source`` or ``--follow`` trail may come from elsewhere, so, as offline, only
+    the names asked for (``--users``)."""
+    if users is not None or source is not None or follow is not None:
+        return users
+    return "local"
+
+
+def write_lines(table: pa.Table, zone: Zone = UTC) -> None:
+    """One line per exec: time (in ``zone``), pid, ppid, user, command line, outcome."""
     out = sys.stdout
     for row in table.to_pylist():
-        out.write(live_line(row) + "\n")
+        out.write(live_line(row, zone) + "\n")
     out.flush()
 
 
-def live_line(row: dict[str, Any]) -> str:
+def live_line(row: dict[str, Any], zone: Zone = UTC) -> str:
     """``2026-03-01 09:00:00.117 4242 4200 alice make -j4`` (+ `` [failed: ENOENT]``)."""
-    when = row["time"].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if row.get("time") else "?"
+    when = line_time(row["time"], zone) if row.get("time") else "?"
     status = "" if row.get("success") is not False else \
         f" [failed{': ' + row['errno_name'] if row.get('errno_name') else ''}]"
     who = row.get("user") or "-"

@@ -116,7 +116,8 @@ def _group_class() -> type:
             try:
                 return super().invoke(ctx)
             except KeyboardInterrupt:
-                # click would say "Aborted!" and exit 1; the README promises 130.
+                # click would say "Aborted!" and exit 1; the README promises 130
+                # (EXIT_INTERRUPTED).
                 _interrupted()
             except BrokenPipeError:
                 # `knox ... | head` closed the pipe: not an error (click would exit 1).
@@ -132,8 +133,10 @@ def _group_class() -> type:
 
 
 def _interrupted() -> None:
-    sys.stderr.write("knox: interrupted\n")
-    sys.exit(130)
+    from knox_analytics.cli.common import EXIT_INTERRUPTED, warn
+
+    warn("knox: interrupted")
+    sys.exit(EXIT_INTERRUPTED)
 
 
 def load_commands(*modules: str) -> dict[str, Any]:
@@ -210,8 +213,7 @@ def run() -> None:
         install()  # Ctrl-C stops a running DuckDB statement at once
         _run()
     except KeyboardInterrupt:
-        sys.stderr.write("knox: interrupted\n")
-        sys.exit(130)
+        _interrupted()
 
 
 def _run() -> None:

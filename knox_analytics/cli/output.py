@@ -28,7 +28,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from knox_analytics.errors import OutputError, OutputExistsError, UsageError
+from knox_analytics.errors import OutputError, OutputExistsError
+from knox_analytics.zones import UTC, Zone
+from knox_analytics.zones import zone as as_zone
 
 
 # -- where ----------------------------------------------------------------------------------
@@ -45,40 +47,7 @@ def check_output(output: Path, force: bool) -> None:
         raise OutputExistsError(f"{output}: exists (use --force to replace it)")
 
 
-# -- time zones -------------------------------------------------------------------------------
-def resolve_tz(name: str) -> str:
-    """``--tz`` as an IANA zone name Arrow knows: UTC, local, or a zone name."""
-    if name.upper() == "UTC":
-        return "UTC"
-    if name == "local":
-        return _local_zone()
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"--tz {name!r}: expected UTC, local or a zone name such as "
-                         "Europe/Paris") from None
-    return name
-
-
-def _local_zone() -> str:
-    tz = os.environ.get("TZ", "").lstrip(":")
-    if tz:
-        try:
-            return resolve_tz(tz)
-        except UsageError:  # the user typed --tz local, not this name
-            raise UsageError(f"--tz local: the TZ environment variable {tz!r} is not a "
-                             "zone name; fix or unset TZ, or give --tz NAME") from None
-    try:
-        link = os.readlink("/etc/localtime")
-    except OSError:
-        offset = datetime.now().astimezone().utcoffset() or timedelta()
-        minutes = int(offset.total_seconds() // 60)
-        return f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-    return link.split("zoneinfo/", 1)[-1]
-
-
+# -- times -----------------------------------------------------------------------------------
 def _times(column: pa.ChunkedArray, zone: str, sep: str, offset: bool) -> pa.ChunkedArray:
     """ISO 8601 text of a timestamp column in ``zone``.  Casting a zone-less timestamp to
     text is ~30x faster in Arrow than strftime or a zoned cast, so the wall-clock time is
@@ -212,9 +181,10 @@ def time_header(table: pa.Table, zone: str) -> list[str]:
 
 
 # -- writers ----------------------------------------------------------------------------------
-def write_text(table: pa.Table, fmt: str, output: Path | None, tz: str = "UTC") -> None:
+def write_text(table: pa.Table, fmt: str, output: Path | None,
+               tz: Zone | str = UTC) -> None:
     """CSV (Arrow's writer), JSON or NDJSON to ``output`` or stdout."""
-    zone = resolve_tz(tz)
+    zone = as_zone(tz).name
     if output is None:
         sys.stdout.flush()
     if fmt == "csv":
@@ -290,12 +260,12 @@ _FOLDED = 6  # a text column can be folded down to this width (its header too)
 _READABLE = 16  # ... but is given this much when the terminal has it
 
 
-def print_table(table: pa.Table, title: str | None = None, tz: str = "UTC") -> None:
+def print_table(table: pa.Table, title: str | None = None, tz: Zone | str = UTC) -> None:
     """A rich table at its natural width; one block per record when wider than the
     terminal (as psql's expanded display)."""
     from rich.console import Console
 
-    zone = resolve_tz(tz)
+    zone = as_zone(tz).name
     table = who_column(table)
     header = time_header(table, zone)
     rows = _cells(text_columns(table, zone, for_table=True))

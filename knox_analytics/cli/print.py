@@ -7,9 +7,7 @@ rendered (so ``cat trail | knox print -`` prints while input still arrives).
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
@@ -33,6 +31,7 @@ from knox_analytics.render.inputs import iter_inputs
 from knox_analytics.render.names import IdNames
 from knox_analytics.render.stream import render_stream
 from knox_analytics.render.tokenfmt import PrintOptions
+from knox_analytics.zones import zone
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -101,10 +100,9 @@ def print_cmd(
     if not inputs and sys.stdin.isatty():  # as auditpipe(4) readers do: nothing comes
         raise UsageError("knox print reads a trail from stdin, which is a terminal: give "
                          "a TRAIL or DATASET, or pipe one in (knox auditpipe | knox print)")
-    _set_zone(tz)
     opts = PrintOptions(raw=raw, short=short, resolve=not numeric, oneline=oneline,
                         delimiter=delimiter, xml=xml, ids=_id_names(users, groups),
-                        tables=tables)
+                        tables=tables, zone=zone(tz))
     report, skipped = _DamageReport(partial), []
     decoded = iter_inputs(list(inputs or []), report, skipped=skipped)
     if f != Filters():
@@ -132,16 +130,6 @@ def _record_ids(given: list[str]) -> list[bytes]:
             raise UsageError(f"--records {text!r}: a record id is 32 hex digits (the "
                              "record_id column: hex(record_id) in knox query)") from None
     return out
-
-
-def _set_zone(tz: str) -> None:
-    """praudit formats times with localtime(3): point TZ at the zone asked for."""
-    if tz == "local":
-        return
-    from knox_analytics.cli.output import resolve_tz
-
-    os.environ["TZ"] = resolve_tz(tz)
-    time.tzset()
 
 
 def _id_names(users: str | None, groups: str | None) -> IdNames:

@@ -30,7 +30,8 @@ from knox_analytics.cli.common import (
     warn,
     with_filters,
 )
-from knox_analytics.cli.live_commands import Follow, LiveSource, Sudo, live_commands_cli
+from knox_analytics.cli.live_commands import live_commands_cli
+from knox_analytics.cli.pipe import FollowOpt, SourceOpt, SudoOpt
 from knox_analytics.errors import UsageError
 from knox_analytics.questions import Filters
 from knox_analytics.tree import TREE_LIMIT
@@ -55,8 +56,8 @@ def _answer(question: str, inputs: list[Path] | None, users: str | None, f: Filt
 def commands(inputs: Inputs = None, limit: Limit = None, columns: Columns = None,
              fmt: Format = "table",
              output: Output = None, force: Force = False, users: Users = None,
-             tz: Tz = "UTC", source: LiveSource = None, follow: Follow = None,
-             sudo: Sudo = False, f: Filters = Filters()) -> None:
+             tz: Tz = "UTC", source: SourceOpt = None, follow: FollowOpt = None,
+             sudo: SudoOpt = False, f: Filters = Filters()) -> None:
     """Which commands ran: time, pid, parent pid, user, outcome, command line.
 
     With no TRAIL or DATASET, answers live as execs happen: from the audit pipe, from
@@ -69,7 +70,7 @@ def commands(inputs: Inputs = None, limit: Limit = None, columns: Columns = None
         if columns:  # live lines have one fixed form
             raise UsageError("--columns is for a TRAIL or DATASET, not live commands")
         live_commands_cli(f, fmt, output, source=source, follow=follow, sudo=sudo,
-                          users=users, limit=limit)
+                          users=users, limit=limit, tz=tz)
         return
     if source is not None or follow is not None:
         raise UsageError("--source and --follow are for live commands: give no TRAIL or "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import matplotlib.dates as mdates
@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from knox_analytics.plot.data import OTHER, UNKNOWN, count_matrix
+from knox_analytics.zones import UTC, Zone
 
 # Paths and command lines may hold any Unicode; a glyph the font lacks is drawn as a box,
 # which is the honest picture, so the per-glyph warning is noise.
@@ -69,11 +70,12 @@ def _times(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return mdates.date2num(values)
 
 
-def _time_axis(ax: Any) -> None:
-    locator = mdates.AutoDateLocator(tz=UTC)
+def _time_axis(ax: Any, zone: Zone = UTC) -> None:
+    """Ticks and labels in ``zone`` (the data stays UTC; the label names the zone)."""
+    locator = mdates.AutoDateLocator(tz=zone.tzinfo)
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=UTC))
-    ax.set_xlabel("time (UTC)")
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=zone.tzinfo))
+    ax.set_xlabel(f"time ({zone.name})")
 
 
 def command_colours(commands: list[str], top: int = 10) -> dict[str, Any]:
@@ -94,8 +96,8 @@ LABEL_POINTS = 6.94
 
 
 def timeline_figure(table: Any, *, top_commands: int = 10, title: str | None = None,
-                    window: tuple[datetime | None, datetime | None] = (None, None)
-                    ) -> Figure:
+                    window: tuple[datetime | None, datetime | None] = (None, None),
+                    zone: Zone = UTC) -> Figure:
     """Gantt chart: one bar per process instance from its fork/spawn (or first record)
     to its exit (paler when no exit was seen), ticks at successful execs, coloured by
     command.
@@ -124,7 +126,7 @@ def timeline_figure(table: Any, *, top_commands: int = 10, title: str | None = N
     _row_labels(ax, [f"{p} {c}" for p, c in zip(t.column("pid").to_pylist(), commands,
                                                strict=True)])
     ax.set_xlim(lo, hi)
-    _time_axis(ax)
+    _time_axis(ax, zone)
     handles = [Patch(color=c, label=name) for name, c in colours.items()]
     if len(set(commands)) > len(colours):
         handles.append(Patch(color=GREY, label=OTHER))
@@ -227,7 +229,7 @@ def _node_label(r: dict[str, Any], command: str, dated: bool = False) -> str:
 
 
 # -- files ----------------------------------------------------------------------------------
-def file_figure(table: Any, *, title: str | None = None) -> Figure:
+def file_figure(table: Any, *, title: str | None = None, zone: Zone = UTC) -> Figure:
     """Every file access over time: one row per path (in order of first touch), one point
     per access coloured by kind of operation; failed accesses ringed in red."""
     t = as_arrow(table)
@@ -248,7 +250,7 @@ def file_figure(table: Any, *, title: str | None = None) -> Figure:
         ax.scatter(x[~ok], y[~ok], s=110, facecolors="none", edgecolors=FAILED,
                    linewidths=1.5, label="failed", zorder=3)
     _row_labels(ax, [_short(p) for p in order])
-    _time_axis(ax)
+    _time_axis(ax, zone)
     ax.grid(axis="y", color="#eeeeee")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     ax.set_title(f"{title or 'file access'} — {t.num_rows} accesses, "
@@ -326,7 +328,7 @@ def connections_figure(table: Any, *, top: int = 12, title: str | None = None) -
 
 # -- errors over time -----------------------------------------------------------------------
 def failures_over_time_figure(table: Any, *, bins: int = 48, top: int = 6,
-                              title: str | None = None) -> Figure:
+                              title: str | None = None, zone: Zone = UTC) -> Figure:
     """Stacked bars of failed records per time bin, one colour per errno (top ``top``;
     the rest as ``(other)``)."""
     t = as_arrow(table)
@@ -346,7 +348,7 @@ def failures_over_time_figure(table: Any, *, bins: int = 48, top: int = 6,
         ax.bar(edges[:-1], counts, width=np.diff(edges), bottom=bottom, align="edge",
                color=colour, label=name)
         bottom += counts
-    _time_axis(ax)
+    _time_axis(ax, zone)
     ax.set_ylabel("failed records")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     ax.set_title(f"{title or 'failures over time'} — {t.num_rows} failed records")
@@ -382,7 +384,7 @@ def _mark_size(points: int) -> tuple[float, float]:
     return max(4.0, 40.0 * (200 / points) ** 0.5), max(0.25, (200 / points) ** 0.25)
 
 
-def logins_figure(table: Any, *, title: str | None = None) -> Figure:
+def logins_figure(table: Any, *, title: str | None = None, zone: Zone = UTC) -> Figure:
     """Login/logout, su, sudo, ssh and authorisation over time: one row per (operation,
     user), a green dot per success and a red cross per failure."""
     t = as_arrow(table)
@@ -410,7 +412,7 @@ def logins_figure(table: Any, *, title: str | None = None) -> Figure:
              for n, g in [rates[k]]}
     _row_labels(ax, list(order))
     ax.grid(axis="y", color="#eeeeee")
-    _time_axis(ax)
+    _time_axis(ax, zone)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     ax.set_title(f"{title or 'logins, su, sudo and authorisation'} — {t.num_rows}, "
                  f"{int((~ok).sum())} failed")

@@ -14,12 +14,14 @@ Example::
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    from knox_analytics.zones import Zone
 
 BIN = pa.binary()
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
@@ -143,36 +145,10 @@ def map_unique(values: Any, fn: Any) -> pa.Array:
 
 # --- time ---------------------------------------------------------------------------------
 
-_TZ_STEP = 900  # zones change offset on 15-minute UTC boundaries
-
-
-def local_offsets(seconds: np.ndarray) -> np.ndarray:
-    """UTC offset (seconds) of the local time zone (``TZ``) at each instant, like ctime()."""
-    if len(seconds) == 0:
-        return np.zeros(0, dtype=np.int64)
-    time.tzset()
-    buckets = seconds // _TZ_STEP
-    change = buckets[1:] != buckets[:-1]
-    if not np.any(buckets[1:][change] < buckets[:-1][change]):  # in time order: runs
-        starts = np.flatnonzero(np.r_[True, change])
-        offs = np.array([_gmtoff(int(b) * _TZ_STEP) for b in buckets[starts]], dtype=np.int64)
-        return np.repeat(offs, np.diff(np.r_[starts, len(buckets)]))
-    uniq, inverse = np.unique(buckets, return_inverse=True)
-    offs = np.array([_gmtoff(int(b) * _TZ_STEP) for b in uniq], dtype=np.int64)
-    return offs[inverse.reshape(-1)]
-
-
-def _gmtoff(t: int) -> int:
-    try:
-        return time.localtime(t).tm_gmtoff
-    except (OverflowError, OSError, ValueError):
-        return 0
-
-
-def ctime(seconds: Any) -> pa.Array:
-    """ctime() without the newline, in the local zone: ``Sun Mar  1 09:00:00 2026``."""
+def ctime(seconds: Any, zone: Zone) -> pa.Array:
+    """ctime() without the newline, in ``zone``: ``Sun Mar  1 09:00:00 2026``."""
     sec = _np(seconds).astype(np.int64, copy=False)
-    local = sec + local_offsets(sec)
+    local = sec + zone.offsets(sec)
     # format each run of equal seconds once (records arrive many per second, in order)
     if len(local) == 0:
         return pa.array([], BIN)

@@ -113,7 +113,7 @@ def priv(v: dict[str, Any], _ctx: Ctx) -> tuple[str, str, RareFields]:
 def file_(v: dict[str, Any], ctx: Ctx) -> tuple[str, str, RareFields]:
     """file: time, msec, name (XML: the name is the body)."""
     sec = np.array([v["sec"]], dtype=np.int64)
-    when = F.dec(sec) if ctx.opts.raw else F.ctime(sec)
+    when = F.dec(sec) if ctx.opts.raw else F.ctime(sec, ctx.zone)
     msec = str(v["msec"]).encode()
     return "file", "file", [
         ("time", when[0].as_py()), ("msec", msec if ctx.opts.raw else b" + %s msec" % msec),

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from knox_analytics.bsm import tokens as T
 from knox_analytics.render import fields as F
 from knox_analytics.render.names import EventErrnoText, IdNames, event_errno_text
+from knox_analytics.zones import Zone, local
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class PrintOptions:
     xml: bool = False
     ids: IdNames | None = None
     tables: str = "auto"  # where event names come from (load_tables' source)
+    #: the zone of header and file times; None: the local zone, as praudit (ctime(3))
+    zone: Zone | None = None
 
 
 @dataclass
@@ -53,6 +56,14 @@ class Ctx:
     opts: PrintOptions = field(default_factory=PrintOptions)
     _text: EventErrnoText | None = None
     _ids: IdNames | None = None
+    _zone: Zone | None = None
+
+    @property
+    def zone(self) -> Zone:
+        """The zone times are printed in (the local one resolved once, on first use)."""
+        if self._zone is None:
+            self._zone = self.opts.zone or local(strict=False)
+        return self._zone
 
     @property
     def text(self) -> EventErrnoText:
@@ -126,7 +137,7 @@ def _event(ctx: Ctx, event: Any) -> pa.Array:
 
 
 def _sec(ctx: Ctx, sec: Any) -> pa.Array:
-    return F.dec_low32(sec, signed=False) if ctx.opts.raw else F.ctime(sec)
+    return F.dec_low32(sec, signed=False) if ctx.opts.raw else F.ctime(sec, ctx.zone)
 
 
 def _msec(ctx: Ctx, msec: Any) -> pa.Array:

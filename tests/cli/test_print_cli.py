@@ -157,3 +157,10 @@ def test_stdin_output_starts_before_input_ends() -> None:
     golden = (TRAILS / "synthetic-workload.praudit-ln.txt").read_bytes()
     assert got[0] == golden.split(b"\n", 1)[0] + b"\n"
     assert b"".join(got) == golden
+
+
+def test_print_tz_leaves_the_process_zone_alone(app: typer.Typer) -> None:
+    """Issue 25 item 6: the zone is passed to the renderer, not set in os.environ."""
+    out = _run(app, "-ln", "--tz", "Europe/Paris", str(TRAILS / "synthetic-workload.bsm"))
+    assert b"Sun Mar  1 10:00:00 2026" in out
+    assert os.environ["TZ"] == "UTC"  # the `utc` fixture's, untouched

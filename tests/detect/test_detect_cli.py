@@ -95,3 +95,14 @@ def test_live_flags_need_no_inputs(trail):
     assert "--source and --follow are for live detection" in str(res.exception)
     res = runner.invoke(app, ["detect", "--source", str(trail), "-f", "csv"])
     assert "live detect prints to stdout" in str(res.exception)
+
+
+def test_live_detect_honours_tz(trail):
+    """Issue 25 item 6: live alerts are in --tz, as offline ones."""
+    args = ["-f", "ndjson", "--tz", "Europe/Paris"]
+    live = runner.invoke(app, ["detect", "--source", str(trail), *args])
+    offline = runner.invoke(app, ["detect", str(trail), *args])
+    times = [{json.loads(x)["time"] for x in r.stdout.splitlines() if x.startswith("{")}
+             for r in (live, offline)]
+    assert times[0] and times[0] == times[1]
+    assert all(t.endswith("+01:00") for t in times[0])

@@ -238,16 +238,16 @@ def test_cli_says_auditon_is_not_on_linux() -> None:
 
 def test_live_commands_warn_at_start_when_auditing_is_off(
         kernel: FakeKernel, capsys: pytest.CaptureFixture[str]) -> None:
-    from knox_analytics.cli import live
+    from knox_analytics.cli import pipe
 
     kernel.condition = 2  # AUC_NOAUDIT
     api = lambda: A.Auditon(kernel, platform="freebsd")  # noqa: E731
-    live._warn_if_not_auditing(None, "freebsd14", api)
+    pipe.warn_if_not_auditing(None, "freebsd14", api)
     err = capsys.readouterr().err
     assert err.startswith("knox: auditing is off on this host (audit condition: noaudit)")
     assert "sysrc auditd_enable=YES && service auditd start" in err
-    live._warn_if_not_auditing("/tmp/fifo", "freebsd14", api)  # --source: not the kernel's
-    live._warn_if_not_auditing(None, "linux", api)
+    pipe.warn_if_not_auditing("/tmp/fifo", "freebsd14", api)  # --source: not the kernel's
+    pipe.warn_if_not_auditing(None, "linux", api)
     assert capsys.readouterr().err == ""
 
 
@@ -282,14 +282,14 @@ def test_live_knox_commands_warns_too_when_auditing_is_off(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # R3: the other live commands warned; `knox commands` (macOS 14: auditing off by
     # default) waited silently
-    from knox_analytics.cli import live, live_commands
+    from knox_analytics.cli import live_commands, pipe
     from knox_analytics.live import commands
     from knox_analytics.questions import Filters
 
     kernel.condition = 2  # AUC_NOAUDIT
-    real = live._warn_if_not_auditing
+    real = pipe.warn_if_not_auditing
     api = lambda: A.Auditon(kernel, platform="darwin")  # noqa: E731
-    monkeypatch.setattr(live, "_warn_if_not_auditing",
+    monkeypatch.setattr(pipe, "warn_if_not_auditing",
                         lambda source, sudo=False: real(source, "darwin", api, sudo=sudo))
     monkeypatch.setattr(commands, "live_command_tables", lambda *a, **kw: iter([]))
     live_commands.live_commands_cli(Filters(), "table", None)

@@ -223,3 +223,44 @@ def test_sudo_for_live_commands_on_an_unreadable_input(
     r = CliRunner().invoke(app, ["commands", where, str(WORKLOAD), "--sudo"])
     assert isinstance(r.exception, Reran)
     assert asked == ([("trail", str(WORKLOAD))] if where == "--source" else [])
+
+
+def test_live_commands_honour_tz() -> None:
+    """Issue 25 item 6: live lines and NDJSON are in --tz, as the offline answer is."""
+    runner = CliRunner()
+    args = ["--command", "ma*", "--users", "local", "--tz", "Europe/Paris"]
+    off = runner.invoke(app, ["commands", str(WORKLOAD), *args, "--format", "ndjson"])
+    on = runner.invoke(app, ["commands", "--source", str(WORKLOAD), *args,
+                             "--format", "ndjson"])
+    assert off.exit_code == 0 and on.exit_code == 0, on.output
+    assert on.stdout.splitlines() == off.stdout.splitlines()
+    assert json.loads(on.stdout.splitlines()[0])["time"].endswith("+01:00")
+    lines = runner.invoke(app, ["commands", "--source", str(WORKLOAD), *args, "-n", "1"])
+    utc = runner.invoke(app, ["commands", "--source", str(WORKLOAD), *args[:-2], "-n", "1"])
+    when = utc.stdout.split(" ", 2)[:2]
+    assert when[0] == "2026-03-01" and when[1].startswith("09:")  # UTC lines unchanged
+    paris = lines.stdout.split(" ", 2)
+    assert paris[1] == f"10{when[1][2:]}+01:00"
+
+
+@pytest.mark.parametrize(("args", "want"), [
+    ([], "local"),  # this machine's audit pipe: its own names
+    (["--source", str(WORKLOAD)], None),  # a trail from elsewhere: only names asked for
+    (["--follow", str(WORKLOAD)], None),
+    (["--source", str(WORKLOAD), "--users", "local"], "local"),
+    (["--users", "sample_trails/passwd"], "sample_trails/passwd")])
+def test_live_users_default_is_local_only_for_the_pipe(
+        monkeypatch: pytest.MonkeyPatch, args: list[str], want: str | None) -> None:
+    """Issue 25 item 5: --source/--follow never use this machine's names unless asked."""
+    import knox_analytics.live.commands as live_commands
+
+    seen: dict[str, object] = {}
+
+    def tables(*_a: object, users: str | None = None, **_k: object) -> list[pa.Table]:
+        seen["users"] = users
+        return []
+
+    monkeypatch.setattr(live_commands, "live_command_tables", tables)
+    r = CliRunner().invoke(app, ["commands", *args])
+    assert r.exit_code == 0, r.output
+    assert seen["users"] == want

@@ -19,7 +19,7 @@ import pwd
 import re
 import shutil
 import tempfile
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -30,10 +30,12 @@ import duckdb
 import pyarrow as pa
 
 from knox_analytics.bsm.damage import Damage
+from knox_analytics.bsm.reader import read_trail
 from knox_analytics.derived import DerivedState, Settings
 from knox_analytics.derived.build import segments_sql, sql_str
 from knox_analytics.derived.files import VIEWS, spill_dir
-from knox_analytics.errors import InputError, UsageError
+from knox_analytics.errors import UsageError
+from knox_analytics.inputs import Given, Inputs, discover
 from knox_analytics.interrupt import is_interrupt, watch
 from knox_analytics.schema import SCHEMA
 from knox_analytics.store import MANIFEST_NAME, dataset_glob
@@ -55,20 +57,25 @@ class Catalog:
     """An in-memory DuckDB database with the knox views over the given inputs.
 
     ``inputs``: dataset directories, trail files (.gz/.bz2/.xz too) or directories of
-    trails, in any mix; none gives empty views (the lookup tables still answer).
+    trails, in any mix, or those inputs discovered already (an
+    :class:`~knox_analytics.inputs.Inputs`: then they are not looked at again); none gives
+    empty views (the lookup tables still answer).
     ``users``: uid → name for the ``user`` columns — a mapping, or a passwd(5)-format
     file (e.g. a copy of the audited Mac's ``dscl . -list /Users UniqueID`` turned into
     passwd lines); ``"local"`` uses this machine's passwd database.  ``derived``: keep a
     dataset's process views as derived state (docs/derived-state.md); False computes them
     per catalog (the full pass the derived state is held to).  ``memory_limit`` (DuckDB's,
     default :data:`DEFAULT_MEMORY_LIMIT`) and ``spill`` (its temp directory; default: the
-    dataset's cache, or the user's) bound the memory of every question.
+    dataset's cache, or the user's) bound the memory of every question.  ``decoded``:
+    records decoded already (rows of the records schema), read with the inputs as
+    trails' records are.
     """
 
-    def __init__(self, inputs: Iterable[str | Path] = (), *,
+    def __init__(self, inputs: Given = (), *,
                  users: Mapping[int, str] | str | Path | None = None,
                  tables: str = "auto", threads: int | None = None, derived: bool = True,
-                 memory_limit: str | None = None, spill: Path | None = None) -> None:
+                 memory_limit: str | None = None, spill: Path | None = None,
+                 decoded: pa.Table | None = None) -> None:
         self.con = duckdb.connect(":memory:")
         watch(self.con)  # Ctrl-C stops its statement at once (knox_analytics.interrupt)
         # Audit times are UTC; do not let the host's zone leak into results.
@@ -76,7 +83,8 @@ class Catalog:
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         self.damage: list[Damage] = []
-        self.inputs = [Path(p) for p in inputs]
+        #: the inputs, discovered once (files found in directories sniffed)
+        self.inputs: Inputs = discover(inputs, sniff=True)
         self._users = load_users(users)
         self._tables = tables
         self._threads = threads
@@ -96,16 +104,14 @@ class Catalog:
         self._trail_sql: str | None = None
         self._spill: Path | None = None
         self._register_lookups(self._users, tables)
-        self._attach_records(self.inputs)
+        self._attach_records(self.inputs, decoded)
         self._limit_memory(spill)
 
     @classmethod
     def from_tables(cls, records: pa.Table, **kw: Any) -> Catalog:
         """A catalog over records already decoded (rows of the records schema, e.g. a
         live batch): nothing is written or decoded again.  ``kw`` as for the catalog."""
-        cat = cls(**kw)
-        cat.con.register("_decoded", records)
-        return cat
+        return cls(decoded=records, **kw)
 
     # -- setup --------------------------------------------------------------------
     def _register_lookups(self, users: Mapping[int, str], tables: str) -> None:
@@ -120,15 +126,15 @@ class Catalog:
         self.con.execute(f"CREATE TABLE {name} AS SELECT * FROM _arrow_{name}")
         self.con.unregister(f"_arrow_{name}")
 
-    def _attach_records(self, inputs: Sequence[Path]) -> None:
-        datasets, trails = classify_inputs(inputs)
+    def _attach_records(self, inputs: Inputs, decoded: pa.Table | None) -> None:
+        datasets, trails = inputs.records()
         self._snapshots = [Snapshot.take(d) for d in datasets]
-        if (self._derive and len(datasets) == 1 and not trails
+        if (self._derive and len(datasets) == 1 and not trails and decoded is None
                 and self._snapshots[0].manifest is not None):
             self._state = DerivedState(datasets[0], Settings(
                 self._users, self._tables, self._threads, self._memory_limit))
-        if trails:
-            self.con.register("_decoded", self._decode(trails))
+        if trails or decoded is not None:
+            self.con.register("_decoded", self._decode(trails, decoded))
             self._trail_sql = "SELECT *, CAST(time AS DATE) AS date FROM _decoded"
         elif not datasets:
             self.con.register("_decoded", SCHEMA.empty_table())
@@ -206,10 +212,10 @@ class Catalog:
         if self._spill is not None:
             self.con.execute(f"SET temp_directory = {sql_str(str(self._spill))}")
 
-    def _decode(self, trails: Sequence[Path]) -> pa.Table:
-        tables = []
+    def _decode(self, trails: Sequence[Path], decoded: pa.Table | None) -> pa.Table:
+        tables = [] if decoded is None else [decoded]
         for trail in trails:
-            for result in decode_trail(trail):
+            for result in read_trail(trail):
                 tables.append(result.table)
                 self.damage.extend(result.damage)
         return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
@@ -366,41 +372,6 @@ def _drop_dead_spills(spill: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
         except PermissionError:
             continue  # alive, someone else's
-
-
-# -- inputs -------------------------------------------------------------------------
-def classify_inputs(inputs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
-    """Split inputs into dataset directories and trail files, by the one discovery rule
-    of :mod:`knox_analytics.inputs` (a directory of trails: its trails, sorted by name;
-    a README beside them is skipped).  A dataset without records adds none."""
-    from knox_analytics.inputs import discover, has_records
-
-    found = discover(list(inputs), sniff=True)
-    if found.of("parquet"):
-        raise InputError(f"{found.of('parquet')[0].path}: a single Parquet file; questions "
-                         "read knox datasets (directories written by knox convert)")
-    datasets = [Path(i.path) for i in found.datasets if has_records(i.path)]
-    return datasets, [Path(i.path) for i in found.trails]
-
-
-def decode_trail(path: Path) -> Iterator[Any]:
-    """Decode one trail into DecodeResults (``.table``, ``.damage``).
-
-    Uses the chunked reader when it is available, else the whole-buffer decoder.
-    """
-    try:
-        from knox_analytics.bsm.reader import read_trail
-    except ModuleNotFoundError as exc:
-        if exc.name != "knox_analytics.bsm.reader":
-            raise
-    else:
-        yield from read_trail(path)
-        return
-    from knox_analytics.bsm.decode import decode_bytes
-    from knox_analytics.store.fingerprint import open_content
-
-    with open_content(path) as fh:
-        yield decode_bytes(fh.read(), str(path))
 
 
 # -- lookups ------------------------------------------------------------------------

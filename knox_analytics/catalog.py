@@ -127,7 +127,7 @@ class Catalog:
         self.con.unregister(f"_arrow_{name}")
 
     def _attach_records(self, inputs: Inputs, decoded: pa.Table | None) -> None:
-        datasets, trails = inputs.records()
+        datasets, trails = inputs.for_catalog()
         self._snapshots = [Snapshot.take(d) for d in datasets]
         if (self._derive and len(datasets) == 1 and not trails and decoded is None
                 and self._snapshots[0].manifest is not None):

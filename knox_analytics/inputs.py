@@ -71,10 +71,6 @@ class Inputs:
         return [i for i in self.items if i.kind in kinds]
 
     @property
-    def paths(self) -> list[str]:
-        return [i.path for i in self.items]
-
-    @property
     def trails(self) -> list[Input]:
         return self.of("trail", "stdin")
 
@@ -95,7 +91,7 @@ class Inputs:
                 out.items.append(item)
         return out
 
-    def records(self) -> tuple[list[Path], list[Path]]:
+    def for_catalog(self) -> tuple[list[Path], list[Path]]:
         """What a catalog reads: the datasets that hold records, and the trails (``-``
         for stdin).  A single Parquet file is not a dataset: one line saying so."""
         if self.of("parquet"):
@@ -118,7 +114,7 @@ def discover(paths: Given, *, sniff: bool = False) -> Inputs:
     :class:`Inputs`) are returned as they are, sniffed if asked and not yet."""
     if isinstance(paths, Inputs):
         return paths.sniff() if sniff else paths
-    out = Inputs(sniffed=sniff)
+    out = Inputs()
     seen: set[str] = set()
     for given in paths:
         name = os.fspath(given)
@@ -132,12 +128,12 @@ def discover(paths: Given, *, sniff: bool = False) -> Inputs:
         elif path.is_dir() and next(path.glob("*.parquet"), None) is not None:
             out.items.append(Input(name, "parquet"))  # Parquet files, not a knox dataset
         elif path.is_dir():
-            _add_directory(path, out, seen, sniff)
+            _add_directory(path, out, seen)
         elif path.suffix == ".parquet":
             out.items.append(Input(name, "parquet"))
         else:
             out.items.append(Input(name, "trail"))
-    return out
+    return out.sniff() if sniff else out
 
 
 def dataset(root: str | Path) -> Input:
@@ -168,7 +164,7 @@ def dataset_root(path: Path) -> Path | None:
     return None
 
 
-def _add_directory(directory: Path, out: Inputs, seen: set[str], sniff: bool) -> None:
+def _add_directory(directory: Path, out: Inputs, seen: set[str]) -> None:
     for child in _listing(directory):
         if child.name.startswith(".") or child.name in NOT_TRAILS or child.is_dir():
             continue
@@ -179,9 +175,6 @@ def _add_directory(directory: Path, out: Inputs, seen: set[str], sniff: bool) ->
         if not os.access(child, os.R_OK):
             raise InputError(f"{child}: permission denied (audit trails are usually "
                              "readable by root only: run with sudo, or copy the trail)")
-        if sniff and not is_trail(child):
-            out.skipped.append((str(child), NOT_A_TRAIL))
-            continue
         out.items.append(Input(str(child), "trail", found=True))
 
 

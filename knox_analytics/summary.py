@@ -100,7 +100,7 @@ def dataset_parts(inputs: Given) -> list[tuple[Path, str]] | None:
     from knox_analytics.inputs import discover
     from knox_analytics.store import PART_GLOB, load_manifest
 
-    datasets, trails = discover(inputs, sniff=True).records()
+    datasets, trails = discover(inputs, sniff=True).for_catalog()
     if trails:
         return None
     out = []

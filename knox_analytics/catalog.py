@@ -14,18 +14,19 @@ view (or macro) and starts with a comment stating its question.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from knox_analytics.bsm.damage import Damage
+from knox_analytics.bsm.reader import read_trail
 from knox_analytics.derived import DerivedState, Settings
 from knox_analytics.derived.build import segments_sql
 from knox_analytics.derived.files import VIEWS
 from knox_analytics.engine import Engine, parquet_sql
-from knox_analytics.errors import InputError
+from knox_analytics.inputs import Given, Inputs, discover
 from knox_analytics.schema import SCHEMA
 from knox_analytics.store import MANIFEST_NAME, dataset_glob
 from knox_analytics.store.cache import spill_dir
@@ -41,23 +42,29 @@ class Catalog(Engine):
     """An in-memory DuckDB database with the knox views over the given inputs.
 
     ``inputs``: dataset directories, trail files (.gz/.bz2/.xz too) or directories of
-    trails, in any mix; none gives empty views (the lookup tables still answer).
+    trails, in any mix, or those inputs discovered already (an
+    :class:`~knox_analytics.inputs.Inputs`: then they are not looked at again); none gives
+    empty views (the lookup tables still answer).
     ``users``: uid → name for the ``user`` columns — a mapping, or a passwd(5)-format
     file (e.g. a copy of the audited Mac's ``dscl . -list /Users UniqueID`` turned into
     passwd lines); ``"local"`` uses this machine's passwd database.  ``derived``: keep a
     dataset's process views as derived state (docs/derived-state.md); False computes them
     per catalog (the full pass the derived state is held to).  ``memory_limit`` (DuckDB's,
     default :data:`DEFAULT_MEMORY_LIMIT`) and ``spill`` (its temp directory; default: the
-    dataset's cache, or the user's) bound the memory of every question.
+    dataset's cache, or the user's) bound the memory of every question.  ``decoded``:
+    records decoded already (rows of the records schema), read with the inputs as
+    trails' records are.
     """
 
-    def __init__(self, inputs: Iterable[str | Path] = (), *,
+    def __init__(self, inputs: Given = (), *,
                  users: Mapping[int, str] | str | Path | None = None,
                  tables: str = "auto", threads: int | None = None, derived: bool = True,
-                 memory_limit: str | None = None, spill: Path | None = None) -> None:
+                 memory_limit: str | None = None, spill: Path | None = None,
+                 decoded: pa.Table | None = None) -> None:
         self.damage: list[Damage] = []
-        self.inputs = [Path(p) for p in inputs]
-        datasets, trails = classify_inputs(self.inputs)
+        #: the inputs, discovered once (files found in directories sniffed)
+        self.inputs: Inputs = discover(inputs, sniff=True)
+        datasets, trails = self.inputs.for_catalog()
         # Spill into the dataset's cache when there is one dataset, else the user's.
         super().__init__(users=users, tables=tables, threads=threads,
                          memory_limit=memory_limit, materialized=MATERIALIZED,
@@ -71,25 +78,24 @@ class Catalog(Engine):
         self._snapshots: list[Snapshot] = []
         self._resolved_at: tuple[int, ...] = ()
         self._trail_sql: str | None = None
-        self._attach_records(datasets, trails)
+        self._attach_records(datasets, trails, decoded)
 
     @classmethod
     def from_tables(cls, records: pa.Table, **kw: Any) -> Catalog:
         """A catalog over records already decoded (rows of the records schema, e.g. a
         live batch): nothing is written or decoded again.  ``kw`` as for the catalog."""
-        cat = cls(**kw)
-        cat.con.register("_decoded", records)
-        return cat
+        return cls(decoded=records, **kw)
 
     # -- setup --------------------------------------------------------------------
-    def _attach_records(self, datasets: list[Path], trails: list[Path]) -> None:
+    def _attach_records(self, datasets: list[Path], trails: list[Path],
+                        decoded: pa.Table | None) -> None:
         self._snapshots = [Snapshot.take(d) for d in datasets]
-        if (self._derive and len(datasets) == 1 and not trails
+        if (self._derive and len(datasets) == 1 and not trails and decoded is None
                 and self._snapshots[0].manifest is not None):
             self._state = DerivedState(datasets[0], Settings(
                 self._users, self._tables, self._threads, self._memory_limit))
-        if trails:
-            self.con.register("_decoded", self._decode(trails))
+        if trails or decoded is not None:
+            self.con.register("_decoded", self._decode(trails, decoded))
             self._trail_sql = "SELECT *, CAST(time AS DATE) AS date FROM _decoded"
         elif not datasets:
             self.con.register("_decoded", SCHEMA.empty_table())
@@ -139,10 +145,10 @@ class Catalog(Engine):
             self._repin_derived()
         self._pin_records()
 
-    def _decode(self, trails: Sequence[Path]) -> pa.Table:
-        tables = []
+    def _decode(self, trails: Sequence[Path], decoded: pa.Table | None) -> pa.Table:
+        tables = [] if decoded is None else [decoded]
         for trail in trails:
-            for result in decode_trail(trail):
+            for result in read_trail(trail):
                 tables.append(result.table)
                 self.damage.extend(result.damage)
         return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
@@ -190,36 +196,3 @@ class Catalog(Engine):
                 self._materialize_view(view)
 
 
-# -- inputs -------------------------------------------------------------------------
-def classify_inputs(inputs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
-    """Split inputs into dataset directories and trail files, by the one discovery rule
-    of :mod:`knox_analytics.inputs` (a directory of trails: its trails, sorted by name;
-    a README beside them is skipped).  A dataset without records adds none."""
-    from knox_analytics.inputs import discover, has_records
-
-    found = discover(list(inputs), sniff=True)
-    if found.of("parquet"):
-        raise InputError(f"{found.of('parquet')[0].path}: a single Parquet file; questions "
-                         "read knox datasets (directories written by knox convert)")
-    datasets = [Path(i.path) for i in found.datasets if has_records(i.path)]
-    return datasets, [Path(i.path) for i in found.trails]
-
-
-def decode_trail(path: Path) -> Iterator[Any]:
-    """Decode one trail into DecodeResults (``.table``, ``.damage``).
-
-    Uses the chunked reader when it is available, else the whole-buffer decoder.
-    """
-    try:
-        from knox_analytics.bsm.reader import read_trail
-    except ModuleNotFoundError as exc:
-        if exc.name != "knox_analytics.bsm.reader":
-            raise
-    else:
-        yield from read_trail(path)
-        return
-    from knox_analytics.bsm.decode import decode_bytes
-    from knox_analytics.store.fingerprint import open_content
-
-    with open_content(path) as fh:
-        yield decode_bytes(fh.read(), str(path))

@@ -13,7 +13,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +25,7 @@ from knox_analytics.bsm.decode import DecodeResult
 from knox_analytics.bsm.reader import DEFAULT_CHUNK, STDIN, read_trail
 from knox_analytics.bsm.tables import Tables, load_tables
 from knox_analytics.errors import DiskFullError, KnoxError, NotBSMError
-from knox_analytics.inputs import expand
+from knox_analytics.inputs import Given, expand
 from knox_analytics.store import DatasetWriter
 from knox_analytics.store.identity import IndexStats
 from knox_analytics.store.plan import SourcePlan
@@ -92,13 +92,15 @@ def is_open_trail(path: str) -> bool:
     return name == "current" or name.endswith(".not_terminated")
 
 
-def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], *,
+def convert(inputs: Given, output: str | os.PathLike[str], *,
             overwrite: bool = False, strict: bool = False, host: str | None = None,
             tables: Tables | None = None, chunk_size: int | None = None, jobs: int = 1,
             on_bytes: Callable[[int], None] | None = None,
             derive: bool | None = None,
             allow_foreign_owner: bool = False) -> ConvertSummary:
-    """Convert trail files, directories of trails, or ``-`` (stdin) into a dataset.
+    """Convert trail files, directories of trails, or ``-`` (stdin) into a dataset
+    (``inputs``: paths, or the :class:`~knox_analytics.inputs.Inputs` a command
+    discovered).
 
     Inputs already converted are skipped; a trail that grew is converted from where the
     last run stopped (see :mod:`knox_analytics.store`).  Damaged byte ranges are skipped
@@ -120,7 +122,7 @@ def convert(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[
     summary = ConvertSummary(Path(output))
     started = time.perf_counter()
     options = _Options(strict, tables, chunk_size or DEFAULT_CHUNK)
-    paths = expand([os.fspath(p) for p in inputs])
+    paths = expand(inputs)
     protection = protection_of(path for path, _found in paths)
     try:
         with DatasetWriter(Path(output), host=host, overwrite=overwrite,

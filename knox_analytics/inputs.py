@@ -13,13 +13,20 @@ same inputs — trail files (compressed too), directories of trails (a copy of
   trail is an error;
 - a directory that cannot be read, or a missing path, is one :class:`InputError` line.
 
-    >>> found = discover(["/var/audit"])                    # doctest: +SKIP
+A command discovers its inputs once and hands the :class:`Inputs` value on: the catalog
+(:class:`knox_analytics.catalog.Catalog`), :func:`knox_analytics.convert.convert` and the
+readers of ``knox print`` accept it in place of paths and do not look at the paths again
+(``discover`` of an ``Inputs`` returns it, sniffing only what was not sniffed yet).
+
+    >>> found = discover(["/var/audit"], sniff=True)        # doctest: +SKIP
     >>> [i.path for i in found.trails], found.skipped
+    >>> Catalog(found)                                      # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -46,15 +53,19 @@ class Input:
     path: str
     kind: Kind
     found: bool = False
+    #: a dataset: whether it holds a committed part (an empty trail converts to none)
+    records: bool = True
 
 
 @dataclass
 class Inputs:
     """The result of :func:`discover`: inputs in command-line order, and what was skipped
-    (``(path, reason)``)."""
+    (``(path, reason)``).  ``sniffed``: the files found in directories were read and the
+    non-trails among them skipped (see :func:`discover`)."""
 
     items: list[Input] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    sniffed: bool = False
 
     def of(self, *kinds: Kind) -> list[Input]:
         return [i for i in self.items if i.kind in kinds]
@@ -67,13 +78,42 @@ class Inputs:
     def datasets(self) -> list[Input]:
         return self.of("dataset")
 
+    def sniff(self) -> Inputs:
+        """These inputs with the files found in directories that are not trails moved to
+        :attr:`skipped` (each read once; already sniffed: themselves)."""
+        if self.sniffed:
+            return self
+        out = Inputs(skipped=list(self.skipped), sniffed=True)
+        for item in self.items:
+            if item.found and not is_trail(item.path):
+                out.skipped.append((item.path, NOT_A_TRAIL))
+            else:
+                out.items.append(item)
+        return out
 
-def discover(paths: list[str] | list[Path] | tuple[str | Path, ...], *,
-             sniff: bool = False) -> Inputs:
+    def for_catalog(self) -> tuple[list[Path], list[Path]]:
+        """What a catalog reads: the datasets that hold records, and the trails (``-``
+        for stdin).  A single Parquet file is not a dataset: one line saying so."""
+        if self.of("parquet"):
+            raise InputError(f"{self.of('parquet')[0].path}: a single Parquet file; "
+                             "questions read knox datasets (directories written by knox "
+                             "convert)")
+        return ([Path(i.path) for i in self.datasets if i.records],
+                [Path(i.path) for i in self.trails])
+
+
+#: What every reader of inputs accepts: paths as given, or inputs discovered already.
+Given = Inputs | Iterable[str | os.PathLike[str]]
+
+
+def discover(paths: Given, *, sniff: bool = False) -> Inputs:
     """Classify ``paths`` (see the module text).  ``sniff``: decode the start of each file
     found in a directory and skip those that are not trails now, for readers that
     cannot skip them later (the catalog); without it the caller skips a found file on
-    :class:`NotBSMError` (see :func:`skip_or_raise`)."""
+    :class:`NotBSMError` (see :func:`skip_or_raise`).  ``paths`` already discovered (an
+    :class:`Inputs`) are returned as they are, sniffed if asked and not yet."""
+    if isinstance(paths, Inputs):
+        return paths.sniff() if sniff else paths
     out = Inputs()
     seen: set[str] = set()
     for given in paths:
@@ -83,26 +123,48 @@ def discover(paths: list[str] | list[Path] | tuple[str | Path, ...], *,
             continue
         path = Path(name)
         _check_readable(path)
-        if (root := _dataset_root(path)) is not None:
-            out.items.append(Input(str(root), "dataset"))
+        if (root := dataset_root(path)) is not None:
+            out.items.append(dataset(root))
         elif path.is_dir() and next(path.glob("*.parquet"), None) is not None:
             out.items.append(Input(name, "parquet"))  # Parquet files, not a knox dataset
         elif path.is_dir():
-            _add_directory(path, out, seen, sniff)
+            _add_directory(path, out, seen)
         elif path.suffix == ".parquet":
             out.items.append(Input(name, "parquet"))
         else:
             out.items.append(Input(name, "trail"))
-    return out
+    return out.sniff() if sniff else out
 
 
-def _dataset_root(path: Path) -> Path | None:
-    from knox_analytics.store import dataset_root
+def dataset(root: str | Path) -> Input:
+    """The input of a dataset directory (its root), knowing whether it holds records."""
+    return Input(str(root), "dataset", records=has_records(root))
 
-    return dataset_root(path)
+
+def is_dataset(path: str | Path) -> bool:
+    """True when ``path`` holds a dataset: written by
+    :class:`~knox_analytics.store.DatasetWriter` (it has a manifest), or by ``knox
+    capture`` (hive part files, committed by rename)."""
+    return dataset_root(Path(path)) is not None
 
 
-def _add_directory(directory: Path, out: Inputs, seen: set[str], sniff: bool) -> None:
+def dataset_root(path: Path) -> Path | None:
+    """The dataset directory for ``path``: itself, or a capture directory's
+    ``dataset/``; None when it holds no dataset."""
+    from knox_analytics.store import MANIFEST_NAME, PART_GLOB
+
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    if (path / MANIFEST_NAME).is_file() or next(path.glob(PART_GLOB), None) is not None:
+        return path
+    inner = path / "dataset"  # knox capture --out OUT writes OUT/dataset/
+    if inner.is_dir() and next(inner.glob(PART_GLOB), None) is not None:
+        return inner
+    return None
+
+
+def _add_directory(directory: Path, out: Inputs, seen: set[str]) -> None:
     for child in _listing(directory):
         if child.name.startswith(".") or child.name in NOT_TRAILS or child.is_dir():
             continue
@@ -113,9 +175,6 @@ def _add_directory(directory: Path, out: Inputs, seen: set[str], sniff: bool) ->
         if not os.access(child, os.R_OK):
             raise InputError(f"{child}: permission denied (audit trails are usually "
                              "readable by root only: run with sudo, or copy the trail)")
-        if sniff and not is_trail(child):
-            out.skipped.append((str(child), NOT_A_TRAIL))
-            continue
         out.items.append(Input(str(child), "trail", found=True))
 
 
@@ -181,7 +240,7 @@ def has_records(dataset: str | Path) -> bool:
     return next(Path(dataset).glob(PART_GLOB), None) is not None
 
 
-def expand(paths: list[str]) -> list[tuple[str, bool]]:
+def expand(paths: Given) -> list[tuple[str, bool]]:
     """``(path, found)`` for every file to read, datasets left as they are: the converter's
     view (it decides itself what a found non-trail means).  A dataset or Parquet file is
     not a trail: one line saying so."""

@@ -7,14 +7,16 @@ process), so ``knox print --user alice --event execve`` and ``knox events --user
 ``record_id`` of a dataset's records (one dataset may hold two inputs with the same
 name and offsets: ``current`` before and after rotation), ``source`` and ``offset`` for
 records read from trails.  :func:`keep_selected` applies it to the decoded stream that
-``knox print`` renders, so the printed text stays byte-identical to praudit's.
+``knox print`` renders, so the printed text stays byte-identical to praudit's;
+:func:`keep_whole` does it for the filters that need every record before (``--command``)
+with each input decoded once.
 
     >>> keys = selected_keys(["trail.bsm"], Filters(events=("execve",)))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from knox_analytics.errors import UsageError
+from knox_analytics.inputs import Given, Input, Inputs
 from knox_analytics.questions import Filters, filter_sql
 
 #: The ``records`` view's definition over one decoded chunk (as the catalog defines it).
@@ -38,14 +41,15 @@ class Selection:
     places: dict[str, np.ndarray] = field(default_factory=dict)  # source -> offsets
 
 
-def selected_keys(inputs: list[str], filters: Filters, users: str | None = None
-                  ) -> Selection:
-    """The keys of the records the filters keep."""
+def selected_keys(inputs: Given, filters: Filters, users: str | None = None, *,
+                  decoded: pa.Table | None = None) -> Selection:
+    """The keys of the records the filters keep (``decoded``: records of trails decoded
+    already, read with the inputs)."""
     from knox_analytics.catalog import Catalog
     from knox_analytics.known import check_filters
 
     view = "activity" if filters.command else "records"
-    with Catalog(inputs, users=users) as cat:
+    with Catalog(inputs, users=users, decoded=decoded) as cat:
         check_filters(cat, filters)  # a misspelt event is usage (exit 2), not no output
         where, params = filter_sql(cat, filters, view)
         table = cat.query(f'SELECT source, "offset", record_id FROM {view} WHERE {where}',
@@ -59,6 +63,22 @@ def selected_keys(inputs: list[str], filters: Filters, users: str | None = None
         keys.setdefault(_norm(source), []).append(offset)
     return Selection(ids.filter(by_id).combine_chunks().cast(pa.binary(16)),
                      {s: np.sort(np.asarray(o, dtype=np.int64)) for s, o in keys.items()})
+
+
+def keep_whole(inputs: Inputs, read: Callable[[Input], Iterable[pa.Table]],
+               filters: Filters, users: object = None) -> Iterator[pa.Table]:
+    """The tables of every input (``read`` gives one input's) that ``filters`` select,
+    in input order, for filters that need the records before each one (``--command``: a
+    record's process).  The trails are decoded once, held, asked about and then given
+    out; datasets are asked about where they are, then read in input order."""
+    trail_kinds = ("trail", "stdin")
+    held = [list(read(i)) if i.kind in trail_kinds else None for i in inputs.items]
+    decoded = [t for chunks in held if chunks for t in chunks]
+    rest = Inputs([i for i in inputs.items if i.kind not in trail_kinds], sniffed=True)
+    keys = selected_keys(rest, filters, users, decoded=pa.concat_tables(decoded)
+                         if decoded else None)
+    for item, chunks in zip(inputs.items, held, strict=True):
+        yield from keep_selected(read(item) if chunks is None else chunks, keys)
 
 
 def records_by_id(ids: Iterable[bytes]) -> Selection:

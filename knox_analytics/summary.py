@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from knox_analytics.catalog import Catalog
+    from knox_analytics.inputs import Given
 
 #: Rows shown per list: enough to recognise the data, few enough for one screen.
 TOP = 8
@@ -93,13 +94,13 @@ def summarize_records(cat: Catalog, top: int = TOP) -> Summary:
     return s
 
 
-def dataset_parts(inputs: list[Path]) -> list[tuple[Path, str]] | None:
+def dataset_parts(inputs: Given) -> list[tuple[Path, str]] | None:
     """``(dataset root, part)`` for every committed part of the inputs, or None when an
     input is not a dataset (a trail read in memory has no statistics)."""
-    from knox_analytics.catalog import classify_inputs
+    from knox_analytics.inputs import discover
     from knox_analytics.store import PART_GLOB, load_manifest
 
-    datasets, trails = classify_inputs(inputs)
+    datasets, trails = discover(inputs, sniff=True).for_catalog()
     if trails:
         return None
     out = []
@@ -196,12 +197,11 @@ def _damage(cat: Catalog) -> list[str]:
 def _dataset_damage(cat: Catalog) -> int:
     """Damaged ranges counted by manifests written before the ranges were kept (not
     those of the raw-trail cache: the catalog lists their ranges in full)."""
-    from knox_analytics.inputs import discover
     from knox_analytics.rawcache import is_raw_entry
     from knox_analytics.store import load_manifest
 
     total = 0
-    for item in discover(cat.inputs).datasets:
+    for item in cat.inputs.datasets:
         if is_raw_entry(Path(item.path)):
             continue
         manifest = load_manifest(Path(item.path))

@@ -288,23 +288,25 @@ def damaged_exit(damage: list[Damage]) -> None:
 # -- the catalog ----------------------------------------------------------------------------
 def open_catalog(inputs: list[Path] | None, users: str | None = None,
                  tables: str = "auto") -> Catalog:
-    """The catalog over the command line's inputs: files found in a directory that are
-    not trails are listed, empty datasets named, damage of raw trails reported."""
+    """The catalog over the command line's inputs, discovered once: files found in a
+    directory that are not trails are listed, empty datasets named, damage of raw trails
+    reported."""
     from knox_analytics.catalog import Catalog
-    from knox_analytics.inputs import discover, has_records
+    from knox_analytics.inputs import Inputs, discover
+    from knox_analytics.inputs import dataset as dataset_input
 
     found = discover(list(inputs or []), sniff=True)
     report_skipped(found.skipped)
     for item in found.datasets:
-        if not has_records(item.path):
+        if not item.records:
             warn(f"knox: {item.path}: the dataset holds no records yet")
-    names = [i.path for i in found.items]
     if inputs and not found.items:
         warn("knox: no trail found in the inputs")
     raw = _raw_dataset([Path(i.path) for i in found.of("trail")])
-    if raw is not None:
-        names = [i.path for i in found.items if i.kind != "trail"] + [str(raw.path)]
-    cat = Catalog(names, users=users, tables=tables)
+    if raw is not None:  # the trails are read from their dataset in the cache
+        found = Inputs([i for i in found.items if i.kind != "trail"]
+                       + [dataset_input(raw.path)], found.skipped, sniffed=True)
+    cat = Catalog(found, users=users, tables=tables)
     if raw is not None:
         cat.damage.extend(raw.damage)
     report_damage(cat.damage)

@@ -29,10 +29,10 @@ from knox_analytics.cli.common import (
     warn,
 )
 from knox_analytics.convert import ConvertSummary, convert
-from knox_analytics.inputs import STDIN, expand
+from knox_analytics.inputs import STDIN, Inputs, discover, expand
 
 
-def _total_bytes(inputs: list[str]) -> int | None:
+def _total_bytes(inputs: Inputs) -> int | None:
     files = [path for path, _found in expand(inputs)]
     if STDIN in files:
         return None
@@ -88,12 +88,13 @@ def convert_command(
                              strict=strict, host=host)
         _print_summary(summary)
         raise typer.Exit(EXIT_DAMAGED if summary.damage else EXIT_OK)
-    total = _total_bytes(inputs)
+    found = discover(inputs)  # once: the progress bar's total and the converter's files
+    total = _total_bytes(found)
     columns = [TextColumn("converting"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=stderr(), disable=quiet, transient=True) as progress:
         task = progress.add_task("convert", total=total)
-        summary = convert(inputs, output, overwrite=overwrite, strict=strict, host=host,
+        summary = convert(found, output, overwrite=overwrite, strict=strict, host=host,
                           tables=load_tables(tables), jobs=jobs, derive=derive,
                           allow_foreign_owner=allow_foreign_owner,
                           on_bytes=lambda n: progress.advance(task, n))

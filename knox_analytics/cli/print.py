@@ -1,8 +1,9 @@
 """``knox print``: praudit-compatible text and XML, or JSON Lines, from trails or Parquet.
 
-Parse -> ``iter_inputs`` (trails, stdin, Parquet) -> (the question filters, when given:
-auditreduce's job) -> ``render_stream`` -> write each chunk to stdout as soon as it is
-rendered (so ``cat trail | knox print -`` prints while input still arrives).
+Parse -> ``discover`` the inputs once -> ``iter_inputs`` (trails, stdin, Parquet) -> (the
+question filters, when given: auditreduce's job) -> ``render_stream`` -> write each chunk
+to stdout as soon as it is rendered (so ``cat trail | knox print -`` prints while input
+still arrives).  Each input is decoded once, ``--command`` too.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from knox_analytics.cli.common import (
     with_filters,
 )
 from knox_analytics.errors import UsageError
+from knox_analytics.inputs import Inputs, discover
 from knox_analytics.questions import Filters
-from knox_analytics.render.inputs import iter_inputs
 from knox_analytics.render.names import IdNames
+from knox_analytics.render.records import iter_input, iter_inputs
 from knox_analytics.render.stream import render_stream
 from knox_analytics.render.tokenfmt import PrintOptions
 from knox_analytics.zones import zone
@@ -104,9 +106,13 @@ def print_cmd(
                         delimiter=delimiter, xml=xml, ids=_id_names(users, groups),
                         tables=tables, zone=zone(tz))
     report, skipped = _DamageReport(partial), []
-    decoded = iter_inputs(list(inputs or []), report, skipped=skipped)
-    if f != Filters():
-        decoded = _selected(list(inputs or []), f, users, tables, decoded)
+    found = discover(inputs or ["-"])  # once: each input is then decoded once
+    if f.record_local():
+        decoded = iter_inputs(found, report, skipped=skipped)
+        if f != Filters():
+            decoded = _selected(f, users, tables, decoded)
+    else:
+        decoded = _selected_whole(inputs or [], found, f, users, report, skipped)
     if records:
         from knox_analytics.select import keep_selected, records_by_id
 
@@ -144,25 +150,33 @@ def _id_names(users: str | None, groups: str | None) -> IdNames:
     return IdNames(users=table(users, DEFAULT_USERS), groups=table(groups, DEFAULT_GROUPS))
 
 
-def _selected(inputs: list[str], f: Filters, users: str | None, tables: str,
+def _selected(f: Filters, users: str | None, tables: str,
               decoded: Iterator[pa.Table]) -> Iterator[pa.Table]:
-    """The filtered stream: record by record (stdin too), or, for --command (which needs
-    each record's process), through the selection over the whole input."""
+    """The filtered stream, record by record (stdin too)."""
     from knox_analytics.questions import unknown_user
-    from knox_analytics.select import RecordSelector, keep_selected, selected_keys
+    from knox_analytics.select import RecordSelector
 
-    if f.record_local():
-        selector = RecordSelector(f, users=users, tables=tables)
-        for flag in ("user", "auid", "euid", "ruid"):
-            value = getattr(f, flag)
-            reason = unknown_user(selector.cat, value, flag) if value else None
-            if reason:
-                warn(f"knox: {reason}")
-        return selector.select(decoded)
+    selector = RecordSelector(f, users=users, tables=tables)
+    for flag in ("user", "auid", "euid", "ruid"):
+        value = getattr(f, flag)
+        reason = unknown_user(selector.cat, value, flag) if value else None
+        if reason:
+            warn(f"knox: {reason}")
+    return selector.select(decoded)
+
+
+def _selected_whole(inputs: list[str], found: Inputs, f: Filters, users: str | None,
+                    report: _DamageReport, skipped: list[tuple[str, str]]
+                    ) -> Iterator[pa.Table]:
+    """For --command (which needs each record's process): the selection over the whole
+    input, each input decoded once."""
+    from knox_analytics.select import keep_whole
+
     if not inputs or "-" in inputs:
         raise UsageError("--command needs the records before it (each record's process): "
                          "give the trail or dataset as a file (stdin is read once)")
-    return keep_selected(decoded, selected_keys(inputs, f, users))
+    return keep_whole(found, lambda item: iter_input(item, report, skipped=skipped), f,
+                      users)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,6 +1,6 @@
 """Render a sequence of decoded tables as one output stream (praudit text/XML or JSONL).
 
-Pure: takes tables, yields bytes; :mod:`knox_analytics.render.inputs` supplies the tables
+Pure: takes tables, yields bytes; :mod:`knox_analytics.render.records` supplies the tables
 (trail files, stdin, Parquet datasets) and the CLI writes the bytes.
 
 Example::

@@ -16,28 +16,8 @@ from knox_analytics.store.plan import FULL, RESUME, SKIP, SourcePlan
 from knox_analytics.store.writer import PART_GLOB, DatasetWriter
 
 __all__ = ["FULL", "MANIFEST_NAME", "PART_GLOB", "RESUME", "SKIP", "DatasetWriter",
-           "Manifest", "SourceEntry", "SourcePlan", "dataset_glob", "dataset_root", "is_dataset",
+           "Manifest", "SourceEntry", "SourcePlan", "dataset_glob",
            "load_manifest"]
-
-
-def is_dataset(path: Path) -> bool:
-    """True when ``path`` holds a dataset: written by :class:`DatasetWriter` (it has a
-    manifest), or by ``knox capture`` (hive part files, committed by rename)."""
-    return dataset_root(path) is not None
-
-
-def dataset_root(path: Path) -> Path | None:
-    """The dataset directory for ``path``: itself, or a capture directory's
-    ``dataset/``; None when it holds no dataset."""
-    path = Path(path)
-    if not path.is_dir():
-        return None
-    if (path / MANIFEST_NAME).is_file() or next(path.glob(PART_GLOB), None) is not None:
-        return path
-    inner = path / "dataset"  # knox capture --out OUT writes OUT/dataset/
-    if inner.is_dir() and next(inner.glob(PART_GLOB), None) is not None:
-        return inner
-    return None
 
 
 def dataset_glob(root: Path) -> str:

@@ -58,3 +58,27 @@ def test_named_files_datasets_and_stdin(var_audit: Path, tmp_path: Path) -> None
         discover([str(tmp_path / "nothing")])
     with pytest.raises(InputError, match="is a knox dataset"):
         expand([str(tmp_path / "ds")])
+
+
+def test_inputs_discovered_once_are_handed_on(var_audit: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from knox_analytics import inputs
+    from knox_analytics.catalog import Catalog
+
+    found = discover([str(var_audit)])
+    sniffed = found.sniff()
+    assert sniffed.sniffed and not found.sniffed
+    assert [Path(p).name for p, _ in sniffed.skipped] == ["README.md"]
+    assert sniffed.sniff() is sniffed and discover(sniffed, sniff=True) is sniffed
+
+    def looked(*_args: object) -> None:
+        raise AssertionError("the inputs were looked at again")
+
+    for name in ("_check_readable", "is_trail", "has_records", "dataset_root"):
+        monkeypatch.setattr(inputs, name, looked)
+    with Catalog(sniffed) as cat:
+        assert cat.inputs is sniffed
+        assert cat.query("SELECT count(*) AS n FROM records").column("n")[0].as_py() == 2 * 3006
+    summary = convert(sniffed, tmp_path / "ds")
+    assert [Path(f.path).name for f in summary.files] == [
+        "20260301090000.20260301091715", "20260302090000.not_terminated"]

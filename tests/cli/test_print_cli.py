@@ -20,7 +20,7 @@ from knox_analytics.bsm.decode import decode_bytes
 from knox_analytics.cli.print import register
 from knox_analytics.convert import convert
 from knox_analytics.errors import UsageError
-from knox_analytics.render.inputs import iter_inputs
+from knox_analytics.render.records import iter_inputs
 from knox_analytics.render.stream import render_stream
 from knox_analytics.render.tokenfmt import PrintOptions
 

@@ -15,7 +15,7 @@ from knox_analytics.bsm.encode import encode_record, encode_token
 from knox_analytics.catalog import Catalog
 from knox_analytics.errors import UsageError
 from knox_analytics.questions import Filters, ask, why_empty
-from knox_analytics.render.inputs import iter_inputs
+from knox_analytics.render.records import iter_inputs
 
 MACOS = TRAILS / "macos-10.9-apple.bsm"
 UNSET = 0xFFFFFFFF

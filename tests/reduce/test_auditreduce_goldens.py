@@ -149,7 +149,7 @@ def test_knox_reduce_equals_auditreduce(trail: str, flags: str, out: str, count:
                          ids=[f"{r[0].split('.')[0]}:{r[1]}" for r in ROWS
                               if long_options(r[1]) is not None])
 def test_print_long_options_equal_auditreduce(trail: str, flags: str, out: str) -> None:
-    from knox_analytics.render.inputs import iter_inputs
+    from knox_analytics.render.records import iter_inputs
     from knox_analytics.select import RecordSelector
 
     selector = RecordSelector(build_filters(**long_options(flags)))

@@ -1,8 +1,8 @@
 """``knox print DATASET`` streams the dataset in input order in bounded memory.
 
-The merge of :func:`knox_analytics.render.inputs.iter_parquet` (stretches of each part
+The merge of :func:`knox_analytics.render.records.iter_parquet` (stretches of each part
 file, merged a window of keys at a time) must give exactly the order
-:func:`~knox_analytics.render.inputs.input_order` computes over the whole table, for any
+:func:`~knox_analytics.render.records.input_order` computes over the whole table, for any
 way the rows were cut into part files and stretches; and it must never hold more than the
 stretches that overlap (issue 20: ``knox print -ln DS | head`` read the whole dataset,
 5.7 GB of memory at 1 GB of trail).
@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from knoxtest import TRAILS, WORKLOAD
 
 from knox_analytics.bsm.reader import read_trail
-from knox_analytics.render import inputs
-from knox_analytics.render.inputs import input_order, iter_parquet
+from knox_analytics.render import records as inputs
+from knox_analytics.render.records import input_order, iter_parquet
 from knox_analytics.schema import SCHEMA
 
 

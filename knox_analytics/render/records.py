@@ -1,8 +1,10 @@
-"""Where ``knox print`` gets its tables: trail files, stdin, or a converted Parquet dataset.
+"""The records of the inputs as a stream of tables, in input order: what ``knox print``
+renders and ``knox reduce`` writes, from trail files, stdin, or a converted dataset.
 
 The one module of the render package that opens files.  What an input is comes from
 :func:`knox_analytics.inputs.discover`, the rule every command shares (a directory of
-trails: its trails, a README beside them skipped and listed).  Trails go through
+trails: its trails, a README beside them skipped and listed); :func:`iter_inputs` takes
+the paths or the inputs discovered already.  Trails go through
 :func:`knox_analytics.bsm.reader.read_trail` (chunked, decompressing, stdin-aware); a
 dataset or ``.parquet`` file is read back with pyarrow and put in input order: each
 input's records in that input's order, the inputs merged by time (:func:`input_order`),
@@ -10,9 +12,8 @@ so a dataset of one trail prints exactly like the trail.
 
 Example::
 
-    >>> from pathlib import Path
-    >>> is_parquet_input(Path("out/"))  # doctest: +SKIP
-    True
+    >>> for table in iter_inputs(["trail.bsm"], print):  # doctest: +SKIP
+    ...     table.num_rows
 """
 
 from __future__ import annotations
@@ -29,17 +30,12 @@ import pyarrow.parquet as pq
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.bsm.reader import TrailInput, read_trail
 from knox_analytics.errors import InputError, NotBSMError
-from knox_analytics.inputs import Input, discover, skip_or_raise
+from knox_analytics.inputs import Given, Input, Inputs, discover, skip_or_raise
 from knox_analytics.schema import SCHEMA
 
 #: Bytes read from stdin at a time: small, so output starts while input still arrives.
 STDIN_CHUNK = 64 * 1024
 PARQUET_BATCH_ROWS = 65536
-
-
-def is_parquet_input(path: Path) -> bool:
-    """A directory (a converted dataset) or a ``.parquet`` file."""
-    return path.is_dir() or path.suffix == ".parquet"
 
 
 def iter_parquet(path: Path, batch_rows: int = PARQUET_BATCH_ROWS) -> Iterator[pa.Table]:
@@ -314,25 +310,28 @@ def iter_trail(name: str, on_damage: Callable[[Damage], None],
         yield result.table
 
 
-def iter_inputs(names: list[str], on_damage: Callable[[Damage], None],
+def iter_inputs(names: Given, on_damage: Callable[[Damage], None],
                 stdin: BinaryIO | None = None,
                 skipped: list[tuple[str, str]] | None = None) -> Iterator[pa.Table]:
     """Tables of every input in order; no names means stdin (like praudit).  Files found
     in a directory that are not trails are appended to ``skipped``, not an error."""
     skipped = [] if skipped is None else skipped
-    for item in discover(names or ["-"]).items:
-        if item.kind in ("dataset", "parquet"):
-            yield from iter_parquet(Path(item.path))
-        else:
-            yield from _iter_found(item, on_damage, stdin, skipped)
+    found = discover(names if isinstance(names, Inputs) else list(names) or ["-"])
+    for item in found.items:
+        yield from iter_input(item, on_damage, stdin, skipped)
 
 
-def _iter_found(item: Input, on_damage: Callable[[Damage], None], stdin: BinaryIO | None,
-                skipped: list[tuple[str, str]]) -> Iterator[pa.Table]:
+def iter_input(item: Input, on_damage: Callable[[Damage], None],
+               stdin: BinaryIO | None = None,
+               skipped: list[tuple[str, str]] | None = None) -> Iterator[pa.Table]:
+    """Tables of one input (see :func:`iter_inputs`)."""
+    if item.kind in ("dataset", "parquet"):
+        yield from iter_parquet(Path(item.path))
+        return
     try:
         yield from iter_trail(item.path, on_damage, stdin)
     except NotBSMError as exc:
-        skip_or_raise(exc, item, skipped)
+        skip_or_raise(exc, item, [] if skipped is None else skipped)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -24,6 +24,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from knox_analytics.cli.exits import (  # noqa: F401  (the commands' exit codes)
+    EXIT_DAMAGED,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+)
 from knox_analytics.errors import UsageError
 
 if TYPE_CHECKING:
@@ -35,10 +42,6 @@ if TYPE_CHECKING:
     from knox_analytics.rawcache import RawDataset
     from knox_analytics.zones import Zone
 
-#: Exit codes of every command, documented in the README: done; error; bad usage;
-#: done, but damaged byte ranges were skipped; interrupted (Ctrl-C, as shells count it).
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DAMAGED = 0, 1, 2, 3
-EXIT_INTERRUPTED = 130
 
 
 class Engine(StrEnum):

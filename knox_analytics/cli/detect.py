@@ -23,11 +23,10 @@ from knox_analytics.cli.common import (
     open_catalog,
     warn,
 )
+from knox_analytics.cli.exits import EXIT_ALERTED
 from knox_analytics.cli.pipe import FollowOpt, SourceOpt, SudoOpt
 from knox_analytics.errors import UsageError
 
-#: Exit code when --fail-on LEVEL saw an alert at or above LEVEL (README: exit codes).
-EXIT_ALERT = 4
 #: Columns of the terminal table (files get every column).
 TABLE_COLUMNS = ("time", "level", "title", "host", "user", "euser", "pid", "command_line",
                  "parent_chain", "evidence")
@@ -98,7 +97,7 @@ def detect(inputs: Inputs = None, rules: Rules = None, coverage: Coverage = Fals
     damaged_exit(cat.damage)
     if fail_on and any(level_at_least(lv, fail_on) for lv in
                        alerts.column("level").to_pylist()):
-        raise typer.Exit(EXIT_ALERT)
+        raise typer.Exit(EXIT_ALERTED)
 
 
 def _live(ruleset: object, source: str | None, follow: str | None, sudo: bool,
@@ -133,7 +132,7 @@ def _live(ruleset: object, source: str | None, follow: str | None, sudo: bool,
         failed = failed or (bool(fail_on) and any(
             level_at_least(lv, fail_on) for lv in table.column("level").to_pylist()))
     if failed:
-        raise typer.Exit(EXIT_ALERT)
+        raise typer.Exit(EXIT_ALERTED)
 
 
 def _coverage(ruleset: object) -> None:

@@ -133,9 +133,11 @@ def _group_class() -> type:
 
 
 def _interrupted() -> None:
-    from knox_analytics.cli.common import EXIT_INTERRUPTED, warn
+    # Nothing that imports typer: the Ctrl-C may have come while typer was importing.
+    from knox_analytics.cli.exits import EXIT_INTERRUPTED
 
-    warn("knox: interrupted")
+    sys.stderr.write("knox: interrupted\n")
+    sys.stderr.flush()
     sys.exit(EXIT_INTERRUPTED)
 
 

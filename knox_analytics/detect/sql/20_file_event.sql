@@ -6,15 +6,6 @@
 -- detect_file_event: the successful ones that create or change a file: opens for writing
 -- or creating, rename, link, symlink, mkdir, chmod/chown family, truncate, unlink.
 CREATE OR REPLACE VIEW detect_file_access AS
-WITH f AS (
-    SELECT *,
-           regexp_extract(event_name, '^AUE_OPEN(AT)?(_EXTENDED)?_(RW|R|W)(T?)(C?)$', 3) AS acc,
-           regexp_extract(event_name, '^AUE_OPEN(AT)?(_EXTENDED)?_(RW|R|W)(T?)(C?)$', 4) AS trn,
-           regexp_extract(event_name, '^AUE_OPEN(AT)?(_EXTENDED)?_(RW|R|W)(T?)(C?)$', 5) AS cre
-    FROM activity
-    WHERE list_has_any(string_split(event_classes, ','),
-                       ['fr', 'fw', 'fa', 'fm', 'fc', 'fd', 'cl'])
-)
 SELECT
     time, host,
     login_name(auid, auid_name) AS login_user,
@@ -29,14 +20,10 @@ SELECT
          THEN COALESCE(paths[2], paths[1]) ELSE paths[1] END AS target_filename,
     CASE WHEN event_name IN ('AUE_RENAME', 'AUE_RENAMEAT', 'AUE_LINK', 'AUE_LINKAT')
          THEN paths[1] END AS source_filename,
-    CASE WHEN acc <> '' THEN
-        concat_ws('|',
-            CASE acc WHEN 'R' THEN 'O_RDONLY' WHEN 'W' THEN 'O_WRONLY' ELSE 'O_RDWR' END,
-            CASE WHEN cre = 'C' THEN 'O_CREAT' END,
-            CASE WHEN trn = 'T' THEN 'O_TRUNC' END)
-    END AS open_flags,
-    acc IN ('W', 'RW') OR cre = 'C' OR trn = 'T' AS writes
-FROM f;
+    open_flags_of(event_name) AS open_flags,
+    opens_for_writing(event_name) AS writes
+FROM activity
+WHERE is_file_record(event_classes);
 
 CREATE OR REPLACE VIEW detect_file_event AS
 SELECT * FROM detect_file_access

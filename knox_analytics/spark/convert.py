@@ -102,7 +102,7 @@ def convert(spark: Any, inputs: Sequence[str | os.PathLike[str]],
                                             *counts.get(str(plan.source), [])])
                 writer.commit_source(plan.source, end_offset=plan.start_offset + report.bytes,
                                      records=report.records, damaged=len(report.damage),
-                                     occurrences=occurrences)
+                                     damage=report.damage, occurrences=occurrences)
     if summary.records:
         from knox_analytics.derived import after_commit
 
@@ -205,7 +205,8 @@ def _report(plan: SourcePlan, found: bool, ranges: list[dict], strict: bool) -> 
     end = resume_point(ranges[-1]["end"], plan.size, damage)
     known = sum(r.get("known", 0) for r in ranges)
     report = FileReport(path, "resumed" if plan.start_offset else "converted",
-                        sum(r["rows"] for r in ranges), end - plan.start_offset,
+                        sum(r["rows"] - r.get("file_tokens", 0) for r in ranges),
+                        end - plan.start_offset,
                         damage, plan.reason, known)
     if report.records == 0 and known:
         report.action = "skipped"

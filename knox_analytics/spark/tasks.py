@@ -20,6 +20,7 @@ from knox_analytics.bsm.damage import Damage
 from knox_analytics.bsm.ranges import TrailRange, decode_range
 from knox_analytics.bsm.tables import load_tables
 from knox_analytics.errors import NotBSMError
+from knox_analytics.schema import file_tokens
 from knox_analytics.spark.parts import write_parts
 from knox_analytics.store.identity import ID_DTYPE, IdIndex, RecordFilter
 from knox_analytics.store.manifest import load_manifest
@@ -32,8 +33,9 @@ def run_task(spec: dict) -> dict:
     """Decode ``spec["ranges"]`` and write their rows under ``spec["root"]``.
 
     Returns ``{"parts": [...], "ranges": [{"path", "start", "rows", "known", "end",
-    "damage", "not_bsm", "added", "counts"}]}``: ``rows`` the new records written,
-    ``known`` those the dataset held (record identity against its index as committed),
+    "damage", "not_bsm", "added", "counts", "file_tokens"}]}``: ``rows`` the new records written,
+    ``file_tokens`` how many of those rows are stand-alone file tokens (rows, not
+    records), ``known`` those the dataset held (record identity against its index as committed),
     ``added`` the new ids by partition and ``counts`` the range's occurrence counts
     (encoded by :func:`encode_ids`), for the driver's checks and the manifest.  A first range that
     is not BSM at all is reported (``not_bsm``: the error's detail, else null), not
@@ -47,7 +49,8 @@ def run_task(spec: dict) -> dict:
     for raw in spec["ranges"]:
         rng = TrailRange(**raw)
         report = {"path": rng.path, "start": rng.start, "rows": 0, "known": 0, "end": None,
-                  "damage": [], "not_bsm": None, "added": {}, "counts": ""}
+                  "damage": [], "not_bsm": None, "added": {}, "counts": "",
+                  "file_tokens": 0}
         filt = RecordFilter(index, spec["label"])
         try:
             result = decode_range(rng, tables, filt.feed)
@@ -56,6 +59,7 @@ def run_task(spec: dict) -> dict:
         else:
             decoded.append(result.table)
             report.update(rows=result.table.num_rows, known=filt.known, end=result.end,
+                          file_tokens=file_tokens(result.table),
                           damage=[asdict(d) for d in result.damage],
                           added={k: encode_ids(np.concatenate(v))
                                  for k, v in filt.added.items()},

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from knoxtest import WORKDAY, WORKLOAD
+from knoxtest import WORKDAY, WORKLOAD, InProcessSpark
 
 from knox_analytics import Catalog
 from knox_analytics.bsm.reader import read_trail
@@ -468,30 +468,6 @@ def test_derivation_memory_does_not_grow_with_the_number_of_epochs(
         assert all(h.carried <= h.records for h in epochs)
 
 
-class _InProcessSpark:
-    """Just what knox's Spark convert asks of a session, run in this process: its tasks
-    (knox_analytics.spark.tasks) are the real ones; only the scheduling is not Spark's."""
-
-    def __init__(self) -> None:
-        self.sparkContext = self
-
-    def parallelize(self, specs: list, numSlices: int) -> list:
-        return specs
-
-    def createDataFrame(self, specs: list, schema: str) -> _InProcessSpark:
-        self.specs = specs
-        return self
-
-    def mapInArrow(self, fn: object, schema: str) -> _InProcessSpark:
-        batch = pa.RecordBatch.from_pydict({"task": [n for n, _ in self.specs],
-                                            "spec": [s for _, s in self.specs]})
-        self.rows = [r for out in fn(iter([batch])) for r in out.to_pylist()]
-        return self
-
-    def collect(self) -> list[dict]:
-        return self.rows
-
-
 def test_spark_convert_extends_a_kept_state(tmp_path: Path) -> None:
     """Spark's driver runs the writers' rule after its commit: a dataset that keeps a
     state has it extended (the next question derives nothing), one without stays so."""
@@ -502,11 +478,11 @@ def test_spark_convert_extends_a_kept_state(tmp_path: Path) -> None:
     root, bare = tmp_path / "ds", tmp_path / "bare"
     convert([early], root, host="mac")
     update_derived(root)  # a process question was asked of it
-    summary = spark_convert(_InProcessSpark(), [late], root, host="mac")
+    summary = spark_convert(InProcessSpark(), [late], root, host="mac")
     assert summary.records > 0 and summary.derive_seconds > 0
     with Catalog([root]) as cat:
         cat.sql("SELECT count(*) FROM processes").fetchall()
         assert cat.derived_parts == []
     assert_like_full(root)
-    assert spark_convert(_InProcessSpark(), [late], bare, host="mac").derive_seconds == 0
+    assert spark_convert(InProcessSpark(), [late], bare, host="mac").derive_seconds == 0
     assert not DerivedState.of(bare).exists()

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
-from knoxtest import TRAILS, WORKDAY
+from knoxtest import TRAILS, WORKDAY, InProcessSpark
 from typer.testing import CliRunner
 
 from knox_analytics.bsm.encode import encode_record, encode_token
@@ -179,11 +180,17 @@ def test_the_filters_mean_the_same_on_a_source_stream(f: Filters) -> None:
 
 
 # 10. convert counted the stand-alone file tokens as records (20,009), summary did not (20,007)
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_convert_and_summary_count_the_same_records(tmp_path: Path, jobs: int) -> None:
+@pytest.mark.parametrize("jobs", [1, 2, "spark"])
+def test_convert_and_summary_count_the_same_records(tmp_path: Path, jobs: int | str) -> None:
     from knox_analytics.bsm.encode import encode_file_token
-    from knox_analytics.convert import convert
+    from knox_analytics.convert import convert as knox_convert
+    from knox_analytics.spark.convert import convert as spark_convert
     from knox_analytics.summary import summarize
+
+    def convert(inputs: list[Path], out: Path, jobs: int | str) -> Any:
+        if jobs == "spark":  # Spark's real tasks, scheduled in this process
+            return spark_convert(InProcessSpark(), inputs, out)
+        return knox_convert(inputs, out, jobs=jobs)
 
     trail = tmp_path / "trail.bsm"
     trail.write_bytes(encode_file_token("20260301090000.not_terminated", T0) + MACOS.read_bytes()

@@ -68,3 +68,16 @@ def test_a_clean_dataset_has_an_empty_damage_view(tmp_path: Path) -> None:
     convert([TRAILS / "macos-10.9-apple.bsm"], out)
     assert rows(out) == []
     assert "damaged   none" in summary_text(out)
+
+
+def test_spark_keeps_the_same_ranges(tmp_path: Path) -> None:
+    """Spark's driver commits each trail's damage with its entry, as knox convert does."""
+    from knoxtest import InProcessSpark
+
+    from knox_analytics.spark.convert import convert as spark_convert
+
+    trail = damaged(tmp_path)
+    local = convert([trail], tmp_path / "local")
+    spark = spark_convert(InProcessSpark(), [trail], tmp_path / "spark")
+    assert spark.records == local.records
+    assert rows(tmp_path / "spark") == rows(tmp_path / "local") != []

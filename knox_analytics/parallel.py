@@ -85,7 +85,7 @@ def run_task(task: Task) -> TaskResult:
     root = Path(task.root)
     manifest = load_manifest(root)
     index = IdIndex(root, manifest.id_files if manifest else ())
-    filt = RecordFilter(index, task.label)
+    filt = RecordFilter(index, task.label, keep_added=True)
     buffer = PartBuffer(root, f"{task.run}-t{task.number:05d}", task.label, task.compression,
                         partition_bytes=WORKER_PARTITION_BYTES, total_bytes=WORKER_TOTAL_BYTES)
     out = TaskResult()

@@ -51,7 +51,7 @@ def run_task(spec: dict) -> dict:
         report = {"path": rng.path, "start": rng.start, "rows": 0, "known": 0, "end": None,
                   "damage": [], "not_bsm": None, "added": {}, "counts": "",
                   "file_tokens": 0}
-        filt = RecordFilter(index, spec["label"])
+        filt = RecordFilter(index, spec["label"], keep_added=True)
         try:
             result = decode_range(rng, tables, filt.feed)
         except NotBSMError as exc:

@@ -188,11 +188,12 @@ class Occurrences:
         """The counts of an input so far (:meth:`table` of its earlier conversion)."""
         if table is None or len(table) == 0:
             return cls()
-        return cls([(table["key"], table["count"])])
+        return cls([_contiguous(table["key"], table["count"])])
 
     def table(self) -> np.ndarray:
         """The counts as one sorted table (:data:`OCC_DTYPE`)."""
-        return merge_counts([_as_table(k, c) for k, c in self.levels])
+        keys, counts = _merge_levels(self.levels)
+        return _as_table(keys, counts)
 
     def number(self, base: np.ndarray) -> np.ndarray:
         """The occurrence number of each record (``base``: first-occurrence ids, in
@@ -223,8 +224,37 @@ class Occurrences:
         self.levels.append((keys, counts))
         while len(self.levels) > 1 and len(self.levels[-2][0]) <= 2 * len(self.levels[-1][0]):
             b, a = self.levels.pop(), self.levels.pop()
-            merged = merge_counts([_as_table(*a), _as_table(*b)])
-            self.levels.append((merged["key"], merged["count"]))
+            self.levels.append(_merge_levels([a, b]))
+
+
+def _merge_levels(levels: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Levels added up into one (what :func:`merge_counts` does), on the two arrays of
+    each and freeing each temporary as soon as it is used: the end of a big input
+    merges all its counts at once, and 12-byte rows copied whole cost 4-5 times them."""
+    levels = [lv for lv in levels if len(lv[0])]
+    if not levels:
+        return np.zeros(0, np.uint64), np.zeros(0, np.uint32)
+    keys = np.concatenate([k for k, _ in levels])
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    counts = np.concatenate([c for _, c in levels])[order]
+    del order
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    starts = np.flatnonzero(first)
+    keys = keys[first]
+    del first
+    counts = np.add.reduceat(counts, starts).astype(np.uint32, copy=False) \
+        if len(starts) < len(counts) else counts.astype(np.uint32, copy=False)
+    return keys, counts
+
+
+def _contiguous(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A level as two contiguous arrays, not fields of an :data:`OCC_DTYPE` table: its
+    12-byte rows leave the keys unaligned, and ``np.searchsorted`` copies such an array
+    whole on every call -- per chunk, a copy as big as the input's distinct records,
+    memory that grew with the input."""
+    return np.ascontiguousarray(keys), np.ascontiguousarray(counts)
 
 
 def _as_table(keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -360,12 +390,17 @@ class RecordFilter:
     whatever its flushes)."""
 
     def __init__(self, index: IdIndex, label: str | None, hasher: Hasher | None = None,
-                 prior: np.ndarray | None = None) -> None:
+                 prior: np.ndarray | None = None, *, keep_added: bool = False) -> None:
+        """``keep_added``: also keep the ids of the records kept, in :attr:`added` (a
+        worker hands them to the writer).  Not by default: they are already in ``index``
+        (which writes them out at a bound), and a copy of them all would grow with the
+        input, 16 bytes a record, until it ends."""
         self.index = index
         self.label = label
         self.hasher = hasher or Hasher()
         self.occurrences = Occurrences.of(prior)  # an input resumed goes on counting
         self.known = 0  # records dropped: the dataset held them
+        self.keep_added = keep_added
         self.added: dict[str, list[np.ndarray]] = {}  # ids kept, by partition
 
     def ids(self, table: pa.Table, raw: bytes | memoryview, raw_base: int,
@@ -403,7 +438,8 @@ class RecordFilter:
         for key, rows in groups.items():
             new = ids[rows[keep[rows]]]
             self.index.add(key, new)
-            self.added.setdefault(key, []).append(new)
+            if self.keep_added:
+                self.added.setdefault(key, []).append(new)
         self.known += int((~keep).sum())
         table = set_record_ids(table, ids)
         return table if keep.all() else table.filter(pa.array(keep))

@@ -334,14 +334,15 @@ class DatasetWriter:
 
     def commit_source(self, source: Path, *, end_offset: int, records: int,
                       damaged: int, damage: Iterable[Damage] = (),
-                      occurrences: np.ndarray | None = None) -> None:
+                      occurrences: np.ndarray | None = None, seen_size: int = 0) -> None:
         """Record that ``source`` is converted up to ``end_offset`` (bytes of content),
         with the ``damage`` found in it (kept in the manifest: store/damage_log.py).
 
         Call after every :meth:`write` of that source.  The manifest is committed at the
         next checkpoint (at most every few seconds) and at :meth:`close`.
         ``occurrences``: the input's occurrence counts (default: those of the input just
-        written through this writer).
+        written through this writer).  ``seen_size``: the content size read, when that
+        is past ``end_offset`` (a record cut at the end, to be read whole if it grows).
         """
         self.end_input()
         if occurrences is None and self._ended is not None:
@@ -353,11 +354,12 @@ class DatasetWriter:
         if entry is not None:
             planning.update_entry(entry, source, end_offset=end_offset, records=records,
                                   damaged=damaged, damage=damage,
-                                  start_offset=plan.start_offset if plan else 0)
+                                  start_offset=plan.start_offset if plan else 0,
+                                  seen_size=seen_size)
         else:
             entry = planning.new_entry(source, end_offset=end_offset, records=records,
-                                       damaged=damaged,
-                                       damage=damage)
+                                       damaged=damaged, damage=damage,
+                                       seen_size=seen_size)
             self.manifest.sources.append(entry)
         if occurrences is not None:
             self._stage_occurrences(entry, occurrences)

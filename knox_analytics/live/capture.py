@@ -60,6 +60,7 @@ from knox_analytics.store.safefs import (
     open_lock,
     protection_of,
     protection_of_dataset,
+    require_parent,
     tighten_tree,
     write_atomic,
 )
@@ -230,7 +231,7 @@ class Capture:
     def _protect(self, protection: Protection | None) -> Protection:
         """Make the capture directory, or tighten an existing one to ``protection``."""
         if not os.path.lexists(self.out):
-            self.out.parent.mkdir(parents=True, exist_ok=True)
+            require_parent(self.out)
             make_dir(self.out, protection or PRIVATE)
             return protection or PRIVATE
         make_dir(self.out, PRIVATE)  # refuses a link or a file

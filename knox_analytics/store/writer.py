@@ -81,6 +81,7 @@ from knox_analytics.store.safefs import (
     open_lock,
     protection_of,
     protection_of_dataset,
+    require_parent,
     tighten_tree,
 )
 from knox_analytics.store.snapshot import RETIRED_DIR, drop_old_retired, part_range
@@ -142,8 +143,8 @@ class DatasetWriter:
             raise OutputExistsError(f"{self.root}: exists and is not a directory")
         # Checked before the lock file is made, so a foreign directory keeps no trace.
         self._refuse_foreign(overwrite)
+        require_parent(self.root)
         try:
-            self.root.parent.mkdir(parents=True, exist_ok=True)
             make_dir(self.root, self.protection)
         except OSError as exc:
             raise InputError(f"{self.root}: cannot create the dataset directory "

@@ -46,6 +46,9 @@ class FileReport:
     damage: list[Damage] = field(default_factory=list)
     reason: str = ""
     known: int = 0  # records read that the dataset already held (not added again)
+    #: damage an earlier conversion found in these same, unchanged bytes and reported
+    #: then: said once more, not an error again
+    reported: list[Damage] = field(default_factory=list)
 
 
 @dataclass
@@ -74,6 +77,11 @@ class ConvertSummary:
     @property
     def damage(self) -> list[Damage]:
         return [d for f in self.files for d in f.damage]
+
+    @property
+    def reported(self) -> list[Damage]:
+        """Damage of unchanged inputs that an earlier run reported (not an error now)."""
+        return [d for f in self.files for d in f.reported]
 
     @property
     def mb_per_s(self) -> float:
@@ -258,10 +266,11 @@ def _convert_one(writer: _BackgroundWriter, path: str, options: _Options,
     tokens = writer.store.file_tokens  # the queue is empty: plan() waited for it
     writer.begin_input(Path(path))
     _pump(writer, _read(path, plan.start_offset, options, on_bytes), report)
-    end = resume_point(plan.start_offset + report.bytes, plan.size, report.damage)
+    seen = plan.start_offset + report.bytes
+    end = resume_point(seen, plan.size, report.damage)
     _settled(report, writer.end_input(), writer.store.file_tokens - tokens)
     writer.commit_source(Path(path), end_offset=end, records=report.records,
-                         damaged=len(report.damage), damage=report.damage)
+                         damaged=len(report.damage), damage=report.damage, seen_size=seen)
     return report
 
 
@@ -293,7 +302,8 @@ def _settled(report: FileReport, known: int, file_tokens: int = 0) -> FileReport
 def _skipped(plan: SourcePlan, on_bytes: Callable[[int], None] | None) -> FileReport:
     if on_bytes and plan.size:
         on_bytes(plan.size)
-    return FileReport(str(plan.source), "skipped", reason=plan.reason)
+    return FileReport(str(plan.source), "skipped", reason=plan.reason,
+                      reported=list(plan.reported))
 
 
 def _read(path: str, start: int, options: _Options,
@@ -354,11 +364,12 @@ def _settle(writer: _BackgroundWriter, outcome: Outcome) -> FileReport:
     if outcome.status == "not_bsm":
         return not_a_trail(NotBSMError(str(plan.source), merged.not_bsm or ""), outcome.found)
     damage = [Damage(**d) for d in merged.damage]
-    end = merged.consumed_end if merged.consumed_end is not None else plan.start_offset
-    end = resume_point(end, plan.size, damage)
+    seen = merged.consumed_end if merged.consumed_end is not None else plan.start_offset
+    end = resume_point(seen, plan.size, damage)
     report = FileReport(str(plan.source), "resumed" if plan.start_offset else "converted",
                         merged.records, end - plan.start_offset, damage, plan.reason)
     _settled(report, merged.known, merged.file_tokens)
     writer.commit_source(plan.source, end_offset=end, records=report.records,
-                         damaged=len(damage), damage=damage, occurrences=merged.occurrences)
+                         damaged=len(damage), damage=damage, occurrences=merged.occurrences,
+                         seen_size=seen)
     return report

@@ -30,6 +30,11 @@ def capture(
         "--classes", hidden=True, help="The old spelling of --class.")] = None,
     naflags: NaflagsOpt = None,
     source: SourceOpt = None,
+    follow: Annotated[str | None, typer.Option(
+        "--follow", help="Capture this trail as it grows (tail -f, e.g. "
+        "/var/audit/current, across auditd's rotations, as commands --follow) or this FIFO "
+        "across its writers, until SIGINT/SIGTERM (--source stops at the end of a file or "
+        "the first writer's EOF).", show_default=False)] = None,
     rotate: Annotated[list[str] | None, typer.Option(
         "--rotate", help="Rotate segments at this size and/or age (64MiB, 1h); repeatable."
     )] = None,
@@ -58,6 +63,9 @@ def capture(
     File: everything, resumed by content across auditd's rotation of current.
     /dev/auditpipe: all but the kernel queue of the killed reader.
 
+    --source FILE|FIFO ends at the file's end or the first writer's EOF; --follow
+    waits for more: a trail as it grows, across auditd's rotations; a FIFO's next writer.
+
     A full disk stops it with one line, losing nothing.  SIGINT/SIGTERM flush,
     convert, compact and print a summary.  Details: docs/capture.md.
 
@@ -67,8 +75,16 @@ def capture(
         if classes != "all":
             raise UsageError("give --class once (--classes is its old spelling)")
         classes = classes_alias
+    if source is not None and follow is not None:
+        raise UsageError("give --source or --follow, not both")
     size, seconds = parse_rotate(rotate or [])
-    config = CaptureConfig(flush_seconds=parse_duration(flush), host=host, derive=derive)
+    config = CaptureConfig(flush_seconds=parse_duration(flush), host=host, derive=derive,
+                           follow=follow is not None)
+    if follow is not None:
+        if follow == "-":
+            raise UsageError("--follow takes a trail file or a FIFO, not '-' (stdin ends "
+                             "with its pipeline: use --source -)")
+        source = follow
     if size is not None:
         config.rotate_bytes = size
     if seconds is not None:

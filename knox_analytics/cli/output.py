@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from knox_analytics.errors import OutputError, OutputExistsError
+from knox_analytics.store.safefs import require_parent
 from knox_analytics.zones import UTC, Zone
 from knox_analytics.zones import zone as as_zone
 
@@ -38,9 +39,8 @@ def check_output(output: Path, force: bool) -> None:
     """Refuse, in one line, an output that cannot or must not be written."""
     if output.is_dir():
         raise OutputError(f"{output}: is a directory (--output names a file)")
+    require_parent(output)
     parent = output.parent if str(output.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"{output}: no such directory {parent}")
     if not os.access(parent, os.W_OK):
         raise OutputError(f"{output}: permission denied (cannot write in {parent})")
     if output.exists() and not force:

@@ -60,6 +60,7 @@ from knox_analytics.store.safefs import (
     open_lock,
     protection_of,
     protection_of_dataset,
+    require_parent,
     tighten_tree,
     write_atomic,
 )
@@ -74,6 +75,7 @@ PUMP_SIZE = 1 << 20  # bytes per splice/read
 #: loses what was read, which the audit pipe (a per-open queue) loses anyway.
 HAVE_SPLICE = hasattr(os, "splice")
 WAIT_SECONDS = 0.5  # longest wait for input between checks of the stop flag and stats
+FOLLOW_POLL = 0.25  # a followed trail at its end is looked at again this often
 #: Free space kept on the segments' file system: below it the capture stops *before*
 #: reading more from a stream, so the bytes stay in the pipe instead of in our memory.
 RESERVE_BYTES = 4 * PUMP_SIZE
@@ -89,6 +91,11 @@ class CaptureConfig:
     host: str | None = None
     stats_seconds: float = 60.0  # report pipe drops this often (0 = never)
     derive: bool = True  # keep the derived process state up to date (derived/upkeep.py)
+    #: At the end of a file or FIFO source, wait for more until SIGINT/SIGTERM: a trail
+    #: as it grows, across auditd's rotation of ``current`` (as ``commands --follow``);
+    #: a FIFO across its writers (False: the end of the file or the first writer's EOF
+    #: ends the capture).
+    follow: bool = False
 
 
 @dataclass
@@ -226,11 +233,12 @@ class Capture:
         self.seg_opened = 0.0
         self._waiting = False
         self._stop = False
+        self._keeper = -1  # a followed FIFO's own write end: its writers' EOF is not ours
 
     def _protect(self, protection: Protection | None) -> Protection:
         """Make the capture directory, or tighten an existing one to ``protection``."""
         if not os.path.lexists(self.out):
-            self.out.parent.mkdir(parents=True, exist_ok=True)
+            require_parent(self.out)
             make_dir(self.out, protection or PRIVATE)
             return protection or PRIVATE
         make_dir(self.out, PRIVATE)  # refuses a link or a file
@@ -499,6 +507,9 @@ class Capture:
                 signal.signal(sig, self._handle_signal)
         try:
             self.recover(source)
+            if self.config.follow and source.kind == "fifo":
+                # held open, the FIFO never reads as ended: the next writer is waited for
+                self._keeper = os.open(source.name, os.O_WRONLY | os.O_NONBLOCK)
             self.converter.start(lambda: self.seg_index, self.config.flush_seconds)
             if self.upkeep is not None:
                 self.upkeep.start()
@@ -527,7 +538,9 @@ class Capture:
         while not self._stop:
             readable = source.kind == "file" or self._wait(source.fd, WAIT_SECONDS)
             if readable and self._pump(source, limit) == 0:
-                return  # end of input
+                if not (self.config.follow and source.kind == "file"):
+                    return  # end of input
+                self._follow(source)
             self.converter.check()
             if self._rotation_due(time.time()):
                 need = self._need()  # rotate on a record boundary only
@@ -537,6 +550,43 @@ class Capture:
             if time.monotonic() >= next_stats:
                 self._report_stats(source)
                 next_stats = time.monotonic() + self.config.stats_seconds
+
+    def _follow(self, source: Source) -> None:
+        """At the end of a followed trail: wait, then go on with what was added, or with
+        the new trail when auditd rotated it (the old one read to its end first) or it
+        was truncated in place (each starts a segment: a new stream)."""
+        self._sleep(FOLLOW_POLL)
+        try:
+            now = os.stat(source.name)
+        except OSError:  # between auditd's rename and the new file (or stdin: no name)
+            return
+        held = os.fstat(source.fd)
+        if (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+            while self._pump(source, PUMP_SIZE):
+                pass
+            fd = os.open(source.name, os.O_RDONLY)
+            os.close(source.fd)
+            source.fd = fd
+            self._say(f"{source.name} was rotated: following the new trail")
+            self._rotate(source, next_offset=0)
+        elif now.st_size < self._file_offset():
+            self._say(f"{source.name} was truncated: following it from byte 0")
+            self._rotate(source, next_offset=0)
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep; SIGINT/SIGTERM end it at once."""
+        self._waiting = True
+        try:
+            if self._stop:
+                raise _Stop
+            time.sleep(seconds)
+        finally:
+            self._waiting = False
+
+    def _release_keeper(self) -> None:
+        if self._keeper >= 0:
+            os.close(self._keeper)
+            self._keeper = -1
 
     def close(self) -> None:
         """Release the capture directory (run() does this when it ends)."""
@@ -549,6 +599,7 @@ class Capture:
 
     def _abandon(self) -> None:
         """An error ends the run: keep the segments (the truth), drop what is uncommitted."""
+        self._release_keeper()
         self.converter.join()
         if self.upkeep is not None:
             self.upkeep.stop(final=False)
@@ -580,10 +631,13 @@ class Capture:
             self._say(f"audit pipe: {stats.drops} dropped, {stats.truncates} truncated")
 
     def _finish(self, source: Source) -> None:
+        self._release_keeper()
         if self.seg_fd >= 0:
             os.fsync(self.seg_fd)
             os.close(self.seg_fd)
             self.seg_fd = -1
+            if self.seg_size:  # the last segment is closed too (it was never counted)
+                self.summary.segments += 1
         self.converter.stop(self.seg_index)
         if self.upkeep is not None:  # the first question after the capture: no derivation
             self.upkeep.stop()

@@ -51,6 +51,11 @@ class SourceEntry:
     converted_at: str = ""
     #: the damaged byte ranges (offset, length, reason, kind) in the trail (damage_log.py)
     damage: list[dict] = field(default_factory=list)
+    #: When conversion read past ``end_offset`` (a record cut at the end, left to be
+    #: read whole if the trail grows): the content size read and the SHA-256 of all of
+    #: it, so that the same bytes are not read again, nor their damage an error again.
+    seen_size: int = 0
+    seen_sha: str = ""
 
     @property
     def path(self) -> str:

@@ -38,6 +38,10 @@ class SourcePlan:
     size: int
     reason: str
     entry_id: str | None = None
+    #: A skipped input's damage past ``start_offset`` that an earlier conversion found
+    #: in these same bytes and reported (a record cut at the end of a ``.crash_recovery``
+    #: trail that never grew): said once more, not an error again.
+    reported: tuple[Damage, ...] = ()
 
     @property
     def needs_work(self) -> bool:
@@ -60,7 +64,8 @@ def plan_source(path: Path, manifest: Manifest) -> SourcePlan:
     if not entries:
         return SourcePlan(path, FULL, 0, fp.content_size(path), "new trail")
     if fp.is_compressed(path):  # one decompression: its size is only known at its end
-        found = fp.scan(path, [e.head_len for e in entries], [e.end_offset for e in entries])
+        found = fp.scan(path, [e.head_len for e in entries],
+                        [n for e in entries for n in (e.end_offset, e.seen_size)])
         candidates = [e for e in entries if found.heads.get(e.head_len) == e.head_sha]
     else:  # the first 64 KiB rule most entries out; read only as far as needed
         heads = fp.scan(path, [e.head_len for e in entries])
@@ -68,23 +73,47 @@ def plan_source(path: Path, manifest: Manifest) -> SourcePlan:
                       and e.end_offset <= heads.size]
         if not candidates:
             return SourcePlan(path, FULL, 0, heads.size, "new trail")
-        found = fp.scan(path, [], [e.end_offset for e in candidates])
+        found = fp.scan(path, [], [n for e in candidates for n in (e.end_offset, e.seen_size)
+                                   if n <= heads.size])
     matches = [e for e in candidates if found.prefixes.get(e.end_offset) == e.prefix_sha]
     if not matches:
         return SourcePlan(path, FULL, 0, found.size, "new trail")
     entry = max(matches, key=lambda e: e.end_offset)
     grown = found.size - entry.end_offset
+    if grown and entry.seen_size == found.size and entry.seen_sha \
+            and found.prefixes.get(found.size) == entry.seen_sha:
+        return _unchanged(path, entry, found.size)
     return SourcePlan(path, RESUME if grown else SKIP, entry.end_offset, found.size,
                       _describe(path, entry, grown), entry.id)
 
 
+def _unchanged(path: Path, entry: SourceEntry, size: int) -> SourcePlan:
+    """An input whose every byte the last conversion read, though it stopped short of its
+    end (a record cut there, kept to be read whole if the trail grows): reading it again
+    would find only the damage reported then."""
+    tail = tuple(Damage(str(path), d["offset"], d["length"], d["reason"],
+                        d.get("kind", "skipped"))
+                 for d in entry.damage if d["offset"] >= entry.end_offset)
+    reason = ("unchanged since it was converted; the damage at its end was reported then"
+              if tail else "unchanged since it was converted")
+    return SourcePlan(path, SKIP, entry.end_offset, size, reason, entry.id, tail)
+
+
+def _seen(seen_size: int, end_offset: int) -> int:
+    """The content size read, kept only when reading went past ``end_offset``."""
+    return seen_size if seen_size > end_offset else 0
+
+
 def new_entry(path: Path, *, end_offset: int, records: int, damaged: int,
-              damage: Iterable[Damage] = ()) -> SourceEntry:
-    """A manifest entry for a freshly converted input."""
+              damage: Iterable[Damage] = (), seen_size: int = 0) -> SourceEntry:
+    """A manifest entry for a freshly converted input (``seen_size``: how far it was
+    read, when that is past ``end_offset``: see :attr:`SourceEntry.seen_sha`)."""
     head_len = fp.head_span(end_offset)
-    sums = fp.scan(path, [head_len], [end_offset])
+    seen_size = _seen(seen_size, end_offset)
+    sums = fp.scan(path, [head_len], [end_offset, seen_size])
     head_sha = sums.heads.get(head_len, "")
     return SourceEntry(
+        seen_size=seen_size, seen_sha=sums.prefixes.get(seen_size, "") if seen_size else "",
         id=hashlib.sha256(f"{head_sha}:{path}:{_now()}".encode()).hexdigest()[:16],
         paths=[str(path)], head_len=head_len, head_sha=head_sha, end_offset=end_offset,
         prefix_sha=sums.prefixes.get(end_offset, ""), records=records, damaged=damaged,
@@ -94,15 +123,18 @@ def new_entry(path: Path, *, end_offset: int, records: int, damaged: int,
 
 
 def update_entry(entry: SourceEntry, path: Path, *, end_offset: int, records: int,
-                 damaged: int, damage: Iterable[Damage] = (), start_offset: int = 0) -> None:
+                 damaged: int, damage: Iterable[Damage] = (), start_offset: int = 0,
+                 seen_size: int = 0) -> None:
     """Extend an entry after a resumed conversion (the trail grew, maybe was renamed)
     that read it from ``start_offset``: its damage from there on is replaced."""
     if str(path) not in entry.paths:
         entry.paths.append(str(path))
     entry.head_len = fp.head_span(end_offset)
-    sums = fp.scan(path, [entry.head_len], [end_offset])
+    entry.seen_size = _seen(seen_size, end_offset)
+    sums = fp.scan(path, [entry.head_len], [end_offset, entry.seen_size])
     entry.head_sha = sums.heads.get(entry.head_len, "")
     entry.prefix_sha = sums.prefixes.get(end_offset, "")
+    entry.seen_sha = sums.prefixes.get(entry.seen_size, "") if entry.seen_size else ""
     entry.end_offset = end_offset
     entry.records += records
     if entry.damage or not entry.damaged:  # ranges known: what was read again is replaced

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from knox_analytics.errors import InputError, UsageError
+from knox_analytics.errors import InputError, OutputError, UsageError
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -137,6 +137,17 @@ def apply_path(path: Path, protection: Protection) -> None:
         apply_fd(fd, protection, directory=directory)
     finally:
         os.close(fd)
+
+
+def require_parent(path: Path) -> None:
+    """One rule for every output knox is given (``convert -o``, ``capture --out``, a
+    question's or plot's ``-o``): knox creates the last component only.  A missing
+    parent is a typo more often than a wish (as root, ``mkdir -p`` would scatter
+    directories from ``/`` on), so it is refused in one line."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"{path}: no such directory {parent} (knox creates only the "
+                          "last component of an output path: make the directory first)")
 
 
 def make_dir(path: Path, protection: Protection) -> None:

@@ -81,6 +81,7 @@ from knox_analytics.store.safefs import (
     open_lock,
     protection_of,
     protection_of_dataset,
+    require_parent,
     tighten_tree,
 )
 from knox_analytics.store.snapshot import RETIRED_DIR, drop_old_retired, part_range
@@ -142,8 +143,8 @@ class DatasetWriter:
             raise OutputExistsError(f"{self.root}: exists and is not a directory")
         # Checked before the lock file is made, so a foreign directory keeps no trace.
         self._refuse_foreign(overwrite)
+        require_parent(self.root)
         try:
-            self.root.parent.mkdir(parents=True, exist_ok=True)
             make_dir(self.root, self.protection)
         except OSError as exc:
             raise InputError(f"{self.root}: cannot create the dataset directory "
@@ -334,14 +335,15 @@ class DatasetWriter:
 
     def commit_source(self, source: Path, *, end_offset: int, records: int,
                       damaged: int, damage: Iterable[Damage] = (),
-                      occurrences: np.ndarray | None = None) -> None:
+                      occurrences: np.ndarray | None = None, seen_size: int = 0) -> None:
         """Record that ``source`` is converted up to ``end_offset`` (bytes of content),
         with the ``damage`` found in it (kept in the manifest: store/damage_log.py).
 
         Call after every :meth:`write` of that source.  The manifest is committed at the
         next checkpoint (at most every few seconds) and at :meth:`close`.
         ``occurrences``: the input's occurrence counts (default: those of the input just
-        written through this writer).
+        written through this writer).  ``seen_size``: the content size read, when that
+        is past ``end_offset`` (a record cut at the end, to be read whole if it grows).
         """
         self.end_input()
         if occurrences is None and self._ended is not None:
@@ -353,11 +355,12 @@ class DatasetWriter:
         if entry is not None:
             planning.update_entry(entry, source, end_offset=end_offset, records=records,
                                   damaged=damaged, damage=damage,
-                                  start_offset=plan.start_offset if plan else 0)
+                                  start_offset=plan.start_offset if plan else 0,
+                                  seen_size=seen_size)
         else:
             entry = planning.new_entry(source, end_offset=end_offset, records=records,
-                                       damaged=damaged,
-                                       damage=damage)
+                                       damaged=damaged, damage=damage,
+                                       seen_size=seen_size)
             self.manifest.sources.append(entry)
         if occurrences is not None:
             self._stage_occurrences(entry, occurrences)

@@ -89,6 +89,23 @@ def test_damaged_trail_exit_3_and_the_ranges_listed(tmp_path: Path) -> None:
     assert _rows(tmp_path / "ds") == 3006
 
 
+
+def test_an_unchanged_crash_recovery_trail_exits_0_the_second_time(tmp_path: Path) -> None:
+    """Issue 23 item 9: a cron job converting the same /var/audit copy must not fail
+    forever on a .crash_recovery trail's cut last record: said again, exit 0."""
+    audit = tmp_path / "audit"
+    audit.mkdir()
+    cut = audit / "20260101000000.crash_recovery"
+    cut.write_bytes(WORKLOAD.read_bytes()[:-9])
+    first = knox("convert", str(audit), "-o", str(tmp_path / "ds"), "-q")
+    assert first.returncode == 3, first.stderr.decode()
+    for _ in range(2):
+        again = knox("convert", str(audit), "-o", str(tmp_path / "ds"), "-q")
+        err = again.stderr.decode()
+        assert again.returncode == 0, err
+        assert f"damaged (reported before, bytes unchanged): {cut}: byte " in err
+        assert "damaged range(s)" not in err
+
 def test_strict_fails_with_one_line(tmp_path: Path) -> None:
     data = WORKLOAD.read_bytes()
     broken = tmp_path / "broken.bsm"

@@ -60,9 +60,29 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_output_into_a_missing_directory(tmp_path: Path) -> None:
     err = one_line(knox("commands", TRAIL, "-f", "csv", "-o", str(tmp_path / "no" / "x.csv")),
                    1)
-    assert err == f"knox: {tmp_path}/no/x.csv: no such directory {tmp_path}/no"
+    assert err == (f"knox: {tmp_path}/no/x.csv: no such directory {tmp_path}/no{ONLY_LAST}")
     err = one_line(knox("plot", "errors", TRAIL, "-o", str(tmp_path / "no" / "x.png")), 1)
-    assert "no such directory" in err
+    assert err == f"knox: {tmp_path}/no/x.png: no such directory {tmp_path}/no{ONLY_LAST}"
+
+
+ONLY_LAST = (" (knox creates only the last component of an output path: make the "
+             "directory first)")
+
+
+@pytest.mark.parametrize("command", [["convert", TRAIL, "-q", "-o"],
+                                     ["capture", "--source", TRAIL, "--out"]],
+                         ids=["convert", "capture"])
+def test_an_output_directory_is_made_but_not_its_parents(tmp_path: Path,
+                                                         command: list[str]) -> None:
+    """Issue 23 item 10: one rule for every -o: knox makes the last component only (as
+    root, `convert -o /nonexistent/dir/ds` made every missing parent from / on)."""
+    missing = tmp_path / "no" / "such" / "out"
+    err = one_line(knox(*command, str(missing)), 1)
+    assert err == f"knox: {missing}: no such directory {missing.parent}{ONLY_LAST}"
+    assert list(tmp_path.iterdir()) == []
+    made = knox(*command, str(tmp_path / "out"))
+    assert made.returncode == 0, made.stderr.decode()
+    assert (tmp_path / "out").is_dir()
 
 
 def test_output_onto_a_directory_even_with_force(tmp_path: Path) -> None:

@@ -90,6 +90,7 @@ def test_capture_fifo_rotates_on_record_boundaries(tmp_path: Path, splice: bool,
     assert summary.records == 3006 and summary.damaged == 0
     segments = sorted((tmp_path / "out" / "segments").glob("*.bsm"))
     assert len(segments) >= 4  # 426 kB at 100 kB per segment (+ the last read's overshoot)
+    assert summary.segments == len(segments)  # the last one too (issue 23 item 15)
     for seg in segments:  # each segment is whole records
         raw = seg.read_bytes()
         boundary, need = record_boundary(raw)
@@ -181,3 +182,102 @@ def test_captured_records_share_identity_with_converted_trails(tmp_path: Path) -
     assert ds.dataset(dataset, format="parquet", partitioning="hive").count_rows() == 3006
     assert convert([trail], dataset).records == 0
     assert ds.dataset(dataset, format="parquet", partitioning="hive").count_rows() == 3006
+
+
+def test_every_segment_closed_is_counted(tmp_path: Path) -> None:
+    """Issue 23 item 15: every summary said "0 segments closed" (the last one, closed at
+    the end, was never counted)."""
+    trail = TRAILS / "synthetic-workload.bsm"
+    one = Capture(tmp_path / "one").run(open_source(str(trail)), install_signals=False)
+    assert one.segments == 1 and "1 segments closed" in one.line()
+    many = Capture(tmp_path / "many", CaptureConfig(rotate_bytes=100_000)).run(
+        open_source(str(trail)), install_signals=False)
+    written = [p for p in (tmp_path / "many" / "segments").glob("*.bsm") if p.stat().st_size]
+    assert many.segments == len(written) >= 1 and "segments closed" in many.line()
+
+
+def _boundary_near(data: bytes, n: int) -> int:
+    return record_boundary(data[:n])[0]
+
+
+def _captured_all(out: Path, size: int, cap: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while seg_bytes(out) < size and time.monotonic() < deadline and cap.poll() is None:
+        time.sleep(0.05)
+
+
+def _stop(cap: subprocess.Popen) -> str:
+    cap.send_signal(signal.SIGTERM)
+    _, err = cap.communicate(timeout=60)
+    assert cap.returncode == 0, err
+    return err
+
+
+def _writer(fifo: Path, cap: subprocess.Popen) -> int:
+    """Open the FIFO for writing once the capture reads it (never blocking: a capture
+    that has ended fails the test instead of hanging it)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: no reader (yet, or any more)
+            assert cap.poll() is None, f"the capture ended: {cap.communicate()[1]}"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+            continue
+        os.set_blocking(fd, True)
+        return fd
+
+
+def test_follow_a_fifo_across_its_writers(tmp_path: Path) -> None:
+    """Issue 23 item 15: `capture --source FIFO` stopped at the first writer's EOF;
+    --follow FIFO keeps reading, writer after writer, until SIGTERM."""
+    data = (TRAILS / "synthetic-workload.bsm").read_bytes()
+    cut = 150_001  # mid-record: the second writer completes it
+    fifo, out = tmp_path / "fifo", tmp_path / "out"
+    os.mkfifo(fifo)
+    cap = subprocess.Popen([*KNOX_LIVE_ARGV, "capture", "--follow", str(fifo), "--out",
+                            str(out), "--flush", "0.2s"], stderr=subprocess.PIPE, text=True)
+    try:
+        for piece in (data[:cut], data[cut:]):
+            with os.fdopen(_writer(fifo, cap), "wb") as fh:  # a writer comes, writes, goes
+                fh.write(piece)
+            time.sleep(1.0)  # the capture outlives the writer's EOF
+        _captured_all(out, len(data), cap)
+        err = _stop(cap)
+    finally:
+        if cap.poll() is None:
+            cap.kill()
+    assert "3006 records converted, 1 segments closed" in err
+    assert "0 damaged spans" in err
+    assert read_dataset(out).num_rows == 3006
+
+
+def test_follow_a_growing_trail_across_rotation(tmp_path: Path) -> None:
+    """Issue 23 item 15: `capture --source current` exited at its end; --follow tails it
+    as `commands --follow` does: growth, then auditd's rotation (rename + a new file)."""
+    data = (TRAILS / "synthetic-workload.bsm").read_bytes()
+    rotated = _boundary_near(data, 300_000)
+    current, out = tmp_path / "current", tmp_path / "out"
+    current.write_bytes(data[:100_001])  # the last record is still being written
+    cap = subprocess.Popen([*KNOX_LIVE_ARGV, "capture", "--follow", str(current), "--out",
+                            str(out), "--flush", "0.2s"], stderr=subprocess.PIPE, text=True)
+    try:
+        _captured_all(out, 100_001, cap)  # it holds the trail open, then waits at its end
+        time.sleep(1.0)
+        assert cap.poll() is None, cap.communicate()[1]
+        with open(current, "ab") as fh:
+            fh.write(data[100_001:rotated - 5000])
+        time.sleep(0.6)
+        with open(current, "ab") as fh:  # written just before the rotation: still read
+            fh.write(data[rotated - 5000:rotated])
+        current.rename(tmp_path / "20260101000000.20260102000000")
+        current.write_bytes(data[rotated:])
+        _captured_all(out, len(data), cap)
+        err = _stop(cap)
+    finally:
+        if cap.poll() is None:
+            cap.kill()
+    assert "3006 records converted, 2 segments closed" in err, err
+    assert "0 damaged spans" in err and "was rotated" in err
+    assert read_dataset(out).num_rows == 3006

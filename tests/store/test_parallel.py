@@ -63,3 +63,25 @@ def test_cut_record_at_the_end_is_left_for_growth(tmp_path: Path, jobs_n: int) -
     trail.write_bytes(data)
     convert([trail], tmp_path / "ds", jobs=jobs_n)
     assert records(tmp_path / "ds").num_rows == 3002
+
+
+@pytest.mark.parametrize("jobs_n", [1, 2])
+def test_an_unchanged_cut_trail_is_not_read_again(tmp_path: Path, jobs_n: int) -> None:
+    """Issue 23 item 9: a .crash_recovery trail whose last record is cut, converted
+    again unchanged (a cron job), is skipped; its damage is said again, not an error."""
+    data = WORKDAY.read_bytes()
+    trail = tmp_path / "20260101000000.crash_recovery"
+    trail.write_bytes(data[:300_017])
+    first = convert([trail], tmp_path / "ds", jobs=jobs_n)
+    assert [d.offset for d in first.damage] == [300_000]
+    for _ in range(2):
+        again = convert([trail], tmp_path / "ds", jobs=jobs_n)
+        assert again.damage == [] and again.bytes == 0
+        assert [f.action for f in again.files] == ["skipped"]
+        assert [(d.offset, d.length) for d in again.reported] == [(300_000, 17)]
+    trail.write_bytes(data[:300_200])  # it grew after all: the cut record is read whole
+    grown = convert([trail], tmp_path / "ds", jobs=jobs_n)
+    assert grown.records == 1 and [d.offset for d in grown.damage] == [300_133]
+    assert convert([trail], tmp_path / "ds", jobs=jobs_n).damage == []
+    trail.write_bytes(data[:300_133] + b"\x14" + bytes(66))  # same size, other bytes
+    assert convert([trail], tmp_path / "ds", jobs=jobs_n).bytes > 0

@@ -140,8 +140,9 @@ Classes = Annotated[str | None, typer.Option(
     "--class", help="audit_control class expression: 'pc,+fc,-fr' (+ successes, "
     "- failures). auditreduce -c.", show_default=False)]
 Event = Annotated[list[str] | None, typer.Option(
-    "--event", "-e", help="Event name (AUE_OPEN_R exactly, or execve when it names one "
-    "event) or number; repeatable or comma-separated. auditreduce -m.", show_default=False)]
+    "--event", "-e", help="Event name (AUE_OPEN_R exactly, or execve or praudit's "
+    "execve(2) when it names one event) or number; repeatable or comma-separated. "
+    "auditreduce -m.", show_default=False)]
 Auid = Annotated[str | None, typer.Option(
     "--auid", help="Audit (login) user id or name. auditreduce -u.", show_default=False)]
 Euid = Annotated[str | None, typer.Option(

@@ -167,16 +167,41 @@ def _unwrap(cmd: Any) -> None:
 
 
 def _readable_help() -> None:
-    """typer's help as a person reads it: values named as :func:`value_name` says, and
-    table cells that fold a long word (a path in a help text, a long option name) onto
-    the next line instead of cutting it with an ellipsis at 80 columns."""
+    """typer's help as a person reads it: values named as :func:`value_name` says (typer
+    is loaded already: no cost), and help tables folded (:func:`_fold_help_tables`) when
+    a help is drawn, not on every start (rich's tables cost 65 ms to import)."""
     import typer.core
+
+    for kind in (typer.core.TyperOption, typer.core.TyperArgument):
+        kind.display_type_rich = value_name  # type: ignore[method-assign]
+    for kind in (typer.core.TyperCommand, typer.core.TyperGroup):
+        if not getattr(kind.format_help, "_knox_folds", False):
+            kind.format_help = _folding(kind.format_help)  # type: ignore[method-assign]
+
+
+def _folding(format_help: Any) -> Any:
+    def wrapper(self: Any, ctx: Any, formatter: Any) -> Any:
+        _fold_help_tables()
+        return format_help(self, ctx, formatter)
+
+    wrapper._knox_folds = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _fold_help_tables() -> None:
+    """Table cells that fold a long word (a path in a help text, a long option name)
+    onto the next line instead of cutting it with an ellipsis at 80 columns."""
     import typer.rich_utils
     from rich.columns import Columns
     from rich.table import Table
     from rich.text import Text
 
+    if getattr(typer.rich_utils.Table, "_knox_folds", False):
+        return
+
     class FoldingTable(Table):
+        _knox_folds = True
+
         def add_row(self, *renderables: Any, **kwargs: Any) -> None:
             super().add_row(*renderables, **kwargs)
             for column in self.columns:
@@ -189,8 +214,6 @@ def _readable_help() -> None:
                         part.overflow = "fold"
 
     typer.rich_utils.Table = FoldingTable  # type: ignore[misc]
-    for kind in (typer.core.TyperOption, typer.core.TyperArgument):
-        kind.display_type_rich = value_name  # type: ignore[method-assign]
 
 
 def value_name(param: Any, ctx: Any) -> str | None:

@@ -20,8 +20,6 @@ everything).  Memory: each worker holds one range
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
@@ -164,7 +162,7 @@ def convert_parallel(writer: Any, work: list[tuple[SourcePlan, bool]], *, jobs: 
     says whether auditd still writes a trail.  ``strict`` raises
     :class:`DamagedTrailError` at the first damaged input.
     """
-    run = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    run = writer.store.run  # the tasks' staging goes with the writer's at close
     session = _Session()  # what inputs adopted during this run hold, to see them overlap
     outcomes: list[Outcome] = []
     lock = writer.store.lock_fd

@@ -256,12 +256,18 @@ def _classes(v: str) -> list[_Form]:
             ({"event", "success"}, tail.format(e="event"), [mask.success, mask.failure])]
 
 
+#: praudit names an event by its manual page: ``execve(2)``, ``audit(2)``.
+_MAN_SECTION = re.compile(r"\(\d\)$")
+
+
 def resolve_events(given: tuple[str, ...], known: Mapping[str, int]) -> list[int]:
     """Event numbers of ``--event`` items: numbers as given; an exact name; else the one
-    event named so without ``AUE_`` or in another case.  A name matching several events
-    is a usage error listing them; a name matching none gives no number."""
+    event named so without ``AUE_`` or in another case; praudit's spelling of a system
+    call (``execve(2)``) as its name.  A name matching several events is a usage error
+    listing them; a name matching none gives no number."""
     numbers: list[int] = []
     for part in (p.strip() for item in given for p in item.split(",")):
+        part = _MAN_SECTION.sub("", part)
         if not part:
             continue
         if part.isdigit():

@@ -90,9 +90,11 @@ def is_raw_entry(root: Path) -> bool:
 
 def raw_dataset(trails: Sequence[Path], *, root: Path | None = None,
                 limit: int | None = None,
-                announce: Callable[[Path], None] | None = None) -> RawDataset:
+                announce: Callable[[Path], None] | None = None,
+                on_bytes: Callable[[int], None] | None = None) -> RawDataset:
     """The dataset holding ``trails`` (files, in any order), converted now or reused;
-    ``announce(entry)`` is called before a conversion (a terminal says what it waits for)."""
+    ``announce(entry)`` is called before a conversion (a terminal says what it waits for),
+    ``on_bytes(n)`` as it reads (a progress bar)."""
     from knox_analytics.convert import convert
 
     root = Path(root) if root is not None else cache_dir()
@@ -113,7 +115,8 @@ def raw_dataset(trails: Sequence[Path], *, root: Path | None = None,
     building = root / f".building-{key}-{os.getpid()}"
     shutil.rmtree(building, ignore_errors=True)
     try:
-        summary = convert([str(t) for t in trails], building, derive=False)
+        summary = convert([str(t) for t in trails], building, derive=False,
+                          on_bytes=on_bytes)
         doc = {"format": ENTRY_FORMAT,
                "inputs": [{"digest": d, "path": p} for p, d in by_path.items()],
                "damage": [asdict(x) for x in summary.damage]}

@@ -12,6 +12,7 @@ loads this module for every command.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import inspect
@@ -139,8 +140,9 @@ Classes = Annotated[str | None, typer.Option(
     "--class", help="audit_control class expression: 'pc,+fc,-fr' (+ successes, "
     "- failures). auditreduce -c.", show_default=False)]
 Event = Annotated[list[str] | None, typer.Option(
-    "--event", "-e", help="Event name (AUE_OPEN_R exactly, or execve when it names one "
-    "event) or number; repeatable or comma-separated. auditreduce -m.", show_default=False)]
+    "--event", "-e", help="Event name (AUE_OPEN_R exactly, or execve or praudit's "
+    "execve(2) when it names one event) or number; repeatable or comma-separated. "
+    "auditreduce -m.", show_default=False)]
 Auid = Annotated[str | None, typer.Option(
     "--auid", help="Audit (login) user id or name. auditreduce -u.", show_default=False)]
 Euid = Annotated[str | None, typer.Option(
@@ -323,17 +325,41 @@ def _raw_dataset(trails: list[Path]) -> RawDataset | None:
 
     if not trails or not cache_limit():
         return None
+    bar: list[Any] = []  # the progress bar, shown on a terminal once converting starts
+
     def announce(entry: Path) -> None:
         if sys.stderr.isatty():
             warn(f"knox: converting {len(trails)} trail(s) once into {entry} "
                  "(the next question on them reuses it)")
+            bar.append(_progress(trails))
+
+    def on_bytes(n: int) -> None:
+        if bar:
+            bar[0][0].advance(bar[0][1], n)
 
     try:
-        return raw_dataset(trails, announce=announce)
+        return raw_dataset(trails, announce=announce, on_bytes=on_bytes)
     except OSError as exc:
         warn(f"knox: the raw-trail cache {cache_dir()} cannot be written "
              f"({exc.strerror or exc}): the trails are read in memory")
         return None
+    finally:
+        if bar:
+            bar[0][0].stop()
+
+
+def _progress(trails: list[Path]) -> tuple[Any, Any]:
+    """A started progress bar (and its task) over the bytes of ``trails``."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    total = 0
+    for t in trails:
+        with contextlib.suppress(OSError):
+            total += t.stat().st_size
+    progress = Progress(TextColumn("reading"), BarColumn(), DownloadColumn(),
+                        TimeRemainingColumn(), console=stderr(), transient=True)
+    progress.start()
+    return progress, progress.add_task("read", total=total or None)
 
 
 # -- output ---------------------------------------------------------------------------------

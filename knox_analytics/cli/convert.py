@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -47,10 +48,12 @@ def convert_command(
         help="Trail files, directories of trails (e.g. a copy of /var/audit), or - for "
              "stdin. .gz/.bz2/.xz are read transparently.", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Dataset directory.")],
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing dataset that was "
-                                            "not written by knox.")] = False,
-    strict: Annotated[bool, typer.Option(help="Fail at the first damaged byte range "
-                                         "instead of skipping it.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace an existing dataset that was not written by knox."
+    )] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Fail at the first damaged byte range instead of skipping it."
+    )] = False,
     host: Annotated[str | None, typer.Option(help="Host label for the host= partition "
                                              "(default: the header_ex address).")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1,
@@ -63,8 +66,8 @@ def convert_command(
         "it); a first derivation takes about 4x the CPU time of converting, in "
         "bounded memory (docs/derived-state.md).")] = None,
     allow_foreign_owner: Annotated[bool, typer.Option(
-        help="As root, write into an output directory another user owns (they could "
-             "redirect root's writes through a link).")] = False,
+        "--allow-foreign-owner", help="As root, write into an output directory another "
+        "user owns (they could redirect root's writes through a link).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     tables: TablesOption = "auto",
     engine: EngineOption = Engine.local,
@@ -93,7 +96,9 @@ def convert_command(
     total = _total_bytes(found)
     columns = [TextColumn("converting"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=stderr(), disable=quiet, transient=True) as progress:
+    # not on a terminal: no bar, and none of the blank line a transient bar leaves there
+    shown = not quiet and sys.stderr.isatty()
+    with Progress(*columns, console=stderr(), disable=not shown, transient=True) as progress:
         task = progress.add_task("convert", total=total)
         summary = convert(found, output, overwrite=overwrite, strict=strict, host=host,
                           tables=load_tables(tables), jobs=jobs, derive=derive,

@@ -166,6 +166,71 @@ def _unwrap(cmd: Any) -> None:
         _unwrap(sub)
 
 
+def _readable_help() -> None:
+    """typer's help as a person reads it: values named as :func:`value_name` says (typer
+    is loaded already: no cost), and help tables folded (:func:`_fold_help_tables`) when
+    a help is drawn, not on every start (rich's tables cost 65 ms to import)."""
+    import typer.core
+
+    for kind in (typer.core.TyperOption, typer.core.TyperArgument):
+        kind.display_type_rich = value_name  # type: ignore[method-assign]
+    for kind in (typer.core.TyperCommand, typer.core.TyperGroup):
+        if not getattr(kind.format_help, "_knox_folds", False):
+            kind.format_help = _folding(kind.format_help)  # type: ignore[method-assign]
+
+
+def _folding(format_help: Any) -> Any:
+    def wrapper(self: Any, ctx: Any, formatter: Any) -> Any:
+        _fold_help_tables()
+        return format_help(self, ctx, formatter)
+
+    wrapper._knox_folds = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _fold_help_tables() -> None:
+    """Table cells that fold a long word (a path in a help text, a long option name)
+    onto the next line instead of cutting it with an ellipsis at 80 columns."""
+    import typer.rich_utils
+    from rich.columns import Columns
+    from rich.table import Table
+    from rich.text import Text
+
+    if getattr(typer.rich_utils.Table, "_knox_folds", False):
+        return
+
+    class FoldingTable(Table):
+        _knox_folds = True
+
+        def add_row(self, *renderables: Any, **kwargs: Any) -> None:
+            super().add_row(*renderables, **kwargs)
+            for column in self.columns:
+                column.overflow = "fold"
+            for column in self.columns[:-1]:  # names whole: the help text wraps instead
+                column.no_wrap = True
+            for cell in renderables:  # a help cell is Columns of texts: its own tables
+                for part in cell.renderables if isinstance(cell, Columns) else ():
+                    if isinstance(part, Text):
+                        part.overflow = "fold"
+
+    typer.rich_utils.Table = FoldingTable  # type: ignore[misc]
+
+
+def value_name(param: Any, ctx: Any) -> str | None:
+    """What ``--help`` shows after an option: nothing for a flag, the choices, ``N`` for a
+    number, else the parameter's name in capitals (``--users USERS``, ``INPUTS...``),
+    instead of typer's ``<bool>``/``<str>``/``<list[Path]>`` type names."""
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return None
+    label = (type(param).display_type(param, ctx) or "").strip("<>")
+    if "|" in label and not label.startswith("list["):
+        return label  # the choices
+    if label in ("int", "float", "int range", "float range"):
+        return "N"
+    name = (param.name or "value").upper()
+    return name + "..." if label.startswith("list[") else name
+
+
 def _keeps_lines(paragraph: str) -> bool:
     """A list ("- item"), an indented block or click's \\b marker keeps its lines."""
     lines = paragraph.strip("\n").splitlines()
@@ -186,6 +251,7 @@ def build_app() -> typer.Typer:
     """The knox Typer app."""
     import typer
 
+    _readable_help()
     app = typer.Typer(name="knox", help=HELP, no_args_is_help=True, add_completion=False,
                       rich_markup_mode="rich", cls=_group_class())
 

@@ -215,7 +215,7 @@ def tree(inputs: Annotated[list[str] | None, typer.Argument(
                 warn("knox: no fork/exit records (class pc not audited): parent links "
                      "unknown")
             if fmt == "table" and output is None:
-                draw_tree(table, forest.children)
+                draw_tree(table, forest.children, tz)
             else:
                 emit(table, fmt, output, force=force, tz=tz)
         if forest.note():
@@ -236,14 +236,21 @@ def _tree_inputs(given: list[str], pid: int | None) -> tuple[list[Path], int | N
     return [Path(p) for p in given], pid
 
 
-def draw_tree(table: Any, children: dict[str, int] | None = None) -> None:
+def draw_tree(table: Any, children: dict[str, int] | None = None,
+              tz: str = "UTC") -> None:
     """Draw process_tree rows as a rich tree per root instance; under a process whose
     children were not all shown (``children``: instance -> how many it has), a line says
-    how many were left out."""
+    how many were left out.  Times are in zone ``tz``, with the date when the rows shown
+    start on more than one day of it."""
     from rich.console import Console
     from rich.tree import Tree
 
+    from knox_analytics.zones import zone
+
     rows = table.to_pylist()
+    place = zone(tz)
+    days = {place.wall(r["start_time"]).date() for r in rows if r["start_time"]}
+    clock = "%Y-%m-%d %H:%M:%S.%f" if len(days) > 1 else "%H:%M:%S.%f"
     console = Console()
     for root in dict.fromkeys(r["root"] for r in rows):
         mine = [r for r in rows if r["root"] == root]
@@ -251,30 +258,31 @@ def draw_tree(table: Any, children: dict[str, int] | None = None) -> None:
         for r in mine:  # rows come level by level in start order: children stay in order
             kids.setdefault(r["parent_instance"], []).append(r)
         top = min(mine, key=lambda r: r["depth"])
-        console.print(_subtree(Tree(_label(top, root)), top, kids, root, children or {}))
+        label = _label(top, root, place, clock)
+        console.print(_subtree(Tree(label), top, kids, root, children or {}, place, clock))
 
 
 def _subtree(node: Any, row: dict, kids: dict[str, list[dict]], root: str,
-             children: dict[str, int]) -> Any:
+             children: dict[str, int], place: Any, clock: str) -> Any:
     todo = [(node, row)]
     while todo:  # iterative: a chain of thousands of processes is no recursion limit
         at, row = todo.pop()
         below = [r for r in kids.get(row["instance"], []) if r["depth"] > row["depth"]]
-        todo.extend(reversed([(at.add(_label(r, root)), r) for r in below]))
+        todo.extend(reversed([(at.add(_label(r, root, place, clock)), r) for r in below]))
         more = children.get(row["instance"], len(below)) - len(below)
         if more > 0 and row["depth"] >= 0:
             at.add(f"… {more:,} more not shown")
     return node
 
 
-def _label(r: dict, root: str) -> Any:
+def _label(r: dict, root: str, place: Any, clock: str) -> Any:
     from rich.text import Text
 
-    start = r["start_time"].strftime("%H:%M:%S.%f")[:-3] if r["start_time"] else "?"
+    start = place.wall(r["start_time"]).strftime(clock)[:-3] if r["start_time"] else "?"
     end = f", exit {r['exit_status']}" if r["exit_time"] else ""
     label = Text(f"{r['pid']} {r['command'] or '?'}",
                  style="bold" if r["instance"] == root else "")
-    return label + Text(f" ({r['user'] or '?'}, {start} UTC{end})")
+    return label + Text(f" ({r['user'] or '?'}, {start} {place.name}{end})")
 
 
 def register(app: typer.Typer) -> None:

@@ -3,7 +3,9 @@
 -- pid, parent pid and instance, start time and event (fork/spawn; null when it started
 -- before the trail), every exec in order (execs: list of {time, path, argv, success}),
 -- the command it ended up running (own latest successful exec, else inherited from the
--- parent), exit time and status, user and session of its last record.  An instance
+-- parent; a process with no exec known but an AUE_sudo record is `sudo <COMMAND=...>`,
+-- the command line sudo's record names), exit time and status, user and session of its
+-- last record.  An instance
 -- carried from earlier data (process_carry) continues its row there and appears here
 -- only when these records add to it.
 CREATE OR REPLACE VIEW processes AS
@@ -24,10 +26,17 @@ who AS (
            count(*) AS records
     FROM process_events GROUP BY instance
 ),
+sudo AS (  -- exec not audited (class ex off): sudo's own record still names the command
+    SELECT instance,
+           arg_max(NULLIF(regexp_extract(texts[1], 'COMMAND=(.*)$', 1), ''), time) AS line
+    FROM process_events WHERE event_name = 'AUE_sudo' GROUP BY instance
+),
 was AS (SELECT * FROM process_carry)
 SELECT
     i.instance, i.pid, i.ppid, i.parent_instance, i.start_time, i.start_event,
-    basename(ic.command_path) AS command,
+    CASE WHEN sudo.instance IS NOT NULL AND ic.own_path IS NULL
+         THEN concat_ws(' ', 'sudo', sudo.line)  -- sudo's record beats an inherited image
+         ELSE basename(ic.command_path) END AS command,
     ic.command_path,
     list_concat(COALESCE(was.execs, []), COALESCE(ex.execs, [])) AS execs,
     COALESCE(was.exit_time, ends.exit_time) AS exit_time,
@@ -46,5 +55,6 @@ LEFT JOIN ends USING (instance)
 LEFT JOIN who USING (instance)
 LEFT JOIN instance_commands AS ic USING (instance)
 LEFT JOIN was USING (instance)
+LEFT JOIN sudo USING (instance)
 WHERE NOT i.carried OR ex.instance IS NOT NULL OR ends.instance IS NOT NULL
    OR who.instance IS NOT NULL;

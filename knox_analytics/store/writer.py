@@ -187,7 +187,14 @@ class DatasetWriter:
             return
         if any(p.name != LOCK_NAME for p in self.root.iterdir()):
             raise OutputExistsError(f"{self.root}: exists, is not empty and is not a knox "
-                                    "dataset (no manifest); pass overwrite to replace it")
+                                    "dataset (no manifest); give --overwrite (overwrite=True) to "
+                                    "replace it")
+
+    @property
+    def run(self) -> str:
+        """This writer's run name: its staged parts' prefix (worker tasks stage theirs
+        in ``_staging/RUN-tNNNNN``, dropped with the run's own at close)."""
+        return self._run
 
     @property
     def lock_fd(self) -> int | None:
@@ -468,7 +475,11 @@ class DatasetWriter:
             self._hasher = None
 
     def _drop_staging(self) -> None:
-        shutil.rmtree(self.root / STAGING_DIR / self._run, ignore_errors=True)
+        staging = self.root / STAGING_DIR
+        shutil.rmtree(staging / self._run, ignore_errors=True)
+        # this run's worker tasks staged in RUN-tNNNNN (parallel.py): empty once adopted
+        for task in staging.glob(f"{self._run}-t*") if staging.is_dir() else ():
+            shutil.rmtree(task, ignore_errors=True)
         with contextlib.suppress(OSError):
             (self.root / STAGING_DIR).rmdir()  # only when no other run stages there
 

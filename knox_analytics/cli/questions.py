@@ -226,14 +226,17 @@ def tree(inputs: Annotated[list[str] | None, typer.Argument(
     paths, pid = _tree_inputs(list(inputs or []), pid)
     paths += [Path(p) for p in old_inputs or []]
     with open_catalog(paths, users) as cat:
-        forest = process_forest(cat, pid, command, depth=depth, limit=limit)
+        flat = not _lifecycle_records(cat)  # no parent is known: group by session instead
+        forest = process_forest(cat, pid, command, depth=depth, limit=limit,
+                                by_session=flat)
         table = forest.table
         if not table.num_rows:
             warn(f"knox: no process {pid if pid is not None else command!r} in the input")
         else:
-            if not _lifecycle_records(cat):  # a flat tree must not pass for the truth
+            if flat:  # a session tree must not pass for the fork tree
                 warn("knox: no fork/exit records (class pc not audited): parent links "
-                     "unknown")
+                     "unknown; grouped by audit session instead (each process under its "
+                     "session's leader)")
             if fmt == "table" and output is None:
                 draw_tree(table, forest.children)
             else:

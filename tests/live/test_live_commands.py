@@ -109,7 +109,7 @@ def test_each_batch_is_decoded_once_and_the_carry_is_rows(
     monkeypatch.setattr(commands.QuestionOverStream, "answer", answer)
     got = live(f, read_size=20_000)
     assert got.sort_by(ORDER).equals(want.sort_by(ORDER))
-    assert len(sizes) > 20 and 0 < max(sizes) <= 3 * pids.as_py()  # three rows a pid at most
+    assert len(sizes) > 20 and 0 < max(sizes) <= 2 * pids.as_py()  # two rows a pid at most
 
 
 def test_a_stream_that_starts_over_does_not_collide_with_the_carry() -> None:

@@ -67,11 +67,33 @@ class Forest:
         return "; ".join(parts) or None
 
 
+#: With ``by_session``: a process without a known parent goes under its session's
+#: leader — the process whose pid is the audit session id (FreeBSD's sid is the session
+#: leader's pid), else the session's first process.  Session 0 is no session.
+_BY_SESSION = """
+WITH p AS (SELECT instance, parent_instance, start_time, pid, sid FROM processes),
+leaders AS (
+    SELECT sid, first(instance ORDER BY (pid IS DISTINCT FROM sid), start_time NULLS LAST,
+                      instance) AS leader
+    FROM p WHERE sid IS NOT NULL AND sid <> 0 GROUP BY sid)
+SELECT p.instance,
+       CASE WHEN p.parent_instance IS NOT NULL THEN p.parent_instance
+            WHEN l.leader = p.instance THEN NULL ELSE l.leader END AS parent_instance,
+       p.start_time
+FROM p LEFT JOIN leaders AS l USING (sid)
+"""
+
+
 def process_forest(cat: Catalog, pid: int | None = None, command: str | None = None, *,
-                   depth: int | None = None, limit: int | None = TREE_LIMIT) -> Forest:
+                   depth: int | None = None, limit: int | None = TREE_LIMIT,
+                   by_session: bool = False) -> Forest:
     """The trees of the instances of ``pid`` (or of every instance whose command matches
     the glob ``command``): ancestors, the instance, descendants down to ``depth`` levels;
-    at most ``limit`` rows (None or 0: all)."""
+    at most ``limit`` rows (None or 0: all).
+
+    ``by_session`` (for trails with no fork/exit records, where no parent is known): each
+    process without a parent goes under its audit session's leader instead, and the
+    rows' ``parent_instance`` says so."""
     if (pid is None) == (command is None):
         raise UsageError("tree: give a PID or --command NAME (one of them)")
     if depth is not None and depth < 0:
@@ -79,7 +101,8 @@ def process_forest(cat: Catalog, pid: int | None = None, command: str | None = N
     if limit is not None and limit < 0:
         raise UsageError(f"--limit {limit}: expected 0 (no limit) or more")
     limit = limit or None
-    links = cat.sql("SELECT instance, parent_instance, start_time FROM processes"
+    links = cat.sql(_BY_SESSION if by_session else
+                    "SELECT instance, parent_instance, start_time FROM processes"
                     ).to_arrow_table()
     start = pc.fill_null(pc.cast(links["start_time"], pa.int64()), np.iinfo(np.int64).max)
     start = start.to_numpy()
@@ -103,10 +126,13 @@ def process_forest(cat: Catalog, pid: int | None = None, command: str | None = N
     shown = pa.table({"_ord": pa.array(np.arange(len(chosen)), pa.int64()),
                       "root": instances.take(pa.array(chosen[:, 0])),
                       "depth": pa.array(chosen[:, 1], pa.int32()),
-                      "instance": instances.take(pa.array(chosen[:, 2]))})
+                      "instance": instances.take(pa.array(chosen[:, 2])),
+                      "parent": links["parent_instance"].take(pa.array(chosen[:, 2]))})
+    # the parent the tree was walked by (the session leader's, with by_session)
+    every = "p.* REPLACE (s.parent AS parent_instance)" if by_session else "p.*"
     cat.con.register("_tree_shown", shown)
     try:
-        table = cat.query("SELECT s.root, s.depth, p.* FROM _tree_shown AS s "
+        table = cat.query(f"SELECT s.root, s.depth, {every} FROM _tree_shown AS s "
                           "JOIN processes AS p USING (instance) ORDER BY s._ord")
     finally:
         cat.con.unregister("_tree_shown")

@@ -1,8 +1,9 @@
-"""Live ``knox commands`` (no TRAIL or DATASET): execs as they happen, one line each.
+"""Live ``knox commands``, ``knox logins``, ``knox network`` (no TRAIL or DATASET):
+records as they happen, one line each.
 
 The rows are the offline question's (:mod:`knox_analytics.live.commands`); this module
 only prints them: ``--format ndjson`` exactly as offline (:func:`cli.query.emit`: the same
-field names, ISO times), the default as one line per exec with every control character
+field names, ISO times), the default as one line per row with every control character
 escaped, so an argument holding a newline or an escape sequence cannot forge output.
 """
 
@@ -30,20 +31,21 @@ def escape_controls(text: str) -> str:
     return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
-def live_commands_cli(f: Filters, fmt: str, output: Path | None, *,
+def live_question_cli(question: str, f: Filters, fmt: str, output: Path | None, *,
                       source: str | None = None, follow: str | None = None,
                       sudo: bool = False, users: str | None = None,
                       limit: int | None = None, tz: Zone | str = UTC) -> None:
-    """Stream execs from the audit pipe, ``source`` or a followed trail, one line each
-    (``limit``: stop after that many), times in ``tz`` as offline."""
+    """Stream the rows of ``question`` (``commands``, ``logins``, ``network``) from the
+    audit pipe, ``source`` or a followed trail, one line each (``limit``: stop after that
+    many), times in ``tz`` as offline."""
     from knox_analytics.cli import pipe
     from knox_analytics.cli.query import emit
-    from knox_analytics.live.commands import live_command_tables, shown
+    from knox_analytics.live.commands import live_question_tables, shown
 
     if source is not None and follow is not None:
         raise UsageError("give --source or --follow, not both")
     if output is not None or fmt not in ("table", "ndjson"):
-        raise UsageError("live commands print to stdout as lines or --format ndjson")
+        raise UsageError(f"live {question} print to stdout as lines or --format ndjson")
     zone = as_zone(tz)
     helper = False
     if follow is not None:
@@ -51,18 +53,17 @@ def live_commands_cli(f: Filters, fmt: str, output: Path | None, *,
     else:
         helper = pipe.use_helper(source, sudo)
         pipe.warn_if_not_auditing(source, sudo=helper)
-    tables = live_command_tables(follow or source, follow is not None, filters=f,
-                                 users=live_users(users, source, follow),
-                                 on_stats=pipe.print_stats,
-                                 sudo=helper)
+    tables = live_question_tables(question, follow or source, follow is not None, filters=f,
+                                  users=live_users(users, source, follow),
+                                  on_stats=pipe.print_stats, sudo=helper)
     printed = 0
     for table in tables:
         if limit is not None:
             table = table.slice(0, limit - printed)
         if fmt == "ndjson":
-            emit(shown(table), "ndjson", None, tz=zone)
+            emit(shown(table, question), "ndjson", None, tz=zone)
         else:
-            write_lines(shown(table), zone)
+            write_lines(shown(table, question), zone, question)
         printed += table.num_rows
         if limit is not None and printed >= limit:
             tables.close()  # releases the source (an audit pipe clone)
@@ -87,21 +88,46 @@ def live_users(users: str | None, source: str | None, follow: str | None) -> str
     return "local"
 
 
-def write_lines(table: pa.Table, zone: Zone = UTC) -> None:
-    """One line per exec: time (in ``zone``), pid, ppid, user, command line, outcome."""
+def write_lines(table: pa.Table, zone: Zone = UTC, question: str = "commands") -> None:
+    """One line per row of ``question`` (see :func:`live_line`), times in ``zone``."""
     out = sys.stdout
     for row in table.to_pylist():
-        out.write(live_line(row, zone) + "\n")
+        out.write(live_line(row, zone, question) + "\n")
     out.flush()
 
 
-def live_line(row: dict[str, Any], zone: Zone = UTC) -> str:
-    """``2026-03-01 09:00:00.117 4242 4200 alice make -j4`` (+ `` [failed: ENOENT]``)."""
+def live_line(row: dict[str, Any], zone: Zone = UTC, question: str = "commands") -> str:
+    """One row as a line: time, then what the question is about, the free text last, then
+    the outcome when it failed (`` [failed: ENOENT]``):
+
+    - commands: ``2026-03-01 09:00:00.117 4242 4200 alice make -j4``
+    - logins: ``2026-03-01 09:00:00.117 alice sshd_login 10.0.0.7 successful login``
+    - network: ``2026-03-01 09:00:00.117 4242 alice curl connect 10.0.0.5:51234 ->
+      93.184.216.34:443``
+    """
     when = line_time(row["time"], zone) if row.get("time") else "?"
     status = "" if row.get("success") is not False else \
         f" [failed{': ' + row['errno_name'] if row.get('errno_name') else ''}]"
     who = row.get("user") or "-"
     if row.get("euser") and row["euser"] != row.get("user"):
         who = f"{row.get('user') or '?'}→{row['euser']}"  # as the table shows it
-    return escape_controls(f"{when} {row.get('pid')} {row.get('ppid') or '-'} "
-                           f"{who} {row.get('command_line') or '?'}{status}")
+    if question == "logins":
+        what = (f"{who} {row.get('operation') or '?'} {row.get('tid_addr') or '-'} "
+                f"{row.get('text') or ''}").rstrip()
+    elif question == "network":
+        what = (f"{row.get('pid')} {who} {row.get('command') or '?'} "
+                f"{row.get('operation') or '?'} "
+                f"{_endpoint(row.get('local_addr'), row.get('local_port'))} -> "
+                f"{_endpoint(row.get('remote_addr'), row.get('remote_port'))}")
+    else:
+        what = f"{row.get('pid')} {row.get('ppid') or '-'} {who} " \
+            f"{row.get('command_line') or '?'}"
+    return escape_controls(f"{when} {what}{status}")
+
+
+def _endpoint(addr: str | None, port: int | None) -> str:
+    """``10.0.0.5:443``, ``[fe80::1]:443``, ``10.0.0.5`` (no port), ``-`` (neither)."""
+    if addr is None:
+        return "-" if port is None else f"*:{port}"
+    host = f"[{addr}]" if ":" in addr and port is not None else addr
+    return host if port is None else f"{host}:{port}"

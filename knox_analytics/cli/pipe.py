@@ -1,6 +1,7 @@
 """What the live commands share (``auditpipe``, ``paudit``, ``pwait``, ``capture``, live
-``commands`` and ``detect``): the ``--source``/``--follow``/``--sudo``/``--naflags``
-options, defined once, and opening the audit pipe or a ``--source`` the same way.
+``commands``, ``logins``, ``network`` and ``detect``): the ``--source``, ``--follow``,
+``--sudo`` and ``--naflags`` options, defined once, and opening the audit pipe or a
+``--source`` the same way.
 
 The decoder is not imported here: ``auditpipe`` and ``capture`` open sources without it.
 """

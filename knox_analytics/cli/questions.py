@@ -30,7 +30,7 @@ from knox_analytics.cli.common import (
     warn,
     with_filters,
 )
-from knox_analytics.cli.live_commands import live_commands_cli
+from knox_analytics.cli.live_commands import live_question_cli
 from knox_analytics.cli.pipe import FollowOpt, SourceOpt, SudoOpt
 from knox_analytics.errors import UsageError
 from knox_analytics.questions import Filters
@@ -66,16 +66,26 @@ def commands(inputs: Inputs = None, limit: Limit = None, columns: Columns = None
     Example: knox commands audit-parquet --users sample_trails/passwd --user alice --since
     2026-03-01T09:00
     """
+    _live_or_answer("commands", inputs, users, f, limit, fmt, output, force, tz, columns,
+                    source, follow, sudo)
+
+
+def _live_or_answer(question: str, inputs: list[Path] | None, users: str | None,
+                    f: Filters, limit: int | None, fmt: str, output: Path | None,
+                    force: bool, tz: str, columns: str | None, source: str | None,
+                    follow: str | None, sudo: bool) -> None:
+    """With TRAIL or DATASET, the offline answer; with none, the live one (the audit
+    pipe, ``--source`` or ``--follow``): the same filters, columns and ``--tz``."""
     if not inputs:
         if columns:  # live lines have one fixed form
-            raise UsageError("--columns is for a TRAIL or DATASET, not live commands")
-        live_commands_cli(f, fmt, output, source=source, follow=follow, sudo=sudo,
-                          users=users, limit=limit, tz=tz)
+            raise UsageError(f"--columns is for a TRAIL or DATASET, not live {question}")
+        live_question_cli(question, f, fmt, output, source=source, follow=follow,
+                          sudo=sudo, users=users, limit=limit, tz=tz)
         return
     if source is not None or follow is not None:
-        raise UsageError("--source and --follow are for live commands: give no TRAIL or "
-                         "DATASET with them")
-    _answer("commands", inputs, users, f, limit, fmt, output, force, tz, columns)
+        raise UsageError(f"--source and --follow are for live {question}: give no TRAIL "
+                         "or DATASET with them")
+    _answer(question, inputs, users, f, limit, fmt, output, force, tz, columns)
 
 
 @with_filters()
@@ -125,23 +135,33 @@ def errors(inputs: Inputs = None,
 def network(inputs: Inputs = None, limit: Limit = None, columns: Columns = None,
              fmt: Format = "table",
             output: Output = None, force: Force = False, users: Users = None,
-            tz: Tz = "UTC", f: Filters = Filters()) -> None:
+            tz: Tz = "UTC", source: SourceOpt = None, follow: FollowOpt = None,
+            sudo: SudoOpt = False, f: Filters = Filters()) -> None:
     """Network activity: connect/bind/accept/send/recv with addresses, ports, outcome.
+
+    With no TRAIL or DATASET, answers live as records arrive: from the audit pipe, from
+    --source FILE|FIFO|-, or tailing --follow TRAIL (same filters, same columns).
 
     Example: knox network audit-parquet --command 'curl' --failed
     """
-    _answer("network", inputs, users, f, limit, fmt, output, force, tz, columns)
+    _live_or_answer("network", inputs, users, f, limit, fmt, output, force, tz, columns,
+                    source, follow, sudo)
 
 
 @with_filters(exclude=("command",))
 def logins(inputs: Inputs = None, limit: Limit = None, columns: Columns = None,
            fmt: Format = "table", output: Output = None, force: Force = False,
-           users: Users = None, tz: Tz = "UTC", f: Filters = Filters()) -> None:
+           users: Users = None, tz: Tz = "UTC", source: SourceOpt = None,
+           follow: FollowOpt = None, sudo: SudoOpt = False, f: Filters = Filters()) -> None:
     """Logins, logouts, su/sudo, ssh and authorisation (classes lo, aa), with outcome.
+
+    With no TRAIL or DATASET, answers live as records arrive: from the audit pipe, from
+    --source FILE|FIFO|-, or tailing --follow TRAIL (same filters, same columns).
 
     Example: knox logins /var/audit --failed
     """
-    _answer("logins", inputs, users, f, limit, fmt, output, force, tz, columns)
+    _live_or_answer("logins", inputs, users, f, limit, fmt, output, force, tz, columns,
+                    source, follow, sudo)
 
 
 @with_filters(exclude=("command",))
@@ -206,14 +226,17 @@ def tree(inputs: Annotated[list[str] | None, typer.Argument(
     paths, pid = _tree_inputs(list(inputs or []), pid)
     paths += [Path(p) for p in old_inputs or []]
     with open_catalog(paths, users) as cat:
-        forest = process_forest(cat, pid, command, depth=depth, limit=limit)
+        flat = not _lifecycle_records(cat)  # no parent is known: group by session instead
+        forest = process_forest(cat, pid, command, depth=depth, limit=limit,
+                                by_session=flat)
         table = forest.table
         if not table.num_rows:
             warn(f"knox: no process {pid if pid is not None else command!r} in the input")
         else:
-            if not _lifecycle_records(cat):  # a flat tree must not pass for the truth
+            if flat:  # a session tree must not pass for the fork tree
                 warn("knox: no fork/exit records (class pc not audited): parent links "
-                     "unknown")
+                     "unknown; grouped by audit session instead (each process under its "
+                     "session's leader)")
             if fmt == "table" and output is None:
                 draw_tree(table, forest.children, tz)
             else:

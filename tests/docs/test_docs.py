@@ -148,9 +148,9 @@ def _skip_reason(args: list[str]) -> str | None:
         return NOT_RUN[args[0]]
     if "--engine" in args:
         return "Spark (tests/spark runs it)"
-    if args[0] == "commands" and (not any(Path(a).exists() for a in args[1:])
-                                  or "--follow" in args):
-        return "live commands read /dev/auditpipe"
+    if args[0] in ("commands", "logins", "network") and (
+            not any(Path(a).exists() for a in args[1:]) or "--follow" in args):
+        return "live questions read /dev/auditpipe"
     return None
 
 

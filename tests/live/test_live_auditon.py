@@ -291,9 +291,9 @@ def test_live_knox_commands_warns_too_when_auditing_is_off(
     api = lambda: A.Auditon(kernel, platform="darwin")  # noqa: E731
     monkeypatch.setattr(pipe, "warn_if_not_auditing",
                         lambda source, sudo=False: real(source, "darwin", api, sudo=sudo))
-    monkeypatch.setattr(commands, "live_command_tables", lambda *a, **kw: iter([]))
-    live_commands.live_commands_cli(Filters(), "table", None)
+    monkeypatch.setattr(commands, "live_question_tables", lambda *a, **kw: iter([]))
+    live_commands.live_question_cli("commands", Filters(), "table", None)
     err = capsys.readouterr().err
     assert err.startswith("knox: auditing is off on this host (audit condition: noaudit)")
-    live_commands.live_commands_cli(Filters(), "table", None, source="/tmp/x")
+    live_commands.live_question_cli("commands", Filters(), "table", None, source="/tmp/x")
     assert capsys.readouterr().err == ""  # --source: not the kernel's pipe

@@ -195,7 +195,10 @@ def _uid_clause(columns: tuple[str, ...], v: str) -> _Form:
 
 
 def _user(v: str) -> list[_Form]:
-    return [_uid_clause(("auid", "euid", "ruid"), v)]
+    every = _uid_clause(("auid", "euid", "ruid"), v)
+    # a view without the real uid (a plot's processes) matches the ids it has; the last
+    # form is the one asked of the records when a view has none of them
+    return [every, _uid_clause(("auid", "euid"), v), every]
 
 
 def _one_id(column: str) -> Any:

@@ -23,7 +23,7 @@ def _rules(n: int) -> list[RuleSQL]:
         out.append(RuleSQL(key=f"k{i}", title=f"t{i}", level="low", author="a", path="p",
                            view="tv", columns=["image", "n"],
                            where=f"(image IS NULL AND n % {i + 1} = 0)" if i % 2 else
-                           f"suffix(\"_lc_image\", '/curl')", lowered=["image"]))
+                           "suffix(\"_lc_image\", '/curl')", lowered=["image"]))
     return out
 
 

@@ -187,6 +187,9 @@ class Engine:
         except duckdb.Error as exc:
             _stop_if_interrupted(exc)
             raise UsageError(f"SQL: {_first_line(exc)}") from exc
+        except RuntimeError as exc:  # DuckDB's relations say "Query interrupted" so
+            _stop_if_interrupted(exc)
+            raise
 
     def stream(self, query: str, params: Sequence[Any] | None = None,
                batch_rows: int = 65_536) -> pa.RecordBatchReader:
@@ -196,6 +199,9 @@ class Engine:
         except duckdb.Error as exc:
             _stop_if_interrupted(exc)
             raise UsageError(f"SQL: {_first_line(exc)}") from exc
+        except RuntimeError as exc:  # DuckDB's relations say "Query interrupted" so
+            _stop_if_interrupted(exc)
+            raise
 
     def views(self) -> list[str]:
         """Names of the views the engine defines (records included)."""

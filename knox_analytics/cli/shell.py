@@ -128,6 +128,7 @@ class Shell:
             warn(f"knox: {self._known_names(str(exc))}")
             return False
         except KeyboardInterrupt:  # Ctrl-C cancels the statement, not the session
+            _absorb_pending_interrupt()
             warn("knox: interrupted: the statement was cancelled")
             return False
         self.show(table)
@@ -262,3 +263,13 @@ def _stdout(target: IO[bytes] | None) -> Iterator[None]:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _absorb_pending_interrupt() -> None:
+    """DuckDB stops the statement (the interrupt watcher) before CPython has run the
+    SIGINT handler, which then raises at its next check: let it run here, where it is
+    the same Ctrl-C, not out of the session."""
+    try:
+        time.sleep(0)  # a C call: pending signal handlers run as it returns
+    except KeyboardInterrupt:
+        pass

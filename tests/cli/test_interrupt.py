@@ -72,6 +72,12 @@ def test_query_exits_130_quietly_on_ctrl_c() -> None:
 def test_shell_cancels_the_statement_and_keeps_the_session() -> None:
     proc = _knox("shell", stdin=subprocess.PIPE)
     assert proc.stdin is not None
+    assert proc.stdout is not None
+    # a first answer: the session is up (a Ctrl-C during start-up ends it, exit 130)
+    proc.stdin.write(b"SELECT 40 + 1 AS warm;\n")
+    proc.stdin.flush()
+    while b"41" not in proc.stdout.readline():
+        assert proc.poll() is None
     proc.stdin.write(f"{ENDLESS};\n".encode())
     proc.stdin.flush()
     _wait_until_running(proc)

@@ -269,7 +269,5 @@ def _absorb_pending_interrupt() -> None:
     """DuckDB stops the statement (the interrupt watcher) before CPython has run the
     SIGINT handler, which then raises at its next check: let it run here, where it is
     the same Ctrl-C, not out of the session."""
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         time.sleep(0)  # a C call: pending signal handlers run as it returns
-    except KeyboardInterrupt:
-        pass

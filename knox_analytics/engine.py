@@ -15,7 +15,7 @@ import pwd
 import re
 import shutil
 import tempfile
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -182,20 +182,19 @@ class Engine:
 
     def query(self, query: str, params: Sequence[Any] | None = None) -> pa.Table:
         """Run ``query`` and return the whole result as an Arrow table."""
-        try:
-            return self.sql(query, params).to_arrow_table()
-        except duckdb.Error as exc:
-            _stop_if_interrupted(exc)
-            raise UsageError(f"SQL: {_first_line(exc)}") from exc
-        except RuntimeError as exc:  # DuckDB's relations say "Query interrupted" so
-            _stop_if_interrupted(exc)
-            raise
+        return self._fetch(query, params, lambda rel: rel.to_arrow_table())
 
     def stream(self, query: str, params: Sequence[Any] | None = None,
                batch_rows: int = 65_536) -> pa.RecordBatchReader:
         """Run ``query`` and stream the result as Arrow record batches."""
+        return self._fetch(query, params, lambda rel: rel.to_arrow_reader(batch_rows))
+
+    def _fetch(self, query: str, params: Sequence[Any] | None,
+               get: Callable[[duckdb.DuckDBPyRelation], Any]) -> Any:
+        """``get`` of the relation of ``query``: bad SQL is UsageError, a statement Ctrl-C
+        stopped is KeyboardInterrupt."""
         try:
-            return self.sql(query, params).to_arrow_reader(batch_rows)
+            return get(self.sql(query, params))
         except duckdb.Error as exc:
             _stop_if_interrupted(exc)
             raise UsageError(f"SQL: {_first_line(exc)}") from exc

@@ -3,8 +3,9 @@
     >>> with Catalog(["audit-parquet"]) as cat:          # doctest: +SKIP
     ...     cat.query("SELECT command, count(*) FROM commands GROUP BY 1").to_pylist()
 
-The catalog is the only holder of the DuckDB connection.  Its inputs become one relation,
-``records`` (exactly :data:`knox_analytics.schema.SCHEMA` plus ``date``): Parquet datasets
+The catalog is the :class:`~knox_analytics.engine.Engine` (the DuckDB connection and the
+views) over its inputs, with their snapshots and derived state.  Its inputs become one
+relation, ``records`` (exactly :data:`knox_analytics.schema.SCHEMA` plus ``date``): Parquet datasets
 written by :class:`knox_analytics.store.DatasetWriter` are attached lazily with
 ``read_parquet`` (hive partitions), trail files are decoded in memory.  Lookup tables
 (``audit_events``, ``audit_classes``, ``bsm_errnos``, ``users``) are registered next to
@@ -50,7 +51,7 @@ class Catalog(Engine):
     passwd lines); ``"local"`` uses this machine's passwd database.  ``derived``: keep a
     dataset's process views as derived state (docs/derived-state.md); False computes them
     per catalog (the full pass the derived state is held to).  ``memory_limit`` (DuckDB's,
-    default :data:`DEFAULT_MEMORY_LIMIT`) and ``spill`` (its temp directory; default: the
+    default :data:`knox_analytics.engine.DEFAULT_MEMORY_LIMIT`) and ``spill`` (its temp directory; default: the
     dataset's cache, or the user's) bound the memory of every question.  ``decoded``:
     records decoded already (rows of the records schema), read with the inputs as
     trails' records are.

@@ -5,12 +5,12 @@
 
 The catalog is the :class:`~knox_analytics.engine.Engine` (the DuckDB connection and the
 views) over its inputs, with their snapshots and derived state.  Its inputs become one
-relation, ``records`` (exactly :data:`knox_analytics.schema.SCHEMA` plus ``date``): Parquet datasets
-written by :class:`knox_analytics.store.DatasetWriter` are attached lazily with
-``read_parquet`` (hive partitions), trail files are decoded in memory.  Lookup tables
-(``audit_events``, ``audit_classes``, ``bsm_errnos``, ``users``) are registered next to
-it, then every ``knox_analytics/sql/*.sql`` file runs in name order; each defines one
-view (or macro) and starts with a comment stating its question.
+relation, ``records`` (exactly :data:`knox_analytics.schema.SCHEMA` plus ``date``):
+Parquet datasets written by :class:`knox_analytics.store.DatasetWriter` are attached
+lazily with ``read_parquet`` (hive partitions), trail files are decoded in memory.
+Lookup tables (``audit_events``, ``audit_classes``, ``bsm_errnos``, ``users``) are
+registered next to it, then every ``knox_analytics/sql/*.sql`` file runs in name order;
+each defines one view (or macro) and starts with a comment stating its question.
 """
 
 from __future__ import annotations

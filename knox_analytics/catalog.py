@@ -50,9 +50,10 @@ class Catalog(Engine):
     file (e.g. a copy of the audited Mac's ``dscl . -list /Users UniqueID`` turned into
     passwd lines); ``"local"`` uses this machine's passwd database.  ``derived``: keep a
     dataset's process views as derived state (docs/derived-state.md); False computes them
-    per catalog (the full pass the derived state is held to).  ``memory_limit`` (DuckDB's,
-    default :data:`knox_analytics.engine.DEFAULT_MEMORY_LIMIT`) and ``spill`` (its temp directory; default: the
-    dataset's cache, or the user's) bound the memory of every question.  ``decoded``:
+    per catalog (the full pass the derived state is held to).  ``memory_limit``
+    (DuckDB's, default :data:`knox_analytics.engine.DEFAULT_MEMORY_LIMIT`) and ``spill``
+    (its temp directory; default: the dataset's cache, or the user's) bound the memory of
+    every question.  ``decoded``:
     records decoded already (rows of the records schema), read with the inputs as
     trails' records are.
     """

@@ -127,7 +127,7 @@ def summarize_records(cat: Catalog, top: int = TOP, filters: Filters | None = No
         return s
     s.hosts = [(str(h), int(n), a, b) for h, n, a, b in cat.sql(
         f"SELECT host, count(*), {_ISO.format('min(time)')}, {_ISO.format('max(time)')} "
-        f"FROM {ev} GROUP BY 1 ORDER BY 2 DESC LIMIT {int(top)}", params).fetchall()]
+        f"FROM {ev} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {int(top)}", params).fetchall()]
     s.classes = _pairs(cat, "SELECT c, count(*) FROM (SELECT unnest(string_split("
                        f"COALESCE(event_classes, '-'), ',')) AS c FROM {ev}) "
                        "GROUP BY 1 ORDER BY 2 DESC, 1", top, params)

@@ -31,7 +31,8 @@ def all_commands() -> list[tuple[str, object]]:
     return found
 
 
-@pytest.mark.parametrize(("name", "callback"), all_commands(), ids=lambda v: str(v))
+@pytest.mark.parametrize(("name", "callback"),
+                         [pytest.param(*command, id=command[0]) for command in all_commands()])
 def test_every_command_help_ends_with_an_example(name: str, callback: object) -> None:
     doc = (getattr(callback, "__doc__", "") or "").strip()
     assert doc.splitlines()[-1].strip().startswith("Example: "), name

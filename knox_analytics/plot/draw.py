@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from knox_analytics.plot.data import OTHER, UNKNOWN, count_matrix
+from knox_analytics.words import count
 from knox_analytics.zones import UTC, Zone
 
 # Paths and command lines may hold any Unicode; a glyph the font lacks is drawn as a box,
@@ -132,7 +133,7 @@ def timeline_figure(table: Any, *, top_commands: int = 10, title: str | None = N
         handles.append(Patch(color=GREY, label=OTHER))
     handles.append(Patch(color=(0.5, 0.5, 0.5, 0.4), label="no exit seen"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-    ax.set_title(f"{title or 'process timeline'} — {t.num_rows} processes")
+    ax.set_title(f"{title or 'process timeline'} — {count(t.num_rows, 'process', 'processes')}")
     return fig
 
 
@@ -216,7 +217,8 @@ def tree_figure(table: Any, *, top_commands: int = 10, title: str | None = None)
     ax.set_ylim(len(rows) - 0.5, -0.8)
     ax.set_axis_off()
     unlabelled = "" if labelled else "\n(too many rows to label: narrow, or lower --limit)"
-    ax.set_title(f"{title or 'process tree'} — {len(rows)} processes{unlabelled}")
+    ax.set_title(f"{title or 'process tree'} — "
+                 f"{count(len(rows), 'process', 'processes')}{unlabelled}")
     return fig
 
 
@@ -253,8 +255,8 @@ def file_figure(table: Any, *, title: str | None = None, zone: Zone = UTC) -> Fi
     _time_axis(ax, zone)
     ax.grid(axis="y", color="#eeeeee")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-    ax.set_title(f"{title or 'file access'} — {t.num_rows} accesses, "
-                 f"{int((~ok).sum())} failed, {len(order)} paths")
+    ax.set_title(f"{title or 'file access'} — {count(t.num_rows, 'access', 'accesses')}, "
+                 f"{int((~ok).sum())} failed, {count(len(order), 'path')}")
     return fig
 
 
@@ -312,7 +314,7 @@ def errors_heatmap_figure(table: Any, *, top: int = 12, title: str | None = None
     return heatmap_figure(t.column("command").to_pylist(), t.column("errno_name").to_pylist(),
                           top=top, row_label="command", col_label="errno",
                           title=f"{title or 'failures by command and errno'} — "
-                          f"{t.num_rows} failed records")
+                          f"{count(t.num_rows, 'failed record')}")
 
 
 def connections_figure(table: Any, *, top: int = 12, title: str | None = None) -> Figure:
@@ -351,7 +353,7 @@ def failures_over_time_figure(table: Any, *, bins: int = 48, top: int = 6,
     _time_axis(ax, zone)
     ax.set_ylabel("failed records")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-    ax.set_title(f"{title or 'failures over time'} — {t.num_rows} failed records")
+    ax.set_title(f"{title or 'failures over time'} — {count(t.num_rows, 'failed record')}")
     return fig
 
 

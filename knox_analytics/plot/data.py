@@ -225,22 +225,16 @@ def error_data(cat: Catalog, filters: Filters = Filters()) -> pa.Table:
     table = select(cat, "errors", filters, order='time, "offset"')
     return pa.table({
         "time": table.column("time"),
-        "errno_name": _named(table.column("errno_name").to_pylist(),
-                             table.column("errno").to_pylist()),
+        "errno_name": _named(table.column("errno_name").to_pylist()),  # errno_label()
         "command": _named(table.column("command").to_pylist()),
         "event_name": table.column("event_name"),
         "path": table.column("path"),
     })
 
 
-def _named(values: list[Any], numbers: list[Any] | None = None) -> pa.Array:
-    """Labels for a category column: null → the errno number (``#n``) or ``UNKNOWN``."""
-    out = []
-    for i, v in enumerate(values):
-        if v is None and numbers is not None and numbers[i] is not None:
-            v = f"#{numbers[i]}"
-        out.append(UNKNOWN if v is None else str(v))
-    return pa.array(out, pa.string())
+def _named(values: list[Any]) -> pa.Array:
+    """Labels for a category column: null → ``UNKNOWN``."""
+    return pa.array([UNKNOWN if v is None else str(v) for v in values], pa.string())
 
 
 def top_failing_paths(errors: pa.Table, top: int = 15) -> pa.Table:

@@ -64,13 +64,18 @@ def select(cat: Catalog, relation: str, filters: Filters = Filters(), *,
         return table
     total = cat.sql(f"SELECT count(*) {body}", [*values, *params]).fetchall()[0][0]
     return table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                          b"knox.total": str(total).encode()})
+                                          b"knox.total": str(total).encode(),
+                                          b"knox.limit": str(int(limit)).encode()})
 
 
 def left_out(table: pa.Table) -> tuple[int, int] | None:
-    """(shown, total) when :func:`select` left rows out, else None."""
-    total = int((table.schema.metadata or {}).get(b"knox.total", b"0"))
-    return (table.num_rows, total) if total > table.num_rows else None
+    """(kept, total) when :func:`select` left rows out, else None.  ``kept`` is what the
+    limit kept, not ``table.num_rows``: a table narrowed further after the limit (the
+    files picture keeps the top paths) must not make the note name a limit never given."""
+    meta = table.schema.metadata or {}
+    total = int(meta.get(b"knox.total", b"0"))
+    kept = int(meta.get(b"knox.limit", str(table.num_rows).encode()))
+    return (kept, total) if total > kept else None
 
 
 def sessions(cat: Catalog) -> pa.Table:

@@ -270,6 +270,21 @@ def test_pictures_have_a_limit_and_say_what_they_left_out(cat: Catalog) -> None:
     assert plot.LIMITS["timeline"] == plot.LIMITS["tree"] == 100  # readable: issue 23
 
 
+
+def test_the_files_note_names_the_limit_applied(cat: Catalog) -> None:
+    """Issue 23 item 17: the note named the rows left after keeping the top paths
+    ("the first 148 of …" under --limit 500) as if it were the limit."""
+    total = scalar(cat, "SELECT count(*) FROM file_access WHERE path IS NOT NULL")
+    assert total > 50
+    fig = plot.files(cat, limit=50, max_paths=3)
+    drawn = fig.axes[0].get_title().split("\n")[0]
+    shown = int(drawn.split(" — ")[1].split(" ")[0])
+    assert shown < 50  # the top 3 paths hold fewer than the 50 accesses the limit kept
+    assert fig.knox_note.startswith(f"showing the first 50 of {total:,} file accesses "
+                                    f"({shown} of them on the top 3 paths drawn); ")
+    assert plot.files(cat, limit=50, max_paths=1000).knox_note.startswith(
+        f"showing the first 50 of {total:,} file accesses; narrow")
+
 def test_the_cli_defaults_are_the_plot_limits() -> None:
     import inspect
 

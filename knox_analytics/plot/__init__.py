@@ -16,7 +16,6 @@ with the same columns).  Selections take the question commands'
 from __future__ import annotations
 
 import textwrap
-import warnings
 from datetime import datetime
 from pathlib import Path
 
@@ -150,9 +149,8 @@ def save(fig: Figure, path: str | Path, *, force: bool = False, dpi: int = 100) 
                          f"{', '.join(FORMATS)}, found {out.suffix or 'no suffix'!r}")
     if out.exists() and not force:
         raise OutputExistsError(f"{out}: exists (use --force to replace it)")
-    with warnings.catch_warnings():  # a glyph missing from the font is drawn as a box
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
-        fig.savefig(out, dpi=dpi, metadata=_metadata(out))
+    # no glyph is missing: a character no font can draw is escaped (plot.glyphs)
+    fig.savefig(out, dpi=dpi, metadata=_metadata(out))
     return out
 
 

@@ -9,7 +9,6 @@ matrix cell count per pair, so pictures can be checked against the views.
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -17,19 +16,16 @@ from typing import Any
 import matplotlib.dates as mdates
 import numpy as np
 import pyarrow as pa
-from matplotlib import colormaps
+from matplotlib import colormaps, rc_context
 from matplotlib.collections import LineCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from knox_analytics.plot import glyphs
 from knox_analytics.plot.data import OTHER, UNKNOWN, count_matrix
 from knox_analytics.words import count
 from knox_analytics.zones import UTC, Zone
-
-# Paths and command lines may hold any Unicode; a glyph the font lacks is drawn as a box,
-# which is the honest picture, so the per-glyph warning is noise.
-warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
 
 #: Colours of file operation kinds (data.operation_kind).
 KIND_COLOURS = {"read": "#4c72b0", "write": "#dd8452", "create": "#55a868",
@@ -49,9 +45,21 @@ def as_arrow(table: Any) -> pa.Table:
     raise TypeError(f"expected a pyarrow.Table or polars.DataFrame, found {type(table)}")
 
 
+class KnoxFigure(Figure):
+    """A Figure whose texts (paths, command lines: any Unicode) are drawn with the fallback
+    fonts, what none of them can draw escaped and said (:mod:`~knox_analytics.plot.glyphs`),
+    however it is drawn: saved, or shown in a notebook."""
+
+    def draw(self, renderer: Any) -> None:
+        # tick labels made while drawing take the fonts from rcParams
+        with rc_context({"font.family": list(glyphs.families())}):
+            glyphs.fit_figure(self)
+            super().draw(renderer)
+
+
 def new_figure(width: float, height: float) -> tuple[Figure, Any]:
     """A Figure with one Axes, sized in inches, with a tight layout."""
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = KnoxFigure(figsize=(width, height), layout="constrained")
     return fig, fig.add_subplot()
 
 

@@ -29,6 +29,7 @@ readers of ``knox print`` accept it in place of paths and do not look at the pat
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,9 @@ NOT_TRAILS = frozenset({"audit_control", "audit_user", "audit_class", "audit_eve
 #: a trail holds several in its first 256 KiB).
 SNIFF_BYTES = 256 << 10
 NOT_A_TRAIL = "not a BSM trail"
+#: How auditd names its trails: ``START.END``, ``START.not_terminated``,
+#: ``START.crash_recovery`` (timestamps of 14 digits), and the ``current`` link.
+AUDITD_TRAIL_NAME = re.compile(r"\d{14}\.(\d{14}|not_terminated|crash_recovery)|current")
 
 Kind = Literal["trail", "dataset", "parquet", "stdin"]
 
@@ -244,9 +248,10 @@ def skip_or_raise(error: NotBSMError, item: Input, skipped: list[tuple[str, str]
 
 def check_trails_found(found: Inputs, skipped: Iterable[tuple[str, str]]) -> None:
     """Raise :class:`InputError` for the first directory of ``found`` none of whose files
-    is a trail holding bytes: each was ``skipped`` (not a trail) or is empty.  An empty
-    file passes for an empty trail when named, but found beside non-trails (``/etc``) it
-    is no sign that the directory holds audit trails."""
+    is a trail holding bytes: each was ``skipped`` (not a trail) or is an empty file not
+    named as auditd names trails.  An empty ``current`` right after a rotation is an
+    empty trail, but an empty file found beside non-trails (``/etc``) is no sign that
+    the directory holds audit trails."""
     left_out = {path for path, _ in skipped}
     by_directory: dict[str, list[Input]] = {}
     for item in found.items:
@@ -254,7 +259,8 @@ def check_trails_found(found: Inputs, skipped: Iterable[tuple[str, str]]) -> Non
             by_directory.setdefault(item.directory, []).append(item)
     for directory, items in by_directory.items():
         kept = [i for i in items if i.path not in left_out]
-        if not any(_size(i.path) for i in kept):
+        if not any(_size(i.path) or AUDITD_TRAIL_NAME.fullmatch(os.path.basename(i.path))
+                   for i in kept):
             raise InputError(no_trails_message(directory, len(items) - len(kept),
                                                len(kept)))
 

@@ -161,6 +161,19 @@ def test_a_directory_holding_no_trail_is_exit_1_naming_it(
     assert not (tmp_path / "e.png").exists()
 
 
+def test_a_directory_holding_only_an_empty_current_is_an_empty_answer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Right after auditd rotates, /var/audit may hold nothing but an empty ``current``
+    and an empty ``START.not_terminated``: that is an empty trail (exit 0), not the wrong
+    directory."""
+    (tmp_path / "audit_control").write_text("dir:/var/audit\n")
+    (tmp_path / "20261207101500.not_terminated").write_bytes(b"")
+    (tmp_path / "current").write_bytes(b"")
+    code, _out, err = knox(["summary", str(tmp_path)], monkeypatch, capsys)
+    assert code == 0 and "no audit trails found" not in err, err
+
+
 def test_a_directory_with_a_trail_beside_other_files_is_read(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,6 +11,9 @@ same inputs — trail files (compressed too), directories of trails (a copy of
 - a file *found* in a directory that is not a trail (a README, a checksum list) is skipped
   and listed (:attr:`Inputs.skipped`); a file *named* on the command line that is not a
   trail is an error;
+- a directory in which no trail is found (``/etc``: no file in it, or none but empty files
+  and non-trails) is an error too, as naming a file that is not a trail is: "no records"
+  would hide that the wrong directory was named (:func:`check_trails_found`);
 - a directory that cannot be read, or a missing path, is one :class:`InputError` line.
 
 A command discovers its inputs once and hands the :class:`Inputs` value on: the catalog
@@ -26,12 +29,14 @@ readers of ``knox print`` accept it in place of paths and do not look at the pat
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from knox_analytics.errors import InputError, NotBSMError
+from knox_analytics.words import plural
 
 STDIN = "-"
 #: auditd's own files that live beside the trails in /var/audit.
@@ -41,6 +46,9 @@ NOT_TRAILS = frozenset({"audit_control", "audit_user", "audit_class", "audit_eve
 #: a trail holds several in its first 256 KiB).
 SNIFF_BYTES = 256 << 10
 NOT_A_TRAIL = "not a BSM trail"
+#: How auditd names its trails: ``START.END``, ``START.not_terminated``,
+#: ``START.crash_recovery`` (timestamps of 14 digits), and the ``current`` link.
+AUDITD_TRAIL_NAME = re.compile(r"\d{14}\.(\d{14}|not_terminated|crash_recovery)|current")
 
 Kind = Literal["trail", "dataset", "parquet", "stdin"]
 
@@ -53,6 +61,8 @@ class Input:
     path: str
     kind: Kind
     found: bool = False
+    #: the directory named on the command line this file was found in
+    directory: str | None = None
     #: a dataset: whether it holds a committed part (an empty trail converts to none)
     records: bool = True
 
@@ -89,6 +99,7 @@ class Inputs:
                 out.skipped.append((item.path, NOT_A_TRAIL))
             else:
                 out.items.append(item)
+        check_trails_found(self, out.skipped)
         return out
 
     def for_catalog(self) -> tuple[list[Path], list[Path]]:
@@ -129,6 +140,8 @@ def discover(paths: Given, *, sniff: bool = False) -> Inputs:
             out.items.append(Input(name, "parquet"))  # Parquet files, not a knox dataset
         elif path.is_dir():
             _add_directory(path, out, seen)
+            if not any(i.directory == str(path) for i in out.items):
+                raise InputError(no_trails_message(name, 0, 0))
         elif path.suffix == ".parquet":
             out.items.append(Input(name, "parquet"))
         else:
@@ -175,7 +188,7 @@ def _add_directory(directory: Path, out: Inputs, seen: set[str]) -> None:
         if not os.access(child, os.R_OK):
             raise InputError(f"{child}: permission denied (audit trails are usually "
                              "readable by root only: run with sudo, or copy the trail)")
-        out.items.append(Input(str(child), "trail", found=True))
+        out.items.append(Input(str(child), "trail", found=True, directory=str(directory)))
 
 
 def _listing(directory: Path) -> list[Path]:
@@ -231,6 +244,41 @@ def skip_or_raise(error: NotBSMError, item: Input, skipped: list[tuple[str, str]
     if not item.found:
         raise error
     skipped.append((item.path, NOT_A_TRAIL))
+
+
+def check_trails_found(found: Inputs, skipped: Iterable[tuple[str, str]]) -> None:
+    """Raise :class:`InputError` for the first directory of ``found`` none of whose files
+    is a trail holding bytes: each was ``skipped`` (not a trail) or is an empty file not
+    named as auditd names trails.  An empty ``current`` right after a rotation is an
+    empty trail, but an empty file found beside non-trails (``/etc``) is no sign that
+    the directory holds audit trails."""
+    left_out = {path for path, _ in skipped}
+    by_directory: dict[str, list[Input]] = {}
+    for item in found.items:
+        if item.directory is not None:
+            by_directory.setdefault(item.directory, []).append(item)
+    for directory, items in by_directory.items():
+        kept = [i for i in items if i.path not in left_out]
+        if not any(_size(i.path) or AUDITD_TRAIL_NAME.fullmatch(os.path.basename(i.path))
+                   for i in kept):
+            raise InputError(no_trails_message(directory, len(items) - len(kept),
+                                               len(kept)))
+
+
+def no_trails_message(directory: str, not_trails: int, empty: int) -> str:
+    """The one line for a directory holding no trail, saying what it holds instead."""
+    held = [f"{not_trails} " + plural(not_trails, "file is not a BSM audit trail",
+                                      "files are not BSM audit trails") if not_trails else "",
+            f"{empty} {plural(empty, 'file is', 'files are')} empty" if empty else ""]
+    what = ", ".join(h for h in held if h) or "it holds no files"
+    return f"{directory}: no audit trails found ({what})"
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 1  # let the reader say what is wrong with it
 
 
 def has_records(dataset: str | Path) -> bool:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from knox_analytics.bsm.tokens import AUT_OTHER_FILE32
 from knox_analytics.errors import UsageError
+from knox_analytics.words import count
 from knox_analytics.zones import UTC as UTC_ZONE
 from knox_analytics.zones import Zone
 
@@ -454,8 +455,8 @@ def why_empty(cat: Catalog, question: str, filters: Filters = Filters()) -> str:
         if reason:
             return reason
     if filters == Filters():
-        return f"no {question} among the {total:,} records of the input"
-    return f"no {question} matched the filters ({total:,} records in the input)"
+        return f"no {question} among the {count(total, 'record')} of the input"
+    return f"no {question} matched the filters ({count(total, 'record')} in the input)"
 
 
 def _count(cat: Catalog, sql: str, params: list[Any] | None = None) -> int:

@@ -140,8 +140,8 @@ def summarize_records(cat: Catalog, top: int = TOP, filters: Filters | None = No
     s.failures = int(cat.sql(f"SELECT count(*) FROM {ev} WHERE NOT success", params
                              ).fetchall()[0][0])
     s.failing = [(str(e), str(n), int(c)) for e, n, c in cat.sql(
-        "SELECT COALESCE(event_name, '#' || event), COALESCE(errno_name, "
-        f"'errno ' || return_errno), count(*) FROM {ev} WHERE NOT success "
+        "SELECT COALESCE(event_name, '#' || event), errno_name, count(*) "
+        f"FROM {ev} WHERE NOT success "
         f"GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT {int(top)}", params).fetchall()]
     s.damaged = _damage(cat)
     s.damaged_in_datasets = _dataset_damage(cat)
@@ -207,6 +207,7 @@ def summarize_parts(cat: Catalog, parts: list[tuple[Path, str]], top: int = TOP)
                           for u, n in total["uids"]), top)
     s.commands = _top(_tally((c if c is not None else "?", n)
                              for c, n in total["commands"]), top)
+    # an errno the tables do not name is "errno N", as errno_label() in sql/01_constants.sql
     failing = _tally(((_event(e, name), errno if errno is not None else
                        (None if code is None else f"errno {code}")), n)
                      for e, name, code, errno, n in total["failures"])

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from knox_analytics.errors import UsageError
+from knox_analytics.words import count, plural
 
 if TYPE_CHECKING:
     from knox_analytics.catalog import Catalog
@@ -59,11 +60,13 @@ class Forest:
         """One line saying what the answer leaves out, and how to see it (None: nothing)."""
         parts = []
         if self.left_out:
-            parts.append(f"showing {self.table.num_rows:,} of {self.found:,} processes "
+            parts.append(f"showing {self.table.num_rows:,} of "
+                         f"{count(self.found, 'process', 'processes')} "
                          f"(--limit {self.limit}; --limit 0 shows all, --depth N fewer levels)")
         if self.deeper:
-            parts.append(f"{self.deeper:,} processes deeper than --depth {self.depth} "
-                         "and their descendants not shown")
+            parts.append(f"{count(self.deeper, 'process', 'processes')} deeper than "
+                         f"--depth {self.depth} and {plural(self.deeper, 'its', 'their')} "
+                         "descendants not shown")
         return "; ".join(parts) or None
 
 

@@ -305,8 +305,6 @@ def open_catalog(inputs: list[Path] | None, users: str | None = None,
     for item in found.datasets:
         if not item.records:
             warn(f"knox: {item.path}: the dataset holds no records yet")
-    if inputs and not found.items:
-        warn("knox: no trail found in the inputs")
     raw = _raw_dataset([Path(i.path) for i in found.of("trail")])
     if raw is not None:  # the trails are read from their dataset in the cache
         found = Inputs([i for i in found.items if i.kind != "trail"]

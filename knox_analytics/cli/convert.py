@@ -31,6 +31,7 @@ from knox_analytics.cli.common import (
 )
 from knox_analytics.convert import ConvertSummary, convert
 from knox_analytics.inputs import STDIN, Inputs, discover, expand
+from knox_analytics.words import count
 
 
 def _total_bytes(inputs: Inputs) -> int | None:
@@ -112,7 +113,7 @@ def convert_command(
 def _print_summary(summary: ConvertSummary) -> None:
     converted = [f for f in summary.files if f.action != "skipped"]
     skipped = [f for f in summary.files if f.action == "skipped"]
-    line = (f"{len(converted)} file(s) converted, {summary.records:,} records, "
+    line = (f"{len(converted)} file(s) converted, {count(summary.records, 'record')}, "
             f"{summary.bytes / 1e6:.1f} MB in {summary.seconds:.1f} s "
             f"({summary.mb_per_s:.0f} MB/s) -> {summary.output}")
     damage = summary.damage

@@ -26,6 +26,7 @@ from knox_analytics.cli.common import (
 from knox_analytics.cli.exits import EXIT_ALERTED
 from knox_analytics.cli.pipe import FollowOpt, SourceOpt, SudoOpt
 from knox_analytics.errors import UsageError
+from knox_analytics.words import count
 
 #: Columns of the terminal table (files get every column).
 TABLE_COLUMNS = ("time", "level", "title", "host", "user", "euser", "pid", "command_line",
@@ -93,7 +94,7 @@ def detect(inputs: Inputs = None, rules: Rules = None, coverage: Coverage = Fals
         emit(shown, fmt, output, force=force, title="alerts", tz=tz)
         if not alerts.num_rows:
             n = sum(r.compiled for r in ruleset.rules)
-            warn(f"knox: no alert ({n} rules ran)")
+            warn(f"knox: no alert ({count(n, 'rule')} ran)")
     damaged_exit(cat.damage)
     if fail_on and any(level_at_least(lv, fail_on) for lv in
                        alerts.column("level").to_pylist()):
@@ -141,7 +142,8 @@ def _coverage(ruleset: object) -> None:
         state = "compiled" if r.compiled else f"not compiled: {r.reason}"
         typer.echo(f"{r.path}: {r.title}: {state}")
     ok = sum(r.compiled for r in rules)
-    typer.echo(f"{ok} of {len(rules)} rules compile")
+    # past tense: "0 of 1 rule compiled" needs no verb agreeing with either number
+    typer.echo(f"{ok} of {count(len(rules), 'rule')} compiled")
 
 
 def _flat_evidence(alerts: object) -> object:

@@ -27,7 +27,7 @@ from knox_analytics.cli.common import (
     with_filters,
 )
 from knox_analytics.errors import UsageError
-from knox_analytics.inputs import Inputs, discover
+from knox_analytics.inputs import Inputs, check_trails_found, discover
 from knox_analytics.questions import Filters
 from knox_analytics.render.names import IdNames
 from knox_analytics.render.records import iter_input, iter_inputs
@@ -121,6 +121,8 @@ def print_cmd(
     for chunk in render_stream(decoded, opts, json=json):
         out.write(chunk)
         out.flush()
+    # a directory holding no trail (/etc) is one line and exit 1, as on every command
+    check_trails_found(found, skipped)
     report_skipped(skipped)
     damaged_exit(report.damage)
 

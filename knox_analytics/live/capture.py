@@ -64,6 +64,7 @@ from knox_analytics.store.safefs import (
     tighten_tree,
     write_atomic,
 )
+from knox_analytics.words import plural
 
 STATE_NAME = "capture.json"
 LOCK_NAME = "capture.lock"
@@ -115,8 +116,11 @@ class CaptureSummary:
 
     def line(self) -> str:
         """The one-line summary the CLI prints at the end."""
-        text = (f"{self.records} records converted, {self.segments} segments closed, "
-                f"{self.bytes} raw bytes, {self.damaged} damaged spans")
+        # numbers as they were (no separators): scripts read this line
+        text = (f"{self.records} {plural(self.records, 'record')} converted, "
+                f"{self.segments} {plural(self.segments, 'segment')} closed, "
+                f"{self.bytes} raw {plural(self.bytes, 'byte')}, "
+                f"{self.damaged} damaged {plural(self.damaged, 'span')}")
         if self.drops is not None:
             text += f", {self.drops} dropped, {self.truncates} truncated by the audit pipe"
             if self.total_drops is not None and (self.total_drops, self.total_truncates) \

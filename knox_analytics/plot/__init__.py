@@ -16,7 +16,6 @@ with the same columns).  Selections take the question commands'
 from __future__ import annotations
 
 import textwrap
-import warnings
 from datetime import datetime
 from pathlib import Path
 
@@ -48,14 +47,15 @@ FORMATS = (".png", ".svg", ".pdf")
 LIMITS = {"timeline": 100, "tree": 100, "files": 20_000, "logins": 20_000}
 
 
-def _noted(fig: Figure, table: object, what: str, narrow: str) -> Figure:
-    """Say on the picture (and in ``fig.knox_note``) what the limit left out."""
+def _noted(fig: Figure, table: object, what: str, narrow: str, drawn: str = "") -> Figure:
+    """Say on the picture (and in ``fig.knox_note``) what the limit left out; ``drawn``:
+    which of the rows the limit kept are drawn, when not all of them are."""
     gone = data.left_out(table)  # type: ignore[arg-type]
     fig.knox_note = None  # type: ignore[attr-defined]
     if gone:
-        shown, total = gone
-        note = (f"showing the first {shown:,} of {total:,} {what}; narrow with {narrow} "
-                "or raise --limit")
+        kept, total = gone
+        note = (f"showing the first {kept:,} of {total:,} {what}{drawn}; narrow with "
+                f"{narrow} or raise --limit")
         fig.knox_note = note  # type: ignore[attr-defined]
         ax = fig.axes[0]  # under the title, where it is read first
         # wrapped to the figure's width (~0.09 in a character): a long note is not clipped
@@ -96,7 +96,11 @@ def files(cat: Catalog, filters: Filters = Filters(), *, pid: int | None = None,
     scope = f" of pid {pid} and descendants" if pid is not None else ""
     table = data.file_data(cat, filters, pid=pid, max_paths=max_paths, limit=limit)
     fig = draw.file_figure(table, title=f"file access{scope} (top {max_paths} paths)")
-    return _noted(fig, table, "file accesses", "--pid, --path, --since/--until or --user")
+    gone = data.left_out(table)
+    drawn = (f" ({table.num_rows:,} of them on the top {max_paths} paths drawn)"
+             if gone and table.num_rows < gone[0] else "")
+    return _noted(fig, table, "file accesses", "--pid, --path, --since/--until or --user",
+                  drawn)
 
 
 def directories(cat: Catalog, filters: Filters = Filters(), *, pid: int | None = None,
@@ -145,9 +149,8 @@ def save(fig: Figure, path: str | Path, *, force: bool = False, dpi: int = 100) 
                          f"{', '.join(FORMATS)}, found {out.suffix or 'no suffix'!r}")
     if out.exists() and not force:
         raise OutputExistsError(f"{out}: exists (use --force to replace it)")
-    with warnings.catch_warnings():  # a glyph missing from the font is drawn as a box
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
-        fig.savefig(out, dpi=dpi, metadata=_metadata(out))
+    # no glyph is missing: a character no font can draw is escaped (plot.glyphs)
+    fig.savefig(out, dpi=dpi, metadata=_metadata(out))
     return out
 
 

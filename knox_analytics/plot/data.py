@@ -64,13 +64,18 @@ def select(cat: Catalog, relation: str, filters: Filters = Filters(), *,
         return table
     total = cat.sql(f"SELECT count(*) {body}", [*values, *params]).fetchall()[0][0]
     return table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                          b"knox.total": str(total).encode()})
+                                          b"knox.total": str(total).encode(),
+                                          b"knox.limit": str(int(limit)).encode()})
 
 
 def left_out(table: pa.Table) -> tuple[int, int] | None:
-    """(shown, total) when :func:`select` left rows out, else None."""
-    total = int((table.schema.metadata or {}).get(b"knox.total", b"0"))
-    return (table.num_rows, total) if total > table.num_rows else None
+    """(kept, total) when :func:`select` left rows out, else None.  ``kept`` is what the
+    limit kept, not ``table.num_rows``: a table narrowed further after the limit (the
+    files picture keeps the top paths) must not make the note name a limit never given."""
+    meta = table.schema.metadata or {}
+    total = int(meta.get(b"knox.total", b"0"))
+    kept = int(meta.get(b"knox.limit", str(table.num_rows).encode()))
+    return (kept, total) if total > kept else None
 
 
 def sessions(cat: Catalog) -> pa.Table:
@@ -225,22 +230,16 @@ def error_data(cat: Catalog, filters: Filters = Filters()) -> pa.Table:
     table = select(cat, "errors", filters, order='time, "offset"')
     return pa.table({
         "time": table.column("time"),
-        "errno_name": _named(table.column("errno_name").to_pylist(),
-                             table.column("errno").to_pylist()),
+        "errno_name": _named(table.column("errno_name").to_pylist()),  # errno_label()
         "command": _named(table.column("command").to_pylist()),
         "event_name": table.column("event_name"),
         "path": table.column("path"),
     })
 
 
-def _named(values: list[Any], numbers: list[Any] | None = None) -> pa.Array:
-    """Labels for a category column: null → the errno number (``#n``) or ``UNKNOWN``."""
-    out = []
-    for i, v in enumerate(values):
-        if v is None and numbers is not None and numbers[i] is not None:
-            v = f"#{numbers[i]}"
-        out.append(UNKNOWN if v is None else str(v))
-    return pa.array(out, pa.string())
+def _named(values: list[Any]) -> pa.Array:
+    """Labels for a category column: null → ``UNKNOWN``."""
+    return pa.array([UNKNOWN if v is None else str(v) for v in values], pa.string())
 
 
 def top_failing_paths(errors: pa.Table, top: int = 15) -> pa.Table:

@@ -9,7 +9,6 @@ matrix cell count per pair, so pictures can be checked against the views.
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -17,18 +16,16 @@ from typing import Any
 import matplotlib.dates as mdates
 import numpy as np
 import pyarrow as pa
-from matplotlib import colormaps
+from matplotlib import colormaps, rc_context
 from matplotlib.collections import LineCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from knox_analytics.plot import glyphs
 from knox_analytics.plot.data import OTHER, UNKNOWN, count_matrix
+from knox_analytics.words import count
 from knox_analytics.zones import UTC, Zone
-
-# Paths and command lines may hold any Unicode; a glyph the font lacks is drawn as a box,
-# which is the honest picture, so the per-glyph warning is noise.
-warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
 
 #: Colours of file operation kinds (data.operation_kind).
 KIND_COLOURS = {"read": "#4c72b0", "write": "#dd8452", "create": "#55a868",
@@ -48,9 +45,21 @@ def as_arrow(table: Any) -> pa.Table:
     raise TypeError(f"expected a pyarrow.Table or polars.DataFrame, found {type(table)}")
 
 
+class KnoxFigure(Figure):
+    """A Figure whose texts (paths, command lines: any Unicode) are drawn with the fallback
+    fonts, what none of them can draw escaped and said (:mod:`~knox_analytics.plot.glyphs`),
+    however it is drawn: saved, or shown in a notebook."""
+
+    def draw(self, renderer: Any) -> None:
+        # tick labels made while drawing take the fonts from rcParams
+        with rc_context({"font.family": list(glyphs.families())}):
+            glyphs.fit_figure(self)
+            super().draw(renderer)
+
+
 def new_figure(width: float, height: float) -> tuple[Figure, Any]:
     """A Figure with one Axes, sized in inches, with a tight layout."""
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = KnoxFigure(figsize=(width, height), layout="constrained")
     return fig, fig.add_subplot()
 
 
@@ -132,7 +141,7 @@ def timeline_figure(table: Any, *, top_commands: int = 10, title: str | None = N
         handles.append(Patch(color=GREY, label=OTHER))
     handles.append(Patch(color=(0.5, 0.5, 0.5, 0.4), label="no exit seen"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-    ax.set_title(f"{title or 'process timeline'} — {t.num_rows} processes")
+    ax.set_title(f"{title or 'process timeline'} — {count(t.num_rows, 'process', 'processes')}")
     return fig
 
 
@@ -216,7 +225,8 @@ def tree_figure(table: Any, *, top_commands: int = 10, title: str | None = None)
     ax.set_ylim(len(rows) - 0.5, -0.8)
     ax.set_axis_off()
     unlabelled = "" if labelled else "\n(too many rows to label: narrow, or lower --limit)"
-    ax.set_title(f"{title or 'process tree'} — {len(rows)} processes{unlabelled}")
+    ax.set_title(f"{title or 'process tree'} — "
+                 f"{count(len(rows), 'process', 'processes')}{unlabelled}")
     return fig
 
 
@@ -253,8 +263,8 @@ def file_figure(table: Any, *, title: str | None = None, zone: Zone = UTC) -> Fi
     _time_axis(ax, zone)
     ax.grid(axis="y", color="#eeeeee")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-    ax.set_title(f"{title or 'file access'} — {t.num_rows} accesses, "
-                 f"{int((~ok).sum())} failed, {len(order)} paths")
+    ax.set_title(f"{title or 'file access'} — {count(t.num_rows, 'access', 'accesses')}, "
+                 f"{int((~ok).sum())} failed, {count(len(order), 'path')}")
     return fig
 
 
@@ -312,7 +322,7 @@ def errors_heatmap_figure(table: Any, *, top: int = 12, title: str | None = None
     return heatmap_figure(t.column("command").to_pylist(), t.column("errno_name").to_pylist(),
                           top=top, row_label="command", col_label="errno",
                           title=f"{title or 'failures by command and errno'} — "
-                          f"{t.num_rows} failed records")
+                          f"{count(t.num_rows, 'failed record')}")
 
 
 def connections_figure(table: Any, *, top: int = 12, title: str | None = None) -> Figure:
@@ -351,7 +361,7 @@ def failures_over_time_figure(table: Any, *, bins: int = 48, top: int = 6,
     _time_axis(ax, zone)
     ax.set_ylabel("failed records")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
-    ax.set_title(f"{title or 'failures over time'} — {t.num_rows} failed records")
+    ax.set_title(f"{title or 'failures over time'} — {count(t.num_rows, 'failed record')}")
     return fig
 
 

@@ -32,6 +32,9 @@ _JSON_KEYS = {"attrs": "attributes", "args": "arguments", "privs": "privileges"}
 _LISTS = {_JSON_KEYS.get(g, g): g for g in C.LIST_GROUPS if g not in ("paths", "opaques")}
 #: the subject's ids; its terminal is an object of its own
 _SUBJECT = tuple(f for f in C.SUBJECT_FIELDS if f not in C.TERMINAL_FIELDS)
+#: list columns whose ``mode`` is a file mode: written as praudit prints it, octal digits
+#: in a string ("100644"), since the decimal 33188 of st_mode reads as nothing
+_MODES = ("attrs", "ipc_perms")
 
 
 class _Namer:
@@ -96,7 +99,14 @@ def _raw_token(tok: RawToken) -> dict[str, Any]:
     if isinstance(values.get("argv") or values.get("envp"), list):
         key = "argv" if "argv" in values else "envp"
         values[key] = [s.decode("utf-8", "backslashreplace") for s in values[key]]
-    return {"type": name, "id": tok.id, **_jsonable(values)}
+    return {"type": name, "id": tok.id, **_jsonable(_octal_mode(values))}
+
+
+def _octal_mode(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with its ``mode`` (attribute, ipc_perm) as praudit's octal digits."""
+    if isinstance(obj.get("mode"), int):
+        return {**obj, "mode": f"{obj['mode']:o}"}
+    return obj
 
 
 def _extra(row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -138,8 +148,8 @@ def _add_optional(obj: dict[str, Any], row: dict[str, Any], namer: _Namer) -> No
         if items:
             if col == "processes":
                 items = [_process(p, namer) for p in items]
-            elif col in ("attrs", "ipc_perms"):
-                items = [namer.ids_of(a) for a in items]
+            elif col in _MODES:
+                items = [namer.ids_of(_octal_mode(a)) for a in items]
             obj[key] = _jsonable(items)
     if row["file_name"] is not None:
         obj["file"] = row["file_name"]

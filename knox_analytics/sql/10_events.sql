@@ -1,19 +1,20 @@
 -- Question: what happened, in readable form?
 -- events: every audit record (stand-alone file tokens excluded) with its event name and
--- classes, user names (uid -> name through the `users` table), errno name and text and
--- success.  `user` is the login user (auid) when set, else the effective user: the person
--- behind the record even after sudo/su; `euser` is the effective user (euid) the record
--- ran with (root under sudo), as ausearch -i shows both.  `path` is the first path token.
+-- classes, user names (uid -> name through the `users` table), errno name and text
+-- (`errno 255`, `Unknown error: 255` for a number the tables do not name) and success.
+-- `user` is the login user (auid) when set, else the effective user: the person behind
+-- the record even after sudo/su; `euser` is the effective user (euid) the record ran
+-- with (root under sudo), as ausearch -i shows both.  `path` is the first path token.
 CREATE OR REPLACE VIEW events AS
 SELECT
-    r.*,
+    r.* REPLACE (errno_label(r.errno_name, r.return_errno) AS errno_name),
     COALESCE(un.name, CAST(COALESCE(NULLIF(r.auid, unset_uid()), r.euid) AS VARCHAR)) AS "user",
     COALESCE(ue.name, CAST(r.euid AS VARCHAR)) AS euser,
     ua.name AS auid_name,
     ue.name AS euid_name,
     ur.name AS ruid_name,
     r.paths[1] AS path,
-    CASE WHEN r.return_errno <> 0 THEN en.text END AS errno_text
+    errno_text_of(en.text, r.return_errno) AS errno_text
 FROM records AS r
 LEFT JOIN users AS un ON un.uid = COALESCE(NULLIF(r.auid, unset_uid()), r.euid)
 LEFT JOIN users AS ua ON ua.uid = r.auid

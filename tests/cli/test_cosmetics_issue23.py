@@ -80,3 +80,25 @@ def test_a_parallel_convert_leaves_no_staging(tmp_path: Path) -> None:
     assert done.records > 0
     assert not (root / "_staging").exists(), sorted(
         p.relative_to(root) for p in (root / "_staging").rglob("*"))
+
+
+def test_one_of_a_thing_is_said_in_the_singular() -> None:
+    """"1 failed records" (the errors plot's title) and its kin: one is singular."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from knox_analytics import words
+    from knox_analytics.plot import draw
+    from knox_analytics.tree import Forest
+
+    one = pa.table({"command": ["ls"], "errno_name": ["ENOENT"],
+                    "time": pa.array([datetime(2026, 3, 1, tzinfo=UTC)])})
+    titles = [ax.get_title() for fig in (draw.errors_heatmap_figure(one),
+                                         draw.failures_over_time_figure(one))
+              for ax in fig.axes]
+    assert sum(t.endswith("— 1 failed record") for t in titles) == 2, titles
+    note = Forest(pa.table({"pid": [1]}), found=1, deeper=1, depth=2).note()
+    assert note == ("1 process deeper than --depth 2 and its descendants not shown")
+    assert words.count(1, "process", "processes") == "1 process"
+    assert words.count(1234, "failed record") == "1,234 failed records"

@@ -139,6 +139,52 @@ def test_an_unreadable_input_is_exit_1_with_the_sudo_hint(
     assert f"{locked}: permission denied" in err and "run with sudo, or copy" in err
 
 
+@pytest.mark.parametrize("command", [["summary"], ["commands"], ["print"],
+                                     ["plot", "errors", "-o", "{tmp}/e.png"]])
+def test_a_directory_holding_no_trail_is_exit_1_naming_it(
+        command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Item 17: ``knox summary /etc`` said "no records".  A directory in which no trail is
+    found (non-trails and empty files only, or nothing) is one line naming it, exit 1, as
+    a named file that is not a trail is: on every command alike."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "hosts").write_text("127.0.0.1 localhost\n" * 20)
+    (etc / "subgid").write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    for directory, why in ((etc, "(1 file is not a BSM audit trail, 1 file is empty)"),
+                           (tmp_path / "empty", "(it holds no files)")):
+        code, out, err = knox([*argv, str(directory)], monkeypatch, capsys)
+        assert (code, out) == (1, ""), err
+        assert err == f"knox: {directory}: no audit trails found {why}\n"
+    assert not (tmp_path / "e.png").exists()
+
+
+def test_a_directory_holding_only_an_empty_current_is_an_empty_answer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Right after auditd rotates, /var/audit may hold nothing but an empty ``current``
+    and an empty ``START.not_terminated``: that is an empty trail (exit 0), not the wrong
+    directory."""
+    (tmp_path / "audit_control").write_text("dir:/var/audit\n")
+    (tmp_path / "20261207101500.not_terminated").write_bytes(b"")
+    (tmp_path / "current").write_bytes(b"")
+    code, _out, err = knox(["summary", str(tmp_path)], monkeypatch, capsys)
+    assert code == 0 and "no audit trails found" not in err, err
+
+
+def test_a_directory_with_a_trail_beside_other_files_is_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "README").write_text("trails copied from the Mac\n")
+    (tmp_path / "current").write_bytes(b"")  # a trail just rotated: empty, still a trail
+    (tmp_path / "20260301.trail").write_bytes(WORKLOAD.read_bytes())
+    code, out, err = knox(["summary", str(tmp_path)], monkeypatch, capsys)
+    assert code == 0 and out.startswith("records   3,006"), err
+    assert err == f"knox: skipped (not a BSM trail): {tmp_path / 'README'}\n"
+
+
 @pytest.mark.parametrize("argv", [
     ["tree", TRAIL, "--pid", "99999"],
     ["plot", "files", TRAIL, "--pid", "99999", "-o", "{tmp}/f.png"],

@@ -151,3 +151,26 @@ def test_reading_raw_trails_reports_its_progress(tmp_path: Path) -> None:
     seen: list[int] = []
     raw_dataset([WORKLOAD], root=tmp_path / "cache", on_bytes=seen.append)
     assert sum(seen) == WORKLOAD.stat().st_size
+
+
+def test_an_errno_the_tables_do_not_name_is_never_blank(tmp_path: Path) -> None:
+    """Issue 23 item 17: macOS's auth events fail with BSM errno 255, which no table names
+    (praudit: ``failure: Unknown error: 255``); its name and text rendered blank."""
+    trail = TRAILS / "macos-10.9-apple.bsm"
+    assert "failure: Unknown error: 255" in (TRAILS / "macos-10.9-apple.praudit-n.txt"
+                                             ).read_text()
+    with Catalog([trail]) as cat:
+        errors = ask(cat, "errors").to_pylist()
+        assert errors and {e["errno_name"] for e in errors} == {"errno 255"}
+        by = cat.sql("SELECT errno, errno_name, errno_text FROM errors_by_errno").fetchall()
+        assert by == [(255, "errno 255", "Unknown error: 255")]
+        ok = cat.sql("SELECT count(*) FROM events WHERE success AND (errno_name IS NOT NULL "
+                     "OR errno_text IS NOT NULL)").fetchall()
+        assert ok == [(0,)]  # success stays without a name
+    convert([trail], tmp_path / "ds")
+    for given in (trail, tmp_path / "ds"):  # raw (SQL) and dataset (part statistics)
+        code, out, err = run(str(given))
+        assert code == 0, err
+        assert "failures  2: AUE_auth_user errno 255 2" in out
+    code, out, err = run(str(trail), "-f", "json")
+    assert json.loads(out)["failing"][0]["errno"] == "errno 255"

@@ -62,9 +62,9 @@ def test_coverage_says_why(tmp_path):
     assert res.exit_code == 0
     assert "not compiled: field CurrentDirectory: BSM exec records carry no working" \
         in res.stdout
-    assert "0 of 1 rules compile" in res.stdout
+    assert "0 of 1 rule compiled" in res.stdout
     res = runner.invoke(app, ["detect", "--coverage"])
-    assert "102 of 102 rules compile" in res.stdout
+    assert "102 of 102 rules compiled" in res.stdout
 
 
 def test_missing_rules_path_is_one_line(tmp_path):

@@ -270,6 +270,21 @@ def test_pictures_have_a_limit_and_say_what_they_left_out(cat: Catalog) -> None:
     assert plot.LIMITS["timeline"] == plot.LIMITS["tree"] == 100  # readable: issue 23
 
 
+
+def test_the_files_note_names_the_limit_applied(cat: Catalog) -> None:
+    """Issue 23 item 17: the note named the rows left after keeping the top paths
+    ("the first 148 of …" under --limit 500) as if it were the limit."""
+    total = scalar(cat, "SELECT count(*) FROM file_access WHERE path IS NOT NULL")
+    assert total > 50
+    fig = plot.files(cat, limit=50, max_paths=3)
+    drawn = fig.axes[0].get_title().split("\n")[0]
+    shown = int(drawn.split(" — ")[1].split(" ")[0])
+    assert shown < 50  # the top 3 paths hold fewer than the 50 accesses the limit kept
+    assert fig.knox_note.startswith(f"showing the first 50 of {total:,} file accesses "
+                                    f"({shown} of them on the top 3 paths drawn); ")
+    assert plot.files(cat, limit=50, max_paths=1000).knox_note.startswith(
+        f"showing the first 50 of {total:,} file accesses; narrow")
+
 def test_the_cli_defaults_are_the_plot_limits() -> None:
     import inspect
 
@@ -522,3 +537,40 @@ def test_too_many_rows_to_label_are_not_labelled(days: Catalog) -> None:
     assert not axes(fig).texts and "too many rows to label" in axes(fig).get_title()
     fig = plot.timeline(days, limit=600)
     assert not axes(fig).get_yticklabels() and pixels(fig)[1] <= 4000
+
+
+# -- glyphs no font has ---------------------------------------------------------------------
+@pytest.mark.parametrize("suffix", [".png", ".svg", ".pdf"])
+def test_a_glyph_no_font_has_is_escaped_and_said_never_a_box(tmp_path: Path,
+                                                             suffix: str) -> None:
+    """Issue 23 item 17: file names matplotlib's font cannot draw became boxes, silently
+    (the "Glyph … missing from font(s)" warning was filtered).  The fonts fall back along
+    a list; what no installed font has is escaped and the picture says so."""
+    import warnings
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from knox_analytics.plot import glyphs
+
+    nowhere = "\U0010fffd"  # a private-use code point: in no font
+    assert ord(nowhere) not in glyphs.drawable()
+    assert glyphs.families()[0] == "DejaVu Sans"
+    paths = [f"/tmp/{nowhere}.txt", "/Users/alice/文档/笔记.txt", "/tmp/café ✓.txt"]
+    when = datetime(2026, 3, 1, tzinfo=UTC)
+    table = pa.table({"time": pa.array([when] * 3), "path": paths,
+                      "kind": ["read", "write", "create"], "success": [True, False, True]})
+    fig = draw.file_figure(table)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        plot.save(fig, tmp_path / f"f{suffix}")
+    assert not [w for w in seen if "missing from font" in str(w.message)], \
+        [str(w.message) for w in seen]
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[0] == "/tmp/\\U0010fffd.txt" and labels[2] == "/tmp/café ✓.txt"
+    if ord("文") not in glyphs.drawable():  # no CJK font installed here
+        assert labels[1] == "/Users/alice/\\u6587\\u6863/\\u7b14\\u8bb0.txt"
+    assert fig.knox_note == glyphs.ESCAPED_NOTE
+    assert fig.axes[0].get_title().endswith(f"({glyphs.ESCAPED_NOTE})")
+    plot.save(fig, tmp_path / f"again{suffix}", force=True)  # drawn again: said once
+    assert fig.axes[0].get_title().count(glyphs.ESCAPED_NOTE) == 1

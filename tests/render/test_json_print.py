@@ -118,3 +118,19 @@ def test_second_newgroups_token_is_an_extra_token() -> None:
 def test_no_names_with_resolve_off() -> None:
     obj = _objects("synthetic-all-tokens", resolve=False)[0]
     assert not any(k.endswith("_name") for k in obj["subject"])
+
+
+def test_modes_are_written_as_praudit_prints_them() -> None:
+    """Issue 23 item 17: ``attributes.mode`` was the decimal st_mode (33188) where praudit
+    prints ``mode="100644"``: the JSON holds praudit's octal digits, as a string."""
+    import re
+
+    objs = _objects("synthetic-all-tokens", resolve=False)
+    xml = (TRAILS / "synthetic-all-tokens.praudit-xn.xml").read_text()
+    got = [a["mode"] for o in objs for a in o.get("attributes", [])]
+    assert got == re.findall(r'<attribute mode="([0-7]+)"', xml)
+    truth = [json.loads(x) for x in
+             (TRAILS / "synthetic-all-tokens.truth.jsonl").read_text().splitlines()]
+    assert got == [a["mode"] for t in truth for a in t.get("attrs", [])] and "100644" in got
+    perms = [p["mode"] for o in objs for p in o.get("ipc_perms", [])]
+    assert perms == re.findall(r'<IPC_perm [^>]*mode="([0-7]+)"', xml) == ["600"]

@@ -29,12 +29,17 @@ demo: $(VENV)/.core
 	$(PY) tools/demo.py
 
 # pytest's exit status 5 means "no tests collected": treat it as a failure, not a pass.
+# Two workers, each test file on one of them (module fixtures such as Spark's datasets
+# are built once): about half the time on two cores. PYTEST_WORKERS=0 runs in-process.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
+
 test: $(VENV)/.test
-	$(PY) -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+	$(PY) -m pytest -q $(PYTEST_PARALLEL); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 # The fast loop while editing: everything but Spark, the notebooks and the slow tests.
 check: $(VENV)/.check
-	$(PY) -m pytest -q -x -m 'not spark and not notebooks and not slow'; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+	$(PY) -m pytest -q -x $(PYTEST_PARALLEL) -m 'not spark and not notebooks and not slow'; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 lint: $(VENV)/.check
 	$(VENV)/bin/ruff check .

@@ -4,10 +4,15 @@ Each scenario is a generator over a :class:`~knox_analytics.testing.simulation.S
 (yielding the milliseconds until it acts again); :func:`write_trail` runs it on a fresh
 machine.  ``POSITIVE[title]`` must make the rule titled so fire; ``NEAR_MISS[title]`` is
 the same story told so that it must not.
+
+The tests read these stories from the committed trails in ``tests/data/detect/``
+(:func:`fixture`), written by ``tools/write_detect_fixtures.py`` (:func:`write_fixtures`);
+``test_fixtures.py`` checks that the committed bytes are what the stories write today.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from random import Random
@@ -243,3 +248,46 @@ NEAR_MISS: dict[str, Scenario] = {
     "Root Process Under a Non-Root Parent Without Sudo, Su or Login": _root_under(
         "/usr/bin/sudo", "/bin/sh"),
 }
+
+
+# ---- the committed fixtures: tests/data/detect/<rule file>.bsm and .near-miss.bsm
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "data" / "detect"
+KNOX_RULES = REPO / "knox_analytics" / "rules" / "knox"
+DAY_MS = 86_400_000
+
+
+def story_rule_files() -> dict[str, str]:
+    """The title of each story -> the stem of the knox rule file that holds its rule."""
+    out = {}
+    for path in sorted(KNOX_RULES.glob("*.yml")):
+        titles = re.findall(r"^title:\s*(.+?)\s*$", path.read_text(encoding="utf-8"), re.M)
+        for title in (t.strip("'\"") for t in titles):
+            if title in POSITIVE:
+                out[title] = path.stem
+    return out
+
+
+def fixture(title: str, near_miss: bool = False) -> Path:
+    """The committed trail of the story of the rule titled ``title`` (or of its near miss)."""
+    stem = story_rule_files()[title]
+    return FIXTURES / f"{stem}{'.near-miss' if near_miss else ''}.bsm"
+
+
+def fixture_plan() -> dict[str, tuple[Scenario, int]]:
+    """File name -> (scenario, start time) of every committed trail.  Each trail starts on
+    a day of its own (rule files in name order, the positive then its near miss), so no
+    two share a process instance when one catalog reads them all."""
+    plan: dict[str, tuple[Scenario, int]] = {}
+    stems = story_rule_files()
+    for n, (stem, title) in enumerate(sorted((s, t) for t, s in stems.items())):
+        plan[f"{stem}.bsm"] = (POSITIVE[title], START_MS + 2 * n * DAY_MS)
+        plan[f"{stem}.near-miss.bsm"] = (NEAR_MISS[title], START_MS + (2 * n + 1) * DAY_MS)
+    return plan
+
+
+def write_fixtures(directory: Path) -> list[Path]:
+    """Write every story's positive trail and its near miss into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return [write_trail(directory / name, scenario, start)
+            for name, (scenario, start) in fixture_plan().items()]

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("sigma")
 
-from detect_scenarios import POSITIVE, write_trail
+from detect_scenarios import fixture
 from typer.testing import CliRunner
 
 from knox_analytics.cli.main import app
@@ -19,8 +19,8 @@ TITLE = "Keychain or Local Password Hash Access"
 
 
 @pytest.fixture(scope="module")
-def trail(tmp_path_factory):
-    return write_trail(tmp_path_factory.mktemp("d") / "k.bsm", POSITIVE[TITLE])
+def trail():
+    return fixture(TITLE)  # tests/data/detect/keychain_credential_dumping.bsm
 
 
 def test_ndjson_alert_has_the_why(trail):
@@ -37,7 +37,7 @@ def test_ndjson_alert_has_the_why(trail):
     assert alert["parent_chain"].startswith("zsh(")
     assert alert["user"] == "501"
     [ev] = alert["evidence"]
-    assert ev["source"].endswith("k.bsm") and ev["offset"] > 0
+    assert ev["source"].endswith("keychain_credential_dumping.bsm") and ev["offset"] > 0
 
 
 def test_fail_on(trail):
@@ -51,7 +51,7 @@ def test_fail_on(trail):
 def test_csv_evidence_is_one_cell(trail):
     res = runner.invoke(app, ["detect", str(trail), "-f", "csv"])
     assert res.exit_code == 0
-    assert "k.bsm@" in res.stdout
+    assert "keychain_credential_dumping.bsm@" in res.stdout
 
 
 def test_coverage_says_why(tmp_path):

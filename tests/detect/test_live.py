@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("sigma")
 
-from detect_scenarios import POSITIVE, write_trail
+from detect_scenarios import fixture
 
 from knox_analytics.catalog import Catalog
 from knox_analytics.detect import detect, load_ruleset
@@ -22,9 +22,9 @@ def _key(a: dict) -> tuple:
             tuple((e["source"], e["offset"]) for e in a["evidence"]))
 
 
-def _compare(tmp_path, title: str, read_size: int) -> None:
+def _compare(title: str, read_size: int) -> None:
     pack = load_ruleset()
-    trail = write_trail(tmp_path / "t.bsm", POSITIVE[title])
+    trail = fixture(title)
     with Catalog([trail]) as cat:
         offline = sorted(_key(a) for a in detect(cat, pack, min_level="low").to_pylist())
     live = sorted(_key(a) for t in live_alert_tables(pack, str(trail), read_size=read_size)
@@ -33,12 +33,12 @@ def _compare(tmp_path, title: str, read_size: int) -> None:
     assert live == offline
 
 
-def test_brute_force_across_batches(tmp_path):
+def test_brute_force_across_batches():
     # a few records per batch: the failures and the success arrive in different batches
-    _compare(tmp_path, "Brute Force Then Successful Login", 300)
+    _compare("Brute Force Then Successful Login", 300)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("title", CASES)
-def test_record_by_record_equals_offline(tmp_path, title):
-    _compare(tmp_path, title, 1)
+def test_record_by_record_equals_offline(title):
+    _compare(title, 1)

@@ -1,6 +1,6 @@
-"""The shipped pack: every knox rule fires on its simulated story and stays silent on the
-near miss; the pack stays silent on sample_trails/ and tests/data (at the default level);
-the SigmaHQ macOS rules compile (>= 68 of 75)."""
+"""The shipped pack: every knox rule fires on its story and stays silent on the near miss
+(the committed trails of tests/data/detect); the pack stays silent on sample_trails/ and
+tests/data/trails (at the default level); the SigmaHQ macOS rules compile (>= 68 of 75)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("sigma")
 
-from detect_scenarios import NEAR_MISS, POSITIVE, START_MS, write_trail
+from detect_scenarios import NEAR_MISS, POSITIVE, fixture
 
 from knox_analytics.catalog import Catalog
 from knox_analytics.detect import detect, load_ruleset
@@ -24,14 +24,10 @@ def pack():
     return load_ruleset(cache=False)
 
 
-def _fired(tmp_path: Path, stories: dict, ruleset) -> dict[str, set[str]]:
-    """Each story in its own trail (a day apart, so no two share a process instance),
-    all read by one catalog: title -> the titles fired with evidence in its trail."""
-    names = {}
-    for n, title in enumerate(sorted(stories)):
-        trail = write_trail(tmp_path / f"s{n}.bsm", stories[title],
-                            START_MS + n * 86_400_000)
-        names[str(trail)] = title
+def _fired(stories: dict, ruleset, near_miss: bool) -> dict[str, set[str]]:
+    """Each story's committed trail (each on a day of its own, so no two share a process
+    instance), all read by one catalog: title -> the titles fired with evidence in it."""
+    names = {str(fixture(title, near_miss)): title for title in stories}
     with Catalog(sorted(names)) as cat:
         alerts = detect(cat, ruleset, min_level="low").to_pylist()
     out: dict[str, set[str]] = {t: set() for t in stories}
@@ -42,13 +38,13 @@ def _fired(tmp_path: Path, stories: dict, ruleset) -> dict[str, set[str]]:
 
 
 @pytest.fixture(scope="module")
-def positives(tmp_path_factory, pack):
-    return _fired(tmp_path_factory.mktemp("pos"), POSITIVE, pack)
+def positives(pack):
+    return _fired(POSITIVE, pack, near_miss=False)
 
 
 @pytest.fixture(scope="module")
-def near_misses(tmp_path_factory, pack):
-    return _fired(tmp_path_factory.mktemp("near"), NEAR_MISS, pack)
+def near_misses(pack):
+    return _fired(NEAR_MISS, pack, near_miss=True)
 
 
 def test_every_knox_rule_has_a_story(pack):

@@ -7,13 +7,14 @@
 -- with (root under sudo), as ausearch -i shows both.  `path` is the first path token.
 CREATE OR REPLACE VIEW events AS
 SELECT
-    r.* REPLACE (errno_label(r.errno_name, r.return_errno) AS errno_name),
+    r.* EXCLUDE (errno_name),  -- (Spark has no REPLACE: the label is a column below)
     COALESCE(un.name, CAST(COALESCE(NULLIF(r.auid, unset_uid()), r.euid) AS VARCHAR)) AS "user",
     COALESCE(ue.name, CAST(r.euid AS VARCHAR)) AS euser,
     ua.name AS auid_name,
     ue.name AS euid_name,
     ur.name AS ruid_name,
     r.paths[1] AS path,
+    errno_label(r.errno_name, r.return_errno) AS errno_name,
     errno_text_of(en.text, r.return_errno) AS errno_text
 FROM records AS r
 LEFT JOIN users AS un ON un.uid = COALESCE(NULLIF(r.auid, unset_uid()), r.euid)

@@ -164,6 +164,12 @@ class Catalog(Engine):
             source = f"SELECT * FROM _cached_{view}"
         self.con.execute(f"CREATE OR REPLACE VIEW {view} AS {source}")
 
+    @property
+    def snapshots(self) -> list[Snapshot]:
+        """The snapshot of each dataset the catalog reads (its manifest version and parts
+        at open)."""
+        return list(self._snapshots)
+
     # -- derived state --------------------------------------------------------------
     def _derived_segments(self) -> list[Path] | None:
         """The dataset's derived segments, brought up to date once per catalog (None: not

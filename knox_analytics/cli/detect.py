@@ -41,13 +41,20 @@ FailOn = Annotated[str | None, typer.Option(
 MinLevel = Annotated[str, typer.Option(
     "--min-level", help="Show alerts at or above this level (informational rules are "
     "hunting aids: ask for them with --min-level informational).")]
+New = Annotated[bool, typer.Option(
+    "--new", help="Only the alerts no earlier --new run of these rules reported over this "
+    "DATASET: the records committed since then, plus a look-back of twice the longest "
+    "correlation window, so a correlation spanning two runs and a host converted late "
+    "are seen. The position is kept in DATASET/_knox_cache/detect-new/ (delete it to "
+    "start over).")]
 Coverage = Annotated[bool, typer.Option(
     "--coverage", help="List the rules, one line each: compiled, or why not (no INPUTS "
     "needed).")]
 
 
-def detect(inputs: Inputs = None, rules: Rules = None, coverage: Coverage = False,
-           min_level: MinLevel = "low", fail_on: FailOn = None, fmt: Format = "table",
+def detect(inputs: Inputs = None, rules: Rules = None, new: New = False,
+           coverage: Coverage = False, min_level: MinLevel = "low", fail_on: FailOn = None,
+           fmt: Format = "table",
            output: Output = None, force: Force = False, users: Users = None,
            tz: Tz = "UTC", source: SourceOpt = None, follow: FollowOpt = None,
            sudo: SudoOpt = False) -> None:
@@ -60,7 +67,12 @@ def detect(inputs: Inputs = None, rules: Rules = None, coverage: Coverage = Fals
     With no TRAIL or DATASET and --follow TRAIL or --source FILE|FIFO|-, runs live: the
     same rules over each batch as records arrive, correlation windows carried across.
 
+    With --new over one DATASET, only what is new since the last --new run of the
+    same rules (e.g. after each conversion, from cron).
+
     Example: knox detect /var/audit --fail-on high
+
+    Example: knox detect audit-parquet --new
     """
     from knox_analytics.detect import LEVELS, level_at_least, load_ruleset
     from knox_analytics.detect import detect as run
@@ -81,24 +93,48 @@ def detect(inputs: Inputs = None, rules: Rules = None, coverage: Coverage = Fals
     if not inputs:
         raise UsageError("give TRAIL or DATASET inputs, --follow/--source (live), or "
                          "--coverage to check the rules")
+    if new:
+        _one_dataset(inputs)
     for r in ruleset.rules:
         if not r.compiled:
             warn(f"knox: {r.path}: rule {r.title!r} skipped: {r.reason}")
     with open_catalog(inputs, users) as cat:
-        alerts = run(cat, ruleset, min_level=min_level)
+        if new:
+            from knox_analytics.detect.incremental import new_alerts
+
+            fresh = new_alerts(cat, ruleset, min_level=min_level)
+            alerts = fresh.alerts
+        else:
+            alerts = run(cat, ruleset, min_level=min_level)
         shown = alerts
         if fmt == "table" and output is None:
             shown = _for_terminal(alerts)
         elif fmt == "csv":
             shown = _flat_evidence(alerts)
         emit(shown, fmt, output, force=force, title="alerts", tz=tz)
-        if not alerts.num_rows:
+        if new and not fresh.new_parts:
+            warn("knox: no new records since the last --new run of these rules")
+        elif not alerts.num_rows:
             n = sum(r.compiled for r in ruleset.rules)
-            warn(f"knox: no alert ({count(n, 'rule')} ran)")
+            warn(f"knox: no {'new ' if new else ''}alert ({count(n, 'rule')} ran)")
+        if new:
+            why = fresh.save()
+            if why:
+                warn(f"knox: --new: the position could not be saved ({why}): the next "
+                     "--new run reports these alerts again")
     damaged_exit(cat.damage)
     if fail_on and any(level_at_least(lv, fail_on) for lv in
                        alerts.column("level").to_pylist()):
         raise typer.Exit(EXIT_ALERTED)
+
+
+def _one_dataset(inputs: list[Path]) -> None:
+    """--new remembers what it examined in a dataset: exactly one, written by knox."""
+    from knox_analytics.store import MANIFEST_NAME
+
+    if len(inputs) != 1 or not (Path(inputs[0]) / MANIFEST_NAME).is_file():
+        raise UsageError("--new reads one DATASET (a directory knox convert wrote): it "
+                         "remembers there what it examined")
 
 
 def _live(ruleset: object, source: str | None, follow: str | None, sudo: bool,

@@ -41,23 +41,30 @@ ALERT_SCHEMA = pa.schema([
 ])
 
 
-def detect(cat: Catalog, ruleset: RuleSet, *, min_level: str = "informational") -> pa.Table:
+def detect(cat: Catalog, ruleset: RuleSet, *, min_level: str = "informational",
+           scope: str | None = None) -> pa.Table:
     """The alerts of ``ruleset`` over the catalog's records, in time order; rules below
-    ``min_level`` still feed correlations but raise no alert of their own."""
+    ``min_level`` still feed correlations but raise no alert of their own.
+
+    ``scope``: an SQL condition over the detection views' columns (``time``, ``host``,
+    ...) restricting the rows the rules read (:mod:`.incremental` passes the look-back
+    range of new records); the views themselves, the processes and parent chains they
+    join, are still those of every record."""
     try:
-        return _detect(cat, ruleset, min_level)
+        return _detect(cat, ruleset, min_level, scope)
     except duckdb.Error as exc:
         raise InputError(f"detect: {' '.join(str(exc).split())[:400]}") from exc
 
 
-def _detect(cat: Catalog, ruleset: RuleSet, min_level: str) -> pa.Table:
+def _detect(cat: Catalog, ruleset: RuleSet, min_level: str, scope: str | None) -> pa.Table:
     define_views(cat)
     rules = [r for r in ruleset.rules if r.compiled]
     base = [r for r in rules if r.where is not None]
     index = {r.key: n for n, r in enumerate(base)}
     hit: set[int] = set()
     for view in dict.fromkeys(r.view for r in base):
-        hit |= _scan(cat, view, [r for r in base if r.view == view], index)  # type: ignore[arg-type]
+        hit |= _scan(cat, view, [r for r in base if r.view == view], index,  # type: ignore[arg-type]
+                     scope)
     from knox_analytics.detect.correlate import run_correlation
 
     pieces: list[str] = []
@@ -79,7 +86,8 @@ def _detect(cat: Catalog, ruleset: RuleSet, min_level: str) -> pa.Table:
     return _enrich(cat)
 
 
-def _scan(cat: Catalog, view: str, rules: list[RuleSQL], index: dict[str, int]) -> set[int]:
+def _scan(cat: Catalog, view: str, rules: list[RuleSQL], index: dict[str, int],
+          scope: str | None = None) -> set[int]:
     """Match every rule of ``view`` in one pass; table ``_m<n>`` holds rule n's rows.
     Returns the rules that matched anything; the others have no table of their own but
     share the empty ``_none_<view>`` (a statement per rule would dominate a small live
@@ -90,7 +98,8 @@ def _scan(cat: Catalog, view: str, rules: list[RuleSQL], index: dict[str, int]) 
     process-creation rules meet ~16 k distinct (image, command line, parent, ...) among
     ~490 k execs), so the rules' string matching, which dominated the pack, shrinks by
     that factor.  The view is computed once (a materialized CTE) and its rows are joined
-    to the matching values."""
+    to the matching values.  ``scope`` restricts the view's rows (:func:`detect`)."""
+    rows = f"(SELECT * FROM {view} WHERE {scope})" if scope else view
     cols = [c for c in cat.con.sql(f"SELECT * FROM {view} LIMIT 0").columns
             if c != "args"]
     keep = ", ".join(f'"{c}"' for c in cols)
@@ -107,7 +116,7 @@ def _scan(cat: Catalog, view: str, rules: list[RuleSQL], index: dict[str, int]) 
         on = " AND ".join(f'v."{c}" IS NOT DISTINCT FROM m."{c}"' for c in used)
         cat.con.execute(
             f"CREATE OR REPLACE TEMP TABLE _hits_{view} AS "
-            f"WITH v AS MATERIALIZED (SELECT {keep} FROM {view}), "
+            f"WITH v AS MATERIALIZED (SELECT {keep} FROM {rows}), "
             f"m AS (SELECT * FROM (SELECT {key}, {match} FROM ("
             f"SELECT *{low} FROM (SELECT DISTINCT {key} FROM v))) WHERE len(_rules) > 0) "
             f"SELECT v.*, m._rules FROM v JOIN m ON {on}")
@@ -115,7 +124,7 @@ def _scan(cat: Catalog, view: str, rules: list[RuleSQL], index: dict[str, int]) 
         cat.con.execute(
             f"CREATE OR REPLACE TEMP TABLE _hits_{view} AS SELECT {keep}, _rules FROM ("
             f"SELECT *, {match} "
-            f"FROM (SELECT *{low} FROM {view}) WHERE {any_rule}) WHERE len(_rules) > 0")
+            f"FROM (SELECT *{low} FROM {rows}) WHERE {any_rule}) WHERE len(_rules) > 0")
     hit = {int(x[0]) for x in cat.con.execute(
         f"SELECT DISTINCT unnest(_rules) FROM _hits_{view}").fetchall()}
     cat.con.execute(f"CREATE OR REPLACE TEMP TABLE _none_{view} AS SELECT * EXCLUDE (_rules) "

@@ -159,7 +159,7 @@ def _enrich(cat: Catalog) -> pa.Table:
     cat.define(["processes", "execs", "instance_lookup"])
     con = cat.con
     records_cols = set(con.sql("SELECT * FROM records LIMIT 0").columns)
-    rid = "r.record_id" if "record_id" in records_cols else "CAST(NULL AS VARCHAR)"
+    rid = "r.record_id" if "record_id" in records_cols else "CAST(NULL AS BLOB)"
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _alerts2 AS
         SELECT a.* REPLACE (COALESCE(a.instance, il.instance) AS instance)
@@ -170,7 +170,7 @@ def _enrich(cat: Catalog) -> pa.Table:
         CREATE OR REPLACE TEMP TABLE _ev AS
         WITH e AS (SELECT _n, unnest(evidence) AS ev FROM _alerts2)
         SELECT e._n, list({{'source': CAST(e.ev.source AS VARCHAR), 'offset': e.ev.offset,
-                           'record_id': CAST({rid} AS VARCHAR)}} ORDER BY e.ev.offset) AS evidence
+                           'record_id': lower(hex({rid}))}} ORDER BY e.ev.offset) AS evidence
         FROM e LEFT JOIN records AS r
           ON r.source = e.ev.source AND r."offset" = e.ev.offset
         GROUP BY e._n

@@ -108,3 +108,20 @@ def test_live_detect_honours_tz(trail):
              for r in (live, offline)]
     assert times[0] and times[0] == times[1]
     assert all(t.endswith("+01:00") for t in times[0])
+
+
+def test_evidence_record_ids_are_hex_that_print_takes(trail, tmp_path):
+    """An alert's evidence names its records by id as ``knox print --records`` takes
+    them: 32 hex digits (they were printed as escaped raw bytes, ``#\\x12\\xCE…``)."""
+    ds = tmp_path / "ds"
+    assert runner.invoke(app, ["convert", str(trail), "-o", str(ds)]).exit_code == 0
+    res = runner.invoke(app, ["detect", str(ds), "-f", "ndjson"])
+    assert res.exit_code == 0, res.output
+    [alert] = [a for a in map(json.loads, res.stdout.splitlines()) if a["title"] == TITLE]
+    [ev] = alert["evidence"]
+    assert len(ev["record_id"]) == 32 and int(ev["record_id"], 16) >= 0
+    shown = runner.invoke(app, ["print", "--records", ev["record_id"], str(ds)])
+    assert shown.exit_code == 0, shown.output
+    assert "dump-keychain" in shown.stdout and len(shown.stdout.splitlines()) >= 1
+    table = runner.invoke(app, ["detect", str(ds), "-f", "csv"])
+    assert f"#{ev['record_id']}" in table.stdout

@@ -56,6 +56,10 @@ class SourceEntry:
     #: it, so that the same bytes are not read again, nor their damage an error again.
     seen_size: int = 0
     seen_sha: str = ""
+    #: The ``--host`` label it was converted with ("" for none): its records without a
+    #: header_ex address have that host, so the same bytes under another label are
+    #: other records (a copy of one trail labelled for a second machine is read).
+    host: str = ""
 
     @property
     def path(self) -> str:

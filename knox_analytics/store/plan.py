@@ -57,10 +57,12 @@ def _describe(path: Path, entry: SourceEntry, grown: int) -> str:
     return what
 
 
-def plan_source(path: Path, manifest: Manifest) -> SourcePlan:
-    """Compare ``path`` with every manifest entry by content: the entry whose whole
-    converted prefix the input starts with (the longest) is continued."""
-    entries = [e for e in manifest.sources if e.prefix_sha and e.end_offset > 0]
+def plan_source(path: Path, manifest: Manifest, host: str | None = None) -> SourcePlan:
+    """Compare ``path`` with every manifest entry converted under the same ``--host``
+    label by content: the entry whose whole converted prefix the input starts with (the
+    longest) is continued."""
+    entries = [e for e in manifest.sources
+               if e.prefix_sha and e.end_offset > 0 and e.host == (host or "")]
     if not entries:
         return SourcePlan(path, FULL, 0, fp.content_size(path), "new trail")
     if fp.is_compressed(path):  # one decompression: its size is only known at its end
@@ -105,7 +107,8 @@ def _seen(seen_size: int, end_offset: int) -> int:
 
 
 def new_entry(path: Path, *, end_offset: int, records: int, damaged: int,
-              damage: Iterable[Damage] = (), seen_size: int = 0) -> SourceEntry:
+              damage: Iterable[Damage] = (), seen_size: int = 0,
+              host: str | None = None) -> SourceEntry:
     """A manifest entry for a freshly converted input (``seen_size``: how far it was
     read, when that is past ``end_offset``: see :attr:`SourceEntry.seen_sha`)."""
     head_len = fp.head_span(end_offset)
@@ -118,7 +121,7 @@ def new_entry(path: Path, *, end_offset: int, records: int, damaged: int,
         paths=[str(path)], head_len=head_len, head_sha=head_sha, end_offset=end_offset,
         prefix_sha=sums.prefixes.get(end_offset, ""), records=records, damaged=damaged,
         converted_at=_now(),
-        damage=damage_log.entries(damage),
+        damage=damage_log.entries(damage), host=host or "",
     )
 
 

@@ -266,7 +266,7 @@ class DatasetWriter:
         source = Path(source)
         if not source.is_file():
             raise InputError(f"{source}: no such file")
-        result = planning.plan_source(source, self.manifest)
+        result = planning.plan_source(source, self.manifest, self.label)
         self.protect(protection_of([source]))
         self._plans[str(source)] = result
         return result
@@ -367,7 +367,7 @@ class DatasetWriter:
         else:
             entry = planning.new_entry(source, end_offset=end_offset, records=records,
                                        damaged=damaged, damage=damage,
-                                       seen_size=seen_size)
+                                       seen_size=seen_size, host=self.label)
             self.manifest.sources.append(entry)
         if occurrences is not None:
             self._stage_occurrences(entry, occurrences)

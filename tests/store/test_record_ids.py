@@ -222,6 +222,19 @@ def test_the_same_bytes_under_two_host_labels_are_two_records(tmp_path: Path) ->
     assert dataset_records(tmp_path / "ds") == 799
 
 
+def test_a_whole_copy_under_another_host_label_is_read(tmp_path: Path) -> None:
+    """The whole-content skip compares only inputs converted under the same label: the
+    same file labelled for a second machine was skipped as 'renamed', its records lost."""
+    (tmp_path / "a").write_bytes(W)
+    (tmp_path / "b").write_bytes(W)
+    convert([tmp_path / "a"], tmp_path / "ds", host="mac1")
+    summary = convert([tmp_path / "b"], tmp_path / "ds", host="mac2")
+    assert [f.action for f in summary.files] == ["converted"] and summary.records == 400
+    assert dataset_records(tmp_path / "ds") == 800
+    again = convert([tmp_path / "a"], tmp_path / "ds", host="mac2")
+    assert [f.action for f in again.files] == ["skipped"]  # mac2 knows it under "b"
+
+
 def test_a_fully_known_copy_under_any_name_is_skipped_unread(tmp_path: Path) -> None:
     (tmp_path / "a").write_bytes(FULL)
     (tmp_path / "b").write_bytes(FULL)

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from knox_analytics.catalog import Catalog
 
 _OPS = {"gte": ">=", "gt": ">", "lte": "<=", "lt": "<", "eq": "=", "neq": "<>"}
-_EV = "[{'source': source, 'offset': \"offset\"}]"
+#: A matched row as the evidence of an alert: the record it came from (a list, since a
+#: correlation's evidence is the records of every event it joined).
+ROW_EVIDENCE = "[{'source': source, 'offset': \"offset\", 'record_id': record_id}]"
 
 
 def _column(name: str, view_cols: set[str]) -> str:
@@ -65,7 +67,7 @@ def run_correlation(cat: Catalog, rule: RuleSQL, tables: dict[str, str], out: st
     keep = ", ".join(f'"{x}"' for x in common)
     union = " UNION ALL ".join(
         f"SELECT {keep}, {_aliased(cat, c, n, t)}{n} AS _rule, "
-        f"{'evidence' if _has_evidence(cat, t) else _EV} AS evidence FROM {t}"
+        f"{'evidence' if _has_evidence(cat, t) else ROW_EVIDENCE} AS evidence FROM {t}"
         for n, t in enumerate(inputs))
     con.execute(f"CREATE OR REPLACE TEMP TABLE {out}_in AS SELECT *, row_number() OVER "
                 f"(ORDER BY time, source, \"offset\", _rule) AS _seq FROM ({union})")

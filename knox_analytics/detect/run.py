@@ -65,13 +65,12 @@ def _detect(cat: Catalog, ruleset: RuleSet, min_level: str, scope: str | None) -
     for view in dict.fromkeys(r.view for r in base):
         hit |= _scan(cat, view, [r for r in base if r.view == view], index,  # type: ignore[arg-type]
                      scope)
-    from knox_analytics.detect.correlate import run_correlation
+    from knox_analytics.detect.correlate import ROW_EVIDENCE, run_correlation
 
     pieces: list[str] = []
     for r in base:
         if index[r.key] in hit and r.alerts and level_at_least(r.level, min_level):
-            pieces.append(_alert_select(cat, r, f"_m{index[r.key]}",
-                                        "[{'source': source, 'offset': \"offset\"}]"))
+            pieces.append(_alert_select(cat, r, f"_m{index[r.key]}", ROW_EVIDENCE))
     tables = {r.key: f"_m{index[r.key]}" if index[r.key] in hit else f"_none_{r.view}"
               for r in base}
     for n, r in enumerate(x for x in rules if x.correlation):
@@ -158,27 +157,22 @@ def _enrich(cat: Catalog) -> pa.Table:
     record ids."""
     cat.define(["processes", "execs", "instance_lookup"])
     con = cat.con
-    records_cols = set(con.sql("SELECT * FROM records LIMIT 0").columns)
-    rid = "r.record_id" if "record_id" in records_cols else "CAST(NULL AS BLOB)"
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _alerts2 AS
         SELECT a.* REPLACE (COALESCE(a.instance, il.instance) AS instance)
         FROM (SELECT *, row_number() OVER () AS _n FROM _alerts) AS a
         ASOF LEFT JOIN instance_lookup AS il ON il.pid = a.pid AND a.time >= il.start_time
     """)
-    con.execute(f"""
+    # The views carry each row's record id: a join back to the records on (source,
+    # offset) would match two records wherever two inputs share a name (a `current`
+    # before and after rotation).
+    con.execute("""
         CREATE OR REPLACE TEMP TABLE _ev AS
         WITH e AS (SELECT _n, unnest(evidence) AS ev FROM _alerts2)
-        SELECT e._n, list({{'source': CAST(e.ev.source AS VARCHAR), 'offset': e.ev.offset,
-                           'record_id': lower(hex({rid}))}} ORDER BY e.ev.offset) AS evidence
-        FROM e LEFT JOIN records AS r
-          ON r.source = e.ev.source AND r."offset" = e.ev.offset
-        GROUP BY e._n
-    """) if "record_id" in records_cols else con.execute("""
-        CREATE OR REPLACE TEMP TABLE _ev AS
-        SELECT _n, list_transform(evidence, lambda v: {'source': CAST(v.source AS VARCHAR),
-               'offset': v.offset, 'record_id': CAST(NULL AS VARCHAR)}) AS evidence
-        FROM _alerts2
+        SELECT _n, list({'source': CAST(ev.source AS VARCHAR), 'offset': ev.offset,
+                         'record_id': lower(hex(ev.record_id))} ORDER BY ev.offset)
+                   AS evidence
+        FROM e GROUP BY _n
     """)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _chain AS

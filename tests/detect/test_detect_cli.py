@@ -125,3 +125,22 @@ def test_evidence_record_ids_are_hex_that_print_takes(trail, tmp_path):
     assert "dump-keychain" in shown.stdout and len(shown.stdout.splitlines()) >= 1
     table = runner.invoke(app, ["detect", str(ds), "-f", "csv"])
     assert f"#{ev['record_id']}" in table.stdout
+
+
+def test_evidence_is_the_record_itself_when_two_inputs_share_a_name(trail, tmp_path):
+    """``current`` before and after a rotation: two inputs with one name and records at
+    the same offsets. An alert's evidence is its own record (a join back on source and
+    offset gave the other trail's record too)."""
+    other = fixture("Local Account or Admin Group Change")  # a record at the same offset
+    ds, current = tmp_path / "ds", tmp_path / "current"
+    for content in (trail.read_bytes(), other.read_bytes()):
+        current.write_bytes(content)
+        res = runner.invoke(app, ["convert", str(current), "-o", str(ds)])
+        assert res.exit_code == 0 and "1 file(s) converted" in res.output, res.output
+    res = runner.invoke(app, ["detect", str(ds), "-f", "ndjson"])
+    assert res.exit_code == 0, res.output
+    [alert] = [a for a in map(json.loads, res.stdout.splitlines()) if a["title"] == TITLE]
+    [ev] = alert["evidence"]
+    assert ev["source"] == str(current)
+    shown = runner.invoke(app, ["print", "--records", ev["record_id"], str(ds)])
+    assert "dump-keychain" in shown.stdout, shown.output

@@ -25,7 +25,7 @@ SELECT
     x.instance, x.parent_instance, x.sid,
     x.paths[1] AS image,
     argv_line(x.argv) AS command_line,
-    x.source, x."offset",
+    x.source, x."offset", x.record_id,
     x.auid, x.euid, x.ruid, x.event_name, pe.euid AS parent_euid,
     COALESCE(pe.image, pc.inherited_path) AS parent_image,
     argv_line(pe.argv) AS parent_command_line,

@@ -12,7 +12,7 @@ SELECT
     COALESCE(euid_name, CAST(euid AS VARCHAR)) AS effective_user,
     pid, instance, sid,
     command_path AS image,
-    source, "offset",
+    source, "offset", record_id,
     auid, euid, ruid, event_name, success,
     lower(regexp_replace(event_name, '^AUE_', '')) AS operation,
     CASE WHEN event_name IN ('AUE_RENAME', 'AUE_RENAMEAT', 'AUE_LINK', 'AUE_LINKAT',

@@ -14,7 +14,7 @@ SELECT
     COALESCE(euid_name, CAST(euid AS VARCHAR)) AS effective_user,
     pid, instance, sid,
     command_path AS image,
-    source, "offset",
+    source, "offset", record_id,
     auid, euid, ruid, event_name,
     lower(regexp_replace(event_name, '^AUE_', '')) AS operation,
     s.remote_addr AS destination_ip, s.remote_port AS destination_port,

@@ -11,7 +11,7 @@ SELECT
     COALESCE(e.euid_name, CAST(e.euid AS VARCHAR)) AS effective_user,
     e.pid, CAST(NULL AS VARCHAR) AS instance, e.sid,
     CAST(NULL AS VARCHAR) AS image,
-    e.source, e."offset",
+    e.source, e."offset", e.record_id,
     e.auid, e.euid, e.ruid, e.event_name, e.success,
     COALESCE(e.euid_name, CAST(e.euid AS VARCHAR)) AS target_user,
     e.tid_addr AS source_ip,

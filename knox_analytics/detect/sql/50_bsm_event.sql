@@ -9,7 +9,7 @@ SELECT
     COALESCE(euid_name, CAST(euid AS VARCHAR)) AS effective_user,
     pid, instance, sid,
     command_path AS image,
-    source, "offset",
+    source, "offset", record_id,
     auid, euid, ruid, event_name, event_classes, success,
     paths[1] AS target_filename,
     texts[1] AS text,

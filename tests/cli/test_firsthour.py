@@ -218,6 +218,20 @@ def test_convert_of_a_directory_with_a_trail_beside_a_readme_skips_the_readme(
     assert err.endswith(f"knox: skipped (not a BSM trail): {tmp_path / 'audit' / 'README'}\n")
 
 
+@pytest.mark.parametrize("flags", [[], ["--command", "ls"]])
+def test_reduce_of_a_directory_holding_no_trail_is_exit_1_writing_nothing(
+        flags: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """``knox reduce /etc`` wrote an empty trail and exited 0."""
+    etc = etc_like(tmp_path)
+    code, out, err = knox(["reduce", *flags, str(etc)], monkeypatch, capsysbinary)  # type: ignore[arg-type]
+    assert (code, out, err) == (1, b"", f"knox: {etc}: {NO_TRAILS}\n".encode())
+    (etc / "20260301.trail").write_bytes(WORKLOAD.read_bytes())  # now it holds one
+    code, out, err = knox(["reduce", *flags, str(etc)], monkeypatch, capsysbinary)  # type: ignore[arg-type]
+    assert code == 0 and out.startswith(b"\x14"), err
+    assert err == f"knox: skipped (not a BSM trail): {etc / 'hosts'}\n".encode()
+
+
 def test_a_directory_holding_only_an_empty_current_is_an_empty_answer(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

@@ -232,16 +232,20 @@ def test_reduce_of_a_directory_holding_no_trail_is_exit_1_writing_nothing(
     assert err == f"knox: skipped (not a BSM trail): {etc / 'hosts'}\n".encode()
 
 
+@pytest.mark.parametrize("command", [["summary"], ["convert", "-q", "-o", "{tmp}/ds"]])
 def test_a_directory_holding_only_an_empty_current_is_an_empty_answer(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """Right after auditd rotates, /var/audit may hold nothing but an empty ``current``
     and an empty ``START.not_terminated``: that is an empty trail (exit 0), not the wrong
     directory."""
-    (tmp_path / "audit_control").write_text("dir:/var/audit\n")
-    (tmp_path / "20261207101500.not_terminated").write_bytes(b"")
-    (tmp_path / "current").write_bytes(b"")
-    code, _out, err = knox(["summary", str(tmp_path)], monkeypatch, capsys)
+    audit = tmp_path / "audit"
+    audit.mkdir()
+    (audit / "audit_control").write_text("dir:/var/audit\n")
+    (audit / "20261207101500.not_terminated").write_bytes(b"")
+    (audit / "current").write_bytes(b"")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    code, _out, err = knox([*argv, str(audit)], monkeypatch, capsys)
     assert code == 0 and "no audit trails found" not in err, err
 
 

@@ -259,10 +259,36 @@ def check_trails_found(found: Inputs, skipped: Iterable[tuple[str, str]]) -> Non
             by_directory.setdefault(item.directory, []).append(item)
     for directory, items in by_directory.items():
         kept = [i for i in items if i.path not in left_out]
-        if not any(_size(i.path) or AUDITD_TRAIL_NAME.fullmatch(os.path.basename(i.path))
-                   for i in kept):
+        if not any(_shows_trails(i.path) for i in kept):
             raise InputError(no_trails_message(directory, len(items) - len(kept),
                                                len(kept)))
+
+
+def _shows_trails(path: str) -> bool:
+    """Whether a file kept as a trail shows that its directory holds audit trails: it has
+    bytes, or is named as auditd names trails (an empty ``current`` just rotated)."""
+    return bool(_size(path)) or AUDITD_TRAIL_NAME.fullmatch(os.path.basename(path)) is not None
+
+
+def check_trails_found_early(found: Inputs) -> None:
+    """:func:`check_trails_found` before anything is read or written, for readers that
+    skip non-trails themselves (``knox convert``, ``knox reduce``): the files of each
+    directory are sniffed as :meth:`Inputs.sniff` does, but only until one shows that the
+    directory holds trails — the first file of a copy of ``/var/audit``, so one read of at
+    most :data:`SNIFF_BYTES` per directory; a directory holding none (``/etc``) is sniffed
+    whole and is the same one line."""
+    if found.sniffed:
+        return  # sniff() checked already
+    skipped: list[tuple[str, str]] = []
+    holding: set[str] = set()
+    for item in found.items:
+        if item.directory is None or item.directory in holding:
+            continue
+        if not is_trail(item.path):
+            skipped.append((item.path, NOT_A_TRAIL))
+        elif _shows_trails(item.path):
+            holding.add(item.directory)
+    check_trails_found(found, skipped)
 
 
 def no_trails_message(directory: str, not_trails: int, empty: int) -> str:
@@ -291,9 +317,12 @@ def has_records(dataset: str | Path) -> bool:
 def expand(paths: Given) -> list[tuple[str, bool]]:
     """``(path, found)`` for every file to read, datasets left as they are: the converter's
     view (it decides itself what a found non-trail means).  A dataset or Parquet file is
-    not a trail: one line saying so."""
+    not a trail: one line saying so; so is a directory in which no trail is found
+    (:func:`check_trails_found_early`)."""
+    found = discover(paths)
+    check_trails_found_early(found)  # /etc: one line before any output is made
     out = []
-    for item in discover(paths).items:
+    for item in found.items:
         if item.kind in ("dataset", "parquet"):
             raise InputError(f"{item.path}: is a knox dataset / Parquet file, not a trail "
                              "(knox convert reads trails; query the dataset directly)")

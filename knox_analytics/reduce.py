@@ -38,25 +38,26 @@ def reduce_records(inputs: list[str], filters: Filters, out: BinaryIO, *,
     """Write the records of ``inputs`` (trails, ``-`` for stdin, datasets) that ``filters``
     select to ``out`` as a BSM trail, in input order; return how many were written."""
     from knox_analytics.bsm.encode import write_trail
-    from knox_analytics.inputs import discover
+    from knox_analytics.inputs import check_trails_found_early, discover
     from knox_analytics.render.records import iter_input, iter_inputs
     from knox_analytics.select import RecordSelector, keep_whole
 
     report = on_damage or (lambda _d: None)
     written = 0
+    if not filters.record_local() and (not inputs or "-" in inputs):
+        raise UsageError("--command needs the records before it (each record's "
+                         "process): give the trail or dataset as a file")
+    found = discover(list(inputs) or ["-"])  # once: each input is then decoded once
+    check_trails_found_early(found)  # /etc: one line, before a byte is written
     if filters.record_local():
         selector = RecordSelector(filters, users=users, tables=tables)
         try:
-            for table in selector.select(iter_inputs(list(inputs), report, skipped=skipped)):
+            for table in selector.select(iter_inputs(found, report, skipped=skipped)):
                 write_trail(table, out)
                 written += table.num_rows
         finally:
             selector.close()
     else:
-        if not inputs or "-" in inputs:
-            raise UsageError("--command needs the records before it (each record's "
-                             "process): give the trail or dataset as a file")
-        found = discover(list(inputs))  # once: each input is then decoded once
         for table in keep_whole(found, lambda item: iter_input(item, report, skipped=skipped),
                                 filters, users):
             write_trail(table, out)

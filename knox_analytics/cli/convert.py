@@ -30,12 +30,12 @@ from knox_analytics.cli.common import (
     warn,
 )
 from knox_analytics.convert import ConvertSummary, convert
-from knox_analytics.inputs import STDIN, Inputs, discover, expand
+from knox_analytics.inputs import STDIN, Inputs, discover
 from knox_analytics.words import count
 
 
 def _total_bytes(inputs: Inputs) -> int | None:
-    files = [path for path, _found in expand(inputs)]
+    files = [item.path for item in inputs.items]  # convert() says what is not a trail
     if STDIN in files:
         return None
     try:

@@ -161,16 +161,91 @@ def test_a_directory_holding_no_trail_is_exit_1_naming_it(
     assert not (tmp_path / "e.png").exists()
 
 
-def test_a_directory_holding_only_an_empty_current_is_an_empty_answer(
+def etc_like(tmp_path: Path) -> Path:
+    """A directory holding no trail, as /etc: a text file and an empty one."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "hosts").write_text("127.0.0.1 localhost\n" * 20)
+    (etc / "subgid").write_bytes(b"")
+    return etc
+
+
+NO_TRAILS = "no audit trails found (1 file is not a BSM audit trail, 1 file is empty)"
+
+
+def test_convert_of_a_directory_holding_no_trail_is_exit_1_and_leaves_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``knox convert /etc -o DS`` said "3 file(s) converted, 0 records", exit 0, and
+    created DS: the same one line as every command now, and no dataset."""
+    etc, out = etc_like(tmp_path), tmp_path / "ds"
+    code, stdout, err = knox(["convert", str(etc), "-o", str(out), "-q"], monkeypatch, capsys)
+    assert (code, stdout, err) == (1, "", f"knox: {etc}: {NO_TRAILS}\n")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_convert_of_a_directory_holding_no_trail_leaves_a_dataset_unchanged(
+        jobs: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Into an existing dataset: exit 1 and no new version (the manifest and every file
+    as they were)."""
+    etc, out = etc_like(tmp_path), tmp_path / "ds"
+    code, _, err = knox(["convert", TRAIL, "-o", str(out), "-q"], monkeypatch, capsys)
+    assert code == 0, err
+
+    def state() -> dict[str, bytes]:
+        return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+                if p.is_file() and p.name != "_knox.lock"}
+
+    before = state()
+    code, _, err = knox(["convert", str(etc), "-o", str(out), "-q", "-j", jobs],
+                        monkeypatch, capsys)
+    assert (code, err) == (1, f"knox: {etc}: {NO_TRAILS}\n")
+    assert state() == before
+
+
+def test_convert_of_a_directory_with_a_trail_beside_a_readme_skips_the_readme(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "audit").mkdir()
+    (tmp_path / "audit" / "README").write_text("trails copied from the Mac\n")
+    (tmp_path / "audit" / "20260301.trail").write_bytes(WORKLOAD.read_bytes())
+    code, _, err = knox(["convert", str(tmp_path / "audit"), "-o", str(tmp_path / "ds"),
+                         "-q"], monkeypatch, capsys)
+    assert code == 0, err
+    assert err.startswith("1 file(s) converted, 3,006 records"), err
+    assert err.endswith(f"knox: skipped (not a BSM trail): {tmp_path / 'audit' / 'README'}\n")
+
+
+@pytest.mark.parametrize("flags", [[], ["--command", "ls"]])
+def test_reduce_of_a_directory_holding_no_trail_is_exit_1_writing_nothing(
+        flags: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """``knox reduce /etc`` wrote an empty trail and exited 0."""
+    etc = etc_like(tmp_path)
+    code, out, err = knox(["reduce", *flags, str(etc)], monkeypatch, capsysbinary)  # type: ignore[arg-type]
+    assert (code, out, err) == (1, b"", f"knox: {etc}: {NO_TRAILS}\n".encode())
+    (etc / "20260301.trail").write_bytes(WORKLOAD.read_bytes())  # now it holds one
+    code, out, err = knox(["reduce", *flags, str(etc)], monkeypatch, capsysbinary)  # type: ignore[arg-type]
+    assert code == 0 and out.startswith(b"\x14"), err
+    assert err == f"knox: skipped (not a BSM trail): {etc / 'hosts'}\n".encode()
+
+
+@pytest.mark.parametrize("command", [["summary"], ["convert", "-q", "-o", "{tmp}/ds"]])
+def test_a_directory_holding_only_an_empty_current_is_an_empty_answer(
+        command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """Right after auditd rotates, /var/audit may hold nothing but an empty ``current``
     and an empty ``START.not_terminated``: that is an empty trail (exit 0), not the wrong
     directory."""
-    (tmp_path / "audit_control").write_text("dir:/var/audit\n")
-    (tmp_path / "20261207101500.not_terminated").write_bytes(b"")
-    (tmp_path / "current").write_bytes(b"")
-    code, _out, err = knox(["summary", str(tmp_path)], monkeypatch, capsys)
+    audit = tmp_path / "audit"
+    audit.mkdir()
+    (audit / "audit_control").write_text("dir:/var/audit\n")
+    (audit / "20261207101500.not_terminated").write_bytes(b"")
+    (audit / "current").write_bytes(b"")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    code, _out, err = knox([*argv, str(audit)], monkeypatch, capsys)
     assert code == 0 and "no audit trails found" not in err, err
 
 

@@ -82,3 +82,25 @@ def test_inputs_discovered_once_are_handed_on(var_audit: Path, tmp_path: Path,
     summary = convert(sniffed, tmp_path / "ds")
     assert [Path(f.path).name for f in summary.files] == [
         "20260301090000.20260301091715", "20260302090000.not_terminated"]
+
+
+def test_the_check_before_converting_sniffs_a_directory_until_its_first_trail(
+        var_audit: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``knox convert`` and ``knox reduce`` decide whether a directory holds trails before
+    they write: one sniff for a copy of /var/audit (its first file), every file of /etc."""
+    from knox_analytics import inputs
+
+    sniffed: list[str] = []
+    real = inputs.is_trail
+    monkeypatch.setattr(inputs, "is_trail", lambda p: sniffed.append(Path(p).name) or real(p))
+    expand([str(var_audit)])
+    assert sniffed == ["20260301090000.20260301091715"]
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "hosts").write_text("127.0.0.1 localhost\n")
+    (etc / "motd").write_bytes(b"")
+    sniffed.clear()
+    with pytest.raises(InputError, match=r"etc: no audit trails found \(1 file is not a "
+                                         r"BSM audit trail, 1 file is empty\)"):
+        expand([str(var_audit), str(etc)])
+    assert sniffed == ["20260301090000.20260301091715", "hosts", "motd"]

@@ -92,7 +92,11 @@ def test_convert_discovers_its_inputs_once(tmp_path: Path, audit_dir: Path,
     result = CliRunner().invoke(app, ["convert", "-q", str(audit_dir), "-o",
                                       str(tmp_path / "ds")])
     assert result.exit_code == 0, result.output
-    assert calls == Counter({("_check_readable", str(audit_dir.resolve())): 1})
+    # and the start of the directory's first file sniffed: it holds trails, not /etc
+    # (decided before writing: inputs.check_trails_found_early)
+    first = str((audit_dir / "20260301090000.20260301091715").resolve())
+    assert calls == Counter({("_check_readable", str(audit_dir.resolve())): 1,
+                             ("is_trail", first): 1})
 
 
 def _opens(monkeypatch: pytest.MonkeyPatch) -> Counter:

@@ -15,7 +15,9 @@ each defines one view (or macro) and starts with a comment stating its question.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ import pyarrow as pa
 
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.bsm.reader import read_trail
-from knox_analytics.derived import DerivedState, Settings
+from knox_analytics.derived import DerivedState, Progress, Settings
 from knox_analytics.derived.build import segments_sql
 from knox_analytics.derived.files import VIEWS
 from knox_analytics.engine import Engine, parquet_sql
@@ -37,6 +39,10 @@ from knox_analytics.store.snapshot import Snapshot
 #: Views computed once (as-of joins over every record) and then reused: per catalog, or
 #: kept with a dataset as derived state that grows with it (knox_analytics.derived).
 MATERIALIZED = VIEWS
+#: What shows a derivation's progress: entered around each derivation the catalog runs,
+#: it gives the :data:`~knox_analytics.derived.Progress` callback (or None) and is left
+#: however the derivation ends (done, an error, Ctrl-C): ``knox``'s bar on a terminal.
+ProgressDisplay = Callable[[], AbstractContextManager[Progress | None]]
 
 
 class Catalog(Engine):
@@ -55,14 +61,16 @@ class Catalog(Engine):
     (its temp directory; default: the dataset's cache, or the user's) bound the memory of
     every question.  ``decoded``:
     records decoded already (rows of the records schema), read with the inputs as
-    trails' records are.
+    trails' records are.  ``derive_progress``: what shows the progress of a derivation
+    of the process state (:data:`ProgressDisplay`; None, the default: nothing is shown).
     """
 
     def __init__(self, inputs: Given = (), *,
                  users: Mapping[int, str] | str | Path | None = None,
                  tables: str = "auto", threads: int | None = None, derived: bool = True,
                  memory_limit: str | None = None, spill: Path | None = None,
-                 decoded: pa.Table | None = None) -> None:
+                 decoded: pa.Table | None = None,
+                 derive_progress: ProgressDisplay | None = None) -> None:
         self.damage: list[Damage] = []
         #: the inputs, discovered once (files found in directories sniffed)
         self.inputs: Inputs = discover(inputs, sniff=True)
@@ -74,6 +82,7 @@ class Catalog(Engine):
                          spill_dir(datasets[0] if len(datasets) == 1 else None))
         self._state: DerivedState | None = None
         self._derive = derived
+        self._derive_progress = derive_progress
         self._segments: list[Path] | None = None
         #: the snapshot of each dataset read (the manifest version at open), and when
         #: their parts' places were last resolved
@@ -177,7 +186,9 @@ class Catalog(Engine):
         if self._state is None:
             return None
         if self._segments is None:
-            self._segments = self._state.update()
+            display = self._derive_progress or (lambda: contextlib.nullcontext(None))
+            with display() as progress:  # left on success, error and Ctrl-C alike
+                self._segments = self._state.update(progress=progress)
             if self._segments is None:
                 self._state = None
         return self._segments

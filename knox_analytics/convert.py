@@ -32,6 +32,7 @@ from knox_analytics.store.plan import SourcePlan
 from knox_analytics.store.safefs import protection_of
 
 if TYPE_CHECKING:
+    from knox_analytics.derived import Progress
     from knox_analytics.parallel import Outcome
 
 
@@ -105,7 +106,8 @@ def convert(inputs: Given, output: str | os.PathLike[str], *,
             tables: Tables | None = None, chunk_size: int | None = None, jobs: int = 1,
             on_bytes: Callable[[int], None] | None = None,
             derive: bool | None = None,
-            allow_foreign_owner: bool = False) -> ConvertSummary:
+            allow_foreign_owner: bool = False,
+            on_derive: Progress | None = None) -> ConvertSummary:
     """Convert trail files, directories of trails, or ``-`` (stdin) into a dataset
     (``inputs``: paths, or the :class:`~knox_analytics.inputs.Inputs` a command
     discovered).
@@ -121,6 +123,7 @@ def convert(inputs: Given, output: str | os.PathLike[str], *,
     was asked of it), which costs about as much as the new records; not for a dataset
     that has none (its first derivation, in epochs of bounded memory, costs about as
     much CPU time as converting: it is left to the first process question).
+    ``on_derive``: told that derivation's progress (:data:`knox_analytics.derived.Progress`).
 
     The dataset is no more readable than the inputs (:mod:`knox_analytics.store.safefs`);
     as root, an output directory another user owns is refused unless
@@ -153,7 +156,7 @@ def convert(inputs: Given, output: str | os.PathLike[str], *,
     if summary.records:
         from knox_analytics.derived import after_commit
 
-        summary.derive_seconds = after_commit(Path(output), derive)
+        summary.derive_seconds = after_commit(Path(output), derive, on_derive)
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.errors import UsageError
@@ -30,13 +30,18 @@ from knox_analytics.questions import Filters
 from knox_analytics.zones import Zone
 from knox_analytics.zones import zone as as_zone
 
+if TYPE_CHECKING:
+    from knox_analytics.catalog import ProgressDisplay
+
 
 def reduce_records(inputs: list[str], filters: Filters, out: BinaryIO, *,
                    users: object = None, tables: str = "auto",
                    on_damage: Callable[[Damage], None] | None = None,
-                   skipped: list[tuple[str, str]] | None = None) -> int:
+                   skipped: list[tuple[str, str]] | None = None,
+                   derive_progress: ProgressDisplay | None = None) -> int:
     """Write the records of ``inputs`` (trails, ``-`` for stdin, datasets) that ``filters``
-    select to ``out`` as a BSM trail, in input order; return how many were written."""
+    select to ``out`` as a BSM trail, in input order; return how many were written
+    (``derive_progress`` as for the catalog: ``--command`` may derive)."""
     from knox_analytics.bsm.encode import write_trail
     from knox_analytics.inputs import check_trails_found_early, discover
     from knox_analytics.render.records import iter_input, iter_inputs
@@ -59,7 +64,7 @@ def reduce_records(inputs: list[str], filters: Filters, out: BinaryIO, *,
             selector.close()
     else:
         for table in keep_whole(found, lambda item: iter_input(item, report, skipped=skipped),
-                                filters, users):
+                                filters, users, derive_progress):
             write_trail(table, out)
             written += table.num_rows
     out.flush()

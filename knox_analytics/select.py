@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +28,9 @@ import pyarrow.compute as pc
 from knox_analytics.errors import UsageError
 from knox_analytics.inputs import Given, Input, Inputs
 from knox_analytics.questions import Filters, filter_sql
+
+if TYPE_CHECKING:
+    from knox_analytics.catalog import ProgressDisplay
 
 #: The ``records`` view's definition over one decoded chunk (as the catalog defines it).
 _CHUNK_RECORDS = ("(SELECT * REPLACE (COALESCE(host, 'unknown') AS host), "
@@ -42,14 +46,17 @@ class Selection:
 
 
 def selected_keys(inputs: Given, filters: Filters, users: str | None = None, *,
-                  decoded: pa.Table | None = None) -> Selection:
+                  decoded: pa.Table | None = None,
+                  derive_progress: ProgressDisplay | None = None) -> Selection:
     """The keys of the records the filters keep (``decoded``: records of trails decoded
-    already, read with the inputs)."""
+    already, read with the inputs; ``derive_progress`` as for the catalog: ``--command``
+    may derive a dataset's process state)."""
     from knox_analytics.catalog import Catalog
     from knox_analytics.known import check_filters
 
     view = "activity" if filters.command else "records"
-    with Catalog(inputs, users=users, decoded=decoded) as cat:
+    with Catalog(inputs, users=users, decoded=decoded,
+                 derive_progress=derive_progress) as cat:
         check_filters(cat, filters)  # a misspelt event is usage (exit 2), not no output
         where, params = filter_sql(cat, filters, view)
         table = cat.query(f'SELECT source, "offset", record_id FROM {view} WHERE {where}',
@@ -66,7 +73,8 @@ def selected_keys(inputs: Given, filters: Filters, users: str | None = None, *,
 
 
 def keep_whole(inputs: Inputs, read: Callable[[Input], Iterable[pa.Table]],
-               filters: Filters, users: object = None) -> Iterator[pa.Table]:
+               filters: Filters, users: object = None,
+               derive_progress: ProgressDisplay | None = None) -> Iterator[pa.Table]:
     """The tables of every input (``read`` gives one input's) that ``filters`` select,
     in input order, for filters that need the records before each one (``--command``: a
     record's process).  The trails are decoded once, held, asked about and then given
@@ -76,7 +84,7 @@ def keep_whole(inputs: Inputs, read: Callable[[Input], Iterable[pa.Table]],
     decoded = [t for chunks in held if chunks for t in chunks]
     rest = Inputs([i for i in inputs.items if i.kind not in trail_kinds], sniffed=True)
     keys = selected_keys(rest, filters, users, decoded=pa.concat_tables(decoded)
-                         if decoded else None)
+                         if decoded else None, derive_progress=derive_progress)
     for item, chunks in zip(inputs.items, held, strict=True):
         yield from keep_selected(read(item) if chunks is None else chunks, keys)
 

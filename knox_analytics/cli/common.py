@@ -18,7 +18,7 @@ import functools
 import inspect
 import sys
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -309,7 +309,7 @@ def open_catalog(inputs: list[Path] | None, users: str | None = None,
     if raw is not None:  # the trails are read from their dataset in the cache
         found = Inputs([i for i in found.items if i.kind != "trail"]
                        + [dataset_input(raw.path)], found.skipped, sniffed=True)
-    cat = Catalog(found, users=users, tables=tables)
+    cat = Catalog(found, users=users, tables=tables, derive_progress=derive_progress)
     if raw is not None:
         cat.damage.extend(raw.damage)
     report_damage(cat.damage)
@@ -358,6 +358,56 @@ def _progress(trails: list[Path]) -> tuple[Any, Any]:
                         TimeRemainingColumn(), console=stderr(), transient=True)
     progress.start()
     return progress, progress.add_task("read", total=total or None)
+
+
+@contextlib.contextmanager
+def derive_progress(console: Any = None, *, quiet: bool = False
+                    ) -> Iterator[Callable[..., None] | None]:
+    """What shows a derivation of the process state (a first process question on a big
+    dataset takes minutes): a rich bar on ``console`` ("deriving process state  [bar]
+    3/8 epochs  1.2M/7.1M records  ETA"), started at the first epoch and cleared when
+    the derivation ends however it ends.  None given: stderr's, and only on a terminal;
+    elsewhere (scripts, tests, ``quiet``) nothing: the callback is None."""
+    if quiet or (console is None and not sys.stderr.isatty()):
+        yield None
+        return
+    bar: list[Any] = []  # (progress, task), made at the first call
+
+    def show(done_epochs: int, epochs: int, done_records: int, records: int) -> None:
+        counts = {"completed": done_records, "total": records or None,
+                  "epochs": f"{done_epochs}/{epochs}",
+                  "records": f"{_short(done_records)}/{_short(records)}"}
+        if not bar:
+            bar.append(_derive_bar(console if console is not None else stderr(), counts))
+        else:
+            bar[0][0].update(bar[0][1], **counts)
+
+    try:
+        yield show
+    finally:  # done, an error or Ctrl-C: the bar goes, the cursor comes back
+        if bar:
+            bar[0][0].stop()
+
+
+def _derive_bar(console: Any, counts: dict[str, Any]) -> tuple[Any, Any]:
+    """A started progress bar of a derivation (its task counts records)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("deriving process state"), BarColumn(),
+                        TextColumn("{task.fields[epochs]} epochs"),
+                        TextColumn("{task.fields[records]} records"),
+                        TimeRemainingColumn(), console=console, transient=True)
+    task = progress.add_task("derive", **counts)  # before the first frame is drawn
+    progress.start()
+    return progress, task
+
+
+def _short(n: int) -> str:
+    """1234567 as 1.2M, 5300 as 5.3k."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
 
 
 # -- output ---------------------------------------------------------------------------------

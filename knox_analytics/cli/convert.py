@@ -24,6 +24,7 @@ from knox_analytics.cli.common import (
     EngineOption,
     MasterOption,
     TablesOption,
+    derive_progress,
     report_damage,
     report_skipped,
     stderr,
@@ -69,7 +70,7 @@ def convert_command(
     allow_foreign_owner: Annotated[bool, typer.Option(
         "--allow-foreign-owner", help="As root, write into an output directory another "
         "user owns (they could redirect root's writes through a link).")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     tables: TablesOption = "auto",
     engine: EngineOption = Engine.local,
     master: MasterOption = "local[2]",
@@ -99,12 +100,20 @@ def convert_command(
                TransferSpeedColumn(), TimeRemainingColumn()]
     # not on a terminal: no bar, and none of the blank line a transient bar leaves there
     shown = not quiet and sys.stderr.isatty()
-    with Progress(*columns, console=stderr(), disable=not shown, transient=True) as progress:
+    with derive_progress(quiet=quiet) as show_derive, \
+            Progress(*columns, console=stderr(), disable=not shown, transient=True) as progress:
         task = progress.add_task("convert", total=total)
+
+        def on_derive(*counts: int) -> None:  # converted: the deriving bar takes over
+            progress.stop()
+            if show_derive is not None:
+                show_derive(*counts)
+
         summary = convert(found, output, overwrite=overwrite, strict=strict, host=host,
                           tables=load_tables(tables), jobs=jobs, derive=derive,
                           allow_foreign_owner=allow_foreign_owner,
-                          on_bytes=lambda n: progress.advance(task, n))
+                          on_bytes=lambda n: progress.advance(task, n),
+                          on_derive=on_derive if show_derive is not None else None)
     _print_summary(summary)
     if summary.damage:
         raise typer.Exit(EXIT_DAMAGED)

@@ -21,6 +21,7 @@ from knox_analytics.cli.common import (
     Tz,
     Users,
     damaged_exit,
+    derive_progress,
     report_damage,
     report_skipped,
     warn,
@@ -178,7 +179,7 @@ def _selected_whole(inputs: list[str], found: Inputs, f: Filters, users: str | N
         raise UsageError("--command needs the records before it (each record's process): "
                          "give the trail or dataset as a file (stdin is read once)")
     return keep_whole(found, lambda item: iter_input(item, report, skipped=skipped), f,
-                      users)
+                      users, derive_progress)
 
 
 def register(app: typer.Typer) -> None:

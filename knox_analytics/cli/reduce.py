@@ -17,6 +17,7 @@ from knox_analytics.cli.common import (
     Tz,
     Users,
     damaged_exit,
+    derive_progress,
     report_damage,
     report_skipped,
     with_filters,
@@ -82,7 +83,8 @@ def reduce_cmd(
         report_damage([item])  # type: ignore[list-item]
 
     reduce_records(list(inputs or []), selection, sys.stdout.buffer, users=users,
-                   tables=tables, on_damage=on_damage, skipped=skipped)
+                   tables=tables, on_damage=on_damage, skipped=skipped,
+                   derive_progress=derive_progress)
     report_skipped(skipped)
     damaged_exit(damage)
 

@@ -117,6 +117,26 @@ def cut(parts: Sequence[str], ranges: Ranges, after: int | None,
     return out
 
 
+def records(pieces: Sequence[tuple[list[str], int | None, int | None]], ranges: Ranges
+            ) -> list[int]:
+    """The records of each epoch :func:`cut` made, estimated as it estimates them (a
+    part's records spread evenly over its time range; records without a time, and parts
+    without one, in the last epoch): what a progress display counts."""
+    out = []
+    for n, (read, tmin, tmax) in enumerate(pieces):
+        total = 0.0
+        for part in read:
+            t0, t1, rows = ranges(part)
+            if t0 is None or t1 is None or tmin is None or tmax is None:
+                total += rows if n == len(pieces) - 1 else 0
+                continue
+            x, y = max(tmin, t0), min(tmax, t1)
+            if x <= y:
+                total += rows * (y - x + 1) / (t1 - t0 + 1)
+        out.append(round(total))
+    return out
+
+
 def _edges(timed: dict[str, tuple[int | None, int | None, int]], lo: int, hi: int,
            limit: int, bounds: list[int]) -> list[int]:
     """The last ms of every epoch but the last one, cutting [lo, hi]."""

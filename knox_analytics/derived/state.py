@@ -24,8 +24,12 @@ from knox_analytics.derived.settings import Settings
 from knox_analytics.store.cache import CACHE_DIR, cache_key, spill_dir
 from knox_analytics.store.snapshot import Snapshot
 
-#: progress(epochs derived, epochs to derive) during a derivation.
-Progress = Callable[[int, int], None]
+#: ``progress(done_epochs, total_epochs, done_records, total_records)``: called before
+#: a derivation's first epoch and after each one, the counts growing to (total, total);
+#: records are estimated as the planner estimates them (:func:`.plan.records`).  Not
+#: called when there is nothing to derive.  A plain callback: what shows it (the CLI's
+#: bar on a terminal) is not this package's business.
+Progress = Callable[[int, int, int, int], None]
 
 
 class DerivedState:
@@ -63,7 +67,8 @@ class DerivedState:
     def update(self, merge: bool = True, progress: Progress | None = None
                ) -> list[Path] | None:
         """Derive what the dataset added since the state was last brought up to date in
-        epochs of bounded size (``progress(done, total)`` after each), then, if anything
+        epochs of bounded size (``progress(done_epochs, total_epochs, done_records,
+        total_records)`` before the first and after each: :data:`Progress`), then, if anything
         was derived and ``merge``, merge segments (:meth:`merge`: the one merge policy,
         which every writer runs after its commit).  The segments to read, in time order
         (None: nowhere to keep a state)."""
@@ -118,10 +123,12 @@ class DerivedState:
                 carry = [directory / s / f"{files.CARRY}.parquet-cache"
                          for e in kept for s in e.segments]
                 stamps = snap.stamps()
+                sizes = planner.records(pieces, snap.time_range)
+                total = sum(sizes)
+                if progress is not None:
+                    progress(0, len(pieces), 0, total)
                 new: list[Epoch] = []
                 for n, (read, tmin, tmax) in enumerate(pieces):
-                    if progress is not None:
-                        progress(n, len(pieces))
                     segment = files.new_segment(directory)
                     last = n == len(pieces) - 1
                     self.held.append(build.derive_epoch(
@@ -129,8 +136,8 @@ class DerivedState:
                         directory / segment, tmin, tmax, untimed=last))
                     carry.append(directory / segment / f"{files.CARRY}.parquet-cache")
                     new.append(Epoch(read, [stamps[p] for p in read], tmin, tmax, [segment]))
-                if progress is not None:
-                    progress(len(pieces), len(pieces))
+                    if progress is not None:
+                        progress(n + 1, len(pieces), sum(sizes[:n + 1]), total)
                 state.epochs = [*kept, *new]
                 self.derived_parts.append(parts)
             else:  # parts vanished and nothing replaced them
@@ -158,19 +165,21 @@ class DerivedState:
         return compact(directory, self.key, merge)
 
 
-def after_commit(root: str | Path, derive: bool | None = None) -> float:
+def after_commit(root: str | Path, derive: bool | None = None,
+                 progress: Progress | None = None) -> float:
     """The rule every writer (``knox convert``, ``--jobs``, Spark) runs after its commit:
     extend the dataset's state by the new records and merge segments.  ``derive`` None:
     only when the dataset already keeps a state (a process question was asked of it);
     a first derivation is left to the first process question.  False: nothing.  The
-    seconds it took (0.0 when it did nothing)."""
+    seconds it took (0.0 when it did nothing).  ``progress``: as for
+    :meth:`DerivedState.update`."""
     if derive is False:
         return 0.0
     state = DerivedState.of(root)
     if derive is None and not state.exists():
         return 0.0
     started = time.perf_counter()
-    state.update()
+    state.update(progress=progress)
     return time.perf_counter() - started
 
 

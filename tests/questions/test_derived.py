@@ -406,6 +406,31 @@ def test_update_derived_after_a_commit(tmp_path: Path) -> None:
         assert cat.derived_parts == []
 
 
+def test_a_derivation_reports_its_progress(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20: ``progress(done_epochs, total_epochs, done_records, total_records)``
+    from (0, n, 0, records) to (n, n, records, records), never going back; records are
+    the planner's estimate, which is about what the epochs held."""
+    monkeypatch.setattr(planner, "EPOCH_RECORDS", 800)
+    root = tmp_path / "ds"
+    convert([WORKLOAD], root, host="mac")
+    calls: list[tuple[int, int, int, int]] = []
+    state = DerivedState.of(root)
+    state.update(progress=lambda *counts: calls.append(counts))
+    epochs, records = calls[0][1], calls[0][3]
+    assert epochs == len(state.held) > 2 and records > 0
+    assert calls[0] == (0, epochs, 0, records) and calls[-1] == (epochs, epochs, records,
+                                                                 records)
+    assert len(calls) == epochs + 1 and all(c[1] == epochs and c[3] == records for c in calls)
+    for before, after in itertools.pairwise(calls):
+        assert after[0] == before[0] + 1 and after[2] >= before[2]
+    derived = sum(h.records for h in state.held)
+    assert 0.8 * derived <= records <= 1.25 * derived  # (the estimate counts file tokens)
+    called: list[object] = []  # up to date: nothing derived, nothing reported
+    DerivedState.of(root).update(progress=lambda *counts: called.append(counts))
+    assert called == []
+
+
 def test_compaction_across_epochs_derives_nothing(tmp_path: Path) -> None:
     offsets = OFFSETS[WORKLOAD]
     early, late = cut(WORKLOAD, [offsets[2600]], tmp_path / "in")

@@ -58,11 +58,12 @@ def _describe(path: Path, entry: SourceEntry, grown: int) -> str:
 
 
 def plan_source(path: Path, manifest: Manifest, host: str | None = None) -> SourcePlan:
-    """Compare ``path`` with every manifest entry converted under the same ``--host``
-    label by content: the entry whose whole converted prefix the input starts with (the
-    longest) is continued."""
-    entries = [e for e in manifest.sources
-               if e.prefix_sha and e.end_offset > 0 and e.host == (host or "")]
+    """Compare ``path`` by content with every manifest entry (given a ``--host`` label,
+    only those converted under it): the entry whose whole converted prefix the input
+    starts with (the longest) is continued.  Unlabelled, a known file is known whatever
+    label it was converted under; labelled for another machine, it is that machine's."""
+    entries = [e for e in manifest.sources if e.prefix_sha and e.end_offset > 0
+               and (host is None or e.host == host)]
     if not entries:
         return SourcePlan(path, FULL, 0, fp.content_size(path), "new trail")
     if fp.is_compressed(path):  # one decompression: its size is only known at its end

@@ -233,6 +233,8 @@ def test_a_whole_copy_under_another_host_label_is_read(tmp_path: Path) -> None:
     assert dataset_records(tmp_path / "ds") == 800
     again = convert([tmp_path / "a"], tmp_path / "ds", host="mac2")
     assert [f.action for f in again.files] == ["skipped"]  # mac2 knows it under "b"
+    unlabelled = convert([tmp_path / "a"], tmp_path / "ds")
+    assert [f.action for f in unlabelled.files] == ["skipped"]  # no label: known file
 
 
 def test_a_fully_known_copy_under_any_name_is_skipped_unread(tmp_path: Path) -> None:

@@ -24,6 +24,9 @@ Crash safety (``kill -9`` at any moment, then a restart):
   segment is truncated to its last whole record (the rest died with the clone's queue).
 * Rotation happens only on a record boundary; the closed segment is fsynced first, then
   converted in full and the small parts of the partitions it touched are compacted.
+  ``capture.json`` lists the partitions written since the last full compaction (on
+  stop): a run killed before or during that compaction leaves them to the next run's
+  stop, which compacts them even if it writes nothing new to them.
 * Disk full: one line, a clean stop, and nothing lost (the bytes stay in the segments or
   in the source); run the same command again once there is space.
 """
@@ -215,6 +218,9 @@ class Capture:
             self.writer = DatasetWriter(self.out / DATASET_DIR, host=self.config.host,
                                         protection=self.protection,
                                         allow_foreign_owner=allow_foreign_owner)
+            # partitions a killed run wrote and never compacted: this run's stop
+            # compacts them too, even when it has nothing new for them
+            self.writer.touched.update(self.state.get("uncompacted", []))
         except BaseException as exc:
             self.close()
             if is_disk_full(exc):
@@ -224,6 +230,7 @@ class Capture:
         self._loss_base: dict[str, int] | None = None  # pipe_loss before this run
         self._say = on_message or (lambda _m: None)
         self._state_lock = threading.Lock()
+        self._compacted = False  # set once the stop has compacted all this run touched
         self.converter = SegmentConverter(self.writer, self.seg_path,
                                           self._converted_on_disk(), self._committed,
                                           self._say, version=self.writer.manifest.version,
@@ -304,6 +311,8 @@ class Capture:
             converted, version = self.converter.snapshot_with_version()
             self.state["converted"] = {str(k): v for k, v in sorted(converted.items())}
             self.state["dataset_version"] = version
+            # (a C-level copy of a set of str: atomic against the converter's adds)
+            self.state["uncompacted"] = [] if self._compacted else sorted(self.writer.touched)
             _write_json_atomic(self.out / STATE_NAME, self.state)
 
     def _committed(self) -> None:
@@ -643,6 +652,7 @@ class Capture:
             if self.seg_size:  # the last segment is closed too (it was never counted)
                 self.summary.segments += 1
         self.converter.stop(self.seg_index)
+        self._compacted = True  # the stop compacted every partition this run touched
         if self.upkeep is not None:  # the first question after the capture: no derivation
             self.upkeep.stop()
         self.summary.records = self.converter.records

@@ -7,7 +7,11 @@ checked byte for byte against tests/data/trails/synthetic-all-tokens.bsm by its 
 from __future__ import annotations
 
 import random
+import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 
 from knox_analytics.bsm.encode import encode_record, encode_token
 
@@ -84,3 +88,24 @@ def open_record(pid: int, path: str, t: int = 0) -> bytes:
 def exit_record(pid: int, t: int = 0) -> bytes:
     """exit(2) of ``pid``."""
     return _proc_record(AUE_EXIT, pid, [encode_token("exit", status=0, **{"return": 0})], t)
+
+
+def follow_lines(args: list[str], trail: Path, data: bytes, cut: int, n: int) -> list[str]:
+    """Run ``knox ARGS --follow TRAIL`` on a trail holding ``data[:cut]``, append the
+    rest once it follows, and return the first ``n`` lines it prints (a watchdog kills a
+    follower that hangs, so that it cannot hang the suite)."""
+    trail.write_bytes(data[:cut])
+    proc = subprocess.Popen([sys.executable, "-m", "knox_analytics", *args, "--follow",
+                             str(trail)], stdout=subprocess.PIPE, text=True)
+    guard = threading.Timer(120, proc.kill)
+    guard.start()
+    try:
+        time.sleep(1.0)
+        with open(trail, "ab") as fh:
+            fh.write(data[cut:])
+        assert proc.stdout is not None
+        return [proc.stdout.readline() for _ in range(n)]
+    finally:
+        guard.cancel()
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -9,16 +9,12 @@ records with hostile arguments are written with the project's encoder.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from knoxtest import TRAILS
-from live_helpers import AUE_EXECVE, subject
+from live_helpers import AUE_EXECVE, follow_lines, subject
 from typer.testing import CliRunner
 
 from knox_analytics.bsm.encode import encode_record, encode_token
@@ -182,23 +178,8 @@ def test_source_or_follow_with_inputs_is_a_usage_error() -> None:
 
 def test_follow_prints_as_the_trail_grows(tmp_path: Path) -> None:
     data = WORKLOAD.read_bytes()
-    trail = tmp_path / "current"
-    trail.write_bytes(data[:100_000])
-    proc = subprocess.Popen([sys.executable, "-m", "knox_analytics", "commands", "--follow",
-                             str(trail), "--command", "ma*", "--format", "ndjson", "--users",
-                             "local"], stdout=subprocess.PIPE, text=True)
-    guard = threading.Timer(120, proc.kill)  # a broken follower must not hang the suite
-    guard.start()
-    try:
-        time.sleep(1.0)
-        with open(trail, "ab") as fh:
-            fh.write(data[100_000:])
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(21)]
-    finally:
-        guard.cancel()
-        proc.terminate()
-        proc.wait(timeout=30)
+    lines = follow_lines(["commands", "--command", "ma*", "--format", "ndjson", "--users",
+                          "local"], tmp_path / "current", data, 100_000, 21)
     want = offline(Filters(command="ma*"))
     assert [json.loads(x)["command_line"] for x in lines] == \
         want.column("command_line").to_pylist()

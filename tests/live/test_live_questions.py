@@ -6,15 +6,12 @@ same filters, ``--tz`` and output forms."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from knoxtest import TRAILS
+from live_helpers import follow_lines
 from typer.testing import CliRunner
 
 from knox_analytics.catalog import Catalog
@@ -117,21 +114,6 @@ def test_source_with_inputs_or_columns_live_is_usage(question: str) -> None:
 def test_follow_prints_logins_as_the_trail_grows(tmp_path: Path) -> None:
     data = WORKLOAD.read_bytes()
     want = offline("logins", Filters()).column("text").to_pylist()
-    trail = tmp_path / "current"
-    trail.write_bytes(data[:20_000])
-    proc = subprocess.Popen([sys.executable, "-m", "knox_analytics", "logins", "--follow",
-                             str(trail), "--format", "ndjson", "--users", "local"],
-                            stdout=subprocess.PIPE, text=True)
-    guard = threading.Timer(120, proc.kill)  # a broken follower must not hang the suite
-    guard.start()
-    try:
-        time.sleep(1.0)
-        with open(trail, "ab") as fh:
-            fh.write(data[20_000:])
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(len(want))]
-    finally:
-        guard.cancel()
-        proc.terminate()
-        proc.wait(timeout=30)
+    lines = follow_lines(["logins", "--format", "ndjson", "--users", "local"],
+                         tmp_path / "current", data, 20_000, len(want))
     assert [json.loads(x)["text"] for x in lines] == want

@@ -34,6 +34,7 @@ from knox_analytics.schema import SCHEMA
 from knox_analytics.store import MANIFEST_NAME, dataset_glob
 from knox_analytics.store.cache import spill_dir
 from knox_analytics.store.damage_log import damage_table
+from knox_analytics.store.machines import machine_names, merged_names
 from knox_analytics.store.snapshot import Snapshot
 
 #: Views computed once (as-of joins over every record) and then reused: per catalog, or
@@ -101,6 +102,10 @@ class Catalog(Engine):
     def _attach_records(self, datasets: list[Path], trails: list[Path],
                         decoded: pa.Table | None) -> None:
         self._snapshots = [Snapshot.take(d) for d in datasets]
+        self.machines = merged_names(
+            machine_names(s.manifest.machines)
+            if s.manifest is not None and s.manifest.machines is not None else None
+            for s in self._snapshots)
         if (self._derive and len(datasets) == 1 and not trails and decoded is None
                 and self._snapshots[0].manifest is not None):
             self._state = DerivedState(datasets[0], Settings(

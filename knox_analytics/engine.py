@@ -28,6 +28,7 @@ import pyarrow as pa
 from knox_analytics.errors import UsageError
 from knox_analytics.interrupt import is_interrupt, watch
 from knox_analytics.store.cache import spill_dir
+from knox_analytics.store.machines import machine_sql
 from knox_analytics.userdb import read_id_file
 
 #: uid → name known everywhere; more come from ``users=`` (a passwd file or a mapping).
@@ -42,13 +43,16 @@ class Engine:
 
     ``users``, ``tables``, ``threads``, ``memory_limit`` and ``spill`` as for
     :class:`~knox_analytics.catalog.Catalog`; ``materialized``: views computed once per
-    engine and reused (their SQL is as-of joins over every record).
+    engine and reused (their SQL is as-of joins over every record); ``machines``: host
+    key -> machine name (:mod:`knox_analytics.store.machines`; None: every record is of
+    one machine).
     """
 
     def __init__(self, *, users: Mapping[int, str] | str | Path | None = None,
                  tables: str = "auto", threads: int | None = None,
                  memory_limit: str | None = None, spill: Path | None = None,
-                 materialized: Collection[str] = ()) -> None:
+                 materialized: Collection[str] = (),
+                 machines: Mapping[str, str] | None = None) -> None:
         self.con = duckdb.connect(":memory:")
         watch(self.con)  # Ctrl-C stops its statement at once (knox_analytics.interrupt)
         # Audit times are UTC; do not let the host's zone leak into results.
@@ -58,6 +62,7 @@ class Engine:
         self._users = load_users(users)
         self._tables = tables
         self._threads = threads
+        self.machines = machines
         self._memory_limit = (memory_limit or os.environ.get("KNOX_MEMORY_LIMIT")
                               or DEFAULT_MEMORY_LIMIT)
         self.materialized = tuple(materialized)
@@ -83,12 +88,14 @@ class Engine:
         self.con.unregister(f"_arrow_{name}")
 
     def set_records(self, source: str) -> None:
-        """Define ``records`` as the rows of the query ``source`` (with the hive keys)."""
+        """Define ``records`` as the rows of the query ``source`` (with the hive keys) and
+        the machine of each (:mod:`knox_analytics.store.machines`)."""
         # In a dataset the hive key `host` is the header address or the --host label; give
         # decoded trails the same meaning so that both kinds of input read alike.
         self.con.execute(
-            "CREATE OR REPLACE VIEW records AS SELECT * REPLACE "
-            f"(COALESCE(host, 'unknown') AS host) FROM ({source})")
+            "CREATE OR REPLACE VIEW records AS SELECT *, "
+            f"{machine_sql(self.machines)} AS machine FROM (SELECT * REPLACE "
+            f"(COALESCE(host, 'unknown') AS host) FROM ({source}))")
 
     def override(self, view: str, query: str) -> None:
         """Replace ``view`` by ``query`` once its file has run (an epoch's carry)."""

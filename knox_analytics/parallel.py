@@ -74,6 +74,7 @@ class TaskResult:
     consumed_end: int | None = None  # last range: where decoding stopped
     damage: list[dict] = field(default_factory=list)
     not_bsm: str | None = None
+    hosts: set[str] = field(default_factory=set)  # host keys its records name
 
 
 # --- in the worker ---------------------------------------------------------------------
@@ -105,6 +106,7 @@ def run_task(task: Task) -> TaskResult:
     out.added = {k: np.concatenate(v) for k, v in filt.added.items()}
     out.counts = [filt.occurrences.table()]
     out.known = filt.known
+    out.hosts = filt.hosts
     out.damage = [asdict(d) for d in damage]
     return out
 
@@ -199,7 +201,7 @@ def convert_parallel(writer: Any, work: list[tuple[SourcePlan, bool]], *, jobs: 
                 continue
             session.add(merged)
             merged.occurrences = merge_counts(merged.counts)
-            writer.call(writer.store.adopt, merged.staged)
+            writer.call(writer.store.adopt, merged.staged, merged.hosts)
             for key, ids in merged.added.items():
                 writer.call(writer.store.index.add, key, ids)
             outcomes.append(Outcome(item.plan, item.found, "done", merged))
@@ -221,6 +223,7 @@ def _merge(results: list[TaskResult]) -> TaskResult:
         merged.known += r.known
         merged.file_tokens += r.file_tokens
         merged.damage += r.damage
+        merged.hosts |= r.hosts
         merged.consumed_end = r.consumed_end if r.consumed_end is not None \
             else merged.consumed_end
     return merged

@@ -197,9 +197,13 @@ def schema_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+#: header_token of a stand-alone file token row (a trail's open/close marker)
+FILE_TOKEN_ROW = 0x11
+
+
 def file_tokens(table: pa.Table) -> int:
     """How many rows of ``table`` are stand-alone file tokens (0x11: a trail's open/close
     marker, not an audit record; the question views leave them out)."""
     import pyarrow.compute as pc
 
-    return int(pc.sum(pc.equal(table.column("header_token"), 0x11)).as_py() or 0)
+    return int(pc.sum(pc.equal(table.column("header_token"), FILE_TOKEN_ROW)).as_py() or 0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -43,17 +43,18 @@ class Held:
     carried: int
 
 
-def derive_epoch(settings: Settings, parts: Sequence[Path], carry: Sequence[Path], out: Path,
+def derive_epoch(settings: Settings, machines: Mapping[str, str] | None,
+                 parts: Sequence[Path], carry: Sequence[Path], out: Path,
                  tmin: int | None, tmax: int | None, untimed: bool) -> Held:
     """Derive the process views of the records of ``parts`` in [tmin, tmax] (ms; None:
     unbounded), and (``untimed``) those without a time, into the segment ``out``, from
     the carry files ``carry`` of the epochs before (a pid's carry is its row in the
-    latest file that has one)."""
+    latest file that has one); ``machines``: the dataset's machine names."""
     from knox_analytics.engine import Engine, parquet_sql
 
     with Engine(users=settings.users, tables=settings.tables, threads=settings.threads,
                 memory_limit=settings.memory_limit, spill=settings.spill,
-                materialized=VIEWS) as cat:
+                materialized=VIEWS, machines=machines) as cat:
         # Row order inside a segment means nothing: let DuckDB stream without keeping it.
         cat.con.execute("SET preserve_insertion_order = false")
         where = []
@@ -109,17 +110,18 @@ def copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
 
 
 def latest_carry(files: Sequence[Path], pids: str | None = None) -> str:
-    """Each pid's row in the latest of the carry ``files`` (only the pids in the table
-    ``pids``, if given)."""
+    """Each (machine, pid)'s row in the latest of the carry ``files`` (only those in the
+    table ``pids``, if given)."""
     def rows(n: int, path: Path) -> str:
         sql = f"SELECT c.*, {n} AS _epoch FROM read_parquet({sql_str(str(path))}) AS c"
-        return sql + (f" SEMI JOIN {pids} AS r ON r.pid = c.pid" if pids else "")
+        return sql + (f" SEMI JOIN {pids} AS r ON r.machine = c.machine AND r.pid = c.pid"
+                      if pids else "")
 
     if len(files) == 1:
         return f"SELECT * EXCLUDE (_epoch) FROM ({rows(0, files[0])})"
     union = " UNION ALL ".join(rows(n, f) for n, f in enumerate(files))
     return (f"SELECT * EXCLUDE (_epoch) FROM ({union}) "
-            "QUALIFY row_number() OVER (PARTITION BY pid ORDER BY _epoch DESC) = 1")
+            "QUALIFY row_number() OVER (PARTITION BY machine, pid ORDER BY _epoch DESC) = 1")
 
 
 def segments_sql(view: str, segments: Sequence[Path]) -> str:

@@ -95,7 +95,7 @@ def load_state(directory: Path, key: str) -> State:
         doc = json.loads((directory / STATE_NAME).read_text(encoding="utf-8"))
         if doc.get("format") != STATE_FORMAT or doc.get("key") != key:
             return State(key)
-        return State(key, [Epoch(**e) for e in doc["epochs"]])
+        return State(key, [Epoch(**e) for e in doc["epochs"]], doc.get("machines"))
     except (OSError, ValueError, KeyError, TypeError):
         return State(key)
 
@@ -103,7 +103,7 @@ def load_state(directory: Path, key: str) -> State:
 def save_state(directory: Path, state: State) -> None:
     """Replace ``state.json`` atomically (written after every file it names)."""
     doc = {"format": STATE_FORMAT, "key": state.key,
-           "epochs": [asdict(e) for e in state.epochs]}
+           "epochs": [asdict(e) for e in state.epochs], "machines": state.machines}
     write_atomic(directory / STATE_NAME, json.dumps(doc, indent=1).encode())
 
 

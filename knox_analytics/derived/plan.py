@@ -43,12 +43,24 @@ class Epoch:
     segments: list[str]
 
 
+def machines_moved(old: dict[str, str] | None, new: dict[str, str] | None) -> bool:
+    """Did a host already derived change machine (two machines found to be one: their
+    instance keys and pid scopes change, so every epoch is derived again)?  A host new
+    to the dataset is a new machine or joins one: no derived row changes."""
+    if old is None or new is None:
+        return (old is None) != (new is None)
+    return any(new.get(host) != name for host, name in old.items())
+
+
 @dataclass
 class State:
     """What a derived directory holds, in time order."""
 
     key: str
     epochs: list[Epoch] = field(default_factory=list)
+    #: the machine names the epochs were derived with (host key -> machine,
+    #: :mod:`knox_analytics.store.machines`; None: every record one machine)
+    machines: dict[str, str] | None = None
 
     def parts(self) -> dict[str, str]:
         """part -> stamp over every epoch."""

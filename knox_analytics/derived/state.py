@@ -22,6 +22,7 @@ from knox_analytics.derived import plan as planner
 from knox_analytics.derived.plan import Epoch, State
 from knox_analytics.derived.settings import Settings
 from knox_analytics.store.cache import CACHE_DIR, cache_key, spill_dir
+from knox_analytics.store.machines import machine_names
 from knox_analytics.store.snapshot import Snapshot
 
 #: ``progress(done_epochs, total_epochs, done_records, total_records)``: called before
@@ -106,7 +107,8 @@ class DerivedState:
         state = files.load_state(directory, self.key)
         before = state.parts()
         first, parts = planner.plan(state, snap.stamps(), snap.time_range, snap.compactions())
-        if not parts and first == len(state.epochs):
+        if (not parts and first == len(state.epochs)
+                and not planner.machines_moved(state.machines, _machines(snap))):
             if state.parts() != before:  # compacted: the same records in other parts
                 self._save_if_free(directory, state)
             return state
@@ -116,6 +118,11 @@ class DerivedState:
             old = state.segments()
             first, parts = planner.plan(state, snap.stamps(), snap.time_range,
                                         snap.compactions())
+            machines = _machines(snap)
+            if state.epochs and planner.machines_moved(state.machines, machines):
+                first, parts = planner.plan(State(self.key), snap.stamps(), snap.time_range,
+                                            snap.compactions())
+            state.machines = machines
             kept = state.epochs[:first]
             if parts:
                 after = planner.last_time(kept)
@@ -132,7 +139,7 @@ class DerivedState:
                     segment = files.new_segment(directory)
                     last = n == len(pieces) - 1
                     self.held.append(build.derive_epoch(
-                        self.settings, [snap.path(p) for p in read], carry,
+                        self.settings, machines, [snap.path(p) for p in read], carry,
                         directory / segment, tmin, tmax, untimed=last))
                     carry.append(directory / segment / f"{files.CARRY}.parquet-cache")
                     new.append(Epoch(read, [stamps[p] for p in read], tmin, tmax, [segment]))
@@ -210,6 +217,12 @@ def compact(directory: Path, key: str, merge: Callable[[list[Path], Path], None]
                 return state
             files.save_state(directory, state)
             files.let_go(directory, names, state)
+
+
+def _machines(snap: Snapshot) -> dict[str, str] | None:
+    """The machine of each host of the snapshot (:mod:`knox_analytics.store.machines`)."""
+    groups = snap.manifest.machines if snap.manifest is not None else None
+    return None if groups is None else machine_names(groups)
 
 
 def _key(settings: Settings) -> str:

@@ -90,6 +90,8 @@ def convert(spark: Any, inputs: Sequence[str | os.PathLike[str]],
         # Parts first: a commit inside commit_source must never list a trail as
         # converted without the parts that hold its rows.
         writer.adopt(tuple(pair) for pair in parts)
+        for hosts in _hosts(reports).values():  # each input's hosts: one machine
+            writer.add_machine(hosts)
         for r in reports.values():
             for rng in r["ranges"]:
                 for key, ids in rng.get("added", {}).items():
@@ -109,6 +111,15 @@ def convert(spark: Any, inputs: Sequence[str | os.PathLike[str]],
         summary.derive_seconds = after_commit(Path(output), derive)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _hosts(reports: dict[int, dict]) -> dict[str, set[str]]:
+    """Per input path, the host keys its ranges' records name."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for report in reports.values():
+        for rng in report["ranges"]:
+            out[rng["path"]].update(rng.get("hosts", ()))
+    return out
 
 
 def _counts(reports: dict[int, dict]) -> dict[str, list]:

@@ -33,13 +33,15 @@ def run_task(spec: dict) -> dict:
     """Decode ``spec["ranges"]`` and write their rows under ``spec["root"]``.
 
     Returns ``{"parts": [...], "ranges": [{"path", "start", "rows", "known", "end",
-    "damage", "not_bsm", "added", "counts", "file_tokens"}]}``: ``rows`` the new records written,
+    "damage", "not_bsm", "added", "counts", "file_tokens", "hosts"}]}``: ``rows`` the new
+    records written,
     ``file_tokens`` how many of those rows are stand-alone file tokens (rows, not
     records), ``known`` those the dataset held (record identity against its index as committed),
     ``added`` the new ids by partition and ``counts`` the range's occurrence counts
-    (encoded by :func:`encode_ids`), for the driver's checks and the manifest.  A first range that
-    is not BSM at all is reported (``not_bsm``: the error's detail, else null), not
-    raised: the driver decides (a README beside trails in a directory is skipped).
+    (encoded by :func:`encode_ids`), for the driver's checks and the manifest, and
+    ``hosts`` the host keys the range's records name (:mod:`knox_analytics.store.machines`).
+    A first range that is not BSM at all is reported (``not_bsm``: the error's detail,
+    else null), not raised: the driver decides (a README beside trails in a directory is skipped).
     """
     tables = load_tables()
     root = Path(spec["root"])
@@ -63,7 +65,8 @@ def run_task(spec: dict) -> dict:
                           damage=[asdict(d) for d in result.damage],
                           added={k: encode_ids(np.concatenate(v))
                                  for k, v in filt.added.items()},
-                          counts=encode_ids(filt.occurrences.table()))
+                          counts=encode_ids(filt.occurrences.table()),
+                          hosts=sorted(filt.hosts))
         finally:
             filt.hasher.close()
         reports.append(report)

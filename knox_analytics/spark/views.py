@@ -24,6 +24,7 @@ from knox_analytics.engine import load_users, lookup_tables
 from knox_analytics.errors import InputError
 from knox_analytics.schema import SCHEMA
 from knox_analytics.spark.sqlgen import SparkView, spark_views
+from knox_analytics.store.machines import machine_names, machine_sql, merged_names
 from knox_analytics.store.manifest import MANIFEST_NAME, Manifest
 
 #: Spark has no unsigned integers: the lookup tables widen them as Spark reads Parquet's.
@@ -61,22 +62,27 @@ def register_views(spark: Any, datasets: Sequence[str | Path], *,
 
 def read_records(spark: Any, datasets: Sequence[str | Path]) -> Any:
     """One DataFrame of every committed record of ``datasets``: SCHEMA's columns (with
-    ``host`` the partition key, as in DuckDB) plus ``date``."""
-    files = [f for root in datasets for f in _part_uris(spark, str(root))]
+    ``host`` the partition key, as in DuckDB) plus ``date`` and ``machine``
+    (:mod:`knox_analytics.store.machines`)."""
+    manifests = {str(root): _manifest(spark, str(root)) for root in datasets}
+    files = [f"{_uri(root)}/{part}" for root, m in manifests.items() for part in m.parts]
     if not files:
         return _empty_records(spark)
+    machine = machine_sql(merged_names(
+        None if m.machines is None else machine_names(m.machines)
+        for m in manifests.values()))
     frames = []
     for root in datasets:
         mine = [f for f in files if f.startswith(_uri(str(root)) + "/")]
         if mine:
-            frames.append(_read_parts(spark, _uri(str(root)), mine))
+            frames.append(_read_parts(spark, _uri(str(root)), mine, machine))
     frame = frames[0]
     for other in frames[1:]:
         frame = frame.unionByName(other)
     return frame
 
 
-def _read_parts(spark: Any, root: str, files: list[str]) -> Any:
+def _read_parts(spark: Any, root: str, files: list[str], machine: str) -> Any:
     # Hive keys as strings (a --host label of digits must stay a string), then typed here.
     previous = spark.conf.get(_NO_INFERENCE)
     spark.conf.set(_NO_INFERENCE, "false")
@@ -85,11 +91,11 @@ def _read_parts(spark: Any, root: str, files: list[str]) -> Any:
     finally:
         spark.conf.set(_NO_INFERENCE, previous)
     columns = [f"`{name}`" for name in SCHEMA.names]
-    return frame.selectExpr(*columns, "CAST(date AS DATE) AS date")
+    return frame.selectExpr(*columns, "CAST(date AS DATE) AS date", f"{machine} AS machine")
 
 
-def _part_uris(spark: Any, root: str) -> list[str]:
-    """The committed part files of the dataset at ``root``, as URIs."""
+def _manifest(spark: Any, root: str) -> Manifest:
+    """The manifest of the dataset at ``root`` (its committed parts, its machines)."""
     base = _uri(root)
     manifest_uri = f"{base}/{MANIFEST_NAME}"
     try:
@@ -97,8 +103,7 @@ def _part_uris(spark: Any, root: str) -> list[str]:
     except Exception as exc:  # OSError, or a Py4J error naming the path: say it our way
         raise InputError(f"{root}: not a knox dataset (cannot read {MANIFEST_NAME}: "
                          f"{_first_line(exc)})") from exc
-    manifest = Manifest.from_json(text, manifest_uri)
-    return [f"{base}/{part}" for part in manifest.parts]
+    return Manifest.from_json(text, manifest_uri)
 
 
 def _read_text(spark: Any, uri: str) -> str:
@@ -132,7 +137,7 @@ def _uri(root: str) -> str:
 def _empty_records(spark: Any) -> Any:
     empty = _signed(SCHEMA.empty_table())
     frame = spark.createDataFrame(empty)
-    return frame.selectExpr("*", "CAST(NULL AS DATE) AS date")
+    return frame.selectExpr("*", "CAST(NULL AS DATE) AS date", "'' AS machine")
 
 
 def _users(users: Mapping[int, str] | str | Path | None) -> pa.Table:

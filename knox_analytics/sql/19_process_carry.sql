@@ -1,5 +1,5 @@
 -- Question: what did the records before these leave running?
--- process_carry: one row per pid seen before the records in `records` begin: its latest
+-- process_carry: one row per (machine, pid) seen before the records in `records` begin: its latest
 -- exit and start times, its latest instance (as in process_instances) with the command
 -- it inherited and its latest successful exec, and that instance's `processes` columns
 -- so far.  It is what the process views need from earlier data, and it is empty here:
@@ -29,6 +29,7 @@ SELECT
     auid,
     euid,
     sid,
-    CAST(0 AS BIGINT) AS records
+    CAST(0 AS BIGINT) AS records,
+    machine
 FROM records
 WHERE false;

@@ -1,5 +1,7 @@
 -- Question: which process instances existed (a pid that is reused is a new instance)?
--- process_instances: one row per instance, keyed by `instance` = '<pid>@<start ms>'.  An
+-- process_instances: one row per instance, keyed by `instance` = '<pid>@<start ms>', with
+-- '@<machine>' after it on a named machine (pids are per machine; every join below is
+-- on the machine as well: knox_analytics/store/machines.py).  An
 -- instance starts at the fork/spawn that created it.  A pid seen with no such record
 -- (it started before the trail did, or its creator was not audited) gets an instance
 -- starting at its first record, with no known parent; so does a pid seen again after its
@@ -10,54 +12,59 @@
 -- instances it holds are not repeated.
 CREATE OR REPLACE VIEW process_instances AS
 WITH exits AS (
-    SELECT pid, time FROM records WHERE is_exit_event(event_name)
+    SELECT machine, pid, time FROM records WHERE is_exit_event(event_name)
     UNION ALL
-    SELECT pid, last_exit FROM process_carry WHERE last_exit IS NOT NULL
+    SELECT machine, pid, last_exit FROM process_carry WHERE last_exit IS NOT NULL
 ),
 born AS (
-    SELECT child_pid, time FROM process_starts
+    SELECT machine, child_pid, time FROM process_starts
     UNION ALL
-    SELECT pid, last_start FROM process_carry WHERE last_start IS NOT NULL
+    SELECT machine, pid, last_start FROM process_carry WHERE last_start IS NOT NULL
 ),
 seen AS (
-    SELECT pid, time, false AS carried
+    SELECT machine, pid, time, false AS carried
     FROM records WHERE pid IS NOT NULL AND NOT is_file_token(header_token)
     UNION ALL
     -- a carried instance that began without a start record, after the pid's last exit:
     -- later records of the pid belong to it, not to a new instance
-    SELECT pid, start_time, true FROM process_carry
+    SELECT machine, pid, start_time, true FROM process_carry
     WHERE start_event IS NULL AND (last_exit IS NULL OR start_time > last_exit)
 ),
 placed AS (
-    SELECT s.pid, s.time, s.carried, e.time AS last_exit, st.time AS last_start
+    SELECT s.machine, s.pid, s.time, s.carried, e.time AS last_exit, st.time AS last_start
     FROM seen AS s
-    ASOF LEFT JOIN exits AS e ON e.pid = s.pid AND s.time > e.time
-    ASOF LEFT JOIN born AS st ON st.child_pid = s.pid AND s.time >= st.time
+    ASOF LEFT JOIN exits AS e ON e.machine = s.machine AND e.pid = s.pid AND s.time > e.time
+    ASOF LEFT JOIN born AS st
+        ON st.machine = s.machine AND st.child_pid = s.pid AND s.time >= st.time
 ),
 orphans AS (
     -- records that no live instance covers: grouped by the exit that preceded them
-    SELECT pid, min(time) AS time
+    SELECT machine, pid, min(time) AS time
     FROM placed
     WHERE last_start IS NULL OR last_exit > last_start
-    GROUP BY pid, last_exit
+    GROUP BY machine, pid, last_exit
     HAVING NOT bool_or(carried)
 ),
 starts AS (
-    SELECT child_pid AS pid, time AS start_time, start_event, ppid, source, "offset"
+    SELECT machine, child_pid AS pid, time AS start_time, start_event, ppid, source, "offset"
     FROM process_starts
     UNION ALL
-    SELECT pid, time, NULL, NULL, NULL, NULL FROM orphans
+    SELECT machine, pid, time, NULL, NULL, NULL, NULL FROM orphans
 ),
 keyed AS (
-    SELECT *, format('{}@{}', pid, epoch_ms(start_time)) AS instance, false AS carried
+    SELECT *,
+        format('{}@{}', pid, epoch_ms(start_time))
+            || CASE WHEN machine = '' THEN '' ELSE '@' || machine END AS instance,
+        false AS carried
     FROM starts
     UNION ALL
-    SELECT pid, start_time, start_event, ppid, source, "offset", instance, true
+    SELECT machine, pid, start_time, start_event, ppid, source, "offset", instance, true
     FROM process_carry
 )
 SELECT
     c.instance, c.pid, c.start_time, c.start_event, c.ppid, p.instance AS parent_instance,
-    c.source, c."offset"
+    c.source, c."offset", c.machine
 FROM keyed AS c
-ASOF LEFT JOIN keyed AS p ON p.pid = c.ppid AND c.start_time >= p.start_time
+ASOF LEFT JOIN keyed AS p
+    ON p.machine = c.machine AND p.pid = c.ppid AND c.start_time >= p.start_time
 WHERE NOT c.carried;

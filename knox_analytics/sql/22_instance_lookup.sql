@@ -5,5 +5,6 @@
 CREATE OR REPLACE VIEW instance_lookup AS
 SELECT *, false AS carried FROM process_instances
 UNION ALL
-SELECT instance, pid, start_time, start_event, ppid, parent_instance, source, "offset", true
+SELECT instance, pid, start_time, start_event, ppid, parent_instance, source, "offset",
+       machine, true
 FROM process_carry;

@@ -4,4 +4,5 @@
 CREATE OR REPLACE VIEW process_events AS
 SELECT e.*, i.instance
 FROM events AS e
-ASOF LEFT JOIN instance_lookup AS i ON i.pid = e.pid AND e.time >= i.start_time;
+ASOF LEFT JOIN instance_lookup AS i
+    ON i.machine = e.machine AND i.pid = e.pid AND e.time >= i.start_time;

@@ -15,4 +15,5 @@ WITH x AS (
 )
 SELECT x.*, i.instance, i.ppid AS instance_ppid
 FROM x
-ASOF LEFT JOIN instance_lookup AS i ON i.pid = x.exec_pid AND x.time >= i.start_time;
+ASOF LEFT JOIN instance_lookup AS i
+    ON i.machine = x.machine AND i.pid = x.exec_pid AND x.time >= i.start_time;

@@ -37,6 +37,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from knox_analytics.store.machines import hosts_of
+
 #: An id on disk and in memory: two little-endian uint64 (the 16 digest bytes).
 ID_DTYPE = np.dtype([("hi", "<u8"), ("lo", "<u8")])
 RECORD_ID_TYPE = pa.binary(16)
@@ -402,6 +404,8 @@ class RecordFilter:
         self.known = 0  # records dropped: the dataset held them
         self.keep_added = keep_added
         self.added: dict[str, list[np.ndarray]] = {}  # ids kept, by partition
+        #: the hive host keys this input's records name: one machine (:mod:`.machines`)
+        self.hosts: set[str] = set()
 
     def ids(self, table: pa.Table, raw: bytes | memoryview, raw_base: int,
             spans: Sequence[np.ndarray] | None = None) -> np.ndarray:
@@ -422,6 +426,7 @@ class RecordFilter:
         their ids are added to the index at once (later chunks and inputs see them)."""
         if table.num_rows == 0:
             return table
+        self.hosts |= hosts_of(table, self.label)
         started = time.thread_time()
         try:
             return self._feed(table, raw, raw_base, spans)

@@ -98,6 +98,9 @@ class Manifest:
     #: part -> [first time, last time, records] (ms; times None when no record has one),
     #: recorded at commit: derived state plans its epochs from them without reading parts.
     ranges: dict[str, list[int | None]] = field(default_factory=dict)
+    #: The hosts each machine writes under ({"hosts": [...], "labels": [...]} groups,
+    #: :mod:`.machines`); None in a dataset written before machines were kept.
+    machines: list[dict[str, list[str]]] | None = field(default_factory=list)
 
     @property
     def version(self) -> int:
@@ -132,7 +135,7 @@ class Manifest:
             commits = [CommitEntry(**c) for c in doc.get("commits", [])]
             return cls(doc["schema_version"], sources, list(doc["parts"]), commits,
                        list(doc.get("id_files", [])), list(doc.get("pending", [])),
-                       dict(doc.get("ranges", {})))
+                       dict(doc.get("ranges", {})), doc.get("machines"))
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{where}: not a knox manifest ({exc})") from exc
 

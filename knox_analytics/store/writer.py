@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 from knox_analytics.bsm.damage import Damage
 from knox_analytics.errors import InputError, OutputExistsError, UsageError
 from knox_analytics.schema import SCHEMA, SCHEMA_VERSION, file_tokens
+from knox_analytics.store import machines
 from knox_analytics.store import plan as planning
 from knox_analytics.store.cache import CACHE_DIR
 from knox_analytics.store.commit import (
@@ -328,6 +329,7 @@ class DatasetWriter:
         how many of its records the dataset already held (and were not written)."""
         filt, self._filter = self._filter, None
         if filt is not None:
+            self.add_machine(filt.hosts)
             self._ended = filt
         return 0 if filt is None else filt.known
 
@@ -383,6 +385,8 @@ class DatasetWriter:
         and the manifest is written again without the pending moves.  Returns the parts
         this commit added (paths relative to the root).
         """
+        if self._filter is not None:  # a capture's input goes on: its hosts so far
+            self.add_machine(self._filter.hosts)
         staged = self._parts.flush_all() + self._adopted
         self._adopted = []
         added = [final for _, final in staged]
@@ -419,13 +423,23 @@ class DatasetWriter:
         """Commit (the name the converter has always used)."""
         self.commit()
 
-    def adopt(self, staged: Iterable[tuple[str, str]]) -> None:
+    def adopt(self, staged: Iterable[tuple[str, str]], hosts: Iterable[str] = ()) -> None:
         """Take part files staged by someone else (Spark tasks, see
         :func:`stage_part_file`) into the next commit: ``(staged, final)`` pairs relative
-        to the root."""
+        to the root; ``hosts``: those their input's records name (one machine)."""
         for pair in staged:
             self._adopted.append(pair)
             self.touched.add(pair[1].rsplit("/", 1)[0])
+        self.add_machine(hosts)
+
+    def add_machine(self, hosts: Iterable[str]) -> None:
+        """The hosts one input's records name are one machine (:mod:`.machines`)."""
+        hosts = set(hosts)
+        if hosts and self.manifest.machines is not None:
+            groups = machines.add_input(self.manifest.machines, hosts, self.label)
+            if groups != self.manifest.machines:
+                self.manifest.machines = groups
+                self._dirty = True
 
     def compact(self, keys: Iterable[str] | None = None, *, min_parts: int = 2,
                 small_bytes: int | None = None) -> int:

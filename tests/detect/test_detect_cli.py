@@ -144,3 +144,18 @@ def test_evidence_is_the_record_itself_when_two_inputs_share_a_name(trail, tmp_p
     assert ev["source"] == str(current)
     shown = runner.invoke(app, ["print", "--records", ev["record_id"], str(ds)])
     assert "dump-keychain" in shown.stdout, shown.output
+
+
+def test_the_keychain_rule_fires_once_per_machine(trail, tmp_path):
+    """One trail converted for two labelled Macs is two machines: each raises the alert
+    once, with its own parent chain (pids were joined across hosts: 6 alerts)."""
+    ds = tmp_path / "ds"
+    for label in ("mac-a", "mac-b"):
+        res = runner.invoke(app, ["convert", str(trail), "-o", str(ds), "--host", label])
+        assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["detect", str(ds), "-f", "ndjson"])
+    assert res.exit_code == 0, res.output
+    alerts = [a for a in map(json.loads, res.stdout.splitlines()) if a["title"] == TITLE]
+    assert sorted(a["host"] for a in alerts) == ["mac-a", "mac-b"]
+    assert alerts[0]["parent_chain"] == alerts[1]["parent_chain"]
+    assert alerts[0]["parent_chain"].startswith("zsh(")

@@ -130,6 +130,7 @@ def test_same_manifest(datasets: tuple[Path, Path]) -> None:
         return sorted(tuple(json.dumps(s[f]) for f in fields) for s in m["sources"])
 
     assert sources(a) == sources(b)
+    assert a["machines"] == b["machines"] and a["machines"]  # each input's hosts, one machine
     assert sorted(b["parts"]) == sorted(p.relative_to(spark_out).as_posix()
                                         for p in spark_out.glob(PART_GLOB))
 
@@ -258,7 +259,7 @@ def test_views_over_an_empty_dataset(tmp_path: Path, spark: Any) -> None:
     knox_convert([], empty)
     register_views(spark, [empty], cache=False)
     assert spark.sql("SELECT count(*) AS n FROM processes").collect()[0]["n"] == 0
-    assert spark.sql("SELECT * FROM records").columns[-1] == "date"
+    assert spark.sql("SELECT * FROM records").columns[-2:] == ["date", "machine"]
 
 
 def test_cli_engine_spark(tmp_path: Path, spark: Any) -> None:

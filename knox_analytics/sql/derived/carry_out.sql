@@ -1,5 +1,5 @@
 -- The carry an epoch leaves (the columns of the process_carry view, 19_process_carry.sql):
--- per pid the latest instance among the carried and the new ones, with its processes row
+-- per (machine, pid) the latest instance among the carried and the new ones, with its processes row
 -- (this epoch's when it added to the instance, else the carried one).  Only an instance
 -- later records can still reach keeps that row: one not known to have ended, or whose
 -- pid's last start is not before its last exit (a fork and an exit in one millisecond).
@@ -8,17 +8,17 @@
 -- pid needs (its key, start, parent, commands).
 WITH latest AS (
     SELECT * FROM instance_lookup WHERE pid IS NOT NULL
-    QUALIFY row_number() OVER (PARTITION BY pid ORDER BY start_time DESC, carried) = 1
+    QUALIFY row_number() OVER (PARTITION BY machine, pid ORDER BY start_time DESC, carried) = 1
 ),
 exits AS (
-    SELECT pid, max(time) AS last_exit FROM (
-        SELECT pid, time FROM records WHERE is_exit_event(event_name)
-        UNION ALL SELECT pid, last_exit FROM process_carry) GROUP BY pid
+    SELECT machine, pid, max(time) AS last_exit FROM (
+        SELECT machine, pid, time FROM records WHERE is_exit_event(event_name)
+        UNION ALL SELECT machine, pid, last_exit FROM process_carry) GROUP BY machine, pid
 ),
 born AS (
-    SELECT pid, max(time) AS last_start FROM (
-        SELECT child_pid AS pid, time FROM process_starts
-        UNION ALL SELECT pid, last_start FROM process_carry) GROUP BY pid
+    SELECT machine, pid, max(time) AS last_start FROM (
+        SELECT machine, child_pid AS pid, time FROM process_starts
+        UNION ALL SELECT machine, pid, last_start FROM process_carry) GROUP BY machine, pid
 ),
 oks AS (
     SELECT instance, max(time) AS ok_time, arg_max(command_path, time) AS ok_path
@@ -39,10 +39,11 @@ carry AS (
         CASE WHEN p.instance IS NULL THEN c.records ELSE p.records END AS records,
         (l.start_event IS NULL AND (x.last_exit IS NULL OR l.start_time > x.last_exit))
         OR (b.last_start IS NOT NULL AND (x.last_exit IS NULL OR x.last_exit <= b.last_start))
-            AS reachable
+            AS reachable,
+        l.machine
     FROM latest AS l
-    LEFT JOIN exits AS x ON x.pid = l.pid
-    LEFT JOIN born AS b ON b.pid = l.pid
+    LEFT JOIN exits AS x ON x.machine = l.machine AND x.pid = l.pid
+    LEFT JOIN born AS b ON b.machine = l.machine AND b.pid = l.pid
     LEFT JOIN oks AS o ON o.instance = l.instance
     LEFT JOIN instance_commands AS ic ON ic.instance = l.instance
     LEFT JOIN processes AS p ON p.instance = l.instance

@@ -137,3 +137,17 @@ def test_machine_sql_and_moves() -> None:
     assert not machines_moved({"a": "a"}, {"a": "a", "b": "b"})  # a new host
     assert machines_moved({"a": "a"}, {"a": "", "unknown": ""})  # found to be one
     assert machines_moved(None, {})
+
+
+def test_activity_is_one_row_per_record_when_two_inputs_share_a_name(tmp_path: Path) -> None:
+    """``current`` before and after a rotation: two inputs with one name and records at
+    the same offsets.  `activity` joined each record to its process on (source, offset)
+    and so gave such a record twice, with the other trail's process half the time."""
+    ds, current = tmp_path / "ds", tmp_path / "current"
+    for trail in (WORKLOAD, WORKDAY):
+        current.write_bytes(trail.read_bytes())
+        convert([current], ds)
+    with Catalog([ds]) as cat:
+        events = cat.sql("SELECT count(*) FROM events").fetchall()[0][0]
+        rows = cat.sql("SELECT count(*), count(DISTINCT record_id) FROM activity").fetchall()
+    assert rows == [(events, events)]

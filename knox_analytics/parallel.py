@@ -34,8 +34,9 @@ from knox_analytics.bsm.reader import read_trail
 from knox_analytics.bsm.tables import Tables
 from knox_analytics.errors import DamagedTrailError, NotBSMError
 from knox_analytics.schema import file_tokens
-from knox_analytics.store.identity import IdIndex, RecordFilter, merge_counts
+from knox_analytics.store.identity import IdIndex, RecordFilter
 from knox_analytics.store.manifest import load_manifest
+from knox_analytics.store.occurrences import merge_counts
 from knox_analytics.store.parts import PartBuffer
 from knox_analytics.store.plan import SourcePlan
 from knox_analytics.workers import worker_pool

@@ -43,7 +43,7 @@ from knox_analytics.inputs import expand
 from knox_analytics.spark.parts import remove_parts
 from knox_analytics.spark.tasks import REPORT_DDL, damage_from, decode_ids, task_batches
 from knox_analytics.store import DatasetWriter
-from knox_analytics.store.identity import OCC_DTYPE, merge_counts
+from knox_analytics.store.occurrences import OCC_DTYPE, merge_counts
 from knox_analytics.store.plan import SourcePlan
 
 

@@ -30,7 +30,7 @@ import hashlib
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -38,13 +38,11 @@ import numpy as np
 import pyarrow as pa
 
 from knox_analytics.store.machines import hosts_of
+from knox_analytics.store.occurrences import Occurrences
 
 #: An id on disk and in memory: two little-endian uint64 (the 16 digest bytes).
 ID_DTYPE = np.dtype([("hi", "<u8"), ("lo", "<u8")])
 RECORD_ID_TYPE = pa.binary(16)
-#: An input's occurrence counts on disk (kept with its manifest entry, so that the input
-#: grown goes on counting where it stopped): first halves of ids, how often each came.
-OCC_DTYPE = np.dtype([("key", "<u8"), ("count", "<u4")])
 #: How identical records of one input are told apart: occurrence k's id is the first's
 #: XOR k * this odd constant (in the first half; the second half gets k itself).
 _OCC_MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -173,112 +171,6 @@ def contains(sorted_ids: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return found
 
 
-@dataclass
-class Occurrences:
-    """How many times each record came before in one input (the multiset rule).
-
-    Keeps the first half of each distinct id with its count, in sorted levels merged
-    like a binary counter (no Python per record; 12 bytes a distinct record).  Keyed by
-    64 bits: two different records of one input sharing them (odds ~n^2/2^65) would
-    number the second as a repetition; its id is still unique.
-    """
-
-    levels: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, table: np.ndarray | None) -> Occurrences:
-        """The counts of an input so far (:meth:`table` of its earlier conversion)."""
-        if table is None or len(table) == 0:
-            return cls()
-        return cls([_contiguous(table["key"], table["count"])])
-
-    def table(self) -> np.ndarray:
-        """The counts as one sorted table (:data:`OCC_DTYPE`)."""
-        keys, counts = _merge_levels(self.levels)
-        return _as_table(keys, counts)
-
-    def number(self, base: np.ndarray) -> np.ndarray:
-        """The occurrence number of each record (``base``: first-occurrence ids, in
-        input order), and remember them."""
-        keys = base["hi"]
-        n = len(keys)
-        if n == 0:
-            return np.zeros(0, np.uint32)
-        order = np.argsort(keys, kind="stable")
-        sk = keys[order]
-        first = np.ones(n, dtype=bool)
-        first[1:] = sk[1:] != sk[:-1]
-        group_start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
-        within = np.arange(n) - group_start
-        prior = np.zeros(n, np.uint32)
-        for lk, lc in self.levels:
-            pos = np.searchsorted(lk, sk)
-            pos_c = np.minimum(pos, len(lk) - 1)
-            prior += np.where(lk[pos_c] == sk, lc[pos_c], 0).astype(np.uint32)
-        occ = np.empty(n, np.uint32)
-        occ[order] = prior + within
-        uniq = sk[first]
-        counts = np.diff(np.append(np.flatnonzero(first), n)).astype(np.uint32)
-        self._push(uniq, counts)
-        return occ
-
-    def _push(self, keys: np.ndarray, counts: np.ndarray) -> None:
-        self.levels.append((keys, counts))
-        while len(self.levels) > 1 and len(self.levels[-2][0]) <= 2 * len(self.levels[-1][0]):
-            b, a = self.levels.pop(), self.levels.pop()
-            self.levels.append(_merge_levels([a, b]))
-
-
-def _merge_levels(levels: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Levels added up into one (what :func:`merge_counts` does), on the two arrays of
-    each and freeing each temporary as soon as it is used: the end of a big input
-    merges all its counts at once, and 12-byte rows copied whole cost 4-5 times them."""
-    levels = [lv for lv in levels if len(lv[0])]
-    if not levels:
-        return np.zeros(0, np.uint64), np.zeros(0, np.uint32)
-    keys = np.concatenate([k for k, _ in levels])
-    order = np.argsort(keys, kind="stable")
-    keys = keys[order]
-    counts = np.concatenate([c for _, c in levels])[order]
-    del order
-    first = np.ones(len(keys), dtype=bool)
-    first[1:] = keys[1:] != keys[:-1]
-    starts = np.flatnonzero(first)
-    keys = keys[first]
-    del first
-    counts = np.add.reduceat(counts, starts).astype(np.uint32, copy=False) \
-        if len(starts) < len(counts) else counts.astype(np.uint32, copy=False)
-    return keys, counts
-
-
-def _contiguous(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A level as two contiguous arrays, not fields of an :data:`OCC_DTYPE` table: its
-    12-byte rows leave the keys unaligned, and ``np.searchsorted`` copies such an array
-    whole on every call -- per chunk, a copy as big as the input's distinct records,
-    memory that grew with the input."""
-    return np.ascontiguousarray(keys), np.ascontiguousarray(counts)
-
-
-def _as_table(keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    out = np.empty(len(keys), OCC_DTYPE)
-    out["key"], out["count"] = keys, counts
-    return out
-
-
-def merge_counts(tables: list[np.ndarray]) -> np.ndarray:
-    """Occurrence tables added up, as one sorted table."""
-    tables = [t for t in tables if len(t)]
-    if not tables:
-        return np.zeros(0, OCC_DTYPE)
-    both = np.concatenate(tables)
-    both = both[np.argsort(both["key"], kind="stable")]
-    first = np.ones(len(both), dtype=bool)
-    first[1:] = both["key"][1:] != both["key"][:-1]
-    starts = np.flatnonzero(first)
-    return _as_table(both["key"][first],
-                     np.add.reduceat(both["count"], starts).astype(np.uint32))
-
-
 # --- the on-disk index ------------------------------------------------------------------
 
 @dataclass
@@ -303,19 +195,25 @@ class IdIndex:
         self.files: dict[str, list[str]] = {}
         for f in files:
             self.files.setdefault(slice_of(f), []).append(f)
-        self._open: dict[str, np.ndarray] = {}
+        self._open: dict[str, np.ndarray] = {}  # tiny files, read whole
+        self._seen: set[str] = set()  # files looked up (stats)
         self.pending: dict[str, list[np.ndarray]] = {}
         self.pending_ids = 0
         self.stats = IndexStats()
 
     def _load(self, rel: str) -> np.ndarray:
+        """The ids of one index file: mapped afresh for each lookup, not kept mapped.
+        A lookup of random ids touches nearly every page of the file, and pages kept
+        mapped count in the process's memory: it grew 16 bytes a record converted."""
         arr = self._open.get(rel)
         if arr is None:
             path = self.root / rel
-            arr = np.load(path, mmap_mode="r") if path.stat().st_size > 128 else \
-                np.load(path)
-            self._open[rel] = arr
-            self.stats.slices_loaded += 1
+            if rel not in self._seen:
+                self._seen.add(rel)
+                self.stats.slices_loaded += 1
+            if path.stat().st_size > 128:
+                return np.load(path, mmap_mode="r")
+            arr = self._open[rel] = np.load(path)
         return arr
 
     def known(self, key: str, ids: np.ndarray) -> np.ndarray:
@@ -392,15 +290,18 @@ class RecordFilter:
     whatever its flushes)."""
 
     def __init__(self, index: IdIndex, label: str | None, hasher: Hasher | None = None,
-                 prior: np.ndarray | None = None, *, keep_added: bool = False) -> None:
+                 prior: np.ndarray | None = None, *, keep_added: bool = False,
+                 spill: Path | None = None) -> None:
         """``keep_added``: also keep the ids of the records kept, in :attr:`added` (a
         worker hands them to the writer).  Not by default: they are already in ``index``
         (which writes them out at a bound), and a copy of them all would grow with the
-        input, 16 bytes a record, until it ends."""
+        input, 16 bytes a record, until it ends.  ``spill``: where the input's occurrence
+        counts go past a bound (:mod:`.occurrences`); None: all in memory."""
         self.index = index
         self.label = label
         self.hasher = hasher or Hasher()
-        self.occurrences = Occurrences.of(prior)  # an input resumed goes on counting
+        # an input resumed goes on counting
+        self.occurrences = Occurrences.of(prior, spill)
         self.known = 0  # records dropped: the dataset held them
         self.keep_added = keep_added
         self.added: dict[str, list[np.ndarray]] = {}  # ids kept, by partition

@@ -282,7 +282,8 @@ class DatasetWriter:
         for move in self._extra_moves:  # staged, not committed yet
             if move["final"] == entry.occurrences:
                 return np.load(self.root / move["staged"])
-        return np.load(self.root / entry.occurrences)
+        # mapped: a big input's counts are copied to runs slice by slice, never whole
+        return np.load(self.root / entry.occurrences, mmap_mode="r")
 
     def begin_input(self, source: Path | None) -> None:
         """The next :meth:`write` starts ``source`` (as planned; None: an input without
@@ -309,7 +310,8 @@ class DatasetWriter:
         if self._filter is None:
             if self._hasher is None:
                 self._hasher = Hasher()
-            self._filter = RecordFilter(self.index, self.label, self._hasher, self._prior)
+            self._filter = RecordFilter(self.index, self.label, self._hasher, self._prior,
+                                        spill=self.root / STAGING_DIR)
             self._prior = None
         self._buffer(self._filter.feed(table, raw or b"", raw_base, spans))
         self._dirty = True
@@ -330,8 +332,15 @@ class DatasetWriter:
         filt, self._filter = self._filter, None
         if filt is not None:
             self.add_machine(filt.hosts)
+            self._end_filter()
             self._ended = filt
         return 0 if filt is None else filt.known
+
+    def _end_filter(self) -> None:
+        """Forget the input that ended before (its occurrence counts on disk too)."""
+        if self._ended is not None:
+            self._ended.occurrences.close()
+            self._ended = None
 
     def _buffer(self, table: pa.Table) -> None:
         self._parts.add(table)
@@ -357,7 +366,6 @@ class DatasetWriter:
         self.end_input()
         if occurrences is None and self._ended is not None:
             occurrences = self._ended.occurrences.table()
-        self._ended = None
         source = Path(source)
         plan = self._plans.pop(str(source), None)
         entry = self._entry(plan.entry_id) if plan and plan.entry_id else None
@@ -373,6 +381,7 @@ class DatasetWriter:
             self.manifest.sources.append(entry)
         if occurrences is not None:
             self._stage_occurrences(entry, occurrences)
+        self._end_filter()
         self._dirty = True
         if time.monotonic() - self._last_checkpoint >= CHECKPOINT_SECONDS:
             self.commit()
@@ -477,13 +486,16 @@ class DatasetWriter:
         if self._lock_fh is None:
             return
         self.commit()
+        self._close_identity()
         self._drop_staging()
         self._lock_fh.close()
         self._lock_fh = None
-        self._close_identity()
 
     def _close_identity(self) -> None:
         self.index.close()
+        if self._filter is not None:
+            self._filter.occurrences.close()
+        self._end_filter()
         if self._hasher is not None:
             self._hasher.close()
             self._hasher = None
@@ -504,11 +516,11 @@ class DatasetWriter:
         for staged, _final in self._adopted:
             (self.root / staged).unlink(missing_ok=True)
         self._adopted.clear()
+        self._close_identity()
         self._drop_staging()
         if self._lock_fh is not None:
             self._lock_fh.close()
             self._lock_fh = None
-        self._close_identity()
 
     def __enter__(self) -> DatasetWriter:
         return self

@@ -27,17 +27,19 @@ header (time to the millisecond, event, subject) the attacker does not control.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
+from knox_analytics.store import npyfiles
 from knox_analytics.store.machines import hosts_of
+from knox_analytics.store.npyfiles import rows_of, slices, write_array
 from knox_analytics.store.occurrences import Occurrences
 
 #: An id on disk and in memory: two little-endian uint64 (the 16 digest bytes).
@@ -221,7 +223,7 @@ class IdIndex:
         found = np.zeros(len(ids), dtype=bool)
         self.stats.ids_looked_up += len(ids)
         for rel in self.files.get(key, ()):
-            found |= contains(self._load(rel), ids)
+            found |= contains_sliced(self._load(rel), ids)
         for level in self.pending.get(key, ()):
             found |= contains(level, ids)
         self.stats.ids_known += int(found.sum())
@@ -268,17 +270,53 @@ def slice_of(rel: str) -> str:
 
 
 def write_ids(path: Path, ids: np.ndarray) -> None:
-    """Write sorted ids (or occurrence counts), fsynced."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(ids))
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Write sorted ids (or occurrence counts; may be a memory map), fsynced, a slice at
+    a time."""
+    write_array(path, ids.dtype, len(ids), slices(ids))
 
 
-def merge_files(paths: list[Path]) -> np.ndarray:
-    """The ids of several index files, as one sorted array."""
-    return _sorted(np.concatenate([np.load(p) for p in paths]))
+def write_merged(paths: list[Path], dest: Path) -> None:
+    """The ids of several index files as one sorted file, merged a key range at a time
+    (ids are uniform hashes: a range of keys is its share of every file)."""
+    arrays = [_open_ids(p) for p in paths]
+    total = sum(len(a) for a in arrays)
+    ranges = max(1, -(-total // npyfiles.SLICE_ROWS))
+    bounds = [k * 2**64 // ranges for k in range(ranges + 1)]
+
+    def pieces() -> Iterator[np.ndarray]:
+        for lo, hi in pairwise(bounds):
+            got = []
+            for a in arrays:  # a search touches a few pages; the rows are mapped apart
+                i = int(np.searchsorted(a["hi"], np.uint64(lo))) if lo else 0
+                j = int(np.searchsorted(a["hi"], np.uint64(hi))) if hi < 2**64 else len(a)
+                if j > i:
+                    got.append(np.array(rows_of(a, i, j)))
+            if got:
+                yield _sorted(np.concatenate(got))
+
+    write_array(dest, ID_DTYPE, total, pieces())
+
+
+def _open_ids(path: Path) -> np.ndarray:
+    return np.load(path, mmap_mode="r") if path.stat().st_size > 128 else np.load(path)
+
+
+def contains_sliced(sorted_ids: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """:func:`contains` over a memory map a slice at a time: the queries of each slice's
+    key range are looked up in a mapping of that slice alone.  (A 64-bit collision of
+    first halves that straddles two slices would be missed: practically never.)"""
+    if len(sorted_ids) <= npyfiles.SLICE_ROWS or len(queries) == 0:
+        return contains(sorted_ids, queries)
+    order = np.argsort(queries["hi"], kind="stable")
+    qhi = queries["hi"][order]
+    found = np.zeros(len(queries), dtype=bool)
+    for part in slices(sorted_ids):
+        lo = int(np.searchsorted(qhi, part["hi"][0], "left"))
+        hi = int(np.searchsorted(qhi, part["hi"][-1], "right"))
+        if hi > lo:
+            pick = order[lo:hi]
+            found[pick] |= contains(part, queries[pick])
+    return found
 
 
 # --- one input's records ---------------------------------------------------------------

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from knox_analytics.store.npyfiles import rows_of, slices
+
 #: An input's occurrence counts on disk (kept with its manifest entry, so that the input
 #: grown goes on counting where it stopped): first halves of ids, how often each came.
 OCC_DTYPE = np.dtype([("key", "<u8"), ("count", "<u4")])
@@ -42,8 +44,23 @@ class _Run:
     counts: Path
     size: int
 
+    def counts_for(self, sorted_keys: np.ndarray) -> np.ndarray:
+        """The count of each of ``sorted_keys`` in the run (0 where absent), a slice of
+        the run mapped at a time."""
+        out = np.zeros(len(sorted_keys), np.uint32)
+        for lo in range(0, self.size, MERGE_SLICE):
+            n = min(MERGE_SLICE, self.size - lo)
+            keys = np.memmap(self.keys, np.uint64, "r", offset=8 * lo, shape=(n,))
+            a = int(np.searchsorted(sorted_keys, keys[0], "left"))
+            b = int(np.searchsorted(sorted_keys, keys[-1], "right"))
+            if b > a:
+                counts = np.memmap(self.counts, np.uint32, "r", offset=4 * lo, shape=(n,))
+                out[a:b] = _counts_of((keys, counts), sorted_keys[a:b])
+        return out
+
     def arrays(self) -> Level:
-        """A fresh mapping of the run (dropped with the arrays)."""
+        """A fresh mapping of the whole run (dropped with the arrays): for merges, which
+        copy it a key range at a time."""
         if not self.size:
             return np.zeros(0, np.uint64), np.zeros(0, np.uint32)
         return (np.memmap(self.keys, np.uint64, "r", shape=(self.size,)),
@@ -71,9 +88,8 @@ class Occurrences:
             return occ
         if spill is not None and len(table) > IN_MEMORY:
             occ.runs.append(occ._write_run(
-                (np.ascontiguousarray(table["key"][lo:lo + MERGE_SLICE]),
-                 np.ascontiguousarray(table["count"][lo:lo + MERGE_SLICE]))
-                for lo in range(0, len(table), MERGE_SLICE)))
+                (np.ascontiguousarray(part["key"]), np.ascontiguousarray(part["count"]))
+                for part in slices(table, MERGE_SLICE)))
         else:
             occ.levels.append((np.ascontiguousarray(table["key"]),
                                np.ascontiguousarray(table["count"])))
@@ -94,7 +110,7 @@ class Occurrences:
         within = np.arange(n) - group_start
         prior = np.zeros(n, np.uint32)
         for run in self.runs:
-            prior += _counts_of(run.arrays(), sk)
+            prior += run.counts_for(sk)
         for level in self.levels:
             prior += _counts_of(level, sk)
         occ = np.empty(n, np.uint32)
@@ -156,7 +172,8 @@ class Occurrences:
                 a = int(np.searchsorted(keys, np.uint64(lo))) if lo else 0
                 b = int(np.searchsorted(keys, np.uint64(hi))) if hi < 2**64 else len(keys)
                 if b > a:
-                    pieces.append((np.array(keys[a:b]), np.array(counts[a:b])))
+                    pieces.append((np.array(rows_of(keys, a, b)),
+                                   np.array(rows_of(counts, a, b))))
             if pieces:
                 yield merge_levels(pieces)
 

@@ -52,9 +52,9 @@ from knox_analytics.store.identity import (
     Hasher,
     IdIndex,
     RecordFilter,
-    merge_files,
     slice_of,
     write_ids,
+    write_merged,
 )
 from knox_analytics.store.manifest import (
     MANIFEST_NAME,
@@ -554,6 +554,13 @@ class DatasetWriter:
         return {"kind": "file", "staged": staged.relative_to(self.root).as_posix(),
                 "final": f"{IDS_DIR}/{key}/{name}"}
 
+    def _stage_merged_ids(self, key: str, paths: list[Path]) -> dict[str, str]:
+        name = f"ids-{self._next_name()[5:-8]}.npy"
+        staged = self._staging() / (name + STAGED_SUFFIX)
+        write_merged(paths, staged)
+        return {"kind": "file", "staged": staged.relative_to(self.root).as_posix(),
+                "final": f"{IDS_DIR}/{key}/{name}"}
+
     def _stage_occurrences(self, entry: SourceEntry, table: np.ndarray) -> None:
         name = f"occ-{self._next_name()[5:-8]}.npy"
         staged = self._staging() / (name + STAGED_SUFFIX)
@@ -574,7 +581,7 @@ class DatasetWriter:
         for key, olds in by_key.items():
             if len(olds) < at_least:
                 continue
-            move = self._stage_ids(key, merge_files([self.root / f for f in olds]))
+            move = self._stage_merged_ids(key, [self.root / f for f in olds])
             m.id_files = [f for f in m.id_files if f not in olds] + [move["final"]]
             m.pending = [move]
             self._publish()

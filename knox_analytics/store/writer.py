@@ -546,18 +546,16 @@ class DatasetWriter:
     def _staging(self) -> Path:
         return self._parts.directory
 
-    def _stage_ids(self, key: str, ids: np.ndarray) -> dict[str, str]:
+    def _stage_ids(self, key: str, ids: np.ndarray | list[Path]) -> dict[str, str]:
+        """Stage an index file of partition ``key``: sorted ``ids``, or the index files
+        ``ids`` merged (a slice at a time)."""
         # Not *.parquet: a reader globbing ROOT/**/*.parquet must see only the records.
         name = f"ids-{self._next_name()[5:-8]}.npy"
         staged = self._staging() / (name + STAGED_SUFFIX)
-        write_ids(staged, ids)
-        return {"kind": "file", "staged": staged.relative_to(self.root).as_posix(),
-                "final": f"{IDS_DIR}/{key}/{name}"}
-
-    def _stage_merged_ids(self, key: str, paths: list[Path]) -> dict[str, str]:
-        name = f"ids-{self._next_name()[5:-8]}.npy"
-        staged = self._staging() / (name + STAGED_SUFFIX)
-        write_merged(paths, staged)
+        if isinstance(ids, list):
+            write_merged(ids, staged)
+        else:
+            write_ids(staged, ids)
         return {"kind": "file", "staged": staged.relative_to(self.root).as_posix(),
                 "final": f"{IDS_DIR}/{key}/{name}"}
 
@@ -581,7 +579,7 @@ class DatasetWriter:
         for key, olds in by_key.items():
             if len(olds) < at_least:
                 continue
-            move = self._stage_merged_ids(key, [self.root / f for f in olds])
+            move = self._stage_ids(key, [self.root / f for f in olds])
             m.id_files = [f for f in m.id_files if f not in olds] + [move["final"]]
             m.pending = [move]
             self._publish()

@@ -102,10 +102,6 @@ class Catalog(Engine):
     def _attach_records(self, datasets: list[Path], trails: list[Path],
                         decoded: pa.Table | None) -> None:
         self._snapshots = [Snapshot.take(d) for d in datasets]
-        self.machines = merged_names(
-            machine_names(s.manifest.machines)
-            if s.manifest is not None and s.manifest.machines is not None else None
-            for s in self._snapshots)
         if (self._derive and len(datasets) == 1 and not trails and decoded is None
                 and self._snapshots[0].manifest is not None):
             self._state = DerivedState(datasets[0], Settings(
@@ -124,6 +120,11 @@ class Catalog(Engine):
     def _pin_records(self) -> None:
         """Define ``records`` over the snapshot's parts where they are now (a compaction
         since moved them to ``_retired/``); a dataset without a manifest: its glob."""
+        # the machines of the snapshots read (knox_analytics/store/machines.py)
+        self.machines = merged_names(
+            machine_names(s.manifest.machines)
+            if s.manifest is not None and s.manifest.machines is not None else None
+            for s in self._snapshots)
         sources = []
         paths = [str(s.path(p)) for s in self._snapshots if s.manifest is not None
                  for p in s.parts]

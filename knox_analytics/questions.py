@@ -138,7 +138,11 @@ class Filters:
         if self != Filters() and {"header_token"} <= columns:
             direct.append(f"header_token <> {AUT_OTHER_FILE32}")  # a trail's file marks
         if via:
-            direct.append('(source, "offset") IN (SELECT source, "offset" FROM records WHERE '
+            # (source, offset) is a record of a trail, not of a dataset (two inputs named
+            # `current`, or one trail converted for two hosts): there the id names it
+            key = '(source, "offset", COALESCE(record_id, \'\'::BLOB))' \
+                if "record_id" in columns else '(source, "offset")'
+            direct.append(f"{key} IN (SELECT {key} FROM records WHERE "
                           + " AND ".join(f"({c})" for c in via) + ")")
             params.extend(via_params)
         where = " AND ".join(f"({c})" for c in direct) or "TRUE"

@@ -111,17 +111,30 @@ def copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
 
 def latest_carry(files: Sequence[Path], pids: str | None = None) -> str:
     """Each (machine, pid)'s row in the latest of the carry ``files`` (only those in the
-    table ``pids``, if given)."""
-    def rows(n: int, path: Path) -> str:
-        sql = f"SELECT c.*, {n} AS _epoch FROM read_parquet({sql_str(str(path))}) AS c"
-        return sql + (f" SEMI JOIN {pids} AS r ON r.machine = c.machine AND r.pid = c.pid"
-                      if pids else "")
+    table ``pids``, if given).
+
+    The latest epoch of each key is found on the keys alone, and each file's rows are
+    then taken by a semi join on it: a window over the rows themselves (they hold whole
+    exec histories) ran out of DuckDB's memory limit at 2 GB of records, once the
+    partition key held the machine's name."""
+    def read(path: Path) -> str:
+        return f"read_parquet({sql_str(str(path))})"
 
     if len(files) == 1:
-        return f"SELECT * EXCLUDE (_epoch) FROM ({rows(0, files[0])})"
-    union = " UNION ALL ".join(rows(n, f) for n, f in enumerate(files))
-    return (f"SELECT * EXCLUDE (_epoch) FROM ({union}) "
-            "QUALIFY row_number() OVER (PARTITION BY machine, pid ORDER BY _epoch DESC) = 1")
+        only = f"SELECT c.* FROM {read(files[0])} AS c"
+        return only + (f" SEMI JOIN {pids} AS r ON r.machine = c.machine AND r.pid = c.pid"
+                       if pids else "")
+    keys = " UNION ALL ".join(f"SELECT machine, pid, {n} AS _epoch FROM {read(f)}"
+                              for n, f in enumerate(files))
+    if pids:
+        keys = (f"SELECT k.* FROM ({keys}) AS k SEMI JOIN {pids} AS r "
+                "ON r.machine = k.machine AND r.pid = k.pid")
+    latest = f"SELECT machine, pid, max(_epoch) AS _epoch FROM ({keys}) GROUP BY machine, pid"
+    rows = " UNION ALL ".join(
+        f"SELECT c.* FROM {read(f)} AS c SEMI JOIN _latest AS k "
+        f"ON k.machine = c.machine AND k.pid = c.pid AND k._epoch = {n}"
+        for n, f in enumerate(files))
+    return f"WITH _latest AS MATERIALIZED ({latest}) {rows}"
 
 
 def segments_sql(view: str, segments: Sequence[Path]) -> str:

@@ -29,5 +29,6 @@ SELECT
     x.errno_name,
     x.errno_text,
     x.source,
-    x."offset"
+    x."offset",
+    x.record_id
 FROM execs AS x;

@@ -12,6 +12,6 @@ SELECT
     paths[2] AS path2,
     open_flags_of(event_name) AS open_flags,
     success, return_errno, errno_name, errno_text, return_value,
-    source, "offset"
+    source, "offset", record_id
 FROM activity
 WHERE is_file_record(event_classes);

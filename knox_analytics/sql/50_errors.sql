@@ -6,6 +6,6 @@ SELECT
     time, return_errno AS errno, errno_name, errno_text,
     event_name, event_classes, instance, pid, command, command_path, "user", euser, auid,
     euid,
-    paths[1] AS path, paths[2] AS path2, texts, source, "offset"
+    paths[1] AS path, paths[2] AS path2, texts, source, "offset", record_id
 FROM activity
 WHERE success = false;

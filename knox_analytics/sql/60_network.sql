@@ -17,5 +17,5 @@ SELECT
          WHEN COALESCE(s.remote_addr, s.local_addr) IS NOT NULL THEN 'inet'
     END AS family,
     s.local_addr, s.local_port, s.remote_addr, s.remote_port, s.path AS socket_path,
-    success, return_errno, errno_name, errno_text, source, "offset"
+    success, return_errno, errno_name, errno_text, source, "offset", record_id
 FROM n;

@@ -16,7 +16,8 @@ SELECT
     lower(regexp_replace(e.event_name, '^AUE_', '')) AS operation, e.event_name,
     e.event_classes,
     e.texts[1] AS text, e.texts,
-    e.success, e.return_errno, e.errno_name, e.errno_text, e.source, e."offset"
+    e.success, e.return_errno, e.errno_name, e.errno_text, e.source, e."offset",
+    e.record_id
 FROM events AS e
 LEFT JOIN users AS u ON u.uid = COALESCE(NULLIF(e.auid, unset_uid()), e.ruid, e.euid)
 WHERE list_has_any(string_split(e.event_classes, ','), ['lo', 'aa']);

@@ -139,19 +139,21 @@ def latest_carry(files: Sequence[Path], pids: str | None = None) -> str:
 
 def segments_sql(view: str, segments: Sequence[Path]) -> str:
     """``view`` read from derived segments.  ``processes`` holds, per segment, the rows of
-    the instances that segment created or added to: the latest segment's row wins."""
+    the instances that segment created or added to: the latest segment's row wins.  The
+    latest segment of each instance is found on the instance keys alone, then each
+    segment's rows are taken by a semi join on it: an anti join of every segment against
+    all later ones held a hash table per segment, and ran out of DuckDB's 512 MB over the
+    16 segments of a 2 GB trail."""
     files = [sql_str(str(s / f"{view}.parquet-cache")) for s in segments]
-    if view != "processes":
+    if view != "processes" or len(files) == 1:
         return f"SELECT * FROM read_parquet([{', '.join(files)}])"
-    pieces = []
-    for k, name in enumerate(files):
-        later = files[k + 1:]
-        if later:
-            pieces.append(f"SELECT s.* FROM read_parquet({name}) AS s ANTI JOIN "
-                          f"read_parquet([{', '.join(later)}]) AS t ON t.instance = s.instance")
-        else:
-            pieces.append(f"SELECT * FROM read_parquet({name})")
-    return " UNION ALL ".join(pieces)
+    keys = " UNION ALL ".join(f"SELECT instance, {n} AS _segment FROM read_parquet({name})"
+                              for n, name in enumerate(files))
+    rows = " UNION ALL ".join(
+        f"SELECT s.* FROM read_parquet({name}) AS s SEMI JOIN _latest AS k "
+        f"ON k.instance = s.instance AND k._segment = {n}" for n, name in enumerate(files))
+    return (f"WITH _latest AS MATERIALIZED (SELECT instance, max(_segment) AS _segment "
+            f"FROM ({keys}) GROUP BY instance) {rows}")
 
 
 def _ts(ms: int) -> str:

@@ -56,3 +56,4 @@ def test_latest_carry_keeps_the_keys_asked_for(tmp_path: Path) -> None:
     wanted = [("", 1), ("mac-b", 3), ("mac-b", 1)]
     assert got == sorted((m, p, latest[m, p]) for m, p in wanted if (m, p) in latest)
     assert len(got) >= 2
+

@@ -198,11 +198,14 @@ def measure(size_mb: int, work: Path, cap: int) -> dict[str, Step]:
     user, since = _busiest_user_and_last_hour(out)
     record(run("warm filtered question",
                ["commands", str(ds), "--user", user, "--since", since, "-f", "csv"], cap)[0])
-    pid = _biggest_session_leader(ds, cap)
+    pid, pick = _biggest_session_leader(ds, cap)
     if pid is not None:
         step = run("tree", ["tree", str(ds), "--pid", str(pid)], cap)[0]
         step.note = f"--pid {pid}: {step.note}"
         record(step)
+    else:  # say so: a missing tree line hid an out-of-memory failure once
+        pick.note = f"no tree measured: {pick.note or 'no process with a session'}"
+        record(pick)
     record(run("print -ln | head", ["print", "-ln", str(ds)], cap, head=20)[0])
     env = {"KNOX_CACHE_DIR": str(raw_cache)}
     record(run("raw summary (cold)", ["summary", str(trail)], cap, env=env)[0])
@@ -221,7 +224,7 @@ def _busiest_user_and_last_hour(summary_json: str) -> tuple[str, str]:
     return str(users[0]["user"]), since.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _biggest_session_leader(ds: Path, cap: int) -> int | None:
+def _biggest_session_leader(ds: Path, cap: int) -> tuple[int | None, Step]:
     """The pid of the first process of the session with the most processes (not
     measured: it picks what `tree` is measured on)."""
     sql = ("WITH s AS (SELECT sid, count(*) AS n FROM processes WHERE sid IS NOT NULL "
@@ -229,7 +232,7 @@ def _biggest_session_leader(ds: Path, cap: int) -> int | None:
            "JOIN s USING (sid) ORDER BY p.start_time NULLS LAST LIMIT 1")
     step, out = run("(pick the tree's pid)", ["query", sql, str(ds), "-f", "csv"], cap)
     rows = _csv(out)
-    return int(rows[0]["pid"]) if step.ok and rows else None
+    return (int(rows[0]["pid"]) if step.ok and rows else None), step
 
 
 def targets(results: dict[int, dict[str, Step]]) -> list[tuple[str, str, bool | None]]:

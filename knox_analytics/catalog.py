@@ -34,7 +34,7 @@ from knox_analytics.schema import SCHEMA
 from knox_analytics.store import MANIFEST_NAME, dataset_glob
 from knox_analytics.store.cache import spill_dir
 from knox_analytics.store.damage_log import damage_table
-from knox_analytics.store.machines import machine_names, merged_names
+from knox_analytics.store.machines import names_of
 from knox_analytics.store.snapshot import Snapshot
 
 #: Views computed once (as-of joins over every record) and then reused: per catalog, or
@@ -121,10 +121,7 @@ class Catalog(Engine):
         """Define ``records`` over the snapshot's parts where they are now (a compaction
         since moved them to ``_retired/``); a dataset without a manifest: its glob."""
         # the machines of the snapshots read (knox_analytics/store/machines.py)
-        self.machines = merged_names(
-            machine_names(s.manifest.machines)
-            if s.manifest is not None and s.manifest.machines is not None else None
-            for s in self._snapshots)
+        self.machines = names_of(s.manifest for s in self._snapshots)
         sources = []
         paths = [str(s.path(p)) for s in self._snapshots if s.manifest is not None
                  for p in s.parts]

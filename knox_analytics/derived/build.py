@@ -111,49 +111,43 @@ def copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
 
 def latest_carry(files: Sequence[Path], pids: str | None = None) -> str:
     """Each (machine, pid)'s row in the latest of the carry ``files`` (only those in the
-    table ``pids``, if given).
-
-    The latest epoch of each key is found on the keys alone, and each file's rows are
-    then taken by a semi join on it: a window over the rows themselves (they hold whole
-    exec histories) ran out of DuckDB's memory limit at 2 GB of records, once the
-    partition key held the machine's name."""
-    def read(path: Path) -> str:
-        return f"read_parquet({sql_str(str(path))})"
-
-    if len(files) == 1:
-        only = f"SELECT c.* FROM {read(files[0])} AS c"
-        return only + (f" SEMI JOIN {pids} AS r ON r.machine = c.machine AND r.pid = c.pid"
-                       if pids else "")
-    keys = " UNION ALL ".join(f"SELECT machine, pid, {n} AS _epoch FROM {read(f)}"
-                              for n, f in enumerate(files))
-    if pids:
-        keys = (f"SELECT k.* FROM ({keys}) AS k SEMI JOIN {pids} AS r "
-                "ON r.machine = k.machine AND r.pid = k.pid")
-    latest = f"SELECT machine, pid, max(_epoch) AS _epoch FROM ({keys}) GROUP BY machine, pid"
-    rows = " UNION ALL ".join(
-        f"SELECT c.* FROM {read(f)} AS c SEMI JOIN _latest AS k "
-        f"ON k.machine = c.machine AND k.pid = c.pid AND k._epoch = {n}"
-        for n, f in enumerate(files))
-    return f"WITH _latest AS MATERIALIZED ({latest}) {rows}"
+    table ``pids``, if given)."""
+    return latest_rows([sql_str(str(f)) for f in files], ("machine", "pid"), pids)
 
 
 def segments_sql(view: str, segments: Sequence[Path]) -> str:
     """``view`` read from derived segments.  ``processes`` holds, per segment, the rows of
-    the instances that segment created or added to: the latest segment's row wins.  The
-    latest segment of each instance is found on the instance keys alone, then each
-    segment's rows are taken by a semi join on it: an anti join of every segment against
-    all later ones held a hash table per segment, and ran out of DuckDB's 512 MB over the
-    16 segments of a 2 GB trail."""
+    the instances that segment created or added to: the latest segment's row wins."""
     files = [sql_str(str(s / f"{view}.parquet-cache")) for s in segments]
-    if view != "processes" or len(files) == 1:
+    if view != "processes":
         return f"SELECT * FROM read_parquet([{', '.join(files)}])"
-    keys = " UNION ALL ".join(f"SELECT instance, {n} AS _segment FROM read_parquet({name})"
-                              for n, name in enumerate(files))
+    return latest_rows(files, ("instance",))
+
+
+def latest_rows(files: Sequence[str], key: Sequence[str], only: str | None = None) -> str:
+    """Each ``key``'s row in the latest of ``files`` (SQL string literals, in order) that
+    holds it; only the keys in the table ``only``, if given.
+
+    The latest file of each key is found on the keys alone, then each file's rows are
+    taken by a semi join on it.  A window over the rows themselves (carry rows hold whole
+    exec histories), or an anti join of each file against all later ones (a hash table
+    per file), ran out of DuckDB's 512 MB at 2 GB of records."""
+    def on(a: str, b: str) -> str:
+        return " AND ".join(f"{a}.{k} = {b}.{k}" for k in key)
+
+    cols = ", ".join(key)
+    if len(files) == 1:
+        return (f"SELECT c.* FROM read_parquet({files[0]}) AS c"
+                + (f" SEMI JOIN {only} AS r ON {on('r', 'c')}" if only else ""))
+    keys = " UNION ALL ".join(f"SELECT {cols}, {n} AS _file FROM read_parquet({f})"
+                              for n, f in enumerate(files))
+    if only:
+        keys = f"SELECT k.* FROM ({keys}) AS k SEMI JOIN {only} AS r ON {on('r', 'k')}"
     rows = " UNION ALL ".join(
-        f"SELECT s.* FROM read_parquet({name}) AS s SEMI JOIN _latest AS k "
-        f"ON k.instance = s.instance AND k._segment = {n}" for n, name in enumerate(files))
-    return (f"WITH _latest AS MATERIALIZED (SELECT instance, max(_segment) AS _segment "
-            f"FROM ({keys}) GROUP BY instance) {rows}")
+        f"SELECT c.* FROM read_parquet({f}) AS c SEMI JOIN _latest AS k "
+        f"ON {on('k', 'c')} AND k._file = {n}" for n, f in enumerate(files))
+    return (f"WITH _latest AS MATERIALIZED (SELECT {cols}, max(_file) AS _file "
+            f"FROM ({keys}) GROUP BY {cols}) {rows}")
 
 
 def _ts(ms: int) -> str:

@@ -22,7 +22,7 @@ from knox_analytics.derived import plan as planner
 from knox_analytics.derived.plan import Epoch, State
 from knox_analytics.derived.settings import Settings
 from knox_analytics.store.cache import CACHE_DIR, cache_key, spill_dir
-from knox_analytics.store.machines import machine_names
+from knox_analytics.store.machines import names_of
 from knox_analytics.store.snapshot import Snapshot
 
 #: ``progress(done_epochs, total_epochs, done_records, total_records)``: called before
@@ -221,8 +221,7 @@ def compact(directory: Path, key: str, merge: Callable[[list[Path], Path], None]
 
 def _machines(snap: Snapshot) -> dict[str, str] | None:
     """The machine of each host of the snapshot (:mod:`knox_analytics.store.machines`)."""
-    groups = snap.manifest.machines if snap.manifest is not None else None
-    return None if groups is None else machine_names(groups)
+    return names_of([snap.manifest])
 
 
 def _key(settings: Settings) -> str:

@@ -24,7 +24,7 @@ from knox_analytics.engine import load_users, lookup_tables
 from knox_analytics.errors import InputError
 from knox_analytics.schema import SCHEMA
 from knox_analytics.spark.sqlgen import SparkView, spark_views
-from knox_analytics.store.machines import machine_names, machine_sql, merged_names
+from knox_analytics.store.machines import machine_sql, names_of
 from knox_analytics.store.manifest import MANIFEST_NAME, Manifest
 
 #: Spark has no unsigned integers: the lookup tables widen them as Spark reads Parquet's.
@@ -68,9 +68,7 @@ def read_records(spark: Any, datasets: Sequence[str | Path]) -> Any:
     files = [f"{_uri(root)}/{part}" for root, m in manifests.items() for part in m.parts]
     if not files:
         return _empty_records(spark)
-    machine = machine_sql(merged_names(
-        None if m.machines is None else machine_names(m.machines)
-        for m in manifests.values()))
+    machine = machine_sql(names_of(manifests.values()))
     frames = []
     for root in datasets:
         mine = [f for f in files if f.startswith(_uri(str(root)) + "/")]

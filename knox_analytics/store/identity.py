@@ -30,7 +30,6 @@ import hashlib
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 
 import duckdb
@@ -39,7 +38,7 @@ import pyarrow as pa
 
 from knox_analytics.store import npyfiles
 from knox_analytics.store.machines import hosts_of
-from knox_analytics.store.npyfiles import rows_of, slices, write_array
+from knox_analytics.store.npyfiles import key_ranges, rows_of, slices, write_array
 from knox_analytics.store.occurrences import Occurrences
 
 #: An id on disk and in memory: two little-endian uint64 (the 16 digest bytes).
@@ -213,9 +212,10 @@ class IdIndex:
             if rel not in self._seen:
                 self._seen.add(rel)
                 self.stats.slices_loaded += 1
-            if path.stat().st_size > 128:
-                return np.load(path, mmap_mode="r")
-            arr = self._open[rel] = np.load(path)
+            arr = _open_ids(path)
+            if isinstance(arr, np.memmap):
+                return arr
+            self._open[rel] = arr
         return arr
 
     def known(self, key: str, ids: np.ndarray) -> np.ndarray:
@@ -279,25 +279,20 @@ def write_merged(paths: list[Path], dest: Path) -> None:
     """The ids of several index files as one sorted file, merged a key range at a time
     (ids are uniform hashes: a range of keys is its share of every file)."""
     arrays = [_open_ids(p) for p in paths]
-    total = sum(len(a) for a in arrays)
-    ranges = max(1, -(-total // npyfiles.SLICE_ROWS))
-    bounds = [k * 2**64 // ranges for k in range(ranges + 1)]
 
     def pieces() -> Iterator[np.ndarray]:
-        for lo, hi in pairwise(bounds):
-            got = []
-            for a in arrays:  # a search touches a few pages; the rows are mapped apart
-                i = int(np.searchsorted(a["hi"], np.uint64(lo))) if lo else 0
-                j = int(np.searchsorted(a["hi"], np.uint64(hi))) if hi < 2**64 else len(a)
-                if j > i:
-                    got.append(np.array(rows_of(a, i, j)))
+        # a search touches a few pages; the rows are mapped apart
+        for cuts in key_ranges([a["hi"] for a in arrays], npyfiles.SLICE_ROWS):
+            got = [np.array(rows_of(a, i, j)) for a, (i, j) in zip(arrays, cuts, strict=True)
+                   if j > i]
             if got:
                 yield _sorted(np.concatenate(got))
 
-    write_array(dest, ID_DTYPE, total, pieces())
+    write_array(dest, ID_DTYPE, sum(len(a) for a in arrays), pieces())
 
 
 def _open_ids(path: Path) -> np.ndarray:
+    """An index file: mapped, or read whole when it is tiny (a header and a few ids)."""
     return np.load(path, mmap_mode="r") if path.stat().st_size > 128 else np.load(path)
 
 

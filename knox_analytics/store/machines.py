@@ -20,12 +20,16 @@ grow with the number of hosts, never with records.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from knox_analytics.schema import FILE_TOKEN_ROW, file_tokens
 from knox_analytics.store.partition import UNKNOWN_HOST
+
+if TYPE_CHECKING:
+    from knox_analytics.store.manifest import Manifest
 
 #: The machine of records nothing tells apart (and of datasets without machines kept).
 ANONYMOUS = ""
@@ -79,10 +83,11 @@ def machine_names(groups: Iterable[Mapping[str, list[str]]]) -> dict[str, str]:
     return names
 
 
-def merged_names(mappings: Iterable[Mapping[str, str] | None]) -> dict[str, str] | None:
-    """The machine names of several datasets read together (None: none keeps them, so
-    every record is :data:`ANONYMOUS`)."""
-    known = [m for m in mappings if m is not None]
+def names_of(manifests: Iterable[Manifest | None]) -> dict[str, str] | None:
+    """The machine names of several datasets read together, from their manifests (None:
+    none keeps machines, so every record is :data:`ANONYMOUS`)."""
+    known = [machine_names(m.machines) for m in manifests
+             if m is not None and m.machines is not None]
     if not known:
         return None
     out: dict[str, str] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,19 @@ def rows_of(arr: np.ndarray, lo: int, hi: int) -> np.ndarray:
         return np.memmap(arr.filename, arr.dtype, "r",
                          offset=arr.offset + lo * arr.dtype.itemsize, shape=(hi - lo,))
     return arr[lo:hi]
+
+
+def key_ranges(sources: list[np.ndarray], rows: int) -> Iterator[list[tuple[int, int]]]:
+    """Cut sorted uniform 64-bit keys (hashes; may be memory maps, searched without
+    being read whole) of several ``sources`` into key ranges of about ``rows`` keys in
+    all: per range, the (start, end) of each source's rows in it."""
+    total = sum(len(k) for k in sources)
+    ranges = max(1, -(-total // rows))
+    bounds = [k * 2**64 // ranges for k in range(ranges + 1)]
+    for lo, hi in pairwise(bounds):
+        yield [(int(np.searchsorted(k, np.uint64(lo))) if lo else 0,
+                int(np.searchsorted(k, np.uint64(hi))) if hi < 2**64 else len(k))
+               for k in sources]
 
 
 def write_array(path: Path, dtype: np.dtype, total: int, pieces: Iterable[np.ndarray]) -> None:

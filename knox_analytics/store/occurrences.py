@@ -18,12 +18,11 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
-from knox_analytics.store.npyfiles import rows_of, slices
+from knox_analytics.store.npyfiles import key_ranges, rows_of, slices
 
 #: An input's occurrence counts on disk (kept with its manifest entry, so that the input
 #: grown goes on counting where it stopped): first halves of ids, how often each came.
@@ -48,14 +47,14 @@ class _Run:
         """The count of each of ``sorted_keys`` in the run (0 where absent), a slice of
         the run mapped at a time."""
         out = np.zeros(len(sorted_keys), np.uint32)
+        all_keys, all_counts = self.arrays()  # mapped, not read: only slices are
         for lo in range(0, self.size, MERGE_SLICE):
-            n = min(MERGE_SLICE, self.size - lo)
-            keys = np.memmap(self.keys, np.uint64, "r", offset=8 * lo, shape=(n,))
+            hi = min(self.size, lo + MERGE_SLICE)
+            keys = rows_of(all_keys, lo, hi)
             a = int(np.searchsorted(sorted_keys, keys[0], "left"))
             b = int(np.searchsorted(sorted_keys, keys[-1], "right"))
             if b > a:
-                counts = np.memmap(self.counts, np.uint32, "r", offset=4 * lo, shape=(n,))
-                out[a:b] = _counts_of((keys, counts), sorted_keys[a:b])
+                out[a:b] = _counts_of((keys, rows_of(all_counts, lo, hi)), sorted_keys[a:b])
         return out
 
     def arrays(self) -> Level:
@@ -163,17 +162,9 @@ class Occurrences:
     def _merged_slices(self, sources: list[Level]) -> Iterator[Level]:
         """The sources added up, as sorted pieces of at most about :data:`MERGE_SLICE`
         keys each, in key order."""
-        total = sum(len(k) for k, _ in sources)
-        slices = max(1, -(-total // MERGE_SLICE))
-        bounds = [k * 2**64 // slices for k in range(slices + 1)]
-        for lo, hi in pairwise(bounds):
-            pieces = []
-            for keys, counts in sources:
-                a = int(np.searchsorted(keys, np.uint64(lo))) if lo else 0
-                b = int(np.searchsorted(keys, np.uint64(hi))) if hi < 2**64 else len(keys)
-                if b > a:
-                    pieces.append((np.array(rows_of(keys, a, b)),
-                                   np.array(rows_of(counts, a, b))))
+        for cuts in key_ranges([k for k, _ in sources], MERGE_SLICE):
+            pieces = [(np.array(rows_of(keys, a, b)), np.array(rows_of(counts, a, b)))
+                      for (keys, counts), (a, b) in zip(sources, cuts, strict=True) if b > a]
             if pieces:
                 yield merge_levels(pieces)
 
@@ -208,8 +199,8 @@ def _counts_of(level: Level, sorted_keys: np.ndarray) -> np.ndarray:
 
 
 def merge_levels(levels: list[Level]) -> Level:
-    """Levels added up into one (what :func:`merge_counts` does), on the two arrays of
-    each and freeing each temporary as soon as it is used: the end of a big input
+    """Levels added up into one (:func:`merge_counts` adds up tables with it), on the
+    two arrays of each and freeing each temporary as soon as it is used: the end of a big input
     merges all its counts at once, and 12-byte rows copied whole cost 4-5 times them."""
     levels = [lv for lv in levels if len(lv[0])]
     if not levels:
@@ -237,13 +228,4 @@ def _as_table(keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 def merge_counts(tables: list[np.ndarray]) -> np.ndarray:
     """Occurrence tables added up, as one sorted table."""
-    tables = [t for t in tables if len(t)]
-    if not tables:
-        return np.zeros(0, OCC_DTYPE)
-    both = np.concatenate(tables)
-    both = both[np.argsort(both["key"], kind="stable")]
-    first = np.ones(len(both), dtype=bool)
-    first[1:] = both["key"][1:] != both["key"][:-1]
-    starts = np.flatnonzero(first)
-    return _as_table(both["key"][first],
-                     np.add.reduceat(both["count"], starts).astype(np.uint32))
+    return _as_table(*merge_levels([(t["key"], t["count"]) for t in tables]))

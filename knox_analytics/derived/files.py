@@ -30,10 +30,14 @@ from knox_analytics.store.safefs import make_dirs, protection_of_dataset
 #: file there ends in ``.parquet``, so a reader globbing the dataset never sees them).
 VIEWS = ("process_instances", "execs", "commands", "record_process", "processes")
 CARRY = "carry"
+#: The column of a segment's ``processes`` rows that says the row continues an instance
+#: of an earlier segment (it replaces that segment's row: :func:`build.latest_processes`).
+CONTINUED = "_continued"
 STATE_NAME = "state.json"
-#: 3: epochs cut by time from the first pass on (a state of another format is derived
+#: 3: epochs cut by time from the first pass on; 4: ``processes`` rows say whether they
+#: continue an instance of an earlier segment (a state of another format is derived
 #: again: it is a cache).
-STATE_FORMAT = 3
+STATE_FORMAT = 4
 #: Segments no state names any more are removed once this old (a reader may still use them).
 STALE_AFTER_S = 600.0
 

@@ -511,3 +511,44 @@ def test_spark_convert_extends_a_kept_state(tmp_path: Path) -> None:
     assert_like_full(root)
     assert spark_convert(InProcessSpark(), [late], bare, host="mac").derive_seconds == 0
     assert not DerivedState.of(bare).exists()
+
+
+def test_only_rows_of_instances_begun_earlier_are_flagged_continued(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading ``processes`` keys only the rows flagged as continuing an instance of an
+    earlier segment.  The flag must be exact through merges: unset on a continuing row,
+    two rows of one instance would be read; set on an instance its segment created, the
+    key table grows with every merge.  A merge of segments in the middle (the first one
+    before it, the newest after it) is read like the segments it replaces."""
+    import duckdb
+
+    from knox_analytics.derived.build import merge_segments, segments_sql
+
+    monkeypatch.setattr(planner, "EPOCH_RECORDS", 300)
+    offsets = OFFSETS[WORKLOAD]
+    *pieces, latest = cut(WORKLOAD, [offsets[900], offsets[1800]], tmp_path / "in")
+    root = tmp_path / "ds"
+    for piece in pieces:
+        convert([piece], root, host="mac")
+    segments = DerivedState.of(root).update(merge=False)
+    assert segments is not None and len(segments) >= 5
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    con = duckdb.connect()
+    merge_segments(con, segments[1:-1], merged)
+    seen: set[str] = set()
+    flagged = 0
+    for segment in [segments[0], merged, segments[-1]]:
+        table = pq.read_table(segment / "processes.parquet-cache",
+                              columns=["instance", files.CONTINUED])
+        for instance, continued in zip(*(c.to_pylist() for c in table.columns), strict=True):
+            assert continued == (instance in seen), (segment.name, instance)
+            flagged += continued
+        seen.update(table.column("instance").to_pylist())
+    assert flagged  # processes alive across an epoch's end
+    def read(group: list[Path]) -> list[tuple]:
+        return sorted(con.sql(segments_sql("processes", group)).fetchall(), key=repr)
+    assert read([segments[0], merged, segments[-1]]) == read(segments)
+    convert([latest], root, host="mac")  # then more records, derived and merged
+    update_derived(root)
+    assert_like_full(root)

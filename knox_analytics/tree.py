@@ -1,8 +1,10 @@
 """``knox tree``: process trees that cost what they show.
 
 A tree is walked over the parent links of the ``processes`` view held as integer arrays
-(one read of three columns), a level at a time with numpy: children of a whole level are
+(one read of a few columns), a level at a time with numpy: children of a whole level are
 found with one binary search, never a query per process nor a recursive join per level.
+Parent links are resolved on integer keys made from the parts of an instance key
+(``<pid>@<start ms>[@<machine>]``): matching millions of strings cost most of a tree.
 Only the rows shown are then read in full.  ``depth`` stops the walk down (ancestors are
 always shown); ``limit`` caps the rows shown, and :meth:`Forest.note` says what was left
 out.  Trees come in the time order of their roots, each one ancestors first, then its
@@ -70,21 +72,35 @@ class Forest:
         return "; ".join(parts) or None
 
 
-#: With ``by_session``: a process without a known parent goes under its session's
-#: leader — the process whose pid is the audit session id (FreeBSD's sid is the session
-#: leader's pid), else the session's first process.  Session 0 is no session.
-_BY_SESSION = """
-WITH p AS (SELECT instance, parent_instance, start_time, pid, sid FROM processes),
-leaders AS (
+#: The links of every process: its row's instance and parent_instance, whether it is
+#: one of the processes asked for (``named``), the parts of both keys
+#: (``<pid>@<start ms>[@<machine>]``, :file:`sql/21_process_instances.sql`) and the
+#: start time.  With ``by_session`` a process without a known parent goes under its
+#: session's leader — the process whose pid is the audit session id (FreeBSD's sid is
+#: the session leader's pid), else the session's first process.  Session 0 is no session.
+_LINKS = """
+WITH p AS (SELECT instance, parent_instance, start_time, pid, sid, {named} AS named
+           FROM processes),
+{leaders}
+l AS (SELECT p.instance, {parent} AS parent_instance, p.start_time, p.named FROM p {join})
+SELECT instance, parent_instance, start_time, named,
+       TRY_CAST(split_part(instance, '@', 1) AS BIGINT) AS i_pid,
+       TRY_CAST(split_part(instance, '@', 2) AS BIGINT) AS i_ms,
+       regexp_extract(instance, '^[^@]*@[^@]*@(.*)$', 1) AS i_machine,
+       TRY_CAST(split_part(parent_instance, '@', 1) AS BIGINT) AS p_pid,
+       TRY_CAST(split_part(parent_instance, '@', 2) AS BIGINT) AS p_ms,
+       regexp_extract(parent_instance, '^[^@]*@[^@]*@(.*)$', 1) AS p_machine
+FROM l
+"""
+_BY_FORK = {"leaders": "", "parent": "p.parent_instance", "join": ""}
+_BY_SESSION = {
+    "leaders": """leaders AS (
     SELECT sid, first(instance ORDER BY (pid IS DISTINCT FROM sid), start_time NULLS LAST,
                       instance) AS leader
-    FROM p WHERE sid IS NOT NULL AND sid <> 0 GROUP BY sid)
-SELECT p.instance,
-       CASE WHEN p.parent_instance IS NOT NULL THEN p.parent_instance
-            WHEN l.leader = p.instance THEN NULL ELSE l.leader END AS parent_instance,
-       p.start_time
-FROM p LEFT JOIN leaders AS l USING (sid)
-"""
+    FROM p WHERE sid IS NOT NULL AND sid <> 0 GROUP BY sid),""",
+    "parent": """CASE WHEN p.parent_instance IS NOT NULL THEN p.parent_instance
+            WHEN ld.leader = p.instance THEN NULL ELSE ld.leader END""",
+    "join": "LEFT JOIN leaders AS ld USING (sid)"}
 
 
 def process_forest(cat: Catalog, pid: int | None = None, command: str | None = None, *,
@@ -104,17 +120,14 @@ def process_forest(cat: Catalog, pid: int | None = None, command: str | None = N
     if limit is not None and limit < 0:
         raise UsageError(f"--limit {limit}: expected 0 (no limit) or more")
     limit = limit or None
-    links = cat.sql(_BY_SESSION if by_session else
-                    "SELECT instance, parent_instance, start_time FROM processes"
-                    ).to_arrow_table()
+    named, param = ("pid = ?", int(pid)) if pid is not None else ("command GLOB ?", command)
+    links = cat.sql(_LINKS.format(named=named, **(_BY_SESSION if by_session else _BY_FORK)),
+                    [param]).to_arrow_table()
     start = pc.fill_null(pc.cast(links["start_time"], pa.int64()), np.iinfo(np.int64).max)
     start = start.to_numpy()
-    where, param = ("pid = ?", int(pid)) if pid is not None else ("command GLOB ?", command)
-    named = cat.sql(f"SELECT instance FROM processes WHERE {where} ORDER BY start_time",
-                    [param]).to_arrow_table()["instance"]
-    roots = pc.index_in(named, value_set=links["instance"]).to_numpy(zero_copy_only=False)
-    parent = pc.fill_null(pc.index_in(links["parent_instance"], value_set=links["instance"]),
-                          -1).to_numpy().astype(np.int64)
+    roots = np.flatnonzero(pc.fill_null(links["named"], False).to_numpy(zero_copy_only=False))
+    roots = roots[np.argsort(start[roots], kind="stable")]  # in start order, unknown last
+    parent = parent_rows(links)
     walk = _Walk(parent, start)
     pieces, found, deeper = [], 0, 0
     for root in roots:
@@ -143,6 +156,55 @@ def process_forest(cat: Catalog, pid: int | None = None, command: str | None = N
     children = dict(zip(instances.take(pa.array(chosen[:, 2])).to_pylist(), counts.tolist(),
                         strict=True))
     return Forest(table, found, deeper, depth, limit, children)
+
+
+def parent_rows(links: pa.Table) -> np.ndarray:
+    """The row of each row's ``parent_instance`` among the ``instance`` column (-1: none,
+    or not a row), from the keys' parts packed into one integer when they fit (the
+    strings matched otherwise: a key that does not parse, or parts too wide to pack)."""
+    if not links.num_rows:
+        return np.zeros(0, np.int64)
+    packed = _packed_keys(links)
+    if packed is None:
+        return pc.fill_null(pc.index_in(links["parent_instance"],
+                                        value_set=links["instance"]), -1
+                            ).to_numpy().astype(np.int64)
+    mine, theirs = packed
+    order = np.argsort(mine, kind="stable")
+    ordered = mine[order]
+    at = np.minimum(np.searchsorted(ordered, theirs), len(ordered) - 1)
+    return np.where((ordered[at] == theirs) & (theirs >= 0), order[at], -1).astype(np.int64)
+
+
+#: Bits a packed key may use (it must stay a non-negative int64).
+KEY_BITS = 62
+
+
+def _packed_keys(links: pa.Table) -> tuple[np.ndarray, np.ndarray] | None:
+    """(key of each instance, key of each parent: -1 for none) as int64, equal exactly
+    when the key strings are; None when a key does not parse or they do not fit."""
+    def column(name: str) -> np.ndarray:
+        return pc.fill_null(links[name], -1).to_numpy().astype(np.int64, copy=False)
+
+    i_pid, i_ms, p_pid, p_ms = (column(n) for n in ("i_pid", "i_ms", "p_pid", "p_ms"))
+    has_parent = pc.is_valid(links["parent_instance"]).to_numpy(zero_copy_only=False)
+    # a part that does not parse (or a negative one) would make two keys alike
+    if (i_pid < 0).any() or (i_ms < 0).any() or ((p_pid < 0) | (p_ms < 0))[has_parent].any():
+        return None
+    machines = pc.dictionary_encode(links["i_machine"]).combine_chunks()
+    i_mach = machines.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    p_mach = pc.fill_null(pc.index_in(links["p_machine"], value_set=machines.dictionary),
+                          -1).to_numpy().astype(np.int64)
+    if (p_mach[has_parent] < 0).any():  # a parent on a machine no instance is on
+        p_mach = np.where(has_parent & (p_mach < 0), len(machines.dictionary), p_mach)
+    pids = int(max(i_pid.max(initial=0), p_pid.max(initial=0))) + 1
+    base = int(min(i_ms.min(initial=0), p_ms[has_parent].min(initial=i_ms.min(initial=0))))
+    span = int(max(i_ms.max(initial=0), p_ms.max(initial=0))) - base + 1
+    if (len(machines.dictionary) + 1) * pids * span >= 1 << KEY_BITS:
+        return None
+    mine = (i_mach * pids + i_pid) * span + (i_ms - base)
+    theirs = np.where(has_parent, (p_mach * pids + p_pid) * span + (p_ms - base), -1)
+    return mine, theirs
 
 
 class _Walk:

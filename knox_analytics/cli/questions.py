@@ -246,10 +246,11 @@ def tree(inputs: Annotated[list[str] | None, typer.Argument(
     damaged_exit(cat.damage)
 
 
-def _lifecycle_records(cat: Any) -> int:
-    """Fork/spawn and exit records in the input: without them no parent is known."""
-    return int(cat.sql("SELECT (SELECT count(*) FROM process_starts) + (SELECT count(*) "
-                       "FROM records WHERE is_exit_event(event_name))").fetchall()[0][0])
+def _lifecycle_records(cat: Any) -> bool:
+    """Are there fork/spawn or exit records in the input (without them no parent is
+    known)?  The first one found answers: counting them all was most of a tree's time."""
+    return any(cat.sql(f"SELECT 1 FROM {source} LIMIT 1").fetchall()
+               for source in ("records WHERE is_exit_event(event_name)", "process_starts"))
 
 
 def _tree_inputs(given: list[str], pid: int | None) -> tuple[list[Path], int | None]:

@@ -72,18 +72,20 @@ class Forest:
         return "; ".join(parts) or None
 
 
-#: The links of every process: its row's instance and parent_instance, whether it is
-#: one of the processes asked for (``named``), the parts of both keys
-#: (``<pid>@<start ms>[@<machine>]``, :file:`sql/21_process_instances.sql`) and the
-#: start time.  With ``by_session`` a process without a known parent goes under its
-#: session's leader — the process whose pid is the audit session id (FreeBSD's sid is
-#: the session leader's pid), else the session's first process.  Session 0 is no session.
+#: The links of every process: its row's instance, whether it is one of the processes
+#: asked for (``named``), its start (µs) and the parts of its key and of its parent's
+#: (``<pid>@<start ms>[@<machine>]``, as :file:`sql/21_process_instances.sql` writes
+#: them; the parent's are null when it has none).  The parent's key itself is not
+#: fetched: millions of strings were most of a tree's memory.  With ``by_session`` a
+#: process without a known parent goes under its session's leader — the process whose
+#: pid is the audit session id (FreeBSD's sid is the session leader's pid), else the
+#: session's first process.  Session 0 is no session.
 _LINKS = """
 WITH p AS (SELECT instance, parent_instance, start_time, pid, sid, {named} AS named
            FROM processes),
 {leaders}
 l AS (SELECT p.instance, {parent} AS parent_instance, p.start_time, p.named FROM p {join})
-SELECT instance, parent_instance, start_time, named,
+SELECT instance, named, epoch_us(start_time) AS start,
        TRY_CAST(split_part(instance, '@', 1) AS BIGINT) AS i_pid,
        TRY_CAST(split_part(instance, '@', 2) AS BIGINT) AS i_ms,
        regexp_extract(instance, '^[^@]*@[^@]*@(.*)$', 1) AS i_machine,
@@ -123,11 +125,12 @@ def process_forest(cat: Catalog, pid: int | None = None, command: str | None = N
     named, param = ("pid = ?", int(pid)) if pid is not None else ("command GLOB ?", command)
     links = cat.sql(_LINKS.format(named=named, **(_BY_SESSION if by_session else _BY_FORK)),
                     [param]).to_arrow_table()
-    start = pc.fill_null(pc.cast(links["start_time"], pa.int64()), np.iinfo(np.int64).max)
-    start = start.to_numpy()
+    start = pc.fill_null(links["start"], np.iinfo(np.int64).max).to_numpy()
     roots = np.flatnonzero(pc.fill_null(links["named"], False).to_numpy(zero_copy_only=False))
     roots = roots[np.argsort(start[roots], kind="stable")]  # in start order, unknown last
     parent = parent_rows(links)
+    instances = links["instance"]
+    del links  # the parts: only the instance keys are needed from here
     walk = _Walk(parent, start)
     pieces, found, deeper = [], 0, 0
     for root in roots:
@@ -138,12 +141,12 @@ def process_forest(cat: Catalog, pid: int | None = None, command: str | None = N
     chosen = np.concatenate(pieces) if pieces else np.zeros((0, 3), np.int64)
     if limit is not None:
         chosen = chosen[:limit]
-    instances = links["instance"]
+    up = parent[chosen[:, 2]]
     shown = pa.table({"_ord": pa.array(np.arange(len(chosen)), pa.int64()),
                       "root": instances.take(pa.array(chosen[:, 0])),
                       "depth": pa.array(chosen[:, 1], pa.int32()),
                       "instance": instances.take(pa.array(chosen[:, 2])),
-                      "parent": links["parent_instance"].take(pa.array(chosen[:, 2]))})
+                      "parent": instances.take(pa.array(up, mask=up < 0))})
     # the parent the tree was walked by (the session leader's, with by_session)
     every = "p.* REPLACE (s.parent AS parent_instance)" if by_session else "p.*"
     cat.con.register("_tree_shown", shown)
@@ -159,21 +162,24 @@ def process_forest(cat: Catalog, pid: int | None = None, command: str | None = N
 
 
 def parent_rows(links: pa.Table) -> np.ndarray:
-    """The row of each row's ``parent_instance`` among the ``instance`` column (-1: none,
-    or not a row), from the keys' parts packed into one integer when they fit (the
-    strings matched otherwise: a key that does not parse, or parts too wide to pack)."""
+    """The row of each row's parent among the ``instance`` column (-1: none, or not a
+    row), from the keys' parts (:data:`_LINKS`) packed into one integer when they fit,
+    else by the key strings (the parent's composed from its parts)."""
     if not links.num_rows:
         return np.zeros(0, np.int64)
     packed = _packed_keys(links)
     if packed is None:
-        return pc.fill_null(pc.index_in(links["parent_instance"],
-                                        value_set=links["instance"]), -1
-                            ).to_numpy().astype(np.int64)
+        return pc.fill_null(pc.index_in(_parent_keys(links), value_set=links["instance"]),
+                            -1).to_numpy().astype(np.int64)
     mine, theirs = packed
     order = np.argsort(mine, kind="stable")
     ordered = mine[order]
-    at = np.minimum(np.searchsorted(ordered, theirs), len(ordered) - 1)
-    return np.where((ordered[at] == theirs) & (theirs >= 0), order[at], -1).astype(np.int64)
+    del mine
+    at = np.searchsorted(ordered, theirs)
+    np.minimum(at, len(ordered) - 1, out=at)
+    found = (ordered[at] == theirs) & (theirs >= 0)
+    del ordered, theirs
+    return np.where(found, order[at], -1)
 
 
 #: Bits a packed key may use (it must stay a non-negative int64).
@@ -182,29 +188,43 @@ KEY_BITS = 62
 
 def _packed_keys(links: pa.Table) -> tuple[np.ndarray, np.ndarray] | None:
     """(key of each instance, key of each parent: -1 for none) as int64, equal exactly
-    when the key strings are; None when a key does not parse or they do not fit."""
-    def column(name: str) -> np.ndarray:
-        return pc.fill_null(links[name], -1).to_numpy().astype(np.int64, copy=False)
-
-    i_pid, i_ms, p_pid, p_ms = (column(n) for n in ("i_pid", "i_ms", "p_pid", "p_ms"))
-    has_parent = pc.is_valid(links["parent_instance"]).to_numpy(zero_copy_only=False)
-    # a part that does not parse (or a negative one) would make two keys alike
-    if (i_pid < 0).any() or (i_ms < 0).any() or ((p_pid < 0) | (p_ms < 0))[has_parent].any():
+    when the key strings are; None when they do not fit :data:`KEY_BITS` (or a key did
+    not parse: none that the SQL writes)."""
+    if links["i_pid"].null_count or links["i_ms"].null_count:
         return None
+    has_parent = pc.and_(pc.is_valid(links["p_pid"]), pc.is_valid(links["p_ms"])
+                         ).to_numpy(zero_copy_only=False)
     machines = pc.dictionary_encode(links["i_machine"]).combine_chunks()
-    i_mach = machines.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    n_machines = len(machines.dictionary) + 1  # + a parent's machine no instance is on
     p_mach = pc.fill_null(pc.index_in(links["p_machine"], value_set=machines.dictionary),
-                          -1).to_numpy().astype(np.int64)
-    if (p_mach[has_parent] < 0).any():  # a parent on a machine no instance is on
-        p_mach = np.where(has_parent & (p_mach < 0), len(machines.dictionary), p_mach)
-    pids = int(max(i_pid.max(initial=0), p_pid.max(initial=0))) + 1
-    base = int(min(i_ms.min(initial=0), p_ms[has_parent].min(initial=i_ms.min(initial=0))))
-    span = int(max(i_ms.max(initial=0), p_ms.max(initial=0))) - base + 1
-    if (len(machines.dictionary) + 1) * pids * span >= 1 << KEY_BITS:
+                          n_machines - 1).to_numpy().astype(np.int64)
+    i_pid, i_ms = (links[n].to_numpy().astype(np.int64, copy=False) for n in ("i_pid", "i_ms"))
+    p_pid, p_ms = (pc.fill_null(links[n], 0).to_numpy().astype(np.int64, copy=False)
+                   for n in ("p_pid", "p_ms"))
+    lo_pid = int(min(i_pid.min(), p_pid[has_parent].min(initial=i_pid.min())))
+    lo_ms = int(min(i_ms.min(), p_ms[has_parent].min(initial=i_ms.min())))
+    pids = int(max(i_pid.max(), p_pid.max())) - lo_pid + 1
+    span = int(max(i_ms.max(), p_ms.max())) - lo_ms + 1
+    if n_machines * pids * span >= 1 << KEY_BITS:
         return None
-    mine = (i_mach * pids + i_pid) * span + (i_ms - base)
-    theirs = np.where(has_parent, (p_mach * pids + p_pid) * span + (p_ms - base), -1)
-    return mine, theirs
+    mine = machines.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    for key in (mine, p_mach):  # in place: arrays of millions
+        key *= pids
+    mine += i_pid - lo_pid
+    p_mach += p_pid - lo_pid
+    for key, ms in ((mine, i_ms), (p_mach, p_ms)):
+        key *= span
+        key += ms - lo_ms
+    p_mach[~has_parent] = -1
+    return mine, p_mach
+
+
+def _parent_keys(links: pa.Table) -> pa.ChunkedArray:
+    """Each row's parent key as a string, composed from its parts."""
+    head = pc.binary_join_element_wise(pc.cast(links["p_pid"], pa.string()),
+                                       pc.cast(links["p_ms"], pa.string()), "@")
+    return pc.if_else(pc.equal(links["p_machine"], ""), head,
+                      pc.binary_join_element_wise(head, links["p_machine"], "@"))
 
 
 class _Walk:

@@ -6,9 +6,7 @@ matched then)."""
 from __future__ import annotations
 
 import duckdb
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,12 +29,16 @@ def links_of(instances: list[str], parents: list[str | None]) -> pa.Table:
     return con.sql(_LINKS.format(named="false", **_BY_FORK)).to_arrow_table()
 
 
-def by_strings(links: pa.Table) -> np.ndarray:
-    return pc.fill_null(pc.index_in(links["parent_instance"], value_set=links["instance"]),
-                        -1).to_numpy().astype(np.int64)
+def expected(links: pa.Table, instances: list[str], parents: list[str | None]) -> list[int]:
+    """Each links row's parent's row, by the key strings."""
+    row = {k: i for i, k in enumerate(links["instance"].to_pylist())}
+    parent_of = dict(zip(instances, parents, strict=True))
+    return [row.get(parent_of[k], -1) for k in links["instance"].to_pylist()]
 
 
-parts = st.tuples(st.integers(0, 120), st.integers(1_772_000_000_000, 1_772_000_000_040),
+# start times of 2026, and before 1970 (a damaged clock): negative parts
+parts = st.tuples(st.integers(0, 120),
+                  st.integers(1_772_000_000_000, 1_772_000_000_040) | st.integers(-40, 40),
                   st.sampled_from(["", "mac-a", "10.0.0.1", "a@b", "2001:db8::17"]))
 
 
@@ -51,14 +53,28 @@ def test_packed_keys_find_the_rows_the_strings_do(rows: list[tuple[int, int, str
                                  min_size=len(rows), max_size=len(rows)))
     links = links_of(instances, parents)
     assert tree._packed_keys(links) is not None
-    assert parent_rows(links).tolist() == by_strings(links).tolist()
+    assert parent_rows(links).tolist() == expected(links, instances, parents)
+    assert tree._parent_keys(links).to_pylist() == [
+        dict(zip(instances, parents, strict=True))[k] for k in links["instance"].to_pylist()]
 
 
 def test_keys_too_wide_to_pack_are_matched_as_strings(monkeypatch: pytest.MonkeyPatch) -> None:
     instances = [key(7, 1_772_000_000_000, ""), key(8, 1_772_000_000_005, ""),
                  key(7, 1_772_000_000_000, "m")]
-    links = links_of(instances, [None, instances[0], key(1, 5, "m")])
-    assert parent_rows(links).tolist() == [-1, 0, -1]
+    parents = [None, instances[0], key(1, 5, "m")]
+    links = links_of(instances, parents)
+    assert parent_rows(links).tolist() == expected(links, instances, parents)
     monkeypatch.setattr(tree, "KEY_BITS", 4)
     assert tree._packed_keys(links) is None
-    assert parent_rows(links).tolist() == [-1, 0, -1]
+    assert parent_rows(links).tolist() == expected(links, instances, parents)
+    assert sorted(parent_rows(links).tolist()) == [-1, -1, links["instance"].to_pylist().index(
+        instances[0])]
+
+
+def test_a_parent_that_started_before_1970_is_found() -> None:
+    """A damaged clock gives negative start times: the packed keys stay non-negative."""
+    instances = [key(0, -5, ""), key(3, 7, "")]
+    parents = [None, instances[0]]
+    links = links_of(instances, parents)
+    assert tree._packed_keys(links) is not None
+    assert parent_rows(links).tolist() == expected(links, instances, parents)

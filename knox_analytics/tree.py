@@ -128,20 +128,19 @@ def process_forest(cat: Catalog, pid: int | None = None, command: str | None = N
     start = pc.fill_null(links["start"], np.iinfo(np.int64).max).to_numpy()
     roots = np.flatnonzero(pc.fill_null(links["named"], False).to_numpy(zero_copy_only=False))
     roots = roots[np.argsort(start[roots], kind="stable")]  # in start order, unknown last
-    parent = parent_rows(links)
+    walk = _Walk(*link_keys(links), start)
     instances = links["instance"]
     del links  # the parts: only the instance keys are needed from here
-    walk = _Walk(parent, start)
     pieces, found, deeper = [], 0, 0
     for root in roots:
         rows, below = walk.tree(int(root), depth)
         pieces.append(np.column_stack([np.full(len(rows), root), rows]))
         found += len(rows)
         deeper += below
-    chosen = np.concatenate(pieces) if pieces else np.zeros((0, 3), np.int64)
+    chosen = np.concatenate(pieces) if pieces else np.zeros((0, 4), np.int64)
     if limit is not None:
         chosen = chosen[:limit]
-    up = parent[chosen[:, 2]]
+    up = chosen[:, 3]
     shown = pa.table({"_ord": pa.array(np.arange(len(chosen)), pa.int64()),
                       "root": instances.take(pa.array(chosen[:, 0])),
                       "depth": pa.array(chosen[:, 1], pa.int32()),
@@ -161,25 +160,17 @@ def process_forest(cat: Catalog, pid: int | None = None, command: str | None = N
     return Forest(table, found, deeper, depth, limit, children)
 
 
-def parent_rows(links: pa.Table) -> np.ndarray:
-    """The row of each row's parent among the ``instance`` column (-1: none, or not a
-    row), from the keys' parts (:data:`_LINKS`) packed into one integer when they fit,
-    else by the key strings (the parent's composed from its parts)."""
-    if not links.num_rows:
-        return np.zeros(0, np.int64)
-    packed = _packed_keys(links)
-    if packed is None:
-        return pc.fill_null(pc.index_in(_parent_keys(links), value_set=links["instance"]),
-                            -1).to_numpy().astype(np.int64)
-    mine, theirs = packed
-    order = np.argsort(mine, kind="stable")
-    ordered = mine[order]
-    del mine
-    at = np.searchsorted(ordered, theirs)
-    np.minimum(at, len(ordered) - 1, out=at)
-    found = (ordered[at] == theirs) & (theirs >= 0)
-    del ordered, theirs
-    return np.where(found, order[at], -1)
+def link_keys(links: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(key of each row, key of its parent: -1 for none) as int64, equal exactly when
+    the key strings are: the keys' parts (:data:`_LINKS`) packed into one integer when
+    they fit, else row numbers found by the key strings (the parent's composed from its
+    parts)."""
+    packed = _packed_keys(links) if links.num_rows else None
+    if packed is not None:
+        return packed
+    parents = pc.index_in(_parent_keys(links), value_set=links["instance"])
+    return (np.arange(links.num_rows, dtype=np.int64),
+            pc.fill_null(parents, -1).to_numpy().astype(np.int64))
 
 
 #: Bits a packed key may use (it must stay a non-negative int64).
@@ -228,59 +219,84 @@ def _parent_keys(links: pa.Table) -> pa.ChunkedArray:
 
 
 class _Walk:
-    """Parent links as row numbers, and the children of every row found by binary search
-    in the rows sorted by parent."""
+    """Rows keyed by ``mine``, each the child of the row whose key is its ``theirs`` (-1:
+    none); the children of rows are found by binary search in the rows sorted by parent
+    key, a row by its key by a scan (the few ancestors of a root), or in the rows sorted
+    by key once many were looked up."""
 
-    def __init__(self, parent: np.ndarray, start: np.ndarray) -> None:
-        self.parent, self.start = parent, start
-        self.order = np.argsort(parent, kind="stable")
-        self.sorted_parent = parent[self.order]
-        self.seen = np.zeros(len(parent), dtype=bool)
+    #: Rows looked up by a scan before they are sorted by key.
+    SCANS = 32
+
+    def __init__(self, mine: np.ndarray, theirs: np.ndarray, start: np.ndarray) -> None:
+        self.mine, self.theirs, self.start = mine, theirs, start
+        self.order = np.argsort(theirs, kind="stable")
+        self.sorted_parent = theirs[self.order]
+        self.seen = np.zeros(len(mine), dtype=bool)
+        self.scans = 0
+        self.by_key: np.ndarray | None = None
+
+    def row_of(self, key: int) -> int:
+        """The row keyed ``key`` (-1: none)."""
+        if key < 0:
+            return -1
+        if self.by_key is None and self.scans < self.SCANS:
+            self.scans += 1
+            rows = np.flatnonzero(self.mine == key)
+            return int(rows[0]) if len(rows) else -1
+        if self.by_key is None:
+            self.by_key = np.argsort(self.mine, kind="stable")
+        at = int(np.searchsorted(self.mine, key, sorter=self.by_key))
+        if at < len(self.by_key) and self.mine[self.by_key[at]] == key:
+            return int(self.by_key[at])
+        return -1
 
     def child_counts(self, rows: np.ndarray) -> np.ndarray:
-        lo = np.searchsorted(self.sorted_parent, rows, "left")
-        return np.searchsorted(self.sorted_parent, rows, "right") - lo
+        keys = self.mine[rows]
+        return (np.searchsorted(self.sorted_parent, keys, "right")
+                - np.searchsorted(self.sorted_parent, keys, "left"))
 
-    def children(self, rows: np.ndarray) -> np.ndarray:
-        lo = np.searchsorted(self.sorted_parent, rows, "left")
-        counts = np.searchsorted(self.sorted_parent, rows, "right") - lo
+    def children(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The children of ``rows``, and the row each is the child of."""
+        keys = self.mine[rows]
+        lo = np.searchsorted(self.sorted_parent, keys, "left")
+        counts = np.searchsorted(self.sorted_parent, keys, "right") - lo
         total = int(counts.sum())
         if not total:
-            return np.zeros(0, np.int64)
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
         firsts = np.repeat(lo - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
-        return self.order[firsts + np.arange(total)]
+        return self.order[firsts + np.arange(total)], np.repeat(rows, counts)
 
     def tree(self, root: int, depth: int | None) -> tuple[np.ndarray, int]:
-        """``(depth, row)`` pairs of one tree in display order, and how many processes
-        lie one level below ``depth``."""
-        up = []
-        row, seen = root, {root}
-        while self.parent[row] >= 0 and len(up) < MAX_ANCESTORS:
-            row = int(self.parent[row])
-            if row in seen:
-                break
+        """``(depth, row, parent row)`` of one tree in display order (parent -1: none
+        known), and how many processes lie one level below ``depth``."""
+        chain, seen = [root], {root}  # the root, then its ancestors upwards
+        while True:
+            row = self.row_of(int(self.theirs[chain[-1]]))
+            if row < 0 or row in seen or len(chain) > MAX_ANCESTORS:
+                break  # (a loop in damaged parent links ends too)
             seen.add(row)
-            up.append(row)
-        levels = [np.array([(-k - 1, r) for k, r in reversed(list(enumerate(up)))],
-                           np.int64).reshape(-1, 2),
-                  np.array([[0, root]], np.int64)]
+            chain.append(row)
+        ups = [*chain[1:], row]  # each one's parent
+        levels = [np.array([(-k, chain[k], ups[k]) for k in reversed(range(len(chain)))],
+                           np.int64)]
         frontier = np.array([root], np.int64)
-        touched = [frontier]
-        self.seen[root] = True
+        touched = [np.array(chain, np.int64)]  # an ancestor is no descendant (a loop)
+        self.seen[touched[0]] = True
         level, deeper = 0, 0
         while len(frontier):
-            kids = self.children(frontier)
-            kids = kids[~self.seen[kids]]  # a loop in damaged parent links ends here
+            kids, parents = self.children(frontier)
+            fresh = ~self.seen[kids]  # a loop in damaged parent links ends here
+            kids, parents = kids[fresh], parents[fresh]
             if depth is not None and level >= depth:
                 deeper = len(kids)
                 break
-            kids = kids[np.argsort(self.start[kids], kind="stable")]
+            by_start = np.argsort(self.start[kids], kind="stable")
+            kids, parents = kids[by_start], parents[by_start]
             self.seen[kids] = True
             touched.append(kids)
             level += 1
-            levels.append(np.column_stack([np.full(len(kids), level), kids]))
+            levels.append(np.column_stack([np.full(len(kids), level), kids, parents]))
             frontier = kids
         for rows in touched:
             self.seen[rows] = False
         return np.concatenate(levels), deeper
-

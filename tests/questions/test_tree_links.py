@@ -6,13 +6,14 @@ matched then)."""
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from knox_analytics import tree
-from knox_analytics.tree import _BY_FORK, _LINKS, parent_rows
+from knox_analytics.tree import _BY_FORK, _LINKS, link_keys
 
 
 def key(pid: int, ms: int, machine: str) -> str:
@@ -27,6 +28,14 @@ def links_of(instances: list[str], parents: list[str | None]) -> pa.Table:
     con.execute("CREATE VIEW processes AS SELECT instance, parent_instance, "
                 "NULL::TIMESTAMPTZ AS start_time, 0 AS pid, 0 AS sid FROM given")
     return con.sql(_LINKS.format(named="false", **_BY_FORK)).to_arrow_table()
+
+
+def parent_rows(links: pa.Table) -> list[int]:
+    """Each row's parent's row, by the keys (-1: none)."""
+    mine, theirs = link_keys(links)
+    row = {int(k): i for i, k in enumerate(mine)}
+    assert len(row) == links.num_rows  # one key per instance
+    return [row.get(int(k), -1) if k >= 0 else -1 for k in theirs]
 
 
 def expected(links: pa.Table, instances: list[str], parents: list[str | None]) -> list[int]:
@@ -53,7 +62,7 @@ def test_packed_keys_find_the_rows_the_strings_do(rows: list[tuple[int, int, str
                                  min_size=len(rows), max_size=len(rows)))
     links = links_of(instances, parents)
     assert tree._packed_keys(links) is not None
-    assert parent_rows(links).tolist() == expected(links, instances, parents)
+    assert parent_rows(links) == expected(links, instances, parents)
     assert tree._parent_keys(links).to_pylist() == [
         dict(zip(instances, parents, strict=True))[k] for k in links["instance"].to_pylist()]
 
@@ -63,11 +72,11 @@ def test_keys_too_wide_to_pack_are_matched_as_strings(monkeypatch: pytest.Monkey
                  key(7, 1_772_000_000_000, "m")]
     parents = [None, instances[0], key(1, 5, "m")]
     links = links_of(instances, parents)
-    assert parent_rows(links).tolist() == expected(links, instances, parents)
+    assert parent_rows(links) == expected(links, instances, parents)
     monkeypatch.setattr(tree, "KEY_BITS", 4)
     assert tree._packed_keys(links) is None
-    assert parent_rows(links).tolist() == expected(links, instances, parents)
-    assert sorted(parent_rows(links).tolist()) == [-1, -1, links["instance"].to_pylist().index(
+    assert parent_rows(links) == expected(links, instances, parents)
+    assert sorted(parent_rows(links)) == [-1, -1, links["instance"].to_pylist().index(
         instances[0])]
 
 
@@ -77,4 +86,34 @@ def test_a_parent_that_started_before_1970_is_found() -> None:
     parents = [None, instances[0]]
     links = links_of(instances, parents)
     assert tree._packed_keys(links) is not None
-    assert parent_rows(links).tolist() == expected(links, instances, parents)
+    assert parent_rows(links) == expected(links, instances, parents)
+
+
+def walk(parents: list[int], starts: list[int] | None = None) -> tree._Walk:
+    """A walk over rows keyed 10, 20, ... whose parents are the rows ``parents``."""
+    mine = np.arange(len(parents), dtype=np.int64) * 10 + 10
+    theirs = np.array([mine[p] if p >= 0 else -1 for p in parents], np.int64)
+    return tree._Walk(mine, theirs, np.array(starts or range(len(parents)), np.int64))
+
+
+@pytest.mark.parametrize("scans", [0, 3, 1000])  # rows found by a scan, sorted, or both
+def test_a_tree_shows_ancestors_in_order_and_children_by_start(
+        monkeypatch: pytest.MonkeyPatch, scans: int) -> None:
+    monkeypatch.setattr(tree._Walk, "SCANS", scans)
+    # 0 <- 1 <- ... <- 9 (a chain), and 9's children 10, 11, 12 started in reverse order
+    w = walk([-1, *range(9), 9, 9, 9, 10], [*range(10), 30, 20, 10, 40])
+    rows, deeper = w.tree(9, None)
+    assert rows.tolist() == [[-9, 0, -1], *[[k - 9, k, k - 1] for k in range(1, 9)],
+                             [0, 9, 8], [1, 12, 9], [1, 11, 9], [1, 10, 9], [2, 13, 10]]
+    assert deeper == 0
+    rows, deeper = w.tree(9, 1)
+    assert rows[:, 1].tolist()[-3:] == [12, 11, 10] and deeper == 1  # 13 one level down
+    assert w.child_counts(np.array([9, 10, 13])).tolist() == [3, 1, 0]
+
+
+def test_damaged_parent_links_end_the_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows, _ = walk([1, 0]).tree(0, None)  # each the other's parent
+    assert rows.tolist() == [[-1, 1, 0], [0, 0, 1]]
+    monkeypatch.setattr(tree, "MAX_ANCESTORS", 3)
+    rows, _ = walk([-1, *range(9)]).tree(9, 0)
+    assert rows.tolist() == [[-3, 6, 5], [-2, 7, 6], [-1, 8, 7], [0, 9, 8]]

@@ -123,8 +123,9 @@ def process_forest(cat: Catalog, pid: int | None = None, command: str | None = N
         raise UsageError(f"--limit {limit}: expected 0 (no limit) or more")
     limit = limit or None
     named, param = ("pid = ?", int(pid)) if pid is not None else ("command GLOB ?", command)
-    links = cat.sql(_LINKS.format(named=named, **(_BY_SESSION if by_session else _BY_FORK)),
-                    [param]).to_arrow_table()
+    # streamed: DuckDB never holds the whole result beside the table it becomes
+    links = cat.stream(_LINKS.format(named=named, **(_BY_SESSION if by_session else _BY_FORK)),
+                       [param], batch_rows=1 << 20).read_all()
     start = pc.fill_null(links["start"], np.iinfo(np.int64).max).to_numpy()
     roots = np.flatnonzero(pc.fill_null(links["named"], False).to_numpy(zero_copy_only=False))
     roots = roots[np.argsort(start[roots], kind="stable")]  # in start order, unknown last

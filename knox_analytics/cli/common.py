@@ -365,22 +365,28 @@ def derive_progress(console: Any = None, *, quiet: bool = False
                     ) -> Iterator[Callable[..., None] | None]:
     """What shows a derivation of the process state (a first process question on a big
     dataset takes minutes): a rich bar on ``console`` ("deriving process state  [bar]
-    3/8 epochs  1.2M/7.1M records  ETA"), started at the first epoch and cleared when
-    the derivation ends however it ends.  None given: stderr's, and only on a terminal;
+    3/8 epochs  1.2M/7.1M records  ETA", then "merging 4 derived segments" while the
+    segments are merged after the last epoch), started at the first epoch and cleared
+    when the derivation ends however it ends.  None given: stderr's, and only on a terminal;
     elsewhere (scripts, tests, ``quiet``) nothing: the callback is None."""
     if quiet or (console is None and not sys.stderr.isatty()):
         yield None
         return
     bar: list[Any] = []  # (progress, task), made at the first call
 
-    def show(done_epochs: int, epochs: int, done_records: int, records: int) -> None:
+    def show(done_epochs: int, epochs: int, done_records: int, records: int,
+             merging: int = 0) -> None:
         counts = {"completed": done_records, "total": records or None,
                   "epochs": f"{done_epochs}/{epochs}",
-                  "records": f"{_short(done_records)}/{_short(records)}"}
+                  "records": f"{_short(done_records)}/{_short(records)}",
+                  "description": f"merging {merging} derived segments" if merging
+                  else DERIVING}
         if not bar:
             bar.append(_derive_bar(console if console is not None else stderr(), counts))
         else:
             bar[0][0].update(bar[0][1], **counts)
+            if merging:  # a merge holds the thread: say so now, not at the next tick
+                bar[0][0].refresh()
 
     try:
         yield show
@@ -389,15 +395,19 @@ def derive_progress(console: Any = None, *, quiet: bool = False
             bar[0][0].stop()
 
 
+#: What the derivation bar says while epochs are derived.
+DERIVING = "deriving process state"
+
+
 def _derive_bar(console: Any, counts: dict[str, Any]) -> tuple[Any, Any]:
     """A started progress bar of a derivation (its task counts records)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    progress = Progress(TextColumn("deriving process state"), BarColumn(),
+    progress = Progress(TextColumn("{task.description}"), BarColumn(),
                         TextColumn("{task.fields[epochs]} epochs"),
                         TextColumn("{task.fields[records]} records"),
                         TimeRemainingColumn(), console=console, transient=True)
-    task = progress.add_task("derive", **counts)  # before the first frame is drawn
+    task = progress.add_task(**counts)  # before the first frame is drawn
     progress.start()
     return progress, task
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -62,6 +63,8 @@ def test_the_bar_shows_epochs_and_records_then_goes(dataset: Path) -> None:
     text = out.getvalue()
     assert "deriving process state" in text
     assert "4/4 epochs" in text and "3.0k/3.0k records" in text
+    # then the segments are merged: the bar says so rather than sit at 100 %
+    assert re.search(r"merging [2-9] derived segments\W.*4/4 epochs", text)
     assert cleared(text) and not bars_running()
 
 

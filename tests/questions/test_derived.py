@@ -415,8 +415,16 @@ def test_a_derivation_reports_its_progress(tmp_path: Path,
     root = tmp_path / "ds"
     convert([WORKLOAD], root, host="mac")
     calls: list[tuple[int, int, int, int]] = []
+    merges: list[tuple[tuple[int, ...], int]] = []
+
+    def progress(*counts: int, merging: int = 0) -> None:
+        if merging:
+            merges.append((counts, merging))
+        else:
+            calls.append(counts)  # type: ignore[arg-type]
+
     state = DerivedState.of(root)
-    state.update(progress=lambda *counts: calls.append(counts))
+    state.update(progress=progress)
     epochs, records = calls[0][1], calls[0][3]
     assert epochs == len(state.held) > 2 and records > 0
     assert calls[0] == (0, epochs, 0, records) and calls[-1] == (epochs, epochs, records,
@@ -426,6 +434,9 @@ def test_a_derivation_reports_its_progress(tmp_path: Path,
         assert after[0] == before[0] + 1 and after[2] >= before[2]
     derived = sum(h.records for h in state.held)
     assert 0.8 * derived <= records <= 1.25 * derived  # (the estimate counts file tokens)
+    # then each merge of segments, with the final counts (the bar stays full meanwhile)
+    assert merges and all(c == calls[-1] and 2 <= n < epochs for c, n in merges)
+    assert len(state.segments()) == epochs - sum(n - 1 for _, n in merges)
     called: list[object] = []  # up to date: nothing derived, nothing reported
     DerivedState.of(root).update(progress=lambda *counts: called.append(counts))
     assert called == []

@@ -147,6 +147,14 @@ def new_segment(directory: Path) -> str:
             n += 1
 
 
+def view_files(segment: Path, view: str) -> list[Path]:
+    """The files of ``view`` in ``segment``: ``<view>.parquet-cache`` (the rows the
+    segment's epoch derived, or a merge rewrote) and ``<view>-<n>.parquet-cache`` (files
+    a merge took as they were: :data:`.build.LINK_BYTES`)."""
+    return [*segment.glob(f"{view}.parquet-cache"),
+            *sorted(segment.glob(f"{view}-*.parquet-cache"))]
+
+
 def segment_size(segment: Path) -> int:
     """Bytes of a segment's files."""
     return sum(f.stat().st_size for f in segment.glob("*.parquet-cache"))

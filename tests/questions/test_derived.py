@@ -563,3 +563,40 @@ def test_only_rows_of_instances_begun_earlier_are_flagged_continued(
     convert([latest], root, host="mac")  # then more records, derived and merged
     update_derived(root)
     assert_like_full(root)
+
+
+@pytest.mark.parametrize("some", [False, True])  # every file linked; some rewritten
+def test_a_merge_links_big_files_and_rewrites_small_ones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, some: bool) -> None:
+    """A merge takes the files of the views read as they are (``commands``, ``execs``,
+    ...) that are at least LINK_BYTES by a hard link, and rewrites the rest into one.
+    Merged again, and with the merged segments' old directories gone, every view still
+    answers like a full pass."""
+    import shutil
+
+    from knox_analytics.derived import build
+
+    monkeypatch.setattr(planner, "EPOCH_RECORDS", 300)
+    offsets = OFFSETS[WORKLOAD]
+    first, second, third = cut(WORKLOAD, [offsets[1200], offsets[2000]], tmp_path / "in")
+    root = tmp_path / "ds"
+    convert([first, second], root, host="mac")
+    before = DerivedState.of(root).update(merge=False)
+    assert before is not None and len(before) >= 4
+    sizes = sorted((s / "record_process.parquet-cache").stat().st_size for s in before[:-1])
+    link_bytes = sizes[len(sizes) // 2] if some else 0
+    monkeypatch.setattr(build, "LINK_BYTES", link_bytes)
+    assert merge_derived(root) < len(before)
+    after = DerivedState.of(root).segments()
+    merged = [s / "record_process.parquet-cache" for s in set(before) - set(after)]
+    big = {f.stat().st_ino for f in merged if f.stat().st_size >= link_bytes}
+    new = [s for s in after if s not in before]
+    assert big and {f.stat().st_ino for s in new for f in s.glob("record_process-*")} == big
+    rewritten = [s / "record_process.parquet-cache" for s in new]
+    assert any(f.exists() for f in rewritten) == some  # the small ones, into one file
+    for gone in set(before) - set(after):
+        shutil.rmtree(gone)
+    assert_like_full(root)
+    convert([third], root, host="mac")  # and merged again: links of links
+    update_derived(root)
+    assert_like_full(root)

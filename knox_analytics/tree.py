@@ -132,15 +132,15 @@ def process_forest(cat: Catalog, pid: int | None = None, command: str | None = N
     walk = _Walk(*link_keys(links), start)
     instances = links["instance"]
     del links  # the parts: only the instance keys are needed from here
-    pieces, found, deeper = [], 0, 0
+    pieces, shown, found, deeper = [], 0, 0, 0
     for root in roots:
-        rows, below = walk.tree(int(root), depth)
+        keep = None if limit is None else limit - shown
+        rows, count, below = walk.tree(int(root), depth, keep)
         pieces.append(np.column_stack([np.full(len(rows), root), rows]))
-        found += len(rows)
+        shown += len(rows)
+        found += count
         deeper += below
     chosen = np.concatenate(pieces) if pieces else np.zeros((0, 4), np.int64)
-    if limit is not None:
-        chosen = chosen[:limit]
     up = chosen[:, 3]
     shown = pa.table({"_ord": pa.array(np.arange(len(chosen)), pa.int64()),
                       "root": instances.take(pa.array(chosen[:, 0])),
@@ -267,9 +267,12 @@ class _Walk:
         firsts = np.repeat(lo - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
         return self.order[firsts + np.arange(total)], np.repeat(rows, counts)
 
-    def tree(self, root: int, depth: int | None) -> tuple[np.ndarray, int]:
-        """``(depth, row, parent row)`` of one tree in display order (parent -1: none
-        known), and how many processes lie one level below ``depth``."""
+    def tree(self, root: int, depth: int | None, keep: int | None = None
+             ) -> tuple[np.ndarray, int, int]:
+        """``(depth, row, parent row)`` of the first ``keep`` rows (None: all) of one tree
+        in display order (parent -1: none known); how many rows the tree has; how many
+        processes lie one level below ``depth``.  Rows past ``keep`` are counted, not
+        held (the tree of pid 1 holds millions)."""
         chain, seen = [root], {root}  # the root, then its ancestors upwards
         while True:
             row = self.row_of(int(self.theirs[chain[-1]]))
@@ -279,7 +282,8 @@ class _Walk:
             chain.append(row)
         ups = [*chain[1:], row]  # each one's parent
         levels = [np.array([(-k, chain[k], ups[k]) for k in reversed(range(len(chain)))],
-                           np.int64)]
+                           np.int64)[:keep]]
+        kept, found = len(levels[0]), len(chain)
         frontier = np.array([root], np.int64)
         touched = [np.array(chain, np.int64)]  # an ancestor is no descendant (a loop)
         self.seen[touched[0]] = True
@@ -291,13 +295,17 @@ class _Walk:
             if depth is not None and level >= depth:
                 deeper = len(kids)
                 break
-            by_start = np.argsort(self.start[kids], kind="stable")
-            kids, parents = kids[by_start], parents[by_start]
+            level += 1
+            found += len(kids)
+            if keep is None or kept < keep:
+                by_start = np.argsort(self.start[kids], kind="stable")[:None if keep is None
+                                                                         else keep - kept]
+                levels.append(np.column_stack([np.full(len(by_start), level), kids[by_start],
+                                               parents[by_start]]))
+                kept += len(by_start)
             self.seen[kids] = True
             touched.append(kids)
-            level += 1
-            levels.append(np.column_stack([np.full(len(kids), level), kids, parents]))
             frontier = kids
         for rows in touched:
             self.seen[rows] = False
-        return np.concatenate(levels), deeper
+        return np.concatenate(levels), found, deeper

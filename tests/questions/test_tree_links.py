@@ -102,18 +102,22 @@ def test_a_tree_shows_ancestors_in_order_and_children_by_start(
     monkeypatch.setattr(tree._Walk, "SCANS", scans)
     # 0 <- 1 <- ... <- 9 (a chain), and 9's children 10, 11, 12 started in reverse order
     w = walk([-1, *range(9), 9, 9, 9, 10], [*range(10), 30, 20, 10, 40])
-    rows, deeper = w.tree(9, None)
+    rows, found, deeper = w.tree(9, None)
+    assert found == len(rows) == 14
     assert rows.tolist() == [[-9, 0, -1], *[[k - 9, k, k - 1] for k in range(1, 9)],
                              [0, 9, 8], [1, 12, 9], [1, 11, 9], [1, 10, 9], [2, 13, 10]]
     assert deeper == 0
-    rows, deeper = w.tree(9, 1)
+    rows, found, deeper = w.tree(9, 1)
     assert rows[:, 1].tolist()[-3:] == [12, 11, 10] and deeper == 1  # 13 one level down
+    assert found == len(rows) == 13
+    rows, found, deeper = w.tree(9, None, keep=11)  # the first 11 held, all 14 counted
+    assert rows[:, 1].tolist() == [*range(10), 12] and found == 14 and deeper == 0
     assert w.child_counts(np.array([9, 10, 13])).tolist() == [3, 1, 0]
 
 
 def test_damaged_parent_links_end_the_walk(monkeypatch: pytest.MonkeyPatch) -> None:
-    rows, _ = walk([1, 0]).tree(0, None)  # each the other's parent
+    rows, _, _ = walk([1, 0]).tree(0, None)  # each the other's parent
     assert rows.tolist() == [[-1, 1, 0], [0, 0, 1]]
     monkeypatch.setattr(tree, "MAX_ANCESTORS", 3)
-    rows, _ = walk([-1, *range(9)]).tree(9, 0)
+    rows, _, _ = walk([-1, *range(9)]).tree(9, 0)
     assert rows.tolist() == [[-3, 6, 5], [-2, 7, 6], [-1, 8, 7], [0, 9, 8]]

@@ -72,27 +72,30 @@ class Forest:
         return "; ".join(parts) or None
 
 
-#: The links of every process: its row's instance, whether it is one of the processes
-#: asked for (``named``), its start (µs) and the parts of its key and of its parent's
+#: The links of every process: whether it is one of the processes asked for
+#: (``named``), its start (µs) and the parts of its key and of its parent's
 #: (``<pid>@<start ms>[@<machine>]``, as :file:`sql/21_process_instances.sql` writes
-#: them; the parent's are null when it has none).  The parent's key itself is not
-#: fetched: millions of strings were most of a tree's memory.  With ``by_session`` a
-#: process without a known parent goes under its session's leader — the process whose
-#: pid is the audit session id (FreeBSD's sid is the session leader's pid), else the
-#: session's first process.  Session 0 is no session.
+#: them; the parent's are null when it has none).  The keys themselves are not fetched
+#: (:func:`instance_keys` composes those shown): millions of strings were most of a
+#: tree's memory.  A process without a key (no start time) is in no tree.  With
+#: ``by_session`` a process without a known parent goes under its session's leader —
+#: the process whose pid is the audit session id (FreeBSD's sid is the session leader's
+#: pid), else the session's first process.  Session 0 is no session.
 _LINKS = """
 WITH p AS (SELECT instance, parent_instance, start_time, pid, sid, {named} AS named
            FROM processes),
 {leaders}
 l AS (SELECT p.instance, {parent} AS parent_instance, p.start_time, p.named FROM p {join})
-SELECT instance, named, epoch_us(start_time) AS start,
-       TRY_CAST(split_part(instance, '@', 1) AS BIGINT) AS i_pid,
-       TRY_CAST(split_part(instance, '@', 2) AS BIGINT) AS i_ms,
-       regexp_extract(instance, '^[^@]*@[^@]*@(.*)$', 1) AS i_machine,
-       TRY_CAST(split_part(parent_instance, '@', 1) AS BIGINT) AS p_pid,
-       TRY_CAST(split_part(parent_instance, '@', 2) AS BIGINT) AS p_ms,
-       regexp_extract(parent_instance, '^[^@]*@[^@]*@(.*)$', 1) AS p_machine
-FROM l
+SELECT * FROM (
+    SELECT named, epoch_us(start_time) AS start,
+           TRY_CAST(split_part(instance, '@', 1) AS BIGINT) AS i_pid,
+           TRY_CAST(split_part(instance, '@', 2) AS BIGINT) AS i_ms,
+           regexp_extract(instance, '^[^@]*@[^@]*@(.*)$', 1) AS i_machine,
+           TRY_CAST(split_part(parent_instance, '@', 1) AS BIGINT) AS p_pid,
+           TRY_CAST(split_part(parent_instance, '@', 2) AS BIGINT) AS p_ms,
+           regexp_extract(parent_instance, '^[^@]*@[^@]*@(.*)$', 1) AS p_machine
+    FROM l)
+WHERE i_pid IS NOT NULL AND i_ms IS NOT NULL
 """
 _BY_FORK = {"leaders": "", "parent": "p.parent_instance", "join": ""}
 _BY_SESSION = {
@@ -130,23 +133,22 @@ def process_forest(cat: Catalog, pid: int | None = None, command: str | None = N
     roots = np.flatnonzero(pc.fill_null(links["named"], False).to_numpy(zero_copy_only=False))
     roots = roots[np.argsort(start[roots], kind="stable")]  # in start order, unknown last
     walk = _Walk(*link_keys(links), start)
-    instances = links["instance"]
-    del links  # the parts: only the instance keys are needed from here
-    pieces, shown, found, deeper = [], 0, 0, 0
+    links = links.select(["i_pid", "i_ms", "i_machine"])  # what composes the keys shown
+    pieces, held, found, deeper = [], 0, 0, 0
     for root in roots:
-        keep = None if limit is None else limit - shown
+        keep = None if limit is None else limit - held
         rows, count, below = walk.tree(int(root), depth, keep)
         pieces.append(np.column_stack([np.full(len(rows), root), rows]))
-        shown += len(rows)
+        held += len(rows)
         found += count
         deeper += below
     chosen = np.concatenate(pieces) if pieces else np.zeros((0, 4), np.int64)
-    up = chosen[:, 3]
+    keys = instance_keys(links, chosen[:, 2])
     shown = pa.table({"_ord": pa.array(np.arange(len(chosen)), pa.int64()),
-                      "root": instances.take(pa.array(chosen[:, 0])),
+                      "root": instance_keys(links, chosen[:, 0]),
                       "depth": pa.array(chosen[:, 1], pa.int32()),
-                      "instance": instances.take(pa.array(chosen[:, 2])),
-                      "parent": instances.take(pa.array(up, mask=up < 0))})
+                      "instance": keys,
+                      "parent": instance_keys(links, chosen[:, 3])})
     # the parent the tree was walked by (the session leader's, with by_session)
     every = "p.* REPLACE (s.parent AS parent_instance)" if by_session else "p.*"
     cat.con.register("_tree_shown", shown)
@@ -156,8 +158,7 @@ def process_forest(cat: Catalog, pid: int | None = None, command: str | None = N
     finally:
         cat.con.unregister("_tree_shown")
     counts = walk.child_counts(chosen[:, 2])
-    children = dict(zip(instances.take(pa.array(chosen[:, 2])).to_pylist(), counts.tolist(),
-                        strict=True))
+    children = dict(zip(keys.to_pylist(), counts.tolist(), strict=True))
     return Forest(table, found, deeper, depth, limit, children)
 
 
@@ -169,7 +170,7 @@ def link_keys(links: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     packed = _packed_keys(links) if links.num_rows else None
     if packed is not None:
         return packed
-    parents = pc.index_in(_parent_keys(links), value_set=links["instance"])
+    parents = pc.index_in(_compose(links, "p"), value_set=_compose(links, "i"))
     return (np.arange(links.num_rows, dtype=np.int64),
             pc.fill_null(parents, -1).to_numpy().astype(np.int64))
 
@@ -211,12 +212,19 @@ def _packed_keys(links: pa.Table) -> tuple[np.ndarray, np.ndarray] | None:
     return mine, p_mach
 
 
-def _parent_keys(links: pa.Table) -> pa.ChunkedArray:
-    """Each row's parent key as a string, composed from its parts."""
-    head = pc.binary_join_element_wise(pc.cast(links["p_pid"], pa.string()),
-                                       pc.cast(links["p_ms"], pa.string()), "@")
-    return pc.if_else(pc.equal(links["p_machine"], ""), head,
-                      pc.binary_join_element_wise(head, links["p_machine"], "@"))
+def instance_keys(links: pa.Table, rows: np.ndarray) -> pa.Array:
+    """The instance keys of ``rows`` of ``links`` (-1: null)."""
+    return _compose(links.take(pa.array(rows, mask=rows < 0)), "i").combine_chunks()
+
+
+def _compose(links: pa.Table, side: str) -> pa.ChunkedArray:
+    """The keys ``<pid>@<start ms>[@<machine>]`` of ``side`` ("i": the row's own, "p":
+    its parent's) from their parts, as sql/21_process_instances.sql writes them."""
+    head = pc.binary_join_element_wise(pc.cast(links[f"{side}_pid"], pa.string()),
+                                       pc.cast(links[f"{side}_ms"], pa.string()), "@")
+    machine = links[f"{side}_machine"]
+    return pc.if_else(pc.equal(machine, ""), head,
+                      pc.binary_join_element_wise(head, machine, "@"))
 
 
 class _Walk:

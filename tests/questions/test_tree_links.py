@@ -40,9 +40,9 @@ def parent_rows(links: pa.Table) -> list[int]:
 
 def expected(links: pa.Table, instances: list[str], parents: list[str | None]) -> list[int]:
     """Each links row's parent's row, by the key strings."""
-    row = {k: i for i, k in enumerate(links["instance"].to_pylist())}
+    row = {k: i for i, k in enumerate(tree._compose(links, "i").to_pylist())}
     parent_of = dict(zip(instances, parents, strict=True))
-    return [row.get(parent_of[k], -1) for k in links["instance"].to_pylist()]
+    return [row.get(parent_of[k], -1) for k in tree._compose(links, "i").to_pylist()]
 
 
 # start times of 2026, and before 1970 (a damaged clock): negative parts
@@ -63,8 +63,11 @@ def test_packed_keys_find_the_rows_the_strings_do(rows: list[tuple[int, int, str
     links = links_of(instances, parents)
     assert tree._packed_keys(links) is not None
     assert parent_rows(links) == expected(links, instances, parents)
-    assert tree._parent_keys(links).to_pylist() == [
-        dict(zip(instances, parents, strict=True))[k] for k in links["instance"].to_pylist()]
+    # the keys composed from their parts are the keys the SQL wrote
+    assert sorted(tree._compose(links, "i").to_pylist()) == sorted(instances)
+    parent_of = dict(zip(instances, parents, strict=True))
+    assert tree._compose(links, "p").to_pylist() == [
+        parent_of[k] for k in tree._compose(links, "i").to_pylist()]
 
 
 def test_keys_too_wide_to_pack_are_matched_as_strings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,7 +79,7 @@ def test_keys_too_wide_to_pack_are_matched_as_strings(monkeypatch: pytest.Monkey
     monkeypatch.setattr(tree, "KEY_BITS", 4)
     assert tree._packed_keys(links) is None
     assert parent_rows(links) == expected(links, instances, parents)
-    assert sorted(parent_rows(links)) == [-1, -1, links["instance"].to_pylist().index(
+    assert sorted(parent_rows(links)) == [-1, -1, tree._compose(links, "i").to_pylist().index(
         instances[0])]
 
 

@@ -11,6 +11,7 @@ books in ``state.json`` with :mod:`.files`.
 
 from __future__ import annotations
 
+import inspect
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -25,13 +26,14 @@ from knox_analytics.store.cache import CACHE_DIR, cache_key, spill_dir
 from knox_analytics.store.machines import names_of
 from knox_analytics.store.snapshot import Snapshot
 
-#: ``progress(done_epochs, total_epochs, done_records, total_records, merging=0)``:
-#: called before a derivation's first epoch and after each one, the counts growing to
-#: (total, total); records are estimated as the planner estimates them
-#: (:func:`.plan.records`).  Then, before each merge of segments that follows it, with
-#: the final counts and ``merging``: how many segments are merged (at 28 M records the
-#: merges took two minutes).  Not called when there is nothing to derive.  A plain
-#: callback: what shows it (the CLI's bar on a terminal) is not this package's business.
+#: ``progress(done_epochs, total_epochs, done_records, total_records)``: called before
+#: a derivation's first epoch and after each one, the counts growing to (total, total);
+#: records are estimated as the planner estimates them (:func:`.plan.records`).  A
+#: callback that takes a keyword ``merging`` is then called before each merge of
+#: segments that follows, with the final counts and ``merging``: how many segments are
+#: merged (at 28 M records the merges took two minutes).  Not called when there is
+#: nothing to derive.  A plain callback: what shows it (the CLI's bar on a terminal)
+#: is not this package's business.
 Progress = Callable[..., None]
 
 
@@ -84,7 +86,7 @@ class DerivedState:
         state = self._refresh(directory, progress)
         if merge and len(self.derived_parts) > derived:
             counts = self._counts
-            state = self._compact(directory, None if progress is None else
+            state = self._compact(directory, None if not _hears_merges(progress) else
                                   lambda n: progress(*counts, merging=n))
         files.collect(directory, state)
         return [directory / s for s in state.segments()]
@@ -178,6 +180,17 @@ class DerivedState:
                 build.merge_segments(cat.con, segments, out)
 
         return compact(directory, self.key, merge, merging)
+
+
+def _hears_merges(progress: Progress | None) -> bool:
+    """Does ``progress`` take the keyword ``merging`` (a 4-argument one still works)?"""
+    if progress is None:
+        return False
+    try:
+        params = inspect.signature(progress).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: told nothing more
+        return False
+    return any(p.name == "merging" or p.kind is p.VAR_KEYWORD for p in params)
 
 
 def after_commit(root: str | Path, derive: bool | None = None,

@@ -437,6 +437,12 @@ def test_a_derivation_reports_its_progress(tmp_path: Path,
     # then each merge of segments, with the final counts (the bar stays full meanwhile)
     assert merges and all(c == calls[-1] and 2 <= n < epochs for c, n in merges)
     assert len(state.segments()) == epochs - sum(n - 1 for _, n in merges)
+    # a callback of the four counts alone is not told of merges (nor broken by them)
+    other = tmp_path / "other"
+    convert([WORKLOAD], other, host="mac")
+    four: list[tuple[int, int, int, int]] = []
+    DerivedState.of(other).update(progress=lambda a, b, c, d: four.append((a, b, c, d)))
+    assert four == calls
     called: list[object] = []  # up to date: nothing derived, nothing reported
     DerivedState.of(root).update(progress=lambda *counts: called.append(counts))
     assert called == []

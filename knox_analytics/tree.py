@@ -134,6 +134,7 @@ def process_forest(cat: Catalog, pid: int | None = None, command: str | None = N
     roots = roots[np.argsort(start[roots], kind="stable")]  # in start order, unknown last
     walk = _Walk(*link_keys(links), start)
     links = links.select(["i_pid", "i_ms", "i_machine"])  # what composes the keys shown
+    pa.default_memory_pool().release_unused()  # (Arrow's allocator keeps freed memory)
     pieces, held, found, deeper = [], 0, 0, 0
     for root in roots:
         keep = None if limit is None else limit - held
@@ -149,6 +150,10 @@ def process_forest(cat: Catalog, pid: int | None = None, command: str | None = N
                       "depth": pa.array(chosen[:, 1], pa.int32()),
                       "instance": keys,
                       "parent": instance_keys(links, chosen[:, 3])})
+    children = dict(zip(keys.to_pylist(), walk.child_counts(chosen[:, 2]).tolist(),
+                        strict=True))
+    del walk, links  # the links of every process, before the rows shown are read
+    pa.default_memory_pool().release_unused()  # (Arrow's allocator keeps freed memory)
     # the parent the tree was walked by (the session leader's, with by_session)
     every = "p.* REPLACE (s.parent AS parent_instance)" if by_session else "p.*"
     cat.con.register("_tree_shown", shown)
@@ -157,8 +162,6 @@ def process_forest(cat: Catalog, pid: int | None = None, command: str | None = N
                           "JOIN processes AS p USING (instance) ORDER BY s._ord")
     finally:
         cat.con.unregister("_tree_shown")
-    counts = walk.child_counts(chosen[:, 2])
-    children = dict(zip(keys.to_pylist(), counts.tolist(), strict=True))
     return Forest(table, found, deeper, depth, limit, children)
 
 

@@ -163,7 +163,7 @@ def latest_processes(files: Sequence[str], merging: bool = False) -> str:
     segment (its ``_continued`` flag) can replace one, and those are few (the processes
     alive across an epoch's end): the latest file of each continued instance is found
     among them alone, and every other row is taken as it is.  Keying every row instead
-    cost 2 s of the 2 s that reading ``processes`` took at 2 GB of records.
+    took 3.4 s of CPU at 28 M records (now 0.4 s; a few hundred rows were flagged).
 
     ``merging``: keep the flag, for a segment that replaces these ones (a kept row
     continues an instance of a segment before them unless one of them created it)."""

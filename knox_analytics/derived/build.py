@@ -96,7 +96,8 @@ LINK_BYTES = 4 << 20
 
 def merge_segments(con: duckdb.DuckDBPyConnection, segments: Sequence[Path], out: Path) -> None:
     """One segment holding the rows of ``segments`` (consecutive epochs, in order) and
-    each pid's latest carry row."""
+    each pid's latest carry row; files of :data:`LINK_BYTES` or more are linked, not
+    copied."""
     for view in (*VIEWS, CARRY):
         target = out / f"{view}.parquet-cache"
         if view == CARRY:

@@ -5,7 +5,8 @@ A tree is walked over the parent links of the ``processes`` view held as integer
 found with one binary search, never a query per process nor a recursive join per level.
 Parent links are resolved on integer keys made from the parts of an instance key
 (``<pid>@<start ms>[@<machine>]``): matching millions of strings cost most of a tree.
-Only the rows shown are then read in full.  ``depth`` stops the walk down (ancestors are
+Only the rows shown are then read in full, by pid (a derived ``processes`` is sorted by
+pid).  ``depth`` stops the walk down (ancestors are
 always shown); ``limit`` caps the rows shown, and :meth:`Forest.note` says what was left
 out.  Trees come in the time order of their roots, each one ancestors first, then its
 levels, every level in start-time order.
@@ -73,39 +74,47 @@ class Forest:
 
 
 #: The links of every process: whether it is one of the processes asked for
-#: (``named``), its start (µs) and the parts of its key and of its parent's
-#: (``<pid>@<start ms>[@<machine>]``, as :file:`sql/21_process_instances.sql` writes
-#: them; the parent's are null when it has none).  The keys themselves are not fetched
-#: (:func:`instance_keys` composes those shown): millions of strings were most of a
-#: tree's memory.  A process without a key (no start time) is in no tree.  With
-#: ``by_session`` a process without a known parent goes under its session's leader —
-#: the process whose pid is the audit session id (FreeBSD's sid is the session leader's
-#: pid), else the session's first process.  Session 0 is no session.
+#: (``named``), its start (µs), its machine, and the parts of its key and of its
+#: parent's (``instance_key(pid, start ms, machine)``, :file:`sql/01_constants.sql`; a
+#: parent runs on its child's machine, so only its pid and start are read from its key,
+#: and they are null when it has none).  No key string is fetched: millions of them were
+#: most of a tree's time and memory; the keys shown are composed by the same macro.  A
+#: process without a key (no start time) is in no tree.  With ``by_session`` a process
+#: without a known parent goes under its session's leader — the process whose pid is the
+#: audit session id (FreeBSD's sid is the session leader's pid), else the session's first
+#: process, on the same machine.  Session 0 is no session.
 _LINKS = """
-WITH p AS (SELECT instance, parent_instance, start_time, pid, sid, {named} AS named
+WITH p AS (SELECT instance, parent_instance, start_time, pid, sid, machine, {named} AS named
            FROM processes),
 {leaders}
-l AS (SELECT p.instance, {parent} AS parent_instance, p.start_time, p.named FROM p {join})
-SELECT * FROM (
-    SELECT named, epoch_us(start_time) AS start,
-           TRY_CAST(split_part(instance, '@', 1) AS BIGINT) AS i_pid,
-           TRY_CAST(split_part(instance, '@', 2) AS BIGINT) AS i_ms,
-           regexp_extract(instance, '^[^@]*@[^@]*@(.*)$', 1) AS i_machine,
-           TRY_CAST(split_part(parent_instance, '@', 1) AS BIGINT) AS p_pid,
-           TRY_CAST(split_part(parent_instance, '@', 2) AS BIGINT) AS p_ms,
-           regexp_extract(parent_instance, '^[^@]*@[^@]*@(.*)$', 1) AS p_machine
-    FROM l)
-WHERE i_pid IS NOT NULL AND i_ms IS NOT NULL
+l AS (SELECT p.pid, p.start_time, p.machine, {parent} AS parent_instance, p.named
+      FROM p {join})
+SELECT named, start, machine, i_pid, i_ms, p_pid IS NOT NULL AND p_ms IS NOT NULL AS parent,
+       -- a row's own parts where it has no parent: the packing reads no null
+       CASE WHEN parent THEN p_pid ELSE i_pid END AS p_pid,
+       CASE WHEN parent THEN p_ms ELSE i_ms END AS p_ms
+FROM (SELECT named, epoch_us(start_time) AS start, machine, CAST(pid AS BIGINT) AS i_pid,
+             epoch_ms(start_time) AS i_ms,
+             TRY_CAST(split_part(parent_instance, '@', 1) AS BIGINT) AS p_pid,
+             TRY_CAST(split_part(parent_instance, '@', 2) AS BIGINT) AS p_ms
+      FROM l
+      WHERE pid IS NOT NULL AND start_time IS NOT NULL AND machine IS NOT NULL)
 """
 _BY_FORK = {"leaders": "", "parent": "p.parent_instance", "join": ""}
 _BY_SESSION = {
     "leaders": """leaders AS (
-    SELECT sid, first(instance ORDER BY (pid IS DISTINCT FROM sid), start_time NULLS LAST,
-                      instance) AS leader
-    FROM p WHERE sid IS NOT NULL AND sid <> 0 GROUP BY sid),""",
+    SELECT machine, sid,
+           first(instance ORDER BY (pid IS DISTINCT FROM sid), start_time NULLS LAST,
+                 instance) AS leader
+    FROM p WHERE sid IS NOT NULL AND sid <> 0 GROUP BY machine, sid),""",
     "parent": """CASE WHEN p.parent_instance IS NOT NULL THEN p.parent_instance
             WHEN ld.leader = p.instance THEN NULL ELSE ld.leader END""",
-    "join": "LEFT JOIN leaders AS ld USING (sid)"}
+    "join": "LEFT JOIN leaders AS ld USING (machine, sid)"}
+
+#: The rows shown are read with ``pid IN (...)`` when they have at most this many pids:
+#: ``processes`` is sorted by pid (:data:`derived.build.PROCESS_ORDER`), so the scan
+#: reads only the row groups that hold them.
+PRUNE_PIDS = 4096
 
 
 def process_forest(cat: Catalog, pid: int | None = None, command: str | None = None, *,
@@ -133,7 +142,8 @@ def process_forest(cat: Catalog, pid: int | None = None, command: str | None = N
     roots = np.flatnonzero(pc.fill_null(links["named"], False).to_numpy(zero_copy_only=False))
     roots = roots[np.argsort(start[roots], kind="stable")]  # in start order, unknown last
     walk = _Walk(*link_keys(links), start)
-    links = links.select(["i_pid", "i_ms", "i_machine"])  # what composes the keys shown
+    parts = links.select(["machine", "i_pid", "i_ms"])  # what composes the keys shown
+    del links
     pa.default_memory_pool().release_unused()  # (Arrow's allocator keeps freed memory)
     pieces, held, found, deeper = [], 0, 0, 0
     for root in roots:
@@ -144,90 +154,101 @@ def process_forest(cat: Catalog, pid: int | None = None, command: str | None = N
         found += count
         deeper += below
     chosen = np.concatenate(pieces) if pieces else np.zeros((0, 4), np.int64)
-    keys = instance_keys(links, chosen[:, 2])
-    shown = pa.table({"_ord": pa.array(np.arange(len(chosen)), pa.int64()),
-                      "root": instance_keys(links, chosen[:, 0]),
-                      "depth": pa.array(chosen[:, 1], pa.int32()),
-                      "instance": keys,
-                      "parent": instance_keys(links, chosen[:, 3])})
-    children = dict(zip(keys.to_pylist(), walk.child_counts(chosen[:, 2]).tolist(),
-                        strict=True))
-    del walk, links  # the links of every process, before the rows shown are read
+    children = walk.child_counts(chosen[:, 2])
+    shown = _shown(parts, chosen)
+    del walk, parts  # the links of every process, before the rows shown are read
     pa.default_memory_pool().release_unused()  # (Arrow's allocator keeps freed memory)
+    table = _read_shown(cat, shown, by_session)
+    counts = children[table["_ord"].to_numpy()]
+    table = table.drop_columns(["_ord"])
+    return Forest(table, found, deeper, depth, limit,
+                  dict(zip(table["instance"].to_pylist(), counts.tolist(), strict=True)))
+
+
+def _shown(parts: pa.Table, chosen: np.ndarray) -> pa.Table:
+    """The rows ``chosen`` (root, depth, row, parent row: -1 for none) as the parts of
+    their keys, their root's and their parent's (all on the row's machine)."""
+    def take(rows: np.ndarray) -> pa.Table:
+        return parts.take(pa.array(rows, mask=rows < 0))
+
+    own, root, parent = (take(chosen[:, k]) for k in (2, 0, 3))
+    return pa.table({"_ord": pa.array(np.arange(len(chosen)), pa.int64()),
+                     "depth": pa.array(chosen[:, 1], pa.int32()),
+                     "machine": own["machine"], "pid": own["i_pid"], "ms": own["i_ms"],
+                     "r_pid": root["i_pid"], "r_ms": root["i_ms"],
+                     "pp_pid": parent["i_pid"], "pp_ms": parent["i_ms"]})
+
+
+def _read_shown(cat: Catalog, shown: pa.Table, by_session: bool) -> pa.Table:
+    """The ``processes`` rows of ``shown`` in its order, with ``root`` and ``depth`` (and
+    ``_ord``, the row of ``shown``)."""
     # the parent the tree was walked by (the session leader's, with by_session)
-    every = "p.* REPLACE (s.parent AS parent_instance)" if by_session else "p.*"
+    every = ("p.* REPLACE (instance_key(s.pp_pid, s.pp_ms, s.machine) AS parent_instance)"
+             if by_session else "p.*")
+    pids = np.unique(shown["pid"].to_numpy())
+    prune = (f"WHERE p.pid IN ({', '.join(str(int(p)) for p in pids)})"
+             if 0 < len(pids) <= PRUNE_PIDS else "")
     cat.con.register("_tree_shown", shown)
     try:
-        table = cat.query(f"SELECT s.root, s.depth, {every} FROM _tree_shown AS s "
-                          "JOIN processes AS p USING (instance) ORDER BY s._ord")
+        return cat.query(
+            f"SELECT s._ord, instance_key(s.r_pid, s.r_ms, s.machine) AS root, s.depth, "
+            f"{every} FROM _tree_shown AS s JOIN processes AS p ON p.pid = s.pid "
+            f"AND p.instance = instance_key(s.pid, s.ms, s.machine) {prune} ORDER BY s._ord")
     finally:
         cat.con.unregister("_tree_shown")
-    return Forest(table, found, deeper, depth, limit, children)
 
 
 def link_keys(links: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """(key of each row, key of its parent: -1 for none) as int64, equal exactly when
     the key strings are: the keys' parts (:data:`_LINKS`) packed into one integer when
-    they fit, else row numbers found by the key strings (the parent's composed from its
-    parts)."""
-    packed = _packed_keys(links) if links.num_rows else None
+    they fit, else numbered by their distinct parts."""
+    if not links.num_rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    machine = pc.dictionary_encode(links["machine"]).combine_chunks()
+    # a parent runs on its child's machine: (machine, pid, ms) of the row, of its parent
+    number = machine.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    mine, theirs = ([number, *(links[n].to_numpy() for n in names)]
+                    for names in (("i_pid", "i_ms"), ("p_pid", "p_ms")))
+    has_parent = links["parent"].to_numpy()
+    packed = _packed_keys(mine, theirs, has_parent, len(machine.dictionary))
     if packed is not None:
         return packed
-    parents = pc.index_in(_compose(links, "p"), value_set=_compose(links, "i"))
-    return (np.arange(links.num_rows, dtype=np.int64),
-            pc.fill_null(parents, -1).to_numpy().astype(np.int64))
+    rows = len(has_parent)
+    both = np.column_stack([np.concatenate([m, t[has_parent]]) for m, t in zip(mine, theirs,
+                                                                                strict=True)])
+    number = np.unique(both, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    parents = np.full(rows, -1, np.int64)
+    parents[has_parent] = number[rows:]
+    return number[:rows], parents
 
 
 #: Bits a packed key may use (it must stay a non-negative int64).
 KEY_BITS = 62
 
 
-def _packed_keys(links: pa.Table) -> tuple[np.ndarray, np.ndarray] | None:
-    """(key of each instance, key of each parent: -1 for none) as int64, equal exactly
-    when the key strings are; None when they do not fit :data:`KEY_BITS` (or a key did
-    not parse: none that the SQL writes)."""
-    if links["i_pid"].null_count or links["i_ms"].null_count:
+def _packed_keys(mine: list[np.ndarray], theirs: list[np.ndarray], has_parent: np.ndarray,
+                 machines: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The keys of ``mine`` and ``theirs`` (machine number, pid, start ms: one array
+    each; a row without a parent has its own parts in ``theirs``) packed into one int64
+    (-1 where a row has no parent); None when they do not fit :data:`KEY_BITS`."""
+    lo, width = [], []
+    for own, parent in zip(mine[1:], theirs[1:], strict=True):
+        low = min(int(own.min()), int(parent.min()))
+        lo.append(low)
+        width.append(max(int(own.max()), int(parent.max())) - low + 1)
+    if machines * width[0] * width[1] >= 1 << KEY_BITS:
         return None
-    has_parent = pc.and_(pc.is_valid(links["p_pid"]), pc.is_valid(links["p_ms"])
-                         ).to_numpy(zero_copy_only=False)
-    machines = pc.dictionary_encode(links["i_machine"]).combine_chunks()
-    n_machines = len(machines.dictionary) + 1  # + a parent's machine no instance is on
-    p_mach = pc.fill_null(pc.index_in(links["p_machine"], value_set=machines.dictionary),
-                          n_machines - 1).to_numpy().astype(np.int64)
-    i_pid, i_ms = (links[n].to_numpy().astype(np.int64, copy=False) for n in ("i_pid", "i_ms"))
-    p_pid, p_ms = (pc.fill_null(links[n], 0).to_numpy().astype(np.int64, copy=False)
-                   for n in ("p_pid", "p_ms"))
-    lo_pid = int(min(i_pid.min(), p_pid[has_parent].min(initial=i_pid.min())))
-    lo_ms = int(min(i_ms.min(), p_ms[has_parent].min(initial=i_ms.min())))
-    pids = int(max(i_pid.max(), p_pid.max())) - lo_pid + 1
-    span = int(max(i_ms.max(), p_ms.max())) - lo_ms + 1
-    if n_machines * pids * span >= 1 << KEY_BITS:
-        return None
-    mine = machines.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    for key in (mine, p_mach):  # in place: arrays of millions
-        key *= pids
-    mine += i_pid - lo_pid
-    p_mach += p_pid - lo_pid
-    for key, ms in ((mine, i_ms), (p_mach, p_ms)):
-        key *= span
-        key += ms - lo_ms
-    p_mach[~has_parent] = -1
-    return mine, p_mach
-
-
-def instance_keys(links: pa.Table, rows: np.ndarray) -> pa.Array:
-    """The instance keys of ``rows`` of ``links`` (-1: null)."""
-    return _compose(links.take(pa.array(rows, mask=rows < 0)), "i").combine_chunks()
-
-
-def _compose(links: pa.Table, side: str) -> pa.ChunkedArray:
-    """The keys ``<pid>@<start ms>[@<machine>]`` of ``side`` ("i": the row's own, "p":
-    its parent's) from their parts, as sql/21_process_instances.sql writes them."""
-    head = pc.binary_join_element_wise(pc.cast(links[f"{side}_pid"], pa.string()),
-                                       pc.cast(links[f"{side}_ms"], pa.string()), "@")
-    machine = links[f"{side}_machine"]
-    return pc.if_else(pc.equal(machine, ""), head,
-                      pc.binary_join_element_wise(head, machine, "@"))
+    keys = []
+    for machine, pid, ms in (mine, theirs):
+        key = machine * width[0]  # a new array: the parts are left as they are
+        key += pid
+        key -= lo[0]
+        key *= width[1]
+        key += ms
+        key -= lo[1]
+        keys.append(key)
+    keys[1][~has_parent] = -1
+    return keys[0], keys[1]
 
 
 class _Walk:

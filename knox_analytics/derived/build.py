@@ -77,13 +77,21 @@ def derive_epoch(settings: Settings, machines: Mapping[str, str] | None,
                     "instance_commands", "process_starts"])
         outputs = {view: f"SELECT * FROM {view}" for view in VIEWS}
         outputs["processes"] = ("SELECT *, instance IN (SELECT instance FROM process_carry) "
-                                f"AS {CONTINUED} FROM processes")
+                                f"AS {CONTINUED} FROM processes {PROCESS_ORDER}")
         outputs[CARRY] = derived_sql("carry_out")
         for name, query in outputs.items():
-            copy(cat.con, query, out / f"{name}.parquet-cache")
+            copy(cat.con, query, out / f"{name}.parquet-cache",
+                 PROCESS_ROW_GROUP if name == "processes" else None)
     # record_process: one row per record but the file headers (no process of their own)
     records = pq.read_metadata(out / "record_process.parquet-cache").num_rows
     return Held(records, carried)
+
+
+#: ``processes`` segment files are sorted by pid in row groups this small, so a question
+#: about a few pids (the rows ``knox tree`` shows) reads the few row groups whose pid
+#: statistics hold them: at 28 M records, 0.1 s instead of 2.3 s of CPU.
+PROCESS_ORDER = "ORDER BY pid, start_time"
+PROCESS_ROW_GROUP = 16_384
 
 
 #: A merge takes the files of a view read as they are (``processes`` and the carry are
@@ -103,7 +111,8 @@ def merge_segments(con: duckdb.DuckDBPyConnection, segments: Sequence[Path], out
         if view == CARRY:
             copy(con, latest_carry([s / f"{view}.parquet-cache" for s in segments]), target)
         elif view == "processes":
-            copy(con, segments_sql(view, segments, merging=True), target)
+            copy(con, f"{segments_sql(view, segments, merging=True)} {PROCESS_ORDER}", target,
+                 PROCESS_ROW_GROUP)
         else:
             small, linked = [], 0
             for f in (f for s in segments for f in view_files(s, view)):
@@ -125,16 +134,19 @@ def _link(source: Path, target: Path) -> bool:
     return True
 
 
-def copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
-    """Write ``query``'s rows to ``path`` (Parquet), whole or not at all.  DuckDB writes
+def copy(con: duckdb.DuckDBPyConnection, query: str, path: Path,
+         row_group_rows: int | None = None) -> None:
+    """Write ``query``'s rows to ``path`` (Parquet; row groups of ``row_group_rows``, else
+    DuckDB's), whole or not at all.  DuckDB writes
     by path (and through a temporary name of its own), so only inside a 0700 directory
     made for it here, never through a link someone planted; then renamed into place with
     the protection of the directory it goes to (:mod:`knox_analytics.store.safefs`)."""
     work = fresh_private_dir(path.parent, ".copy-")
     try:
         tmp = work / path.name
+        rows = f", ROW_GROUP_SIZE {int(row_group_rows)}" if row_group_rows else ""
         con.execute(f"COPY ({query}) TO {sql_str(str(tmp))} (FORMAT parquet, "
-                    "COMPRESSION zstd)")
+                    f"COMPRESSION zstd{rows})")
         apply_path(tmp, protection_of_dataset(path.parent))
         os.replace(tmp, path)
     finally:

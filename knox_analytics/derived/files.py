@@ -35,9 +35,9 @@ CARRY = "carry"
 CONTINUED = "_continued"
 STATE_NAME = "state.json"
 #: 3: epochs cut by time from the first pass on; 4: ``processes`` rows say whether they
-#: continue an instance of an earlier segment (a state of another format is derived
-#: again: it is a cache).
-STATE_FORMAT = 4
+#: continue an instance of an earlier segment; 5: ``processes`` has ``machine`` and is
+#: sorted by pid (a state of another format is derived again: it is a cache).
+STATE_FORMAT = 5
 #: Segments no state names any more are removed once this old (a reader may still use them).
 STALE_AFTER_S = 600.0
 

@@ -7,6 +7,9 @@
 -- errno table does not name (macOS's user-space auth events write 255), so no failure
 -- shows a blank name; errno_text_of(text, errno): its text, else praudit's
 -- `Unknown error: N` for such a number.  Both null on success (errno 0).
+-- instance_key(pid, start_ms, machine): the key of a process instance (a reused pid is
+-- another instance), '<pid>@<start ms>', with '@<machine>' after it on a named machine;
+-- null without a start.  Its one home: knox tree composes the keys it shows with it.
 CREATE OR REPLACE MACRO unset_uid() AS 4294967295;
 
 CREATE OR REPLACE MACRO is_file_token(header_token) AS header_token = 17;
@@ -18,3 +21,6 @@ CREATE OR REPLACE MACRO errno_label(name, errno) AS
 
 CREATE OR REPLACE MACRO errno_text_of(text, errno) AS
     CASE WHEN errno <> 0 THEN COALESCE(text, 'Unknown error: ' || errno) END;
+
+CREATE OR REPLACE MACRO instance_key(pid, start_ms, machine) AS  -- (in parentheses for sqlglot)
+    (format('{}@{}', pid, start_ms) || CASE WHEN machine = '' THEN '' ELSE '@' || machine END);

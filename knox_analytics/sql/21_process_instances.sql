@@ -1,8 +1,8 @@
 -- Question: which process instances existed (a pid that is reused is a new instance)?
 -- process_instances: one row per instance, keyed by `instance` = '<pid>@<start ms>', with
--- '@<machine>' after it on a named machine (pids are per machine; every join below is
--- on the machine as well: knox_analytics/store/machines.py).  An
--- instance starts at the fork/spawn that created it.  A pid seen with no such record
+-- '@<machine>' after it on a named machine (instance_key(); pids are per machine: every
+-- join below is on the machine as well: knox_analytics/store/machines.py).  An instance
+-- starts at the fork/spawn that created it.  A pid seen with no such record
 -- (it started before the trail did, or its creator was not audited) gets an instance
 -- starting at its first record, with no known parent; so does a pid seen again after its
 -- exit without a new fork/spawn (a reused pid).  The parent instance is the parent pid's
@@ -52,9 +52,7 @@ starts AS (
     SELECT machine, pid, time, NULL, NULL, NULL, NULL FROM orphans
 ),
 keyed AS (
-    SELECT *,
-        format('{}@{}', pid, epoch_ms(start_time))
-            || CASE WHEN machine = '' THEN '' ELSE '@' || machine END AS instance,
+    SELECT *, instance_key(pid, epoch_ms(start_time), machine) AS instance,
         false AS carried
     FROM starts
     UNION ALL

@@ -5,7 +5,8 @@
 -- the command it ended up running (own latest successful exec, else inherited from the
 -- parent; a process with no exec known but an AUE_sudo record is `sudo <COMMAND=...>`,
 -- the command line sudo's record names), exit time and status, user and session of its
--- last record.  An instance
+-- last record, and the machine it ran on ('' when the dataset names none; a parent always
+-- ran on its child's machine).  An instance
 -- carried from earlier data (process_carry) continues its row there and appears here
 -- only when these records add to it.
 CREATE OR REPLACE VIEW processes AS
@@ -48,7 +49,8 @@ SELECT
     CASE WHEN who.instance IS NULL THEN was.auid ELSE who.auid END AS auid,
     CASE WHEN who.instance IS NULL THEN was.euid ELSE who.euid END AS euid,
     CASE WHEN who.instance IS NULL THEN was.sid ELSE who.sid END AS sid,
-    COALESCE(was.records, 0) + COALESCE(who.records, 0) AS records
+    COALESCE(was.records, 0) + COALESCE(who.records, 0) AS records,
+    i.machine
 FROM instance_lookup AS i
 LEFT JOIN ex USING (instance)
 LEFT JOIN ends USING (instance)

@@ -26,16 +26,17 @@ EXECS = [(200, 200, "/bin/sh", 0), (201, 200, "/bin/ls", 10), (202, 200, "/usr/b
          (302, 300, "/usr/bin/cc", 50)]
 
 
-def execs_only(tmp_path: Path) -> Path:
+def execs_only(tmp_path: Path, later_ms: int = 0) -> Path:
     records = []
     for pid, sid, image, ms in EXECS:
+        ms += later_ms
         body = [encode_token("path", path=image),
                 encode_token("exec_args", argv=[image.rsplit("/", 1)[1]]),
                 encode_token("subject32", auid=501, euid=501, egid=20, ruid=501, rgid=20,
                              pid=pid, sid=sid, tid_port=0, tid_addr="0.0.0.0"),
                 encode_token("return32", errno=0, value=0)]
         records.append(encode_record(body, event=AUE_EXECVE, time_ms=T0 + ms))
-    path = tmp_path / "execs-only.bsm"
+    path = tmp_path / f"execs-only{later_ms or ''}.bsm"
     path.write_bytes(b"".join(records))
     return path
 
@@ -93,3 +94,22 @@ def test_a_trail_with_fork_records_keeps_its_parent_links(
         want = process_forest(cat, pid=1202).table
     assert [r["parent_instance"] for r in json.loads(out)] == \
         want.column("parent_instance").to_pylist()
+
+
+def test_sessions_of_two_machines_have_their_own_leaders(tmp_path: Path) -> None:
+    """Session ids are per machine: the same session id on two hosts is two sessions, each
+    under its own leader (they were grouped by session id alone: mac-b's processes went
+    under mac-a's leader, which started first)."""
+    from knox_analytics.convert import convert
+
+    root = tmp_path / "fleet"
+    convert([execs_only(tmp_path)], root, host="mac-a")
+    convert([execs_only(tmp_path, later_ms=5)], root, host="mac-b")
+    with Catalog([root]) as cat:
+        rows = process_forest(cat, pid=200, by_session=True).table.to_pylist()
+    for machine in ("mac-a", "mac-b"):
+        mine = [r for r in rows if r["machine"] == machine]
+        assert [(r["depth"], r["pid"]) for r in mine] == [(0, 200), (1, 201), (1, 202),
+                                                          (1, 203)]
+        assert {r["parent_instance"] for r in mine[1:]} == {mine[0]["instance"]}
+        assert mine[0]["instance"].endswith(f"@{machine}")

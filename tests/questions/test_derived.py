@@ -606,3 +606,29 @@ def test_a_merge_links_big_files_and_rewrites_small_ones(
     convert([third], root, host="mac")  # and merged again: links of links
     update_derived(root)
     assert_like_full(root)
+
+
+def test_processes_segments_are_sorted_by_pid_in_small_row_groups(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``knox tree`` reads the rows it shows by pid: a segment's ``processes`` (an
+    epoch's, and a merge's) is sorted by pid, written in row groups of PROCESS_ROW_GROUP
+    rows, so the scan skips the row groups whose statistics hold none of the pids."""
+    import duckdb
+
+    from knox_analytics.derived import build
+
+    monkeypatch.setattr(planner, "EPOCH_RECORDS", 300)
+    root = tmp_path / "ds"
+    convert([WORKLOAD], root, host="mac")
+    before = DerivedState.of(root).update(merge=False)
+    assert before is not None and len(before) >= 3
+    assert merge_derived(root) < len(before)
+    for segment in {*before, *DerivedState.of(root).segments()}:
+        if segment.exists():
+            pids = pq.read_table(segment / "processes.parquet-cache", columns=["pid"])["pid"]
+            assert pids.to_pylist() == sorted(pids.to_pylist()), segment.name
+    assert_like_full(root)
+    build.copy(duckdb.connect(), "SELECT range AS pid FROM range(5000)", tmp_path / "p.parquet",
+               2048)  # DuckDB's smallest row group
+    meta = pq.ParquetFile(tmp_path / "p.parquet").metadata
+    assert [meta.row_group(g).num_rows for g in range(meta.num_row_groups)] == [2048, 2048, 904]

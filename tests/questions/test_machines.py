@@ -181,3 +181,30 @@ def _labelled_fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
         convert([WORKLOAD], root, host="mac-b")
         _FLEET.append(root)
     return _FLEET[0]
+
+
+def test_a_tree_stays_on_its_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``knox tree`` packs the machine into its link keys and reads the rows shown by pid:
+    each machine's tree of a pid is the tree of that pid converted alone, with the
+    machine's name on every key; reading the rows without the pid filter changes
+    nothing."""
+    from knox_analytics import tree
+
+    root = tmp_path / "fleet"
+    convert([WORKLOAD], root, host="mac-a")
+    convert([WORKLOAD], root, host="mac-b")
+    cols = ["root", "depth", "instance", "parent_instance", "pid", "command"]
+    with Catalog([WORKLOAD]) as cat:
+        pid = cat.sql("SELECT ppid FROM processes WHERE ppid IS NOT NULL GROUP BY ppid "
+                      "ORDER BY count(*) DESC, ppid LIMIT 1").fetchall()[0][0]
+        alone = tree.process_forest(cat, pid, limit=0).table.select(cols).to_pylist()
+    assert len(alone) > 3
+    with Catalog([root]) as cat:
+        fleet = tree.process_forest(cat, pid, limit=0).table
+        monkeypatch.setattr(tree, "PRUNE_PIDS", 0)
+        assert tree.process_forest(cat, pid, limit=0).table.equals(fleet)
+    for machine in ("mac-a", "mac-b"):
+        mine = [r for r in fleet.to_pylist() if r["machine"] == machine]
+        assert all(r["instance"].endswith(f"@{machine}") for r in mine)
+        assert [{k: v.removesuffix(f"@{machine}") if isinstance(v, str) else v
+                 for k, v in r.items() if k in cols} for r in mine] == alone

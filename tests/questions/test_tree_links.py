@@ -1,9 +1,11 @@
 """``knox tree`` resolves parent links on integer keys packed from the parts of instance
 keys; they must find exactly the rows the key strings do, on every machine, with names
-that hold '@', parents that are not rows, and parts too wide to pack (the strings are
-matched then)."""
+that hold '@', parents that are not rows, and parts too wide to pack (the distinct parts
+are numbered then)."""
 
 from __future__ import annotations
+
+import functools
 
 import duckdb
 import numpy as np
@@ -13,20 +15,36 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from knox_analytics import tree
+from knox_analytics.engine import sql_files
 from knox_analytics.tree import _BY_FORK, _LINKS, link_keys
+
+Part = tuple[int, int, str]  # pid, start ms, machine
 
 
 def key(pid: int, ms: int, machine: str) -> str:
-    """An instance key as sql/21_process_instances.sql writes it."""
+    """An instance key as sql/01_constants.sql's instance_key writes it."""
     return f"{pid}@{ms}" + (f"@{machine}" if machine else "")
 
 
-def links_of(instances: list[str], parents: list[str | None]) -> pa.Table:
+@functools.cache
+def connect() -> duckdb.DuckDBPyConnection:
+    """One connection with the knox macros for the module (hypothesis runs hundreds)."""
     con = duckdb.connect()
-    con.register("given", pa.table({"instance": pa.array(instances, pa.string()),
-                                    "parent_instance": pa.array(parents, pa.string())}))
-    con.execute("CREATE VIEW processes AS SELECT instance, parent_instance, "
-                "NULL::TIMESTAMPTZ AS start_time, 0 AS pid, 0 AS sid FROM given")
+    con.execute(next(f.text for f in sql_files() if f.name == "01_constants.sql"))
+    return con
+
+
+def links_of(rows: list[Part], parents: list[Part | None]) -> pa.Table:
+    """The links of processes ``rows`` whose parents are ``parents`` (on their machine)."""
+    con = connect()
+    con.register("given", pa.table({
+        "pid": pa.array([r[0] for r in rows], pa.uint32()),
+        "ms": pa.array([r[1] for r in rows], pa.int64()),
+        "machine": pa.array([r[2] for r in rows], pa.string()),
+        "parent_instance": pa.array([key(*p) if p else None for p in parents], pa.string())}))
+    con.execute("CREATE OR REPLACE VIEW processes AS SELECT "
+                "instance_key(pid, ms, machine) AS instance, parent_instance, "
+                "make_timestamptz(ms * 1000) AS start_time, pid, 0 AS sid, machine FROM given")
     return con.sql(_LINKS.format(named="false", **_BY_FORK)).to_arrow_table()
 
 
@@ -38,11 +56,20 @@ def parent_rows(links: pa.Table) -> list[int]:
     return [row.get(int(k), -1) if k >= 0 else -1 for k in theirs]
 
 
-def expected(links: pa.Table, instances: list[str], parents: list[str | None]) -> list[int]:
+def keys_of(links: pa.Table) -> list[str]:
+    """The links rows' instance keys, composed by the SQL macro."""
+    con = connect()
+    con.register("links", links)
+    return [k for (k,) in con.sql("SELECT instance_key(i_pid, i_ms, machine) FROM links"
+                                  ).fetchall()]
+
+
+def expected(links: pa.Table, rows: list[Part], parents: list[Part | None]) -> list[int]:
     """Each links row's parent's row, by the key strings."""
-    row = {k: i for i, k in enumerate(tree._compose(links, "i").to_pylist())}
-    parent_of = dict(zip(instances, parents, strict=True))
-    return [row.get(parent_of[k], -1) for k in tree._compose(links, "i").to_pylist()]
+    keys = keys_of(links)
+    row = {k: i for i, k in enumerate(keys)}
+    parent_of = {key(*r): (key(*p) if p else None) for r, p in zip(rows, parents, strict=True)}
+    return [row.get(parent_of[k], -1) for k in keys]
 
 
 # start times of 2026, and before 1970 (a damaged clock): negative parts
@@ -51,45 +78,64 @@ parts = st.tuples(st.integers(0, 120),
                   st.sampled_from(["", "mac-a", "10.0.0.1", "a@b", "2001:db8::17"]))
 
 
+def parents_for(data: st.DataObject, rows: list[Part]) -> list[Part | None]:
+    """A parent for each row: another row of its machine, a process that is no row, or
+    none (sql/21_process_instances.sql joins a parent on the child's machine)."""
+    return [data.draw(st.one_of(
+        st.none(), st.sampled_from([r for r in rows if r[2] == m]),
+        st.tuples(st.integers(0, 120), st.integers(-40, 40), st.just(m))))
+        for _, _, m in rows]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(parts, min_size=1, max_size=60, unique=True), st.data())
-def test_packed_keys_find_the_rows_the_strings_do(rows: list[tuple[int, int, str]],
+def test_packed_keys_find_the_rows_the_strings_do(rows: list[Part],
                                                   data: st.DataObject) -> None:
-    instances = [key(*r) for r in rows]
-    # a parent: another row's key, a key that is no row, or none
-    parents = data.draw(st.lists(st.one_of(st.none(), st.sampled_from(instances),
-                                           parts.map(lambda r: key(*r))),
-                                 min_size=len(rows), max_size=len(rows)))
-    links = links_of(instances, parents)
-    assert tree._packed_keys(links) is not None
-    assert parent_rows(links) == expected(links, instances, parents)
-    # the keys composed from their parts are the keys the SQL wrote
-    assert sorted(tree._compose(links, "i").to_pylist()) == sorted(instances)
-    parent_of = dict(zip(instances, parents, strict=True))
-    assert tree._compose(links, "p").to_pylist() == [
-        parent_of[k] for k in tree._compose(links, "i").to_pylist()]
+    parents = parents_for(data, rows)
+    links = links_of(rows, parents)
+    assert link_keys(links)[0].min() >= 0
+    assert parent_rows(links) == expected(links, rows, parents)
+    # the parts read back compose the keys the SQL wrote
+    assert sorted(keys_of(links)) == sorted(key(*r) for r in rows)
 
 
-def test_keys_too_wide_to_pack_are_matched_as_strings(monkeypatch: pytest.MonkeyPatch) -> None:
-    instances = [key(7, 1_772_000_000_000, ""), key(8, 1_772_000_000_005, ""),
-                 key(7, 1_772_000_000_000, "m")]
-    parents = [None, instances[0], key(1, 5, "m")]
-    links = links_of(instances, parents)
-    assert parent_rows(links) == expected(links, instances, parents)
-    monkeypatch.setattr(tree, "KEY_BITS", 4)
-    assert tree._packed_keys(links) is None
-    assert parent_rows(links) == expected(links, instances, parents)
-    assert sorted(parent_rows(links)) == [-1, -1, tree._compose(links, "i").to_pylist().index(
-        instances[0])]
+@settings(max_examples=50, deadline=None)
+@given(st.lists(parts, min_size=1, max_size=40, unique=True), st.data())
+def test_keys_too_wide_to_pack_are_numbered(rows: list[Part], data: st.DataObject) -> None:
+    parents = parents_for(data, rows)
+    links = links_of(rows, parents)
+    packed = parent_rows(links)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tree, "KEY_BITS", 0)
+        assert tree._packed_keys(*_parts(links)) is None
+        assert parent_rows(links) == packed == expected(links, rows, parents)
+
+
+def _parts(links: pa.Table) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, int]:
+    """What link_keys packs: (machine number, pid, ms) of each row and of its parent."""
+    names = links["machine"].to_pylist()
+    number = {m: i for i, m in enumerate(dict.fromkeys(names))}
+    machine = np.array([number[m] for m in names], np.int64)
+    return ([machine, links["i_pid"].to_numpy(), links["i_ms"].to_numpy()],
+            [machine, links["p_pid"].to_numpy(), links["p_ms"].to_numpy()],
+            links["parent"].to_numpy(), len(number))
 
 
 def test_a_parent_that_started_before_1970_is_found() -> None:
     """A damaged clock gives negative start times: the packed keys stay non-negative."""
-    instances = [key(0, -5, ""), key(3, 7, "")]
-    parents = [None, instances[0]]
-    links = links_of(instances, parents)
-    assert tree._packed_keys(links) is not None
-    assert parent_rows(links) == expected(links, instances, parents)
+    rows = [(0, -5, ""), (3, 7, "")]
+    parents = [None, rows[0]]
+    links = links_of(rows, parents)
+    assert tree._packed_keys(*_parts(links)) is not None
+    assert parent_rows(links) == expected(links, rows, parents) == [-1, 0]
+
+
+def test_a_process_without_a_start_is_in_no_tree() -> None:
+    con = duckdb.connect()
+    con.execute(next(f.text for f in sql_files() if f.name == "01_constants.sql"))
+    con.execute("CREATE VIEW processes AS SELECT '5@1' AS instance, NULL AS parent_instance, "
+                "NULL::TIMESTAMPTZ AS start_time, 5::UINTEGER AS pid, 0 AS sid, '' AS machine")
+    assert con.sql(_LINKS.format(named="true", **_BY_FORK)).fetchall() == []
 
 
 def walk(parents: list[int], starts: list[int] | None = None) -> tree._Walk:

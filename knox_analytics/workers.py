@@ -28,6 +28,8 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 
+from knox_analytics.allocator import return_freed_memory
+
 #: Linux: ask the kernel to kill a worker when its parent dies (else: the pipe).
 USE_PDEATHSIG = sys.platform.startswith("linux")
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -80,6 +82,7 @@ def _set_pdeathsig() -> bool:
 def init_worker(parent: int, inherited: tuple[Identity, ...], pipe: tuple[Identity, Identity],
                 pdeathsig: bool) -> None:
     """The pool initializer (runs first in every worker; see the module docstring)."""
+    return_freed_memory()  # as the CLI's own process (a spawned worker inherits nothing)
     for item in inherited:
         _close_if_same(item)
     read_end, write_end = pipe

@@ -276,9 +276,11 @@ def __getattr__(name: str) -> Any:
 def run() -> None:
     """Console-script entry point."""
     try:
+        from knox_analytics.allocator import return_freed_memory
         from knox_analytics.interrupt import install
 
         install()  # Ctrl-C stops a running DuckDB statement at once
+        return_freed_memory()  # convert's peak: its live data, not what it freed
         _run()
     except KeyboardInterrupt:
         _interrupted()

@@ -6,10 +6,9 @@ found with one binary search, never a query per process nor a recursive join per
 Parent links are resolved on integer keys made from the parts of an instance key
 (``<pid>@<start ms>[@<machine>]``): matching millions of strings cost most of a tree.
 Only the rows shown are then read in full, by pid (a derived ``processes`` is sorted by
-pid).  ``depth`` stops the walk down (ancestors are
-always shown); ``limit`` caps the rows shown, and :meth:`Forest.note` says what was left
-out.  Trees come in the time order of their roots, each one ancestors first, then its
-levels, every level in start-time order.
+pid).  ``depth`` stops the walk down (ancestors are always shown); ``limit`` caps the rows
+shown, and :meth:`Forest.note` says what was left out.  Trees come in the time order of
+their roots, each one ancestors first, then its levels, every level in start-time order.
 
     >>> with Catalog(["audit-parquet"]) as cat:              # doctest: +SKIP
     ...     forest = process_forest(cat, pid=1202, depth=2)

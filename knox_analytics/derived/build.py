@@ -138,17 +138,30 @@ SORT_ROWS = 1_000_000
 def merge_processes(con: duckdb.DuckDBPyConnection, files: Sequence[Path], target: Path
                     ) -> None:
     """``processes`` of consecutive segments (their files, in order) as one segment's:
-    the rows :func:`latest_processes` keeps, flagged as it flags them; sorted by pid when
-    they are few, else each segment's rows in their (sorted) order."""
-    literals = [sql_str(str(f)) for f in files]
-    if sum(pq.read_metadata(f).num_rows for f in files) <= SORT_ROWS:
-        copy(con, f"{latest_processes(literals, merging=True)} {PROCESS_ORDER}", target,
-             PROCESS_ROW_GROUP)
+    the latest segment's row of each instance, flagged ``_continued`` only if it
+    continues an instance of a segment before these (a row is flagged when it continues
+    one of an earlier segment, and these may hold its creation).  Each segment's rows in
+    their (sorted) order; sorted again by pid when they are few."""
+    later, created = _replaced(con, [sql_str(str(f)) for f in files])
+    if sum(pq.read_metadata(f).num_rows for f in files) > SORT_ROWS:
+        with _written(target) as tmp:
+            _stream(files, later, created, tmp)
         return
-    later, created = _replaced(con, literals)
+    work = fresh_private_dir(target.parent, ".merge-")
+    try:
+        _stream(files, later, created, work / "unsorted.parquet")
+        copy(con, f"SELECT * FROM read_parquet({sql_str(str(work / 'unsorted.parquet'))}) "
+             f"{PROCESS_ORDER}", target, PROCESS_ROW_GROUP)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _stream(files: Sequence[Path], later: pa.Table, created: pa.Array, path: Path) -> None:
+    """The rows of ``files`` a merge keeps (:func:`_kept`), in order, written to ``path``
+    in row groups of :data:`PROCESS_ROW_GROUP`."""
     # DuckDB marks a column required where one file's rows happen to allow it
     schema = pa.schema([_nullable(f) for f in pq.read_schema(files[0])])
-    with _written(target) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as out:
+    with pq.ParquetWriter(path, schema, compression="zstd") as out:
         held = schema.empty_table()
         for n, f in enumerate(files):
             for batch in pq.ParquetFile(f).iter_batches(batch_size=PROCESS_ROW_GROUP):
@@ -177,16 +190,11 @@ def _replaced(con: duckdb.DuckDBPyConnection, files: Sequence[str]) -> tuple[pa.
     """(the latest file of each instance a flagged row continues, the instances of those
     created by an unflagged row of these files): the few rows :func:`latest_processes`
     keys on."""
-    flag = CONTINUED
-    continued = " UNION ALL ".join(
-        f"SELECT instance, {n} AS _file FROM read_parquet({f}) WHERE {flag}"
-        for n, f in enumerate(files))
-    later = con.sql(f"SELECT instance, max(_file) AS _file FROM ({continued}) GROUP BY instance"
-                    ).to_arrow_table()
+    later = con.sql(_latest_continued(files)).to_arrow_table()
     con.register("_later", later)
     try:
         unflagged = " UNION ALL ".join(
-            f"SELECT instance FROM read_parquet({f}) WHERE NOT {flag}" for f in files)
+            f"SELECT instance FROM read_parquet({f}) WHERE NOT {CONTINUED}" for f in files)
         created = con.sql(f"SELECT DISTINCT r.instance FROM ({unflagged}) AS r "
                           "SEMI JOIN _later AS l ON l.instance = r.instance").to_arrow_table()
     finally:
@@ -245,44 +253,39 @@ def latest_carry(files: Sequence[Path], pids: str | None = None) -> str:
     return latest_rows([sql_str(str(f)) for f in files], ("machine", "pid"), pids)
 
 
-def segments_sql(view: str, segments: Sequence[Path], merging: bool = False) -> str:
-    """``view`` read from derived segments (``merging``: as one segment holding them)."""
+def segments_sql(view: str, segments: Sequence[Path]) -> str:
+    """``view`` read from derived segments."""
     if view == "processes":
-        return latest_processes([sql_str(str(s / f"{view}.parquet-cache")) for s in segments],
-                                merging)
+        return latest_processes([sql_str(str(s / f"{view}.parquet-cache")) for s in segments])
     files = [sql_str(str(f)) for s in segments for f in view_files(s, view)]
     return f"SELECT * FROM read_parquet([{', '.join(files)}])"
 
 
-def latest_processes(files: Sequence[str], merging: bool = False) -> str:
+def latest_processes(files: Sequence[str]) -> str:
     """``processes`` from segment files (SQL string literals, in time order).
 
     A segment holds the rows of the instances its epoch created or added to; the latest
     row of an instance wins.  Only a row that continues an instance of an earlier
     segment (its ``_continued`` flag) can replace one, and those are few (the processes
     alive across an epoch's end): the latest file of each continued instance is found
-    among them alone, and every other row is taken as it is.  Keying every row instead
-    took 3.4 s of CPU at 28 M records (now 0.4 s; a few hundred rows were flagged).
-
-    ``merging``: keep the flag, for a segment that replaces these ones (a kept row
-    continues an instance of a segment before them unless one of them created it)."""
-    flag = CONTINUED
-    continued = " UNION ALL ".join(
-        f"SELECT instance, {n} AS _file FROM read_parquet({f}) WHERE {flag}"
-        for n, f in enumerate(files))
+    among them alone (:func:`_latest_continued`), and every other row is taken as it is.
+    Keying every row instead took 3.4 s of CPU at 28 M records (now 0.4 s; a few
+    hundred rows were flagged).  A merge keeps the same rows (:func:`merge_processes`)."""
     rows = " UNION ALL ".join(f"SELECT *, {n} AS _file FROM read_parquet({f})"
                               for n, f in enumerate(files))
-    kept = (f"WITH _later AS MATERIALIZED (SELECT instance, max(_file) AS _file "
-            f"FROM ({continued}) GROUP BY instance), _rows AS ({rows}) ")
-    where = "l._file IS NULL OR l._file = r._file"
-    if not merging:
-        return (f"{kept}SELECT r.* EXCLUDE (_file, {flag}) FROM _rows AS r "
-                f"LEFT JOIN _later AS l ON l.instance = r.instance WHERE {where}")
-    return (f"{kept}, _created AS MATERIALIZED (SELECT r.instance FROM _rows AS r "
-            f"SEMI JOIN _later AS l ON l.instance = r.instance WHERE NOT r.{flag}) "
-            f"SELECT r.* EXCLUDE (_file) REPLACE (r.{flag} AND c.instance IS NULL AS {flag}) "
-            f"FROM _rows AS r LEFT JOIN _later AS l ON l.instance = r.instance "
-            f"LEFT JOIN _created AS c ON c.instance = r.instance WHERE {where}")
+    return (f"WITH _later AS MATERIALIZED ({_latest_continued(files)}), _rows AS ({rows}) "
+            f"SELECT r.* EXCLUDE (_file, {CONTINUED}) FROM _rows AS r "
+            "LEFT JOIN _later AS l ON l.instance = r.instance "
+            "WHERE l._file IS NULL OR l._file = r._file")
+
+
+def _latest_continued(files: Sequence[str]) -> str:
+    """The latest of ``files`` (its number) holding each instance a flagged row of them
+    continues: the rows that replace the others of their instance."""
+    continued = " UNION ALL ".join(
+        f"SELECT instance, {n} AS _file FROM read_parquet({f}) WHERE {CONTINUED}"
+        for n, f in enumerate(files))
+    return f"SELECT instance, max(_file) AS _file FROM ({continued}) GROUP BY instance"
 
 
 def latest_rows(files: Sequence[str], key: Sequence[str], only: str | None = None) -> str:

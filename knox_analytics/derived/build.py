@@ -142,21 +142,21 @@ def merge_processes(con: duckdb.DuckDBPyConnection, files: Sequence[Path], targe
     continues an instance of a segment before these (a row is flagged when it continues
     one of an earlier segment, and these may hold its creation).  Each segment's rows in
     their (sorted) order; sorted again by pid when they are few."""
-    later, created = _replaced(con, [sql_str(str(f)) for f in files])
+    replaced = _replaced(con, [sql_str(str(f)) for f in files])
     if sum(pq.read_metadata(f).num_rows for f in files) > SORT_ROWS:
         with _written(target) as tmp:
-            _stream(files, later, created, tmp)
+            _stream(files, replaced, tmp)
         return
     work = fresh_private_dir(target.parent, ".merge-")
     try:
-        _stream(files, later, created, work / "unsorted.parquet")
+        _stream(files, replaced, work / "unsorted.parquet")
         copy(con, f"SELECT * FROM read_parquet({sql_str(str(work / 'unsorted.parquet'))}) "
              f"{PROCESS_ORDER}", target, PROCESS_ROW_GROUP)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _stream(files: Sequence[Path], later: pa.Table, created: pa.Array, path: Path) -> None:
+def _stream(files: Sequence[Path], replaced: _Replaced, path: Path) -> None:
     """The rows of ``files`` a merge keeps (:func:`_kept`), in order, written to ``path``
     in row groups of :data:`PROCESS_ROW_GROUP`."""
     # DuckDB marks a column required where one file's rows happen to allow it
@@ -165,8 +165,8 @@ def _stream(files: Sequence[Path], later: pa.Table, created: pa.Array, path: Pat
         held = schema.empty_table()
         for n, f in enumerate(files):
             for batch in pq.ParquetFile(f).iter_batches(batch_size=PROCESS_ROW_GROUP):
-                held = pa.concat_tables([held, _kept(pa.Table.from_batches([batch]), n, later,
-                                                     created).cast(schema)])
+                held = pa.concat_tables([held, _kept(pa.Table.from_batches([batch]), n,
+                                                     replaced).cast(schema)])
                 if held.num_rows >= PROCESS_ROW_GROUP:
                     whole = held.num_rows // PROCESS_ROW_GROUP * PROCESS_ROW_GROUP
                     out.write_table(held.slice(0, whole), row_group_size=PROCESS_ROW_GROUP)
@@ -186,10 +186,19 @@ def _nullable(field: pa.Field) -> pa.Field:
     return pa.field(field.name, kind, nullable=True, metadata=field.metadata)
 
 
-def _replaced(con: duckdb.DuckDBPyConnection, files: Sequence[str]) -> tuple[pa.Table, pa.Array]:
-    """(the latest file of each instance a flagged row continues, the instances of those
-    created by an unflagged row of these files): the few rows :func:`latest_processes`
-    keys on."""
+@dataclass(frozen=True)
+class _Replaced:
+    """The few rows a merge keys on: each ``instance`` a flagged row continues with the
+    ``latest`` file (its number) holding it, and those of them ``created`` by an
+    unflagged row of the merged files."""
+
+    instance: pa.Array
+    latest: pa.Array
+    created: pa.Array
+
+
+def _replaced(con: duckdb.DuckDBPyConnection, files: Sequence[str]) -> _Replaced:
+    """What :func:`_kept` needs of ``files`` (SQL string literals, in order), read once."""
     later = con.sql(_latest_continued(files)).to_arrow_table()
     con.register("_later", later)
     try:
@@ -199,14 +208,16 @@ def _replaced(con: duckdb.DuckDBPyConnection, files: Sequence[str]) -> tuple[pa.
                           "SEMI JOIN _later AS l ON l.instance = r.instance").to_arrow_table()
     finally:
         con.unregister("_later")
-    return later, created["instance"].combine_chunks()
+    return _Replaced(later["instance"].combine_chunks(), later["_file"].combine_chunks(),
+                     created["instance"].combine_chunks())
 
 
-def _kept(rows: pa.Table, file: int, later: pa.Table, created: pa.Array) -> pa.Table:
+def _kept(rows: pa.Table, file: int, replaced: _Replaced) -> pa.Table:
     """The ``rows`` (of file number ``file``) a merge keeps, their flags corrected."""
-    at = pc.index_in(rows["instance"], value_set=later["instance"].combine_chunks())
-    keep = pc.fill_null(pc.equal(pc.take(later["_file"], at), file), True)  # none later
-    flag = pc.and_(rows[CONTINUED], pc.invert(pc.is_in(rows["instance"], value_set=created)))
+    at = pc.index_in(rows["instance"], value_set=replaced.instance)
+    keep = pc.fill_null(pc.equal(pc.take(replaced.latest, at), file), True)  # none later
+    flag = pc.and_(rows[CONTINUED],
+                   pc.invert(pc.is_in(rows["instance"], value_set=replaced.created)))
     return rows.set_column(rows.schema.get_field_index(CONTINUED), CONTINUED,
                            flag).filter(keep)
 
